@@ -1,0 +1,335 @@
+//! Finding frame boundaries, resumably and within limits (1.2 "STOMP Frames").
+//!
+//! The scanner walks a frame once, whatever the chunking: it remembers where its last search
+//! stopped and resumes there, so a frame that arrives in a thousand pieces costs one pass over
+//! its bytes. Each head line is checked as soon as its EOL arrives and every limit is enforced
+//! before the frame is complete, so nothing invalid or oversized is ever buffered to the end.
+
+use core::ops::Range;
+
+use memchr::memchr;
+
+use crate::escape::{self, Flaw};
+use crate::grammar::{self, strip_cr};
+use crate::version::Escaping;
+use crate::{Command, Config, Error, Version};
+
+/// Where the parts of a complete frame lie in its buffer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Layout {
+    pub(crate) command: Command,
+    pub(crate) escaping: Escaping,
+    /// The header lines, each with its EOL; the blank line is not included.
+    pub(crate) headers: Range<usize>,
+    pub(crate) header_count: usize,
+    pub(crate) body: Range<usize>,
+    /// The frame's octets, its NUL included.
+    pub(crate) len: usize,
+}
+
+/// What the bytes scanned so far amount to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Scan {
+    /// No complete item yet.
+    Incomplete,
+    /// An EOL of this many octets before any frame: a heart-beat, or the trailing EOL of the
+    /// previous frame (1.2 "Heart-beating").
+    HeartBeat(usize),
+    /// A complete frame at the start of the buffer.
+    Frame(Layout),
+}
+
+/// A head whose command line has been read.
+#[derive(Clone, Copy, Debug)]
+struct Head {
+    command: Command,
+    escaping: Escaping,
+    headers_start: usize,
+    line_start: usize,
+    header_count: usize,
+    content_length: Option<usize>,
+}
+
+/// A frame whose head is complete.
+#[derive(Clone, Copy, Debug)]
+struct Body {
+    head: Head,
+    headers_end: usize,
+    body_start: usize,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+enum Phase {
+    /// Before a frame: EOLs here are heart-beats.
+    #[default]
+    Start,
+    Head(Head),
+    Body(Body),
+}
+
+/// The resumable scanner. Its offsets are relative to the start of the buffer, which holds the
+/// frame being scanned from its first octet; the caller removes each item it is given before
+/// scanning on.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Scanner {
+    phase: Phase,
+    /// Octets before this offset have been searched already.
+    pos: usize,
+}
+
+impl Scanner {
+    /// Scans `buf` from where the last call stopped. After `Scan::Frame` or `Scan::HeartBeat`
+    /// the scanner is ready for the next item, which starts where the returned one ends.
+    pub(crate) fn scan(&mut self, buf: &[u8], config: &Config) -> Result<Scan, Error> {
+        if self.pos > buf.len() {
+            // The caller gave a shorter buffer than before: start again rather than index out
+            // of bounds.
+            *self = Scanner::default();
+        }
+        loop {
+            let progressed = match self.phase {
+                Phase::Start => self.start(buf, config)?,
+                Phase::Head(head) => self.head(head, buf, config)?,
+                Phase::Body(body) => return self.body(body, buf, config),
+            };
+            if let Some(scan) = progressed {
+                return Ok(scan);
+            }
+        }
+    }
+
+    /// Leading EOLs, then the command line.
+    fn start(&mut self, buf: &[u8], config: &Config) -> Result<Option<Scan>, Error> {
+        match (buf.first(), buf.get(1)) {
+            (None, _) | (Some(b'\r'), None) => return Ok(Some(Scan::Incomplete)),
+            (Some(b'\n'), _) => return Ok(Some(Scan::HeartBeat(1))),
+            (Some(b'\r'), Some(b'\n')) => return Ok(Some(Scan::HeartBeat(2))),
+            (Some(b'\r'), Some(_)) => return Err(Error::LoneCarriageReturn { offset: 0 }),
+            _ => {}
+        }
+        let Some(eol) = self.find(b'\n', buf) else {
+            // No command is longer than UNSUBSCRIBE: a longer first line is refused now, not
+            // after the peer has filled a buffer with it.
+            if buf.len() > Command::MAX_LEN + 1 {
+                return Err(Error::UnknownCommand {
+                    found: Error::excerpt(buf),
+                });
+            }
+            return Ok(Some(Scan::Incomplete));
+        };
+        let line = strip_cr(buf.get(..eol).unwrap_or_default());
+        let command = Command::from_bytes(line).ok_or_else(|| Error::UnknownCommand {
+            found: Error::excerpt(line),
+        })?;
+        let head = Head {
+            command,
+            escaping: Escaping::for_frame(config.version(), command),
+            headers_start: eol + 1,
+            line_start: eol + 1,
+            header_count: 0,
+            content_length: None,
+        };
+        check_head_size(eol + 1, config)?;
+        self.phase = Phase::Head(head);
+        Ok(None)
+    }
+
+    /// Header lines up to the blank line, each checked as its EOL arrives.
+    fn head(&mut self, mut head: Head, buf: &[u8], config: &Config) -> Result<Option<Scan>, Error> {
+        let limits = config.limits();
+        while let Some(eol) = self.find(b'\n', buf) {
+            check_head_size(eol + 1, config)?;
+            let line = strip_cr(buf.get(head.line_start..eol).unwrap_or_default());
+            if line.is_empty() {
+                let headers = head.headers_start..head.line_start;
+                if let Err(e) = core::str::from_utf8(buf.get(headers.clone()).unwrap_or_default()) {
+                    return Err(Error::InvalidUtf8 {
+                        offset: headers.start + e.valid_up_to(),
+                    });
+                }
+                self.phase = Phase::Body(Body {
+                    head,
+                    headers_end: head.line_start,
+                    body_start: eol + 1,
+                });
+                return Ok(None);
+            }
+            head.header_count += 1;
+            if head.header_count > limits.max_headers {
+                return Err(Error::TooManyHeaders {
+                    limit: limits.max_headers,
+                    actual: head.header_count,
+                });
+            }
+            check_line_length(head.line_start, line.len(), config)?;
+            header_line(&mut head, line, config)?;
+            head.line_start = eol + 1;
+        }
+        // The current line is still arriving; a CR at its end may be the first half of an EOL.
+        let partial = strip_cr(buf.get(head.line_start..).unwrap_or_default());
+        check_line_length(head.line_start, partial.len(), config)?;
+        check_head_size(buf.len(), config)?;
+        self.phase = Phase::Head(head);
+        Ok(Some(Scan::Incomplete))
+    }
+
+    /// The body, ended by `content-length` octets and a NUL, or by the first NUL.
+    fn body(&mut self, body: Body, buf: &[u8], config: &Config) -> Result<Scan, Error> {
+        let Body {
+            head, body_start, ..
+        } = body;
+        let max_body = config.limits().max_body;
+        let nul = match head.content_length {
+            Some(length) => {
+                if length > 0 && !head.command.allows_body() {
+                    return Err(Error::BodyNotAllowed {
+                        command: head.command,
+                        offset: body_start,
+                    });
+                }
+                let nul = body_start.checked_add(length).ok_or(Error::BodyTooLarge {
+                    limit: max_body,
+                    actual: length,
+                })?;
+                match buf.get(nul) {
+                    None => return self.wait(body),
+                    Some(0) => nul,
+                    Some(&found) => {
+                        return Err(Error::ContentLengthMismatch {
+                            offset: nul,
+                            content_length: length,
+                            found,
+                        });
+                    }
+                }
+            }
+            None if !head.command.allows_body() => match buf.get(body_start) {
+                None => return self.wait(body),
+                Some(0) => body_start,
+                Some(_) => {
+                    return Err(Error::BodyNotAllowed {
+                        command: head.command,
+                        offset: body_start,
+                    });
+                }
+            },
+            None => {
+                if self.pos < body_start {
+                    self.pos = body_start;
+                }
+                match self.find(0, buf) {
+                    Some(nul) if nul - body_start <= max_body => nul,
+                    found => {
+                        let actual = found.unwrap_or(buf.len()) - body_start;
+                        if actual > max_body {
+                            return Err(Error::BodyTooLarge {
+                                limit: max_body,
+                                actual,
+                            });
+                        }
+                        return self.wait(body);
+                    }
+                }
+            }
+        };
+        *self = Scanner::default();
+        Ok(Scan::Frame(Layout {
+            command: head.command,
+            escaping: head.escaping,
+            headers: head.headers_start..body.headers_end,
+            header_count: head.header_count,
+            body: body_start..nul,
+            len: nul + 1,
+        }))
+    }
+
+    fn wait(&mut self, body: Body) -> Result<Scan, Error> {
+        self.phase = Phase::Body(body);
+        Ok(Scan::Incomplete)
+    }
+
+    /// Searches for `octet` from where the last search stopped. Found: the search resumes after
+    /// it next time. Not found: the whole buffer counts as searched.
+    fn find(&mut self, octet: u8, buf: &[u8]) -> Option<usize> {
+        let from = self.pos;
+        match memchr(octet, buf.get(from..).unwrap_or_default()) {
+            Some(i) => {
+                self.pos = from + i + 1;
+                Some(from + i)
+            }
+            None => {
+                self.pos = buf.len();
+                None
+            }
+        }
+    }
+}
+
+fn check_head_size(size: usize, config: &Config) -> Result<(), Error> {
+    let limit = config.limits().max_head_bytes;
+    if size > limit {
+        return Err(Error::HeadTooLarge {
+            limit,
+            actual: size,
+        });
+    }
+    Ok(())
+}
+
+fn check_line_length(offset: usize, length: usize, config: &Config) -> Result<(), Error> {
+    let limit = config.limits().max_header_line;
+    if length > limit {
+        return Err(Error::HeaderLineTooLong {
+            offset,
+            limit,
+            actual: length,
+        });
+    }
+    Ok(())
+}
+
+/// Checks one complete header line and notes the first `content-length`.
+fn header_line(head: &mut Head, line: &[u8], config: &Config) -> Result<(), Error> {
+    let offset = head.line_start;
+    let (name, value) = grammar::header_line(line).ok_or(Error::MissingColon { offset })?;
+    if name.is_empty() {
+        return Err(Error::EmptyHeaderName { offset });
+    }
+    let keep = config.keeps_undefined_escapes();
+    // 1.2 allows CR only as part of an EOL; 1.0 and 1.1 treat a lone CR as an ordinary octet.
+    let reject_cr = config.version() == Version::V1_2;
+    let value_offset = offset + name.len() + 1;
+    let flaw = escape::check(name, head.escaping, keep, reject_cr)
+        .map_err(|flaw| (flaw, offset))
+        .and_then(|()| {
+            escape::check(value, head.escaping, keep, reject_cr)
+                .map_err(|flaw| (flaw, value_offset))
+        });
+    if let Err((flaw, base)) = flaw {
+        return Err(match flaw {
+            Flaw::UndefinedEscape { at, escape } => Error::UndefinedEscape {
+                offset: base + at,
+                header: Error::excerpt(name),
+                escape,
+            },
+            Flaw::LoneCarriageReturn { at } => Error::LoneCarriageReturn { offset: base + at },
+        });
+    }
+    // The first occurrence of a repeated header is the one that counts (1.2 "Repeated Header
+    // Entries"). A bad content-length is an error, never a reason to scan for NUL instead.
+    if head.content_length.is_none() && name == b"content-length" {
+        let length = grammar::content_length(value).ok_or_else(|| Error::InvalidContentLength {
+            offset: value_offset,
+            value: Error::excerpt(value),
+        })?;
+        let limit = config.limits().max_body;
+        if length > limit {
+            return Err(Error::BodyTooLarge {
+                limit,
+                actual: length,
+            });
+        }
+        head.content_length = Some(length);
+    }
+    Ok(())
+}
