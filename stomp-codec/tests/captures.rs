@@ -381,7 +381,8 @@ fn client_bytes_with_crlf_and_leading_eols_decode() {
 #[test]
 fn invalid_client_bytes_are_refused_as_a_strict_server_would() {
     use stomp_codec::Error;
-    let cases: [(&str, fn(&Error) -> bool); 4] = [
+    type Check = fn(&Error) -> bool;
+    let cases: [(&str, Check); 4] = [
         (
             "rabbitmq-error-lowercase-command",
             |e| matches!(e, Error::UnknownCommand { found } if found == "send"),
