@@ -110,17 +110,13 @@ impl Scanner {
         let Some(eol) = self.find(b'\n', buf) else {
             // No command is longer than UNSUBSCRIBE: a longer first line is refused now, not
             // after the peer has filled a buffer with it.
-            if buf.len() > Command::MAX_LEN + 1 {
-                return Err(Error::UnknownCommand {
-                    found: Error::excerpt(buf),
-                });
+            if buf.len() > COMMAND_LINE_MAX {
+                return Err(unknown_command(buf));
             }
             return Ok(Some(Scan::Incomplete));
         };
         let line = strip_cr(buf.get(..eol).unwrap_or_default());
-        let command = Command::from_bytes(line).ok_or_else(|| Error::UnknownCommand {
-            found: Error::excerpt(line),
-        })?;
+        let command = Command::from_bytes(line).ok_or_else(|| unknown_command(line))?;
         let head = Head {
             command,
             escaping: Escaping::for_frame(config.version(), command),
@@ -262,6 +258,18 @@ impl Scanner {
                 None
             }
         }
+    }
+}
+
+/// The longest command line that can hold a command: UNSUBSCRIBE and a CR.
+const COMMAND_LINE_MAX: usize = Command::MAX_LEN + 1;
+
+/// The error for a first line that is no command. It quotes only the octets that decided it, so
+/// the error is the same whether the line arrived whole or in pieces.
+fn unknown_command(line: &[u8]) -> Error {
+    let decided = line.get(..COMMAND_LINE_MAX).unwrap_or(line);
+    Error::UnknownCommand {
+        found: Error::excerpt(decided),
     }
 }
 

@@ -43,7 +43,7 @@ fn frame(config: Config, input: &[u8]) -> OutFrame {
 
     let outcome = feed(config, Follow::Nothing, input, &bytewise(input.len()));
     assert_eq!(outcome.error, None);
-    assert_eq!(outcome.leftover, 0);
+    assert_eq!(outcome.leftover, Some(0));
     assert_eq!(outcome.frames(), [&whole], "bytewise decoding differs");
     whole
 }

@@ -37,8 +37,9 @@ pub enum Follow {
 pub struct Outcome {
     pub items: Vec<Seen>,
     pub error: Option<Error>,
-    /// Octets left in the buffer at the end.
-    pub leftover: usize,
+    /// Octets left in the buffer at the end; after an error, how much had arrived depends on the
+    /// chunking, so it is not recorded.
+    pub leftover: Option<usize>,
 }
 
 impl Outcome {
@@ -84,7 +85,7 @@ pub fn feed(config: Config, follow: Follow, input: &[u8], sizes: &[usize]) -> Ou
                     return Outcome {
                         items,
                         error: Some(error),
-                        leftover: buf.len(),
+                        leftover: None,
                     };
                 }
             }
@@ -93,7 +94,7 @@ pub fn feed(config: Config, follow: Follow, input: &[u8], sizes: &[usize]) -> Ou
     Outcome {
         items,
         error: None,
-        leftover: buf.len(),
+        leftover: Some(buf.len()),
     }
 }
 
