@@ -248,7 +248,11 @@ impl Scanner {
     /// it next time. Not found: the whole buffer counts as searched.
     fn find(&mut self, octet: u8, buf: &[u8]) -> Option<usize> {
         let from = self.pos;
-        match memchr(octet, buf.get(from..).unwrap_or_default()) {
+        let haystack = buf.get(from..).unwrap_or_default();
+        let found = memchr(octet, haystack);
+        #[cfg(all(test, feature = "std"))]
+        tests::SEARCHED.with(|n| n.set(n.get() + found.map_or(haystack.len(), |i| i + 1)));
+        match found {
             Some(i) => {
                 self.pos = from + i + 1;
                 Some(from + i)
@@ -340,4 +344,48 @@ fn header_line(head: &mut Head, line: &[u8], config: &Config) -> Result<(), Erro
         head.content_length = Some(length);
     }
     Ok(())
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use core::cell::Cell;
+
+    use bytes::BytesMut;
+
+    use crate::{Config, Decoder, Item, Version};
+
+    std::thread_local! {
+        /// Octets handed to memchr on this thread.
+        pub(super) static SEARCHED: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// Decodes `stream` in pieces of `piece` octets and returns the octets searched.
+    fn searched(stream: &[u8], piece: usize) -> usize {
+        SEARCHED.with(|n| n.set(0));
+        let mut decoder = Decoder::new(Config::new(Version::V1_2));
+        let mut buf = BytesMut::new();
+        let mut frames = 0;
+        for chunk in stream.chunks(piece) {
+            buf.extend_from_slice(chunk);
+            while let Some(item) = decoder.decode(&mut buf).ok().flatten() {
+                frames += usize::from(matches!(item, Item::Frame(_)));
+            }
+        }
+        assert_eq!(frames, 1);
+        SEARCHED.with(Cell::get)
+    }
+
+    #[test]
+    fn a_frame_in_many_pieces_is_searched_once() {
+        // 1 MiB body without content-length, in TCP-segment-sized pieces.
+        let mut stream = b"MESSAGE\ndestination:/topic/a\n\n".to_vec();
+        stream.resize(stream.len() + (1 << 20), b'x');
+        stream.push(0);
+        for piece in [1460, 7, 1] {
+            assert_eq!(searched(&stream, piece), stream.len(), "pieces of {piece}");
+        }
+        // A head that trickles in one octet at a time is searched once as well.
+        let head = b"SEND\nx-long:0123456789012345678901234567890123456789\n\n\0";
+        assert_eq!(searched(head, 1), head.len());
+    }
 }
