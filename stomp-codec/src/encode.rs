@@ -9,7 +9,7 @@ use bytes::{BufMut, Bytes};
 use memchr::memchr;
 
 use crate::escape::{self, Field};
-use crate::frame::Frame;
+use crate::frame::{BodyExcerpt, Frame};
 use crate::version::Escaping;
 use crate::{Command, EncodeError, Version};
 
@@ -410,7 +410,7 @@ impl fmt::Debug for OutFrame {
         f.debug_struct("OutFrame")
             .field("command", &self.command)
             .field("headers", &Pairs(self))
-            .field("body", &String::from_utf8_lossy(&self.body))
+            .field("body", &BodyExcerpt(&self.body))
             .finish()
     }
 }

@@ -80,8 +80,28 @@ impl fmt::Debug for Frame<'_> {
         f.debug_struct("Frame")
             .field("command", &self.command)
             .field("headers", &self.headers)
-            .field("body", &String::from_utf8_lossy(self.body))
+            .field("body", &BodyExcerpt(self.body))
             .finish()
+    }
+}
+
+/// Shows a body's length and at most its first [`Error::EXCERPT_LEN`](crate::Error) octets, so
+/// that a large body does not flood a log.
+pub(crate) struct BodyExcerpt<'a>(pub(crate) &'a [u8]);
+
+impl fmt::Debug for BodyExcerpt<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = self.0.get(..crate::Error::EXCERPT_LEN).unwrap_or(self.0);
+        write!(
+            f,
+            "{} octets {:?}",
+            self.0.len(),
+            String::from_utf8_lossy(shown)
+        )?;
+        if shown.len() < self.0.len() {
+            f.write_str("...")?;
+        }
+        Ok(())
     }
 }
 
