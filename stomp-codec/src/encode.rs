@@ -140,6 +140,26 @@ impl Encoder {
         self.write(command, headers, body, true, dst)
     }
 
+    /// Encodes the head of a frame from its parts, up to and including the blank line; the
+    /// caller then writes `body` and [`Encoder::FRAME_END`]. `body` is only read to size
+    /// `content-length`.
+    pub fn encode_head_parts<B, I, N, V>(
+        &self,
+        command: Command,
+        headers: I,
+        body: &[u8],
+        dst: &mut B,
+    ) -> Result<(), EncodeError>
+    where
+        B: BufMut,
+        I: IntoIterator<Item = (N, V)>,
+        I::IntoIter: Clone,
+        N: AsRef<str>,
+        V: AsRef<str>,
+    {
+        self.write(command, headers, body, false, dst)
+    }
+
     fn write<B, I, N, V>(
         &self,
         command: Command,

@@ -1,0 +1,802 @@
+//! The client side of a connection (1.2 "Client Frames").
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use stomp_codec::{Command, Config, FrameBuf, Item, Limits, Version};
+
+use crate::heartbeat::{HeartBeat, Periods};
+use crate::link::Link;
+use crate::types::{AckMode, Secret};
+use crate::{CloseReason, SessionError};
+
+/// How a client connects.
+#[derive(Clone)]
+pub struct ClientConfig {
+    /// The `host` header: the virtual host to connect to (RabbitMQ: `/`). Required from 1.1.
+    pub host: String,
+    /// The `login` header, if any.
+    pub login: Option<String>,
+    /// The `passcode` header, if any. Never shown by `Debug`.
+    pub passcode: Option<Secret>,
+    /// The versions offered in `accept-version`. Offering only 1.0 sends no `accept-version`.
+    pub versions: Vec<Version>,
+    /// The `heart-beat` offer.
+    pub heart_beat: HeartBeat,
+    /// Silence from the server longer than this many receive periods closes the session.
+    pub heart_beat_margin: f64,
+    /// Sends STOMP instead of CONNECT (1.1+ servers treat them alike).
+    pub use_stomp_command: bool,
+    /// How long to wait for CONNECTED.
+    pub connect_timeout: Duration,
+    /// How long a graceful DISCONNECT waits for its RECEIPT.
+    pub disconnect_timeout: Duration,
+    /// Limits on frames from the server.
+    pub limits: Limits,
+}
+
+impl ClientConfig {
+    /// Defaults for `host`: every version, no heart-beats, a margin of 2 periods, 30 s to
+    /// connect and 5 s for the DISCONNECT receipt.
+    pub fn new(host: impl Into<String>) -> ClientConfig {
+        ClientConfig {
+            host: host.into(),
+            login: None,
+            passcode: None,
+            versions: Version::ALL.to_vec(),
+            heart_beat: HeartBeat::NONE,
+            heart_beat_margin: 2.0,
+            use_stomp_command: false,
+            connect_timeout: Duration::from_secs(30),
+            disconnect_timeout: Duration::from_secs(5),
+            limits: Limits::default(),
+        }
+    }
+
+    /// The same configuration with a login and passcode.
+    #[must_use]
+    pub fn with_login(mut self, login: impl Into<String>, passcode: impl Into<String>) -> Self {
+        self.login = Some(login.into());
+        self.passcode = Some(Secret::new(passcode));
+        self
+    }
+
+    /// The same configuration with a heart-beat offer.
+    #[must_use]
+    pub fn with_heart_beat(mut self, heart_beat: HeartBeat) -> Self {
+        self.heart_beat = heart_beat;
+        self
+    }
+
+    /// The same configuration offering only these versions.
+    #[must_use]
+    pub fn with_versions(mut self, versions: &[Version]) -> Self {
+        self.versions = versions.to_vec();
+        self
+    }
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("host", &self.host)
+            .field("login", &self.login)
+            .field("passcode", &self.passcode)
+            .field("versions", &self.versions)
+            .field("heart_beat", &self.heart_beat)
+            .field("heart_beat_margin", &self.heart_beat_margin)
+            .field("use_stomp_command", &self.use_stomp_command)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("disconnect_timeout", &self.disconnect_timeout)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+/// A message for the server: destination, body, and optional headers, transaction and receipt.
+///
+/// ```
+/// use stomp_session::Send;
+///
+/// let send = Send::new("/queue/orders", "{\"id\":7}")
+///     .header("content-type", "application/json")
+///     .with_receipt();
+/// ```
+#[derive(Clone, Debug)]
+pub struct Send {
+    destination: String,
+    body: Bytes,
+    headers: Vec<(String, String)>,
+    transaction: Option<String>,
+    receipt: bool,
+}
+
+impl Send {
+    /// A SEND of `body` to `destination`.
+    pub fn new(destination: impl Into<String>, body: impl Into<Bytes>) -> Send {
+        Send {
+            destination: destination.into(),
+            body: body.into(),
+            headers: Vec::new(),
+            transaction: None,
+            receipt: false,
+        }
+    }
+
+    /// Adds a header, which the server passes on to subscribers.
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Send {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sends within a transaction: the server delivers it only at COMMIT.
+    #[must_use]
+    pub fn in_transaction(mut self, transaction: impl Into<String>) -> Send {
+        self.transaction = Some(transaction.into());
+        self
+    }
+
+    /// Asks for a RECEIPT.
+    #[must_use]
+    pub fn with_receipt(mut self) -> Send {
+        self.receipt = true;
+        self
+    }
+}
+
+/// A MESSAGE from the server, for one of this client's subscriptions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    frame: FrameBuf,
+    subscription: String,
+    ack_mode: Option<AckMode>,
+}
+
+impl Message {
+    /// The id of the subscription the message was delivered for.
+    pub fn subscription(&self) -> &str {
+        &self.subscription
+    }
+
+    /// The ack mode of that subscription, if it is still known.
+    pub fn ack_mode(&self) -> Option<AckMode> {
+        self.ack_mode
+    }
+
+    /// The `destination` header.
+    pub fn destination(&self) -> Option<std::borrow::Cow<'_, str>> {
+        self.frame.header("destination")
+    }
+
+    /// The `message-id` header.
+    pub fn message_id(&self) -> Option<std::borrow::Cow<'_, str>> {
+        self.frame.header("message-id")
+    }
+
+    /// The body, sharing the received bytes.
+    pub fn body(&self) -> &Bytes {
+        self.frame.body()
+    }
+
+    /// The whole frame, every header included.
+    pub fn frame(&self) -> &FrameBuf {
+        &self.frame
+    }
+}
+
+/// What the client application learns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientEvent {
+    /// The server accepted the connection.
+    Connected {
+        /// The negotiated version.
+        version: Version,
+        /// The negotiated heart-beat periods.
+        heart_beat: Periods,
+        /// The `server` header, if any.
+        server: Option<String>,
+        /// The `session` header, if any.
+        session: Option<String>,
+    },
+    /// A message for a subscription.
+    Message(Message),
+    /// The server processed a frame that asked for a receipt.
+    Receipt {
+        /// The receipt id the session put on the frame.
+        receipt: String,
+        /// The command of that frame.
+        command: Command,
+    },
+    /// The server sent an ERROR frame; the session closes.
+    Error(FrameBuf),
+    /// The session closed, with the reason and the receipts that never came.
+    Closed {
+        /// Why.
+        reason: CloseReason,
+        /// Receipt ids asked for and never answered.
+        unanswered_receipts: Vec<String>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum State {
+    Connecting { deadline: Instant },
+    Connected,
+    Disconnecting { receipt: String, deadline: Instant },
+    Closed,
+}
+
+/// A sans-IO STOMP client session.
+///
+/// It does no IO and reads no clock: the caller feeds it received bytes and the time, and takes
+/// from it the bytes to write, the events, and the next deadline. Any transport can drive it.
+///
+/// # Call order
+///
+/// - Input: [`handle_input`](Self::handle_input) with every received chunk (any chunking),
+///   [`handle_eof`](Self::handle_eof) when the peer closes, and
+///   [`handle_timeout`](Self::handle_timeout) once [`poll_timeout`](Self::poll_timeout)'s
+///   deadline has passed (calling it early or twice is harmless).
+/// - Commands: [`subscribe`](Self::subscribe), [`send`](Self::send), [`ack`](Self::ack) and the
+///   rest, once [`ClientEvent::Connected`] has come.
+/// - Output, after any of the above: write every [`poll_transmit`](Self::poll_transmit) buffer
+///   in order, handle every [`poll_event`](Self::poll_event), and sleep until
+///   [`poll_timeout`](Self::poll_timeout) or more input. Stop when
+///   [`is_closed`](Self::is_closed).
+///
+/// # A driver loop
+///
+/// Here the "transport" is an in-memory server that answers CONNECT and SEND; a real driver
+/// reads and writes a socket in the same places.
+///
+/// ```
+/// use std::time::Instant;
+/// use stomp_session::{ClientConfig, ClientEvent, ClientSession, Send};
+///
+/// let now = Instant::now();
+/// let mut client = ClientSession::new(ClientConfig::new("/"), now);
+/// let mut wire = Vec::new();
+/// while let Some(bytes) = client.poll_transmit() {
+///     wire.extend_from_slice(&bytes); // socket.write_all(&bytes)
+/// }
+/// assert!(wire.starts_with(b"CONNECT\naccept-version:1.0,1.1,1.2\nhost:/\n"));
+///
+/// client.handle_input(now, b"CONNECTED\nversion:1.2\n\n\0"); // socket.read(...)
+/// assert!(matches!(client.poll_event(), Some(ClientEvent::Connected { .. })));
+///
+/// let receipt = client.send(now, Send::new("/queue/a", "hi").with_receipt())?.unwrap();
+/// let sent = client.poll_transmit().unwrap();
+/// assert!(sent.starts_with(b"SEND\ndestination:/queue/a\nreceipt:"));
+/// client.handle_input(now, format!("RECEIPT\nreceipt-id:{receipt}\n\n\0").as_bytes());
+/// assert!(matches!(client.poll_event(), Some(ClientEvent::Receipt { .. })));
+///
+/// client.disconnect(now)?;
+/// assert!(client.poll_transmit().unwrap().starts_with(b"DISCONNECT\nreceipt:"));
+/// client.handle_eof(now); // the server may close before its RECEIPT
+/// assert!(client.is_closed());
+/// # Ok::<(), stomp_session::SessionError>(())
+/// ```
+#[derive(Debug)]
+pub struct ClientSession {
+    config: ClientConfig,
+    link: Link,
+    state: State,
+    events: VecDeque<ClientEvent>,
+    /// Receipt id to the command that asked for it.
+    receipts: HashMap<String, Command>,
+    subscriptions: HashMap<String, AckMode>,
+    transactions: Vec<String>,
+    next_id: u64,
+}
+
+impl ClientSession {
+    /// A session that has queued its CONNECT (or STOMP) frame.
+    pub fn new(config: ClientConfig, now: Instant) -> ClientSession {
+        let highest = config
+            .versions
+            .iter()
+            .max()
+            .copied()
+            .unwrap_or(Version::V1_0);
+        let codec = Config::new(highest).with_limits(config.limits);
+        let mut session = ClientSession {
+            link: Link::new(codec, config.heart_beat_margin, now),
+            state: State::Connecting {
+                deadline: now + config.connect_timeout,
+            },
+            events: VecDeque::new(),
+            receipts: HashMap::new(),
+            subscriptions: HashMap::new(),
+            transactions: Vec::new(),
+            next_id: 0,
+            config,
+        };
+        session.send_connect(now);
+        session
+    }
+
+    fn send_connect(&mut self, now: Instant) {
+        let config = &self.config;
+        let command = if config.use_stomp_command {
+            Command::Stomp
+        } else {
+            Command::Connect
+        };
+        let mut versions = config.versions.clone();
+        versions.sort();
+        versions.dedup();
+        let accept = versions
+            .iter()
+            .map(|v| v.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        let heart_beat = config.heart_beat.to_string();
+        let mut headers: Vec<(&str, &str)> = Vec::with_capacity(5);
+        // A 1.0 client sends no accept-version (1.2 "Protocol Negotiation").
+        if versions != [Version::V1_0] {
+            headers.push(("accept-version", &accept));
+        }
+        headers.push(("host", &config.host));
+        if let Some(login) = &config.login {
+            headers.push(("login", login));
+        }
+        if let Some(passcode) = &config.passcode {
+            headers.push(("passcode", passcode.expose()));
+        }
+        if config.heart_beat != HeartBeat::NONE {
+            headers.push(("heart-beat", &heart_beat));
+        }
+        if let Err(e) = self.link.send(now, command, headers, &Bytes::new()) {
+            // A login or host with a line break cannot be sent in CONNECT.
+            self.close(CloseReason::Local(format!("cannot send {command}: {e}")));
+        }
+    }
+
+    // ---- Getters ----
+
+    /// The negotiated version, once connected; until then the highest offered.
+    pub fn version(&self) -> Version {
+        self.link.version()
+    }
+
+    /// The negotiated heart-beat periods (none before CONNECTED).
+    pub fn heart_beat(&self) -> Periods {
+        self.link.periods()
+    }
+
+    /// Whether CONNECTED has come and DISCONNECT has not been sent.
+    pub fn is_connected(&self) -> bool {
+        self.state == State::Connected
+    }
+
+    /// Whether the session is over and has nothing left to write.
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed && !self.link.has_output()
+    }
+
+    // ---- Input ----
+
+    /// Takes bytes received from the server, in any chunking.
+    pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) {
+        if self.state == State::Closed {
+            return;
+        }
+        self.link.receive(now, bytes);
+        loop {
+            match self.link.next_item() {
+                Ok(None) => return,
+                Ok(Some(Item::HeartBeat)) => {}
+                Ok(Some(Item::Frame(frame))) => self.on_frame(now, frame),
+                Err(e) => return self.close(CloseReason::Decode(e)),
+            }
+            if self.state == State::Closed {
+                return;
+            }
+        }
+    }
+
+    /// The server closed the connection.
+    pub fn handle_eof(&mut self, _now: Instant) {
+        match self.state {
+            State::Closed => {}
+            // Servers may close right after DISCONNECT without the RECEIPT.
+            State::Disconnecting { .. } => self.close(CloseReason::Disconnected),
+            _ => self.close(CloseReason::PeerClosed),
+        }
+    }
+
+    /// Acts on every deadline that has passed: heart-beats to send, a silent server, a CONNECTED
+    /// or DISCONNECT receipt that did not come.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match &self.state {
+            State::Closed => {}
+            State::Connecting { deadline } if now >= *deadline => {
+                self.close(CloseReason::ConnectTimedOut)
+            }
+            State::Disconnecting { deadline, .. } if now >= *deadline => {
+                self.close(CloseReason::DisconnectTimedOut)
+            }
+            _ => {
+                if self.link.on_timeout(now) {
+                    self.close(CloseReason::HeartBeatTimedOut);
+                }
+            }
+        }
+    }
+
+    fn on_frame(&mut self, now: Instant, frame: FrameBuf) {
+        match (frame.command(), &self.state) {
+            (Command::Connected, State::Connecting { .. }) => self.on_connected(now, &frame),
+            (Command::Error, _) => {
+                let message = frame.header("message").map(|m| m.into_owned());
+                self.events.push_back(ClientEvent::Error(frame));
+                self.close(CloseReason::ErrorFrame(message));
+            }
+            (Command::Receipt, _) => self.on_receipt(&frame),
+            (Command::Message, State::Connected | State::Disconnecting { .. }) => {
+                let subscription = frame
+                    .header("subscription")
+                    .map(|s| s.into_owned())
+                    .unwrap_or_default();
+                let ack_mode = self.subscriptions.get(&subscription).copied();
+                self.events.push_back(ClientEvent::Message(Message {
+                    frame,
+                    subscription,
+                    ack_mode,
+                }));
+            }
+            (command, _) => self.close(CloseReason::Protocol(format!(
+                "unexpected {command} frame from the server"
+            ))),
+        }
+    }
+
+    fn on_connected(&mut self, now: Instant, frame: &FrameBuf) {
+        // No version header means the server speaks 1.0 (1.2 "Protocol Negotiation").
+        let version = match frame.header("version") {
+            None => Version::V1_0,
+            Some(v) => match v.parse::<Version>() {
+                Ok(v) if self.config.versions.contains(&v) => v,
+                _ => {
+                    return self.close(CloseReason::Protocol(format!(
+                        "server chose version {v:?}, which was not offered"
+                    )));
+                }
+            },
+        };
+        let offer = match frame.header("heart-beat") {
+            None => HeartBeat::NONE,
+            Some(h) => match h.parse::<HeartBeat>() {
+                Ok(offer) => offer,
+                Err(e) => return self.close(CloseReason::Protocol(e.to_string())),
+            },
+        };
+        let periods = self.config.heart_beat.negotiate(offer);
+        self.link.set_version(version);
+        self.link.start_heart_beats(now, periods);
+        self.state = State::Connected;
+        self.events.push_back(ClientEvent::Connected {
+            version,
+            heart_beat: periods,
+            server: frame.header("server").map(|s| s.into_owned()),
+            session: frame.header("session").map(|s| s.into_owned()),
+        });
+    }
+
+    fn on_receipt(&mut self, frame: &FrameBuf) {
+        let Some(id) = frame.header("receipt-id") else {
+            return self.close(CloseReason::Protocol("RECEIPT without receipt-id".into()));
+        };
+        let Some(command) = self.receipts.remove(id.as_ref()) else {
+            // A receipt for nothing this session asked: harmless, and ignored.
+            return;
+        };
+        let receipt = id.into_owned();
+        let graceful = matches!(&self.state, State::Disconnecting { receipt: wanted, .. } if *wanted == receipt);
+        self.events
+            .push_back(ClientEvent::Receipt { receipt, command });
+        if graceful {
+            self.close(CloseReason::Disconnected);
+        }
+    }
+
+    // ---- Commands ----
+
+    fn next_id(&mut self, prefix: &str) -> String {
+        self.next_id += 1;
+        format!("{prefix}-{}", self.next_id)
+    }
+
+    fn check_connected(&self) -> Result<(), SessionError> {
+        match self.state {
+            State::Connected => Ok(()),
+            State::Connecting { .. } => Err(SessionError::NotConnected),
+            State::Disconnecting { .. } => Err(SessionError::Disconnecting),
+            State::Closed => Err(SessionError::Closed),
+        }
+    }
+
+    /// Sends a frame, adding a `receipt` header when asked; returns the receipt id.
+    fn transmit(
+        &mut self,
+        now: Instant,
+        command: Command,
+        headers: &[(&str, &str)],
+        body: &Bytes,
+        receipt: bool,
+    ) -> Result<Option<String>, SessionError> {
+        self.check_connected()?;
+        let receipt = receipt.then(|| self.next_id("rcpt"));
+        let with_receipt = receipt.as_deref().map(|r| ("receipt", r));
+        let all = headers.iter().copied().chain(with_receipt);
+        self.link.send(now, command, all, body)?;
+        if let Some(id) = &receipt {
+            self.receipts.insert(id.clone(), command);
+        }
+        Ok(receipt)
+    }
+
+    /// Subscribes to `destination` and returns the new subscription's id.
+    pub fn subscribe(
+        &mut self,
+        now: Instant,
+        destination: &str,
+        ack: AckMode,
+        receipt: bool,
+    ) -> Result<Subscribed, SessionError> {
+        self.check_connected()?;
+        let id = self.next_id("sub");
+        let mut headers = vec![("id", id.as_str()), ("destination", destination)];
+        if ack != AckMode::Auto {
+            headers.push(("ack", ack.as_str()));
+        }
+        let receipt = self.transmit(now, Command::Subscribe, &headers, &Bytes::new(), receipt)?;
+        self.subscriptions.insert(id.clone(), ack);
+        Ok(Subscribed { id, receipt })
+    }
+
+    /// Ends subscription `id`.
+    pub fn unsubscribe(
+        &mut self,
+        now: Instant,
+        id: &str,
+        receipt: bool,
+    ) -> Result<Option<String>, SessionError> {
+        self.check_connected()?;
+        if !self.subscriptions.contains_key(id) {
+            return Err(SessionError::UnknownSubscription(id.to_owned()));
+        }
+        let receipt = self.transmit(
+            now,
+            Command::Unsubscribe,
+            &[("id", id)],
+            &Bytes::new(),
+            receipt,
+        )?;
+        self.subscriptions.remove(id);
+        Ok(receipt)
+    }
+
+    /// Sends a message; returns the receipt id when one was asked for.
+    pub fn send(&mut self, now: Instant, send: Send) -> Result<Option<String>, SessionError> {
+        self.check_connected()?;
+        if let Some(tx) = &send.transaction {
+            self.check_transaction(tx)?;
+        }
+        let mut headers = vec![("destination", send.destination.as_str())];
+        if let Some(tx) = &send.transaction {
+            headers.push(("transaction", tx));
+        }
+        headers.extend(send.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        self.transmit(now, Command::Send, &headers, &send.body, send.receipt)
+    }
+
+    /// Acknowledges `message`, with the headers its version needs: 1.0 `message-id`; 1.1
+    /// `message-id` and `subscription`; 1.2 `id`, the MESSAGE's `ack` header.
+    pub fn ack(
+        &mut self,
+        now: Instant,
+        message: &Message,
+        transaction: Option<&str>,
+        receipt: bool,
+    ) -> Result<Option<String>, SessionError> {
+        self.acknowledge(now, Command::Ack, message, transaction, receipt)
+    }
+
+    /// Refuses `message` (1.1+), with the same headers as [`ack`](Self::ack).
+    pub fn nack(
+        &mut self,
+        now: Instant,
+        message: &Message,
+        transaction: Option<&str>,
+        receipt: bool,
+    ) -> Result<Option<String>, SessionError> {
+        if self.version() == Version::V1_0 {
+            return Err(SessionError::Unsupported {
+                command: "NACK",
+                version: Version::V1_0,
+            });
+        }
+        self.acknowledge(now, Command::Nack, message, transaction, receipt)
+    }
+
+    fn acknowledge(
+        &mut self,
+        now: Instant,
+        command: Command,
+        message: &Message,
+        transaction: Option<&str>,
+        receipt: bool,
+    ) -> Result<Option<String>, SessionError> {
+        self.check_connected()?;
+        if let Some(tx) = transaction {
+            self.check_transaction(tx)?;
+        }
+        let frame = message.frame();
+        let message_id = frame.header("message-id");
+        let ack = frame.header("ack");
+        let mut headers: Vec<(&str, &str)> = match self.version() {
+            Version::V1_0 => vec![(
+                "message-id",
+                message_id
+                    .as_deref()
+                    .ok_or(SessionError::NotAcknowledgeable)?,
+            )],
+            Version::V1_1 => vec![
+                (
+                    "message-id",
+                    message_id
+                        .as_deref()
+                        .ok_or(SessionError::NotAcknowledgeable)?,
+                ),
+                ("subscription", message.subscription()),
+            ],
+            Version::V1_2 => vec![(
+                "id",
+                ack.as_deref().ok_or(SessionError::NotAcknowledgeable)?,
+            )],
+        };
+        if let Some(tx) = transaction {
+            headers.push(("transaction", tx));
+        }
+        self.transmit(now, command, &headers, &Bytes::new(), receipt)
+    }
+
+    fn check_transaction(&self, tx: &str) -> Result<(), SessionError> {
+        if self.transactions.iter().any(|t| t == tx) {
+            Ok(())
+        } else {
+            Err(SessionError::UnknownTransaction(tx.to_owned()))
+        }
+    }
+
+    /// Starts a transaction and returns its id.
+    pub fn begin(&mut self, now: Instant, receipt: bool) -> Result<Transaction, SessionError> {
+        self.check_connected()?;
+        let id = self.next_id("tx");
+        let receipt = self.transmit(
+            now,
+            Command::Begin,
+            &[("transaction", &id)],
+            &Bytes::new(),
+            receipt,
+        )?;
+        self.transactions.push(id.clone());
+        Ok(Transaction { id, receipt })
+    }
+
+    /// Commits transaction `id`: the server acts on its frames now.
+    pub fn commit(
+        &mut self,
+        now: Instant,
+        id: &str,
+        receipt: bool,
+    ) -> Result<Option<String>, SessionError> {
+        self.end_transaction(now, Command::Commit, id, receipt)
+    }
+
+    /// Aborts transaction `id`: the server drops its frames.
+    pub fn abort(
+        &mut self,
+        now: Instant,
+        id: &str,
+        receipt: bool,
+    ) -> Result<Option<String>, SessionError> {
+        self.end_transaction(now, Command::Abort, id, receipt)
+    }
+
+    fn end_transaction(
+        &mut self,
+        now: Instant,
+        command: Command,
+        id: &str,
+        receipt: bool,
+    ) -> Result<Option<String>, SessionError> {
+        self.check_connected()?;
+        self.check_transaction(id)?;
+        let receipt =
+            self.transmit(now, command, &[("transaction", id)], &Bytes::new(), receipt)?;
+        self.transactions.retain(|t| t != id);
+        Ok(receipt)
+    }
+
+    /// Starts a graceful disconnect: DISCONNECT with a receipt, then the session waits for the
+    /// RECEIPT, the server's close, or [`ClientConfig::disconnect_timeout`].
+    pub fn disconnect(&mut self, now: Instant) -> Result<(), SessionError> {
+        let receipt = self
+            .transmit(now, Command::Disconnect, &[], &Bytes::new(), true)?
+            .unwrap_or_default();
+        self.link.stop_heart_beats();
+        self.state = State::Disconnecting {
+            receipt,
+            deadline: now + self.config.disconnect_timeout,
+        };
+        Ok(())
+    }
+
+    // ---- Output ----
+
+    /// The next bytes to write, in order. A large body comes as a buffer of its own.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        self.link.poll_transmit()
+    }
+
+    /// The next event for the application.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) should next be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match &self.state {
+            State::Closed => None,
+            State::Connecting { deadline } | State::Disconnecting { deadline, .. } => {
+                Some(*deadline)
+            }
+            State::Connected => [self.link.send_deadline(), self.link.receive_deadline()]
+                .into_iter()
+                .flatten()
+                .min(),
+        }
+    }
+
+    fn close(&mut self, reason: CloseReason) {
+        if self.state == State::Closed {
+            return;
+        }
+        self.state = State::Closed;
+        // Nothing more is read or written: the connection is over.
+        self.link.discard();
+        let mut unanswered_receipts: Vec<String> =
+            self.receipts.drain().map(|(id, _)| id).collect();
+        unanswered_receipts.sort();
+        self.events.push_back(ClientEvent::Closed {
+            reason,
+            unanswered_receipts,
+        });
+    }
+}
+
+/// A new subscription.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subscribed {
+    /// The subscription's id, which its messages carry.
+    pub id: String,
+    /// The receipt id, when one was asked for.
+    pub receipt: Option<String>,
+}
+
+/// A new transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transaction {
+    /// The transaction's id.
+    pub id: String,
+    /// The receipt id, when one was asked for.
+    pub receipt: Option<String>,
+}

@@ -1,0 +1,69 @@
+//! Sans-IO STOMP sessions: the client and server state machines of STOMP 1.0, 1.1 and 1.2.
+//!
+//! A session handles CONNECT, SUBSCRIBE, SEND, ACK and NACK, transactions, receipts and
+//! heart-beats, and nothing else: it does no IO, starts no thread and reads no clock. Bytes and
+//! time go in; bytes to write, events and the next deadline come out. So any transport can drive
+//! it: a blocking socket, tokio, a WebSocket, or a test on virtual time.
+//!
+//! - [`ClientSession`]: connects with a version and heart-beat offer, subscribes, sends, acks by
+//!   the rules of the negotiated version, matches receipts, disconnects gracefully with a
+//!   bounded wait.
+//! - [`ServerSession`]: one per accepted connection; negotiates the version, checks every client
+//!   frame, keeps subscriptions, unacknowledged messages and transactions, and answers protocol
+//!   errors with an ERROR frame before it closes.
+//!
+//! Both follow quinn-proto's shape: `handle_input(now, bytes)`, `handle_eof(now)` and
+//! `handle_timeout(now)` take input; commands come from the application; `poll_transmit()`,
+//! `poll_event()` and `poll_timeout()` give output.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use stomp_session::*;
+//!
+//! // A client and a server, wired together in memory, on virtual time.
+//! let start = Instant::now();
+//! let mut client = ClientSession::new(ClientConfig::new("/"), start);
+//! let mut server = ServerSession::new(ServerConfig::default(), start);
+//! let pump = |client: &mut ClientSession, server: &mut ServerSession, now| {
+//!     while let Some(bytes) = client.poll_transmit() { server.handle_input(now, &bytes); }
+//!     while let Some(bytes) = server.poll_transmit() { client.handle_input(now, &bytes); }
+//! };
+//! pump(&mut client, &mut server, start);
+//! assert!(matches!(server.poll_event(), Some(ServerEvent::Connect(_))));
+//! server.accept(start)?;
+//! pump(&mut client, &mut server, start);
+//! assert!(matches!(client.poll_event(), Some(ClientEvent::Connected { .. })));
+//!
+//! client.send(start, Send::new("/app/hello", "hi"))?;
+//! pump(&mut client, &mut server, start);
+//! let Some(ServerEvent::Send(frame)) = server.poll_event() else { panic!() };
+//! assert_eq!(frame.header("destination").as_deref(), Some("/app/hello"));
+//! # Ok::<(), SessionError>(())
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![deny(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+
+mod client;
+mod error;
+mod heartbeat;
+mod link;
+mod outbox;
+mod server;
+mod subscriptions;
+mod types;
+
+pub use client::{
+    ClientConfig, ClientEvent, ClientSession, Message, Send, Subscribed, Transaction,
+};
+pub use error::{CloseReason, SessionError};
+pub use heartbeat::{HeartBeat, InvalidHeartBeat, Periods};
+pub use server::{ConnectRequest, Delivery, ServerConfig, ServerEvent, ServerSession};
+pub use stomp_codec::{Command, FrameBuf, Limits, Version};
+pub use subscriptions::MessageSet;
+pub use types::{AckMode, Secret};

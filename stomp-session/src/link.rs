@@ -1,0 +1,141 @@
+//! What both sides share: bytes in through the codec, frames out through the outbox, and the
+//! heart-beat clock (1.2 "Heart-beating").
+
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use stomp_codec::{Command, Config, Decoder, EncodeError, Encoder, Item, Version};
+
+use crate::heartbeat::Periods;
+use crate::outbox::Outbox;
+
+#[derive(Debug)]
+pub(crate) struct Link {
+    decoder: Decoder,
+    inbox: BytesMut,
+    encoder: Encoder,
+    outbox: Outbox,
+    periods: Periods,
+    /// How many receive periods of silence make the peer dead.
+    margin: f64,
+    last_sent: Instant,
+    last_received: Instant,
+}
+
+impl Link {
+    pub(crate) fn new(config: Config, margin: f64, now: Instant) -> Link {
+        Link {
+            decoder: Decoder::new(config),
+            inbox: BytesMut::new(),
+            encoder: Encoder::new(config.version()),
+            outbox: Outbox::default(),
+            periods: Periods::default(),
+            margin,
+            last_sent: now,
+            last_received: now,
+        }
+    }
+
+    pub(crate) fn version(&self) -> Version {
+        self.encoder.version()
+    }
+
+    /// Both directions follow `version` from now on.
+    pub(crate) fn set_version(&mut self, version: Version) {
+        self.decoder.set_version(version);
+        self.encoder.set_version(version);
+    }
+
+    /// Takes received bytes. Any octet proves the peer alive, a heart-beat or not.
+    pub(crate) fn receive(&mut self, now: Instant, bytes: &[u8]) {
+        if !bytes.is_empty() {
+            self.last_received = now;
+            self.inbox.extend_from_slice(bytes);
+        }
+    }
+
+    /// The next decoded item of what was received.
+    pub(crate) fn next_item(&mut self) -> Result<Option<Item>, stomp_codec::Error> {
+        self.decoder.decode(&mut self.inbox)
+    }
+
+    /// Queues a frame; it counts as sending for the heart-beat clock.
+    pub(crate) fn send<'h, I>(
+        &mut self,
+        now: Instant,
+        command: Command,
+        headers: I,
+        body: &Bytes,
+    ) -> Result<(), EncodeError>
+    where
+        I: IntoIterator<Item = (&'h str, &'h str)>,
+        I::IntoIter: Clone,
+    {
+        self.outbox
+            .push_frame(&self.encoder, command, headers, body)?;
+        self.last_sent = now;
+        Ok(())
+    }
+
+    /// Starts heart-beating with the negotiated periods.
+    pub(crate) fn start_heart_beats(&mut self, now: Instant, periods: Periods) {
+        self.periods = periods;
+        self.last_sent = now;
+        self.last_received = now;
+    }
+
+    /// Stops heart-beating both ways, as after DISCONNECT or a close.
+    pub(crate) fn stop_heart_beats(&mut self) {
+        self.periods = Periods::default();
+    }
+
+    pub(crate) fn periods(&self) -> Periods {
+        self.periods
+    }
+
+    /// When an EOL is due if nothing else is sent first.
+    pub(crate) fn send_deadline(&self) -> Option<Instant> {
+        self.periods.send.map(|period| self.last_sent + period)
+    }
+
+    /// When the peer counts as dead if nothing arrives first.
+    pub(crate) fn receive_deadline(&self) -> Option<Instant> {
+        self.periods
+            .receive
+            .map(|period| self.last_received + self.silence_allowed(period))
+    }
+
+    fn silence_allowed(&self, period: Duration) -> Duration {
+        period.mul_f64(self.margin)
+    }
+
+    /// Sends an EOL if one is due. Returns whether the peer has been silent too long.
+    pub(crate) fn on_timeout(&mut self, now: Instant) -> bool {
+        if self.send_deadline().is_some_and(|due| now >= due) {
+            self.outbox.push_raw(b"\n");
+            self.last_sent = now;
+        }
+        self.receive_deadline().is_some_and(|due| now >= due)
+    }
+
+    pub(crate) fn poll_transmit(&mut self) -> Option<Bytes> {
+        self.outbox.pop()
+    }
+
+    pub(crate) fn has_output(&self) -> bool {
+        !self.outbox.is_empty()
+    }
+
+    /// Forgets unsent output and unread input, as when the connection is gone.
+    pub(crate) fn discard(&mut self) {
+        self.outbox.clear();
+        self.inbox.clear();
+        self.stop_heart_beats();
+    }
+
+    /// Forgets unread input, as after a fatal error: nothing more is read.
+    pub(crate) fn discard_input(&mut self) {
+        self.inbox.clear();
+        self.stop_heart_beats();
+    }
+}

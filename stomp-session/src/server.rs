@@ -1,0 +1,801 @@
+//! The server side of one accepted connection (1.2 "Client Frames", "Server Frames").
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use stomp_codec::{Command, Config, FrameBuf, Item, Limits, Version};
+
+use crate::heartbeat::{HeartBeat, Periods};
+use crate::link::Link;
+use crate::subscriptions::{AckRef, MessageSet, Subscriptions};
+use crate::types::{AckMode, Secret};
+use crate::{CloseReason, SessionError};
+
+/// How a server session treats its client.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// The versions this server speaks; the highest one the client also offers is chosen.
+    pub versions: Vec<Version>,
+    /// The server's `heart-beat` offer: the period it can send at, the period it wants.
+    pub heart_beat: HeartBeat,
+    /// Silence from the client longer than this many receive periods closes the session.
+    pub heart_beat_margin: f64,
+    /// A connection that sends no CONNECT within this time is closed.
+    pub connect_timeout: Duration,
+    /// The `server` header of CONNECTED, if any.
+    pub server: Option<String>,
+    /// Limits on frames from the client.
+    pub limits: Limits,
+}
+
+impl Default for ServerConfig {
+    /// Every version, heart-beats of 10000,10000 ms with a margin of 2 periods, 10 s to send
+    /// CONNECT, the default limits.
+    fn default() -> Self {
+        ServerConfig {
+            versions: Version::ALL.to_vec(),
+            heart_beat: HeartBeat::from_millis(10_000, 10_000),
+            heart_beat_margin: 2.0,
+            connect_timeout: Duration::from_secs(10),
+            server: None,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// A client's CONNECT, for the application to accept or reject.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectRequest {
+    /// The version that will be used.
+    pub version: Version,
+    /// The `host` header.
+    pub host: Option<String>,
+    /// The `login` header.
+    pub login: Option<String>,
+    /// The `passcode` header. Never shown by `Debug`.
+    pub passcode: Option<Secret>,
+    /// The heart-beat periods that will apply.
+    pub heart_beat: Periods,
+}
+
+/// What the server application learns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerEvent {
+    /// A client asks to connect: call [`ServerSession::accept`] or [`ServerSession::reject`].
+    Connect(ConnectRequest),
+    /// A new subscription.
+    Subscribe {
+        /// Its id, unique in this session.
+        id: String,
+        /// Its destination.
+        destination: String,
+        /// Its ack mode.
+        ack: AckMode,
+        /// The SUBSCRIBE frame, for other headers such as selectors.
+        frame: FrameBuf,
+    },
+    /// A subscription ended; its unacknowledged messages are listed.
+    Unsubscribe {
+        /// The subscription's id.
+        id: String,
+        /// Its destination.
+        destination: String,
+        /// Messages delivered to it and never acknowledged, to redeliver elsewhere.
+        unacked: Vec<String>,
+    },
+    /// A SEND to act on: at once, or at COMMIT when it was part of a transaction.
+    Send(FrameBuf),
+    /// Messages the client acknowledged.
+    Ack(MessageSet),
+    /// Messages the client refused.
+    Nack(MessageSet),
+    /// The session closed. Reported once.
+    Closed {
+        /// Why.
+        reason: CloseReason,
+        /// Messages delivered and never acknowledged, per subscription.
+        unacked: Vec<MessageSet>,
+    },
+}
+
+/// A message to deliver to a subscription.
+#[derive(Clone, Copy, Debug)]
+pub struct Delivery<'a> {
+    /// The `destination` header: where the message was sent.
+    pub destination: &'a str,
+    /// The `message-id` header, unique across the server.
+    pub message_id: &'a str,
+    /// Further headers, after the session's own (which therefore win).
+    pub headers: &'a [(&'a str, &'a str)],
+    /// The body, shared by every delivery of the message.
+    pub body: &'a Bytes,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum State {
+    AwaitingConnect {
+        deadline: Instant,
+    },
+    AwaitingAccept {
+        deadline: Instant,
+        periods: Periods,
+    },
+    Connected,
+    /// An ERROR or the last RECEIPT is queued; the session is closed once it is written.
+    Closing,
+    Closed,
+}
+
+/// A frame held in a transaction until COMMIT.
+#[derive(Clone, Debug)]
+enum Deferred {
+    Send(FrameBuf),
+    Ack(FrameBuf),
+    Nack(FrameBuf),
+}
+
+/// A protocol error: the message for the ERROR frame and the receipt to echo.
+struct Refusal {
+    message: String,
+}
+
+fn refuse(message: impl Into<String>) -> Refusal {
+    Refusal {
+        message: message.into(),
+    }
+}
+
+/// A sans-IO STOMP server session, one per accepted connection.
+///
+/// It checks every client frame against its version's rules, answers with CONNECTED, RECEIPT,
+/// MESSAGE and ERROR frames, keeps subscriptions, unacknowledged messages and transactions, and
+/// hands the application what it must act on as [`ServerEvent`]s. A protocol error produces an
+/// ERROR frame with a `message` (and the failing frame's `receipt` as `receipt-id`), and then
+/// the close; the ERROR is still handed out by [`poll_transmit`](Self::poll_transmit) before
+/// [`is_closed`](Self::is_closed) turns true.
+///
+/// # Call order
+///
+/// As for [`ClientSession`](crate::ClientSession): [`handle_input`](Self::handle_input),
+/// [`handle_eof`](Self::handle_eof) and [`handle_timeout`](Self::handle_timeout) for input;
+/// [`accept`](Self::accept), [`reject`](Self::reject) and [`deliver`](Self::deliver) from the
+/// application; then [`poll_transmit`](Self::poll_transmit), [`poll_event`](Self::poll_event)
+/// and [`poll_timeout`](Self::poll_timeout) until they are empty.
+///
+/// ```
+/// use std::time::Instant;
+/// use bytes::Bytes;
+/// use stomp_session::{Delivery, ServerConfig, ServerEvent, ServerSession};
+///
+/// let now = Instant::now();
+/// let mut server = ServerSession::new(ServerConfig::default(), now);
+/// server.handle_input(now, b"CONNECT\naccept-version:1.2\nhost:/\n\n\0");
+/// let Some(ServerEvent::Connect(request)) = server.poll_event() else { panic!() };
+/// assert_eq!(request.host.as_deref(), Some("/"));
+/// server.accept(now)?;
+/// assert!(server.poll_transmit().unwrap().starts_with(b"CONNECTED\nversion:1.2\n"));
+///
+/// server.handle_input(now, b"SUBSCRIBE\nid:0\ndestination:/topic/a\n\n\0");
+/// let Some(ServerEvent::Subscribe { id, .. }) = server.poll_event() else { panic!() };
+/// let body = Bytes::from_static(b"hello");
+/// let delivery = Delivery { destination: "/topic/a", message_id: "m-1", headers: &[], body: &body };
+/// server.deliver(now, &id, delivery)?;
+/// assert_eq!(
+///     &server.poll_transmit().unwrap()[..],
+///     b"MESSAGE\nsubscription:0\nmessage-id:m-1\ndestination:/topic/a\n\nhello\0"
+/// );
+///
+/// // A protocol error: ERROR, then the close.
+/// server.handle_input(now, b"SEND\nreceipt:r1\n\n\0");
+/// let error = server.poll_transmit().unwrap();
+/// assert!(error.starts_with(b"ERROR\nmessage:SEND without destination\nreceipt-id:r1\n"));
+/// assert!(server.is_closed());
+/// # Ok::<(), stomp_session::SessionError>(())
+/// ```
+#[derive(Debug)]
+pub struct ServerSession {
+    config: ServerConfig,
+    link: Link,
+    state: State,
+    events: VecDeque<ServerEvent>,
+    subscriptions: Subscriptions,
+    transactions: HashMap<String, Vec<Deferred>>,
+    next_ack: u64,
+}
+
+impl ServerSession {
+    /// A session for a newly accepted connection, waiting for CONNECT.
+    pub fn new(config: ServerConfig, now: Instant) -> ServerSession {
+        let highest = config
+            .versions
+            .iter()
+            .max()
+            .copied()
+            .unwrap_or(Version::V1_2);
+        let codec = Config::new(highest).with_limits(config.limits);
+        ServerSession {
+            link: Link::new(codec, config.heart_beat_margin, now),
+            state: State::AwaitingConnect {
+                deadline: now + config.connect_timeout,
+            },
+            events: VecDeque::new(),
+            subscriptions: Subscriptions::default(),
+            transactions: HashMap::new(),
+            next_ack: 0,
+            config,
+        }
+    }
+
+    // ---- Getters ----
+
+    /// The negotiated version (before CONNECT, the highest this server speaks).
+    pub fn version(&self) -> Version {
+        self.link.version()
+    }
+
+    /// The negotiated heart-beat periods, from the server's side.
+    pub fn heart_beat(&self) -> Periods {
+        self.link.periods()
+    }
+
+    /// Whether the connection is established.
+    pub fn is_connected(&self) -> bool {
+        self.state == State::Connected
+    }
+
+    /// Whether the session is over and its last bytes (an ERROR, a RECEIPT) have been taken.
+    pub fn is_closed(&self) -> bool {
+        match self.state {
+            State::Closed => true,
+            State::Closing => !self.link.has_output(),
+            _ => false,
+        }
+    }
+
+    /// The ids and destinations of the session's subscriptions.
+    pub fn subscription(&self, id: &str) -> Option<(&str, AckMode)> {
+        self.subscriptions
+            .get(id)
+            .map(|s| (s.destination.as_str(), s.ack))
+    }
+
+    // ---- Input ----
+
+    /// Takes bytes received from the client, in any chunking.
+    pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) {
+        if matches!(self.state, State::Closing | State::Closed) {
+            return;
+        }
+        self.link.receive(now, bytes);
+        self.process(now);
+    }
+
+    /// Decodes and acts on buffered input while the state allows.
+    fn process(&mut self, now: Instant) {
+        while matches!(self.state, State::AwaitingConnect { .. } | State::Connected) {
+            match self.link.next_item() {
+                Ok(None) => return,
+                Ok(Some(Item::HeartBeat)) => {}
+                Ok(Some(Item::Frame(frame))) => {
+                    let receipt = frame.header("receipt").map(|r| r.into_owned());
+                    if let Err(refusal) = self.on_frame(now, frame) {
+                        self.fail(
+                            now,
+                            refusal.message.clone(),
+                            receipt,
+                            CloseReason::Protocol(refusal.message),
+                        );
+                    }
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    self.fail(now, message, None, CloseReason::Decode(e));
+                }
+            }
+        }
+    }
+
+    /// The client closed the connection: open transactions are dropped.
+    pub fn handle_eof(&mut self, _now: Instant) {
+        match self.state {
+            State::Closed => {}
+            State::Closing => {
+                // The peer is gone: what was queued cannot be delivered.
+                self.link.discard();
+                self.state = State::Closed;
+            }
+            _ => self.close(CloseReason::PeerClosed, true),
+        }
+    }
+
+    /// Acts on every deadline that has passed: heart-beats to send, a silent client, a
+    /// connection that never sent CONNECT.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match self.state {
+            State::AwaitingConnect { deadline } | State::AwaitingAccept { deadline, .. }
+                if now >= deadline =>
+            {
+                let message = format!(
+                    "no CONNECT within {} ms",
+                    self.config.connect_timeout.as_millis()
+                );
+                self.fail(now, message, None, CloseReason::ConnectTimedOut);
+            }
+            State::Connected => {
+                let peer_silent = self.link.on_timeout(now);
+                if peer_silent {
+                    // Brokers drop a silent client with a plain close, no ERROR.
+                    self.close(CloseReason::HeartBeatTimedOut, true);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_frame(&mut self, now: Instant, frame: FrameBuf) -> Result<(), Refusal> {
+        if let State::AwaitingConnect { .. } = self.state {
+            return match frame.command() {
+                Command::Connect | Command::Stomp => self.on_connect(now, &frame),
+                other => Err(refuse(format!(
+                    "expected CONNECT or STOMP as the first frame, got {other}"
+                ))),
+            };
+        }
+        let receipt = frame.header("receipt").map(|r| r.into_owned());
+        match frame.command() {
+            Command::Connect | Command::Stomp => return Err(refuse("already connected")),
+            Command::Send => self.on_send(frame)?,
+            Command::Subscribe => self.on_subscribe(frame)?,
+            Command::Unsubscribe => self.on_unsubscribe(&frame)?,
+            Command::Ack | Command::Nack => self.on_ack(frame)?,
+            Command::Begin => {
+                let tx = required(&frame, "transaction")?;
+                if self.transactions.contains_key(&tx) {
+                    return Err(refuse(format!("transaction {tx:?} is already open")));
+                }
+                self.transactions.insert(tx, Vec::new());
+            }
+            Command::Commit => {
+                let tx = required(&frame, "transaction")?;
+                let deferred = self
+                    .transactions
+                    .remove(&tx)
+                    .ok_or_else(|| refuse(format!("COMMIT of unknown transaction {tx:?}")))?;
+                for frame in deferred {
+                    self.apply(frame);
+                }
+            }
+            Command::Abort => {
+                let tx = required(&frame, "transaction")?;
+                self.transactions
+                    .remove(&tx)
+                    .ok_or_else(|| refuse(format!("ABORT of unknown transaction {tx:?}")))?;
+            }
+            Command::Disconnect => {
+                if let Some(receipt) = &receipt {
+                    self.send_receipt(now, receipt);
+                }
+                self.close(CloseReason::Disconnected, false);
+                return Ok(());
+            }
+            server_frame => {
+                return Err(refuse(format!("{server_frame} is a server frame")));
+            }
+        }
+        if let Some(receipt) = &receipt {
+            self.send_receipt(now, receipt);
+        }
+        Ok(())
+    }
+
+    fn on_connect(&mut self, now: Instant, frame: &FrameBuf) -> Result<(), Refusal> {
+        // No accept-version: the client speaks 1.0 (1.2 "Protocol Negotiation").
+        let offered: Vec<Version> = match frame.header("accept-version") {
+            None => vec![Version::V1_0],
+            Some(list) => list
+                .split(',')
+                .filter_map(|v| v.trim().parse().ok())
+                .collect(),
+        };
+        let Some(version) = offered
+            .into_iter()
+            .filter(|v| self.config.versions.contains(v))
+            .max()
+        else {
+            self.fail_with_versions(now);
+            return Ok(());
+        };
+        let host = frame.header("host").map(|h| h.into_owned());
+        if host.is_none() && version >= Version::V1_1 {
+            return Err(refuse("CONNECT without host (required from STOMP 1.1)"));
+        }
+        let offer = match frame.header("heart-beat") {
+            None => HeartBeat::NONE,
+            Some(h) => h
+                .parse()
+                .map_err(|e: crate::InvalidHeartBeat| refuse(e.to_string()))?,
+        };
+        let heart_beat = self.config.heart_beat.negotiate(offer);
+        self.link.set_version(version);
+        let deadline = match self.state {
+            State::AwaitingConnect { deadline } => deadline,
+            _ => now,
+        };
+        self.state = State::AwaitingAccept {
+            deadline,
+            periods: heart_beat,
+        };
+        self.events.push_back(ServerEvent::Connect(ConnectRequest {
+            version,
+            host,
+            login: frame.header("login").map(|l| l.into_owned()),
+            passcode: frame
+                .header("passcode")
+                .map(|p| Secret::new(p.into_owned())),
+            heart_beat,
+        }));
+        Ok(())
+    }
+
+    /// No version in common: ERROR with a `version` header listing ours, then the close.
+    fn fail_with_versions(&mut self, now: Instant) {
+        let mut versions = self.config.versions.clone();
+        versions.sort();
+        let list = versions
+            .iter()
+            .map(|v| v.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        let message = format!("no common STOMP version; this server speaks {list}");
+        let headers = [
+            ("message", message.as_str()),
+            ("version", list.as_str()),
+            ("content-type", "text/plain"),
+        ];
+        let _ = self
+            .link
+            .send(now, Command::Error, headers, &Bytes::from(message.clone()));
+        self.close(CloseReason::Protocol(message), false);
+    }
+
+    fn on_send(&mut self, frame: FrameBuf) -> Result<(), Refusal> {
+        if frame.header("destination").is_none() {
+            return Err(refuse("SEND without destination"));
+        }
+        match self.transaction_of(&frame)? {
+            Some(tx) => tx.push(Deferred::Send(frame)),
+            None => self.events.push_back(ServerEvent::Send(frame)),
+        }
+        Ok(())
+    }
+
+    /// The open transaction a frame names, if it names one.
+    fn transaction_of(&mut self, frame: &FrameBuf) -> Result<Option<&mut Vec<Deferred>>, Refusal> {
+        match frame.header("transaction") {
+            None => Ok(None),
+            Some(tx) => self
+                .transactions
+                .get_mut(tx.as_ref())
+                .map(Some)
+                .ok_or_else(|| refuse(format!("unknown transaction {tx:?}"))),
+        }
+    }
+
+    fn on_subscribe(&mut self, frame: FrameBuf) -> Result<(), Refusal> {
+        let destination = required(&frame, "destination")?;
+        // 1.0 makes the id optional; the destination then names the subscription.
+        let id = match frame.header("id") {
+            Some(id) => id.into_owned(),
+            None if self.version() == Version::V1_0 => destination.clone(),
+            None => return Err(refuse("SUBSCRIBE without id (required from STOMP 1.1)")),
+        };
+        if self.subscriptions.contains(&id) {
+            return Err(refuse(format!("subscription id {id:?} is already in use")));
+        }
+        let ack = match frame.header("ack") {
+            None => AckMode::Auto,
+            Some(mode) => {
+                AckMode::parse(&mode).ok_or_else(|| refuse(format!("unknown ack mode {mode:?}")))?
+            }
+        };
+        self.subscriptions.add(id.clone(), destination.clone(), ack);
+        self.events.push_back(ServerEvent::Subscribe {
+            id,
+            destination,
+            ack,
+            frame,
+        });
+        Ok(())
+    }
+
+    fn on_unsubscribe(&mut self, frame: &FrameBuf) -> Result<(), Refusal> {
+        let id = match frame.header("id") {
+            Some(id) => id.into_owned(),
+            None if self.version() == Version::V1_0 => required(frame, "destination")?,
+            None => return Err(refuse("UNSUBSCRIBE without id")),
+        };
+        let (subscription, unacked) = self
+            .subscriptions
+            .remove(&id)
+            .ok_or_else(|| refuse(format!("UNSUBSCRIBE of unknown subscription {id:?}")))?;
+        self.events.push_back(ServerEvent::Unsubscribe {
+            id,
+            destination: subscription.destination,
+            unacked,
+        });
+        Ok(())
+    }
+
+    fn on_ack(&mut self, frame: FrameBuf) -> Result<(), Refusal> {
+        let command = frame.command();
+        if command == Command::Nack && self.version() == Version::V1_0 {
+            return Err(refuse("NACK is not part of STOMP 1.0"));
+        }
+        let pending = {
+            let reference = ack_ref(&frame, self.version())?;
+            self.subscriptions.is_pending(reference.as_ref())
+        };
+        if !pending {
+            return Err(refuse(format!(
+                "{command} of a message that awaits no acknowledgement"
+            )));
+        }
+        let deferred = if command == Command::Ack {
+            Deferred::Ack(frame.clone())
+        } else {
+            Deferred::Nack(frame.clone())
+        };
+        match self.transaction_of(&frame)? {
+            Some(tx) => tx.push(deferred),
+            None => self.apply(deferred),
+        }
+        Ok(())
+    }
+
+    /// Acts on a frame now: at once, or at its transaction's COMMIT.
+    fn apply(&mut self, deferred: Deferred) {
+        let version = self.version();
+        match deferred {
+            Deferred::Send(frame) => self.events.push_back(ServerEvent::Send(frame)),
+            Deferred::Ack(frame) | Deferred::Nack(frame) => {
+                let Ok(reference) = ack_ref(&frame, version) else {
+                    return;
+                };
+                // Settled meanwhile by a cumulative ACK: nothing left to do.
+                let Some(settled) = self.subscriptions.settle(reference.as_ref()) else {
+                    return;
+                };
+                self.events.push_back(if frame.command() == Command::Ack {
+                    ServerEvent::Ack(settled)
+                } else {
+                    ServerEvent::Nack(settled)
+                });
+            }
+        }
+    }
+
+    fn send_receipt(&mut self, now: Instant, receipt: &str) {
+        let _ = self.link.send(
+            now,
+            Command::Receipt,
+            [("receipt-id", receipt)],
+            &Bytes::new(),
+        );
+    }
+
+    // ---- Commands ----
+
+    /// Accepts the pending CONNECT: sends CONNECTED and starts heart-beats.
+    pub fn accept(&mut self, now: Instant) -> Result<(), SessionError> {
+        let State::AwaitingAccept { periods, .. } = self.state else {
+            return Err(SessionError::InvalidState("no CONNECT awaits acceptance"));
+        };
+        let version = self.version();
+        let server_offer = self.config.heart_beat.to_string();
+        let mut headers = vec![
+            ("version", version.as_str()),
+            ("heart-beat", server_offer.as_str()),
+        ];
+        if let Some(server) = &self.config.server {
+            headers.push(("server", server));
+        }
+        self.link
+            .send(now, Command::Connected, headers, &Bytes::new())?;
+        self.link.start_heart_beats(now, periods);
+        self.state = State::Connected;
+        // Frames the client pipelined after CONNECT are acted on now.
+        self.process(now);
+        Ok(())
+    }
+
+    /// Refuses the pending CONNECT (for example a bad login): ERROR with `message`, then the
+    /// close.
+    pub fn reject(&mut self, now: Instant, message: &str) -> Result<(), SessionError> {
+        if !matches!(self.state, State::AwaitingAccept { .. }) {
+            return Err(SessionError::InvalidState("no CONNECT awaits acceptance"));
+        }
+        self.fail(
+            now,
+            message.to_owned(),
+            None,
+            CloseReason::Rejected(message.to_owned()),
+        );
+        Ok(())
+    }
+
+    /// Delivers a message to subscription `id` as a MESSAGE frame. Messages of `client` and
+    /// `client-individual` subscriptions then wait for their ACK or NACK.
+    pub fn deliver(
+        &mut self,
+        now: Instant,
+        id: &str,
+        delivery: Delivery<'_>,
+    ) -> Result<(), SessionError> {
+        match self.state {
+            State::Connected => {}
+            State::Closing | State::Closed => return Err(SessionError::Closed),
+            _ => return Err(SessionError::NotConnected),
+        }
+        let ack_mode = self
+            .subscriptions
+            .get(id)
+            .map(|s| s.ack)
+            .ok_or_else(|| SessionError::UnknownSubscription(id.to_owned()))?;
+        let ack_id = ack_mode.needs_ack().then(|| {
+            self.next_ack += 1;
+            self.next_ack.to_string()
+        });
+        let own = [
+            ("subscription", id),
+            ("message-id", delivery.message_id),
+            ("destination", delivery.destination),
+        ];
+        // The `ack` header exists from 1.2 (1.2 "MESSAGE").
+        let ack_header = ack_id
+            .as_deref()
+            .filter(|_| self.version() == Version::V1_2)
+            .map(|a| ("ack", a));
+        let headers = own
+            .into_iter()
+            .chain(ack_header)
+            .chain(delivery.headers.iter().copied());
+        self.link
+            .send(now, Command::Message, headers, delivery.body)?;
+        if let Some(ack_id) = ack_id {
+            self.subscriptions
+                .delivered(id, ack_id, delivery.message_id.to_owned());
+        }
+        Ok(())
+    }
+
+    /// Closes the session from the application's side, for example at shutdown: an ERROR with
+    /// `message`, then the close.
+    pub fn close_with_error(&mut self, now: Instant, message: &str) {
+        if !matches!(self.state, State::Closing | State::Closed) {
+            self.fail(
+                now,
+                message.to_owned(),
+                None,
+                CloseReason::Local(message.to_owned()),
+            );
+        }
+    }
+
+    // ---- Output ----
+
+    /// The next bytes to write, in order. A large body comes as a buffer of its own.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        self.link.poll_transmit()
+    }
+
+    /// The next event for the application.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<ServerEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) should next be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.state {
+            State::AwaitingConnect { deadline } | State::AwaitingAccept { deadline, .. } => {
+                Some(deadline)
+            }
+            State::Connected => [self.link.send_deadline(), self.link.receive_deadline()]
+                .into_iter()
+                .flatten()
+                .min(),
+            State::Closing | State::Closed => None,
+        }
+    }
+
+    /// Sends an ERROR (1.2 "ERROR": `message`, and `receipt-id` when the failing frame asked
+    /// for a receipt) and closes.
+    fn fail(
+        &mut self,
+        now: Instant,
+        message: String,
+        receipt: Option<String>,
+        reason: CloseReason,
+    ) {
+        // A message must fit one header line: its first line will do.
+        let line = message.lines().next().unwrap_or_default().to_owned();
+        let mut headers = vec![("message", line.as_str())];
+        if let Some(receipt) = &receipt {
+            headers.push(("receipt-id", receipt));
+        }
+        headers.push(("content-type", "text/plain"));
+        let body = Bytes::from(format!("{message}\n"));
+        let _ = self.link.send(now, Command::Error, headers, &body);
+        self.close(reason, false);
+    }
+
+    /// Ends the session: open transactions are dropped, unacknowledged messages reported.
+    /// `abrupt`: the connection is gone or dropped, and nothing queued will be written.
+    fn close(&mut self, reason: CloseReason, abrupt: bool) {
+        if matches!(self.state, State::Closing | State::Closed) {
+            return;
+        }
+        self.transactions.clear();
+        if abrupt {
+            self.link.discard();
+            self.state = State::Closed;
+        } else {
+            self.link.discard_input();
+            self.state = State::Closing;
+        }
+        let unacked = self.subscriptions.drain_unacked();
+        self.events
+            .push_back(ServerEvent::Closed { reason, unacked });
+    }
+}
+
+/// The value of a header the frame must carry.
+fn required(frame: &FrameBuf, name: &str) -> Result<String, Refusal> {
+    frame
+        .header(name)
+        .map(|v| v.into_owned())
+        .ok_or_else(|| refuse(format!("{} without {name}", frame.command())))
+}
+
+/// An owned [`AckRef`].
+enum OwnedAckRef {
+    AckId(String),
+    Subscription {
+        message_id: String,
+        subscription: String,
+    },
+    MessageId(String),
+}
+
+impl OwnedAckRef {
+    fn as_ref(&self) -> AckRef<'_> {
+        match self {
+            OwnedAckRef::AckId(id) => AckRef::AckId(id),
+            OwnedAckRef::Subscription {
+                message_id,
+                subscription,
+            } => AckRef::Subscription {
+                message_id,
+                subscription,
+            },
+            OwnedAckRef::MessageId(id) => AckRef::MessageId(id),
+        }
+    }
+}
+
+/// How an ACK or NACK names its message in `version` (1.2 "ACK"): 1.2 `id`; 1.1 `message-id`
+/// and `subscription`; 1.0 `message-id`.
+fn ack_ref(frame: &FrameBuf, version: Version) -> Result<OwnedAckRef, Refusal> {
+    Ok(match version {
+        Version::V1_2 => OwnedAckRef::AckId(required(frame, "id")?),
+        Version::V1_1 => OwnedAckRef::Subscription {
+            message_id: required(frame, "message-id")?,
+            subscription: required(frame, "subscription")?,
+        },
+        Version::V1_0 => OwnedAckRef::MessageId(required(frame, "message-id")?),
+    })
+}
