@@ -1,0 +1,331 @@
+//! Every server-side error path: the ERROR frame's `message` (and `receipt-id` when the failing
+//! frame asked for a receipt) is checked, and the session closes only after the ERROR has been
+//! handed out. Input is fed whole and one octet at a time.
+
+use std::time::{Duration, Instant};
+
+use stomp_codec::{Config, Status, Version, parse};
+use stomp_session::{CloseReason, ServerConfig, ServerEvent, ServerSession};
+
+const CONNECT_12: &str = "CONNECT\naccept-version:1.2\nhost:/\n\n\0";
+
+struct Outcome {
+    /// Every frame the server wrote, as (command, headers) text.
+    frames: Vec<(String, Vec<(String, String)>, String)>,
+    reason: Option<CloseReason>,
+}
+
+/// Feeds `input` to a fresh server session that accepts every CONNECT.
+fn run(input: &str, bytewise: bool) -> Outcome {
+    #[allow(clippy::disallowed_methods)] // the origin of virtual time
+    let now = Instant::now();
+    let mut server = ServerSession::new(ServerConfig::default(), now);
+    let mut wrote = Vec::new();
+    let mut reason = None;
+    let pieces: Vec<&[u8]> = if bytewise {
+        input.as_bytes().chunks(1).collect()
+    } else {
+        vec![input.as_bytes()]
+    };
+    for piece in pieces {
+        server.handle_input(now, piece);
+        while let Some(event) = server.poll_event() {
+            match event {
+                ServerEvent::Connect(_) => server.accept(now).unwrap(),
+                ServerEvent::Closed { reason: r, .. } => {
+                    assert!(reason.is_none(), "closed twice");
+                    // The ERROR is still to be handed out when the close is reported.
+                    assert!(!server.is_closed());
+                    reason = Some(r);
+                }
+                _ => {}
+            }
+        }
+        while let Some(bytes) = server.poll_transmit() {
+            wrote.extend_from_slice(&bytes);
+        }
+    }
+    if reason.is_some() {
+        assert!(server.is_closed());
+        server.handle_input(now, b"SEND\ndestination:/q\n\n\0");
+        assert!(
+            server.poll_transmit().is_none(),
+            "nothing is written after the close"
+        );
+        assert!(server.poll_event().is_none());
+    }
+    Outcome {
+        frames: frames(&wrote),
+        reason,
+    }
+}
+
+fn frames(mut wire: &[u8]) -> Vec<(String, Vec<(String, String)>, String)> {
+    let config = Config::new(Version::V1_2);
+    let mut all = Vec::new();
+    while !wire.is_empty() {
+        match parse(wire, &config).unwrap() {
+            Status::Frame(frame, used) => {
+                let headers = frame
+                    .headers()
+                    .iter()
+                    .map(|h| (h.name().into_owned(), h.value().into_owned()))
+                    .collect();
+                let body = String::from_utf8_lossy(frame.body()).into_owned();
+                all.push((frame.command().to_string(), headers, body));
+                wire = &wire[used..];
+            }
+            Status::HeartBeat(n) => wire = &wire[n..],
+            Status::Incomplete => panic!("incomplete output"),
+        }
+    }
+    all
+}
+
+/// Checks that `input` ends in exactly one ERROR with this message (and receipt-id), last.
+fn assert_error(input: &str, message: &str, receipt: Option<&str>) {
+    for bytewise in [false, true] {
+        let outcome = run(input, bytewise);
+        let (command, headers, body) = outcome.frames.last().expect("no frame written");
+        assert_eq!(command, "ERROR", "{input:?}");
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("message"), Some(message), "{input:?}");
+        assert_eq!(get("receipt-id"), receipt, "{input:?}");
+        assert_eq!(get("content-type"), Some("text/plain"));
+        assert!(body.starts_with(message));
+        assert_eq!(outcome.frames.iter().filter(|f| f.0 == "ERROR").count(), 1);
+        assert!(outcome.reason.is_some(), "{input:?} did not close");
+    }
+}
+
+#[test]
+fn frame_before_connect() {
+    assert_error(
+        "SEND\ndestination:/q\n\nx\0",
+        "expected CONNECT or STOMP as the first frame, got SEND",
+        None,
+    );
+}
+
+#[test]
+fn no_common_version_lists_the_supported_ones() {
+    let outcome = run("CONNECT\naccept-version:2.0,9.9\nhost:/\n\n\0", false);
+    let (command, headers, _) = &outcome.frames[0];
+    assert_eq!(command, "ERROR");
+    assert!(headers.contains(&("version".into(), "1.0,1.1,1.2".into())));
+    assert!(
+        headers
+            .iter()
+            .any(|(n, v)| n == "message" && v.contains("no common STOMP version"))
+    );
+    assert!(matches!(outcome.reason, Some(CloseReason::Protocol(_))));
+}
+
+#[test]
+fn missing_host_from_v11() {
+    assert_error(
+        "CONNECT\naccept-version:1.1\n\n\0",
+        "CONNECT without host (required from STOMP 1.1)",
+        None,
+    );
+    // 1.0 does not need it.
+    let outcome = run("CONNECT\n\n\0", false);
+    assert_eq!(outcome.frames[0].0, "CONNECTED");
+    assert!(
+        outcome.frames[0]
+            .1
+            .contains(&("version".into(), "1.0".into()))
+    );
+}
+
+#[test]
+fn bad_heart_beat_header() {
+    assert_error(
+        "CONNECT\naccept-version:1.2\nhost:/\nheart-beat:fast\n\n\0",
+        "heart-beat \"fast\" is not two millisecond counts such as 10000,10000",
+        None,
+    );
+}
+
+#[test]
+fn missing_required_headers() {
+    let cases = [
+        ("SEND\nreceipt:r1\n\nx\0", "SEND without destination"),
+        (
+            "SUBSCRIBE\nid:0\nreceipt:r1\n\n\0",
+            "SUBSCRIBE without destination",
+        ),
+        (
+            "SUBSCRIBE\ndestination:/q\nreceipt:r1\n\n\0",
+            "SUBSCRIBE without id (required from STOMP 1.1)",
+        ),
+        ("UNSUBSCRIBE\nreceipt:r1\n\n\0", "UNSUBSCRIBE without id"),
+        ("ACK\nreceipt:r1\n\n\0", "ACK without id"),
+        ("NACK\nreceipt:r1\n\n\0", "NACK without id"),
+        ("BEGIN\nreceipt:r1\n\n\0", "BEGIN without transaction"),
+        ("COMMIT\nreceipt:r1\n\n\0", "COMMIT without transaction"),
+        ("ABORT\nreceipt:r1\n\n\0", "ABORT without transaction"),
+    ];
+    for (frame, message) in cases {
+        assert_error(&format!("{CONNECT_12}{frame}"), message, Some("r1"));
+    }
+}
+
+#[test]
+fn v11_ack_needs_message_id_and_subscription() {
+    let connect = "CONNECT\naccept-version:1.1\nhost:/\n\n\0";
+    assert_error(
+        &format!("{connect}ACK\nmessage-id:m\n\n\0"),
+        "ACK without subscription",
+        None,
+    );
+    assert_error(
+        &format!("{connect}ACK\nsubscription:s\n\n\0"),
+        "ACK without message-id",
+        None,
+    );
+}
+
+#[test]
+fn unknown_subscription_transaction_and_ack_id() {
+    let cases = [
+        (
+            "UNSUBSCRIBE\nid:nope\nreceipt:r2\n\n\0",
+            "UNSUBSCRIBE of unknown subscription \"nope\"",
+        ),
+        (
+            "COMMIT\ntransaction:tx9\nreceipt:r2\n\n\0",
+            "COMMIT of unknown transaction \"tx9\"",
+        ),
+        (
+            "ABORT\ntransaction:tx9\nreceipt:r2\n\n\0",
+            "ABORT of unknown transaction \"tx9\"",
+        ),
+        (
+            "SEND\ndestination:/q\ntransaction:tx9\nreceipt:r2\n\n\0",
+            "unknown transaction \"tx9\"",
+        ),
+        (
+            "ACK\nid:no-such-id\nreceipt:r2\n\n\0",
+            "ACK of a message that awaits no acknowledgement",
+        ),
+        (
+            "NACK\nid:no-such-id\nreceipt:r2\n\n\0",
+            "NACK of a message that awaits no acknowledgement",
+        ),
+    ];
+    for (frame, message) in cases {
+        assert_error(&format!("{CONNECT_12}{frame}"), message, Some("r2"));
+    }
+}
+
+#[test]
+fn duplicate_subscription_id_and_transaction() {
+    let sub = "SUBSCRIBE\nid:0\ndestination:/q\n\n\0";
+    assert_error(
+        &format!("{CONNECT_12}{sub}{sub}"),
+        "subscription id \"0\" is already in use",
+        None,
+    );
+    let begin = "BEGIN\ntransaction:t\n\n\0";
+    assert_error(
+        &format!("{CONNECT_12}{begin}{begin}"),
+        "transaction \"t\" is already open",
+        None,
+    );
+}
+
+#[test]
+fn bad_ack_mode_nack_in_v10_and_server_frames_from_a_client() {
+    assert_error(
+        &format!("{CONNECT_12}SUBSCRIBE\nid:0\ndestination:/q\nack:sometimes\n\n\0"),
+        "unknown ack mode \"sometimes\"",
+        None,
+    );
+    assert_error(
+        "CONNECT\n\n\0NACK\nmessage-id:m\n\n\0",
+        "NACK is not part of STOMP 1.0",
+        None,
+    );
+    assert_error(
+        &format!("{CONNECT_12}MESSAGE\n\n\0"),
+        "MESSAGE is a server frame",
+        None,
+    );
+    assert_error(
+        &format!("{CONNECT_12}{CONNECT_12}"),
+        "already connected",
+        None,
+    );
+}
+
+#[test]
+fn undecodable_bytes_get_an_error_that_says_why() {
+    assert_error(
+        &format!("{CONNECT_12}send\ndestination:/q\n\n\0"),
+        "unknown command \"send\" (commands are upper case, such as SEND or MESSAGE)",
+        None,
+    );
+    let outcome = run(&format!("{CONNECT_12}SEND\nx:a\\tb\n\n\0"), false);
+    assert!(matches!(outcome.reason, Some(CloseReason::Decode(_))));
+}
+
+#[test]
+fn frames_over_the_limits_are_refused_before_they_complete() {
+    #[allow(clippy::disallowed_methods)]
+    let now = Instant::now();
+    let config = ServerConfig {
+        limits: stomp_session::Limits {
+            max_body: 16,
+            ..Default::default()
+        },
+        ..ServerConfig::default()
+    };
+    let mut server = ServerSession::new(config, now);
+    server.handle_input(now, CONNECT_12.as_bytes());
+    let _ = server.poll_event();
+    server.accept(now).unwrap();
+    // The body never ends, but the limit applies as soon as it is passed.
+    server.handle_input(now, b"SEND\ndestination:/q\n\n0123456789abcdefX");
+    let wrote: Vec<u8> = std::iter::from_fn(|| server.poll_transmit())
+        .flatten()
+        .collect();
+    let text = String::from_utf8_lossy(&wrote);
+    assert!(
+        text.contains("ERROR\nmessage:body of 17 octets or more is over the limit of 16"),
+        "{text}"
+    );
+    assert!(server.is_closed());
+}
+
+#[test]
+fn a_silent_connection_is_closed_after_the_connect_timeout() {
+    #[allow(clippy::disallowed_methods)]
+    let start = Instant::now();
+    let config = ServerConfig {
+        connect_timeout: Duration::from_secs(3),
+        ..ServerConfig::default()
+    };
+    let mut server = ServerSession::new(config, start);
+    assert_eq!(server.poll_timeout(), Some(start + Duration::from_secs(3)));
+    server.handle_timeout(start + Duration::from_millis(2999));
+    assert!(server.poll_event().is_none());
+    server.handle_timeout(start + Duration::from_secs(3));
+    let wrote: Vec<u8> = std::iter::from_fn(|| server.poll_transmit())
+        .flatten()
+        .collect();
+    assert!(wrote.starts_with(b"ERROR\nmessage:no CONNECT within 3000 ms\n"));
+    assert!(matches!(
+        server.poll_event(),
+        Some(ServerEvent::Closed {
+            reason: CloseReason::ConnectTimedOut,
+            ..
+        })
+    ));
+    assert!(server.is_closed());
+}
