@@ -9,9 +9,12 @@ use stomp_session::{CloseReason, ServerConfig, ServerEvent, ServerSession};
 
 const CONNECT_12: &str = "CONNECT\naccept-version:1.2\nhost:/\n\n\0";
 
+/// A frame the server wrote: command, headers, body.
+type Written = (String, Vec<(String, String)>, String);
+
 struct Outcome {
     /// Every frame the server wrote, as (command, headers) text.
-    frames: Vec<(String, Vec<(String, String)>, String)>,
+    frames: Vec<Written>,
     reason: Option<CloseReason>,
 }
 
@@ -60,7 +63,7 @@ fn run(input: &str, bytewise: bool) -> Outcome {
     }
 }
 
-fn frames(mut wire: &[u8]) -> Vec<(String, Vec<(String, String)>, String)> {
+fn frames(mut wire: &[u8]) -> Vec<Written> {
     let config = Config::new(Version::V1_2);
     let mut all = Vec::new();
     while !wire.is_empty() {
