@@ -120,8 +120,3 @@ pub use parse::{Status, parse};
 #[cfg(feature = "tokio-util")]
 pub use tokio_codec::{CodecError, StompCodec};
 pub use version::{UnknownVersion, Version};
-
-/// The README's examples, compiled and run as doc tests so that they stay true.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeExamples;

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Installs (if needed), starts and stops the real brokers the interoperability tests run against,
+# on a Debian machine, bound to loopback only:
+#   RabbitMQ: STOMP on 127.0.0.1:61613 (guest/guest, virtual host /)
+#   ActiveMQ: STOMP on 127.0.0.1:61623 (any login)
+# Usage: scripts/brokers.sh start | stop
+set -euo pipefail
+
+ACTIVEMQ_PORT=61623
+RABBITMQ_PORT=61613
+STATE=${STOMP_BROKER_STATE:-/tmp/stomp-rs-brokers}
+
+log() { echo "brokers: $*" >&2; }
+
+install() {
+    local missing=()
+    command -v rabbitmq-server >/dev/null || missing+=(rabbitmq-server)
+    [ -f /usr/share/activemq/bin/activemq.jar ] || missing+=(activemq)
+    command -v java >/dev/null || missing+=(default-jre-headless)
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+wait_for_port() {
+    local port=$1 name=$2 seconds=$3
+    for _ in $(seq $((seconds * 10))); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            log "$name is up on 127.0.0.1:$port"
+            return 0
+        fi
+        sleep 0.1
+    done
+    log "$name did not open 127.0.0.1:$port within ${seconds}s"
+    return 1
+}
+
+start_rabbitmq() {
+    # The node name must resolve, and everything stays on loopback (PEERS.md).
+    cat > /etc/rabbitmq/rabbitmq-env.conf <<CONF
+NODENAME=rabbit@localhost
+NODE_IP_ADDRESS=127.0.0.1
+SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+CONF
+    cat > /etc/rabbitmq/rabbitmq.conf <<CONF
+listeners.tcp.default = 127.0.0.1:5672
+stomp.listeners.tcp.1 = 127.0.0.1:$RABBITMQ_PORT
+web_stomp.tcp.ip = 127.0.0.1
+web_stomp.tcp.port = 15674
+loopback_users = none
+CONF
+    export ERL_EPMD_ADDRESS=127.0.0.1 HOME=/var/lib/rabbitmq
+    rabbitmq-plugins enable --offline rabbitmq_stomp rabbitmq_web_stomp >/dev/null
+    # -detached returns at once, even when the start fails later: the port tells.
+    rabbitmq-server -detached
+    wait_for_port "$RABBITMQ_PORT" RabbitMQ 90
+}
+
+start_activemq() {
+    mkdir -p "$STATE/activemq/conf" "$STATE/activemq/data"
+    cat > "$STATE/activemq/conf/activemq.xml" <<XML
+<beans xmlns="http://www.springframework.org/schema/beans"
+       xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+       xsi:schemaLocation="http://www.springframework.org/schema/beans http://www.springframework.org/schema/beans/spring-beans.xsd
+       http://activemq.apache.org/schema/core http://activemq.apache.org/schema/core/activemq-core.xsd">
+  <broker xmlns="http://activemq.apache.org/schema/core" brokerName="stomp-rs" useJmx="false" persistent="false">
+    <transportConnectors>
+      <transportConnector name="stomp" uri="stomp://127.0.0.1:$ACTIVEMQ_PORT"/>
+    </transportConnectors>
+  </broker>
+</beans>
+XML
+    # /usr/bin/activemq switches user through a login shell; run Java directly (PEERS.md).
+    nohup java -Xmx256M \
+        --add-opens java.base/java.lang=ALL-UNNAMED --add-opens java.base/java.util=ALL-UNNAMED \
+        --add-opens java.base/java.net=ALL-UNNAMED --add-opens java.base/java.security=ALL-UNNAMED \
+        -Dactivemq.home=/usr/share/activemq -Dactivemq.base="$STATE/activemq" \
+        -Dactivemq.conf="$STATE/activemq/conf" -Dactivemq.data="$STATE/activemq/data" \
+        -jar /usr/share/activemq/bin/activemq.jar start "xbean:file:$STATE/activemq/conf/activemq.xml" \
+        >"$STATE/activemq.log" 2>&1 &
+    echo $! > "$STATE/activemq.pid"
+    wait_for_port "$ACTIVEMQ_PORT" ActiveMQ 90 || { tail -20 "$STATE/activemq.log" >&2; return 1; }
+}
+
+stop() {
+    if [ -f "$STATE/activemq.pid" ]; then
+        kill "$(cat "$STATE/activemq.pid")" 2>/dev/null || true
+        rm -f "$STATE/activemq.pid"
+    fi
+    if command -v rabbitmqctl >/dev/null; then
+        HOME=/var/lib/rabbitmq rabbitmqctl stop >/dev/null 2>&1 || true
+        epmd -kill >/dev/null 2>&1 || true
+    fi
+}
+
+case "${1:-}" in
+    start)
+        mkdir -p "$STATE"
+        install
+        stop
+        start_rabbitmq
+        start_activemq
+        ;;
+    stop) stop ;;
+    *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+esac
