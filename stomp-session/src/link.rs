@@ -54,6 +54,11 @@ impl Link {
         }
     }
 
+    /// Octets received and not yet decoded.
+    pub(crate) fn buffered(&self) -> usize {
+        self.inbox.len()
+    }
+
     /// The next decoded item of what was received.
     pub(crate) fn next_item(&mut self) -> Result<Option<Item>, stomp_codec::Error> {
         self.decoder.decode(&mut self.inbox)

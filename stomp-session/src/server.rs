@@ -269,6 +269,17 @@ impl ServerSession {
             return;
         }
         self.link.receive(now, bytes);
+        if let State::AwaitingAccept { .. } = self.state {
+            // Nothing is decoded until the application answers the CONNECT; what a client
+            // pipelines meanwhile is bounded like one frame.
+            let limits = self.config.limits;
+            let bound = limits.max_head_bytes.saturating_add(limits.max_body);
+            if self.link.buffered() > bound {
+                let message = format!("more than {bound} octets sent before CONNECTED");
+                self.fail(now, message.clone(), None, CloseReason::Protocol(message));
+            }
+            return;
+        }
         self.process(now);
     }
 

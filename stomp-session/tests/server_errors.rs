@@ -332,3 +332,54 @@ fn a_silent_connection_is_closed_after_the_connect_timeout() {
     ));
     assert!(server.is_closed());
 }
+
+#[test]
+fn input_before_the_connect_is_answered_is_bounded() {
+    #[allow(clippy::disallowed_methods)]
+    let now = Instant::now();
+    let limits = stomp_session::Limits {
+        max_head_bytes: 64,
+        max_body: 64,
+        ..Default::default()
+    };
+    let mut server = ServerSession::new(
+        ServerConfig {
+            limits,
+            ..ServerConfig::default()
+        },
+        now,
+    );
+    server.handle_input(now, CONNECT_12.as_bytes());
+    assert!(matches!(server.poll_event(), Some(ServerEvent::Connect(_))));
+    // The application has not answered yet; pipelined frames wait, up to a bound.
+    server.handle_input(now, b"SEND\ndestination:/q\n\nwaits\0");
+    assert!(server.poll_transmit().is_none());
+    server.handle_input(now, &[b'x'; 128]);
+    let wrote: Vec<u8> = std::iter::from_fn(|| server.poll_transmit())
+        .flatten()
+        .collect();
+    assert!(wrote.starts_with(b"ERROR\nmessage:more than 128 octets sent before CONNECTED\n"));
+    assert!(server.is_closed());
+}
+
+#[test]
+fn frames_pipelined_after_connect_are_acted_on_at_accept() {
+    #[allow(clippy::disallowed_methods)]
+    let now = Instant::now();
+    let mut server = ServerSession::new(ServerConfig::default(), now);
+    let pipelined = format!("{CONNECT_12}SUBSCRIBE\nid:0\ndestination:/q\nreceipt:s\n\n\0");
+    server.handle_input(now, pipelined.as_bytes());
+    assert!(matches!(server.poll_event(), Some(ServerEvent::Connect(_))));
+    assert!(server.poll_event().is_none());
+    server.accept(now).unwrap();
+    assert!(matches!(
+        server.poll_event(),
+        Some(ServerEvent::Subscribe { .. })
+    ));
+    let wrote: Vec<u8> = std::iter::from_fn(|| server.poll_transmit())
+        .flatten()
+        .collect();
+    let text = String::from_utf8_lossy(&wrote);
+    assert!(text.starts_with("CONNECTED\nversion:1.2\n"), "{text}");
+    assert!(text.ends_with("RECEIPT\nreceipt-id:s\n\n\0"), "{text}");
+}
