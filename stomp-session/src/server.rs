@@ -254,7 +254,7 @@ impl ServerSession {
         }
     }
 
-    /// The ids and destinations of the session's subscriptions.
+    /// The destination and ack mode of subscription `id`.
     pub fn subscription(&self, id: &str) -> Option<(&str, AckMode)> {
         self.subscriptions
             .get(id)
