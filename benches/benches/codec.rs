@@ -5,7 +5,12 @@
 //! `cargo bench -p stomp-benches` runs it; `target/criterion/summary.md` and `summary.svg` hold
 //! the table and the chart afterwards.
 #![allow(unsafe_code)] // the counting global allocator
-#![allow(missing_docs, unreachable_pub, clippy::print_stdout, clippy::unwrap_used)]
+#![allow(
+    missing_docs,
+    unreachable_pub,
+    clippy::print_stdout,
+    clippy::unwrap_used
+)]
 
 mod peers;
 mod report;
@@ -56,17 +61,28 @@ pub fn allocations(f: impl FnOnce()) -> usize {
 
 const WHOLE: usize = usize::MAX;
 
-/// Benchmarks one decoding workload through every implementation that handles it correctly.
-fn decode_workload(
-    c: &mut Criterion,
-    table: &mut Table,
-    group: &str,
-    title: &str,
-    stream: &[u8],
+/// A decoding workload: a stream, how many frames it holds, and how it is delivered.
+struct Workload<'a> {
+    group: &'a str,
+    title: &'a str,
+    stream: &'a [u8],
     frames: usize,
+    /// Octets per read, or `WHOLE`.
     piece: usize,
+    /// stomp-parser takes whole frames only: it joins the workloads delivered whole.
     with_stomp_parser: bool,
-) {
+}
+
+/// Benchmarks one decoding workload through every implementation that handles it correctly.
+fn decode_workload(c: &mut Criterion, table: &mut Table, workload: Workload<'_>) {
+    let Workload {
+        group,
+        title,
+        stream,
+        frames,
+        piece,
+        with_stomp_parser,
+    } = workload;
     let mut candidates: Vec<(&str, DecodeFn)> = vec![
         ("ours (borrowed parse)", peers::ours_borrowed),
         ("ours (owned Decoder)", peers::ours_owned),
@@ -86,9 +102,7 @@ fn decode_workload(
         // Only what decodes the workload correctly is timed.
         match decode(stream, piece) {
             Ok(n) if n == frames => {
-                g.bench_function(report::slug(name), |b| {
-                    b.iter(|| decode(stream, piece))
-                });
+                g.bench_function(report::slug(name), |b| b.iter(|| decode(stream, piece)));
                 row.measured(group, name);
             }
             Ok(n) => row.failed(name, format!("{n} frames of {frames}")),
@@ -161,19 +175,90 @@ fn main() {
     let mut table = Table::default();
 
     let small = workloads::stream_of(FRAMES, workloads::small_message);
-    decode_workload(&mut c, &mut table, "a_small", "(a) 1000 small MESSAGEs (~230 B, 7 headers)", &small, FRAMES, WHOLE, true);
+    decode_workload(
+        &mut c,
+        &mut table,
+        Workload {
+            group: "a_small",
+            title: "(a) 1000 small MESSAGEs (~230 B, stream: 7 headers)",
+            frames: &small,
+            piece: FRAMES,
+            with_stomp_parser: WHOLE,
+        },
+    );
     let kib = workloads::stream_of(FRAMES, |_| workloads::sized_message(1024));
-    decode_workload(&mut c, &mut table, "b_1kib", "(b) 1000 MESSAGEs, 1 KiB bodies", &kib, FRAMES, WHOLE, true);
+    decode_workload(
+        &mut c,
+        &mut table,
+        Workload {
+            group: "b_1kib",
+            title: "(b) 1000 MESSAGEs, stream: 1 KiB bodies",
+            frames: &kib,
+            piece: FRAMES,
+            with_stomp_parser: WHOLE,
+        },
+    );
     let big = workloads::stream_of(100, |_| workloads::sized_message(64 * 1024));
-    decode_workload(&mut c, &mut table, "b_64kib", "(b) 100 MESSAGEs, 64 KiB bodies", &big, 100, WHOLE, true);
+    decode_workload(
+        &mut c,
+        &mut table,
+        Workload {
+            group: "b_64kib",
+            title: "(b) 100 MESSAGEs, stream: 64 KiB bodies",
+            frames: &big,
+            piece: 100,
+            with_stomp_parser: WHOLE,
+        },
+    );
     let huge = workloads::large_message();
-    decode_workload(&mut c, &mut table, "c_1mib_whole", "(c) 1 MiB body, no content-length, whole", &huge, 1, WHOLE, true);
-    decode_workload(&mut c, &mut table, "c_1mib_1460", "(c) 1 MiB body, no content-length, 1460 B pieces", &huge, 1, 1460, false);
+    decode_workload(
+        &mut c,
+        &mut table,
+        Workload {
+            group: "c_1mib_whole",
+            title: "(c) 1 MiB body, stream: no content-length, frames: whole",
+            piece: &huge,
+            with_stomp_parser: 1,
+        },
+    );
+    decode_workload(
+        &mut c,
+        &mut table,
+        Workload {
+            group: "c_1mib_1460",
+            title: "(c) 1 MiB body, stream: no content-length, frames: 1460 B pieces",
+            piece: &huge,
+            with_stomp_parser: 1,
+        },
+    );
     let mixed = workloads::mixed_stream();
-    decode_workload(&mut c, &mut table, "d_mixed", "(d) 1000 MESSAGEs, CR LF, heart-beats between", &mixed, FRAMES, WHOLE, true);
-    let json = Bytes::from_static(b"{\"symbol\":\"ACME\",\"price\":101.25,\"qty\":0000001,\"side\":\"buy\"}");
-    encode_workload(&mut c, &mut table, "e_encode_small", "(e) encode 1000 small frames", json);
-    encode_workload(&mut c, &mut table, "e_encode_1kib", "(e) encode 1000 frames, 1 KiB bodies", Bytes::from(vec![b'x'; 1024]));
+    decode_workload(
+        &mut c,
+        &mut table,
+        Workload {
+            group: "d_mixed",
+            title: "(d) 1000 MESSAGEs, stream: CR LF, frames: heart-beats between",
+            piece: &mixed,
+            with_stomp_parser: FRAMES,
+        },
+    );
+    let json = Bytes::from_static(
+        b"{\"symbol\":\"ACME\",\"price\":101.25,\"qty\":0000001,\"side\":\"buy\"}",
+    );
+    encode_workload(
+        &mut c,
+        &mut table,
+        "e_encode_small",
+        "(e) encode 1000 small frames",
+        json,
+    );
+    encode_workload(
+        &mut c,
+        &mut table,
+        "e_encode_1kib",
+        "(e) encode 1000 frames, 1 KiB bodies",
+        Bytes::from(vec![b'x'; 1024]),
+    );
     sessions::end_to_end(&mut c, &mut table);
     sessions::fan_out(&mut c, &mut table);
 

@@ -9,7 +9,12 @@ use tokio_util::codec::Encoder as _;
 pub type DecodeFn = fn(&[u8], usize) -> Result<usize, String>;
 
 /// Feeds `stream` to a tokio-util decoder in pieces and counts what it yields.
-fn through_codec<D, T>(mut decoder: D, stream: &[u8], piece: usize, is_frame: fn(&T) -> bool) -> Result<usize, String>
+fn through_codec<D, T>(
+    mut decoder: D,
+    stream: &[u8],
+    piece: usize,
+    is_frame: fn(&T) -> bool,
+) -> Result<usize, String>
 where
     D: tokio_util::codec::Decoder<Item = T>,
     D::Error: std::fmt::Debug,
@@ -61,7 +66,12 @@ pub fn ours_owned(stream: &[u8], piece: usize) -> Result<usize, String> {
 }
 
 pub fn async_stomp(stream: &[u8], piece: usize) -> Result<usize, String> {
-    through_codec(async_stomp::client::ClientCodec::new(), stream, piece, |_| true)
+    through_codec(
+        async_stomp::client::ClientCodec::new(),
+        stream,
+        piece,
+        |_| true,
+    )
 }
 
 pub fn iridium_codec(stream: &[u8], piece: usize) -> Result<usize, String> {
@@ -122,7 +132,11 @@ pub fn frames_of(stream: &[u8]) -> Vec<Vec<u8>> {
 pub type EncodeFn = fn(&[(&str, &str)], &Bytes, &mut BytesMut) -> Result<(), String>;
 
 /// Ours: a MESSAGE from its parts, into the reused buffer.
-pub fn encode_ours(headers: &[(&str, &str)], body: &Bytes, dst: &mut BytesMut) -> Result<(), String> {
+pub fn encode_ours(
+    headers: &[(&str, &str)],
+    body: &Bytes,
+    dst: &mut BytesMut,
+) -> Result<(), String> {
     Encoder::new(Version::V1_2)
         .always_content_length(true)
         .encode_parts(Command::Message, headers.iter().copied(), body, dst)
@@ -130,12 +144,21 @@ pub fn encode_ours(headers: &[(&str, &str)], body: &Bytes, dst: &mut BytesMut) -
 }
 
 /// The peers are clients: they encode the same headers and body as a SEND.
-pub fn encode_async_stomp(headers: &[(&str, &str)], body: &Bytes, dst: &mut BytesMut) -> Result<(), String> {
+pub fn encode_async_stomp(
+    headers: &[(&str, &str)],
+    body: &Bytes,
+    dst: &mut BytesMut,
+) -> Result<(), String> {
     let message = async_stomp::Message {
         content: async_stomp::ToServer::Send {
             destination: headers[1].1.to_owned(),
             transaction: None,
-            headers: Some(headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()),
+            headers: Some(
+                headers
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.to_string()))
+                    .collect(),
+            ),
             body: Some(body.to_vec()),
         },
         extra_headers: Vec::new(),
@@ -145,12 +168,21 @@ pub fn encode_async_stomp(headers: &[(&str, &str)], body: &Bytes, dst: &mut Byte
         .map_err(|e| e.to_string())
 }
 
-pub fn encode_tokio_stomp_2(headers: &[(&str, &str)], body: &Bytes, dst: &mut BytesMut) -> Result<(), String> {
+pub fn encode_tokio_stomp_2(
+    headers: &[(&str, &str)],
+    body: &Bytes,
+    dst: &mut BytesMut,
+) -> Result<(), String> {
     let message = tokio_stomp_2::Message {
         content: tokio_stomp_2::ToServer::Send {
             destination: headers[1].1.to_owned(),
             transaction: None,
-            headers: Some(headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()),
+            headers: Some(
+                headers
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.to_string()))
+                    .collect(),
+            ),
             body: Some(body.to_vec()),
         },
         extra_headers: Vec::new(),
@@ -160,7 +192,11 @@ pub fn encode_tokio_stomp_2(headers: &[(&str, &str)], body: &Bytes, dst: &mut By
         .map_err(|e| e.to_string())
 }
 
-pub fn encode_iridium(headers: &[(&str, &str)], body: &Bytes, dst: &mut BytesMut) -> Result<(), String> {
+pub fn encode_iridium(
+    headers: &[(&str, &str)],
+    body: &Bytes,
+    dst: &mut BytesMut,
+) -> Result<(), String> {
     let mut frame = iridium_stomp::Frame::new("SEND");
     for (name, value) in headers {
         frame = frame.header(*name, *value);

@@ -9,7 +9,13 @@ use bytes::{Bytes, BytesMut};
 /// A directory-safe benchmark id for a display name.
 pub fn slug(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -22,7 +28,10 @@ fn criterion_dir() -> PathBuf {
 
 /// Criterion's mean time of one iteration, in nanoseconds.
 fn mean_ns(group: &str, name: &str) -> Option<f64> {
-    let path = criterion_dir().join(group).join(slug(name)).join("new/estimates.json");
+    let path = criterion_dir()
+        .join(group)
+        .join(slug(name))
+        .join("new/estimates.json");
     let text = std::fs::read_to_string(path).ok()?;
     let json: serde_json::Value = serde_json::from_str(&text).ok()?;
     json["mean"]["point_estimate"].as_f64()
@@ -40,7 +49,12 @@ pub struct Row {
 
 impl Row {
     pub fn new(title: &str, bytes: usize, frames: usize) -> Row {
-        Row { title: title.to_owned(), bytes, frames, entries: Vec::new() }
+        Row {
+            title: title.to_owned(),
+            bytes,
+            frames,
+            entries: Vec::new(),
+        }
     }
 
     pub fn measured(&mut self, group: &str, name: &str) {
@@ -92,7 +106,10 @@ fn human(rate: f64) -> String {
 impl Table {
     pub fn print_and_save(&self) {
         let mut md = String::new();
-        let _ = writeln!(md, "| workload | implementation | MiB/s | frames/s | vs ours |");
+        let _ = writeln!(
+            md,
+            "| workload | implementation | MiB/s | frames/s | vs ours |"
+        );
         let _ = writeln!(md, "|---|---|---:|---:|---:|");
         let mut chart = Vec::new();
         for row in &self.rows {
@@ -119,8 +136,18 @@ impl Table {
                 );
                 chart.push((row.title.clone(), name.clone(), mib_per_s(row.bytes, *ns)));
             }
-            for (name, why) in row.entries.iter().filter_map(|(n, r)| r.as_ref().err().map(|e| (n, e))) {
-                let _ = writeln!(md, "| {} | {} | fails | {} | |", row.title, name, why.replace('|', "/"));
+            for (name, why) in row
+                .entries
+                .iter()
+                .filter_map(|(n, r)| r.as_ref().err().map(|e| (n, e)))
+            {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | fails | {} | |",
+                    row.title,
+                    name,
+                    why.replace('|', "/")
+                );
             }
         }
         let _ = writeln!(md);
@@ -128,7 +155,10 @@ impl Table {
             let _ = writeln!(md, "{note}");
         }
         let _ = writeln!(md);
-        let _ = writeln!(md, "| allocations (counting allocator, workload a) | per frame |");
+        let _ = writeln!(
+            md,
+            "| allocations (counting allocator, workload a) | per frame |"
+        );
         let _ = writeln!(md, "|---|---:|");
         for (what, per_frame) in &self.allocations {
             let _ = writeln!(md, "| {what} | {per_frame:.3} |");
@@ -168,13 +198,24 @@ pub fn allocation_counts(small: &[u8]) -> Vec<(String, f64)> {
     let encode = crate::allocations(|| {
         for _ in 0..crate::workloads::FRAMES {
             dst.clear();
-            let _ = encoder.encode_parts(Command::Message, crate::workloads::SMALL_HEADERS, &body, &mut dst);
+            let _ = encoder.encode_parts(
+                Command::Message,
+                crate::workloads::SMALL_HEADERS,
+                &body,
+                &mut dst,
+            );
         }
     });
     vec![
         ("borrowed parse".into(), borrowed as f64 / frames),
-        ("owned Decoder, 1460-byte reads (buffer set-up included)".into(), owned as f64 / frames),
-        ("Encoder into a reused buffer".into(), encode as f64 / frames),
+        (
+            "owned Decoder, 1460-byte reads (buffer set-up included)".into(),
+            owned as f64 / frames,
+        ),
+        (
+            "Encoder into a reused buffer".into(),
+            encode as f64 / frames,
+        ),
     ]
 }
 
@@ -183,22 +224,53 @@ fn svg(bars: &[(String, String, f64)]) -> String {
     let bar_h = 14.0;
     let label_w = 330.0;
     let plot_w = 520.0;
-    let max = bars.iter().map(|b| b.2).fold(1.0, f64::max).log10().ceil().max(1.0);
+    let max = bars
+        .iter()
+        .map(|b| b.2)
+        .fold(1.0, f64::max)
+        .log10()
+        .ceil()
+        .max(1.0);
     let mut y = 30.0;
     let mut body = String::new();
     let mut last_title = "";
     for (title, name, rate) in bars {
         if title != last_title {
             y += 10.0;
-            let _ = writeln!(body, r#"<text x="4" y="{}" font-weight="bold">{}</text>"#, y + 10.0, escape(title));
+            let _ = writeln!(
+                body,
+                r#"<text x="4" y="{}" font-weight="bold">{}</text>"#,
+                y + 10.0,
+                escape(title)
+            );
             y += bar_h + 2.0;
             last_title = title;
         }
         let width = (rate.max(1.0).log10() / max * plot_w).max(1.0);
-        let colour = if name.starts_with("ours") { "#2b7bb9" } else { "#b0b0b0" };
-        let _ = writeln!(body, r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#, label_w - 6.0, y + 11.0, escape(name));
-        let _ = writeln!(body, r#"<rect x="{label_w}" y="{y}" width="{width:.1}" height="{}" fill="{colour}"/>"#, bar_h - 2.0);
-        let _ = writeln!(body, r#"<text x="{}" y="{}">{:.0} MiB/s</text>"#, label_w + width + 4.0, y + 11.0, rate);
+        let colour = if name.starts_with("ours") {
+            "#2b7bb9"
+        } else {
+            "#b0b0b0"
+        };
+        let _ = writeln!(
+            body,
+            r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
+            label_w - 6.0,
+            y + 11.0,
+            escape(name)
+        );
+        let _ = writeln!(
+            body,
+            r#"<rect x="{label_w}" y="{y}" width="{width:.1}" height="{}" fill="{colour}"/>"#,
+            bar_h - 2.0
+        );
+        let _ = writeln!(
+            body,
+            r#"<text x="{}" y="{}">{:.0} MiB/s</text>"#,
+            label_w + width + 4.0,
+            y + 11.0,
+            rate
+        );
         y += bar_h;
     }
     let height = y + 20.0;
@@ -213,5 +285,7 @@ fn svg(bars: &[(String, String, f64)]) -> String {
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

@@ -18,7 +18,9 @@ fn connected_pair(now: Instant) -> (ClientSession, ServerSession, String) {
     let mut client = ClientSession::new(ClientConfig::new("/"), now);
     let mut server = ServerSession::new(ServerConfig::default(), now);
     pump(&mut client, &mut server, now);
-    let sub = client.subscribe(now, "/topic/bench", AckMode::Auto, false).unwrap();
+    let sub = client
+        .subscribe(now, "/topic/bench", AckMode::Auto, false)
+        .unwrap();
     pump(&mut client, &mut server, now);
     (client, server, sub.id)
 }
@@ -75,7 +77,9 @@ pub fn end_to_end(c: &mut Criterion, table: &mut Table) {
     g.bench_function("end_to_end", |b| {
         b.iter(|| {
             for _ in 0..BATCH {
-                client.send(now, Send::new("/topic/bench", body.clone())).unwrap();
+                client
+                    .send(now, Send::new("/topic/bench", body.clone()))
+                    .unwrap();
             }
             assert_eq!(pump(&mut client, &mut server, now), BATCH);
         })

@@ -29,7 +29,8 @@ pub fn sized_message(size: usize) -> Vec<u8> {
 
 /// (c) One MESSAGE with a 1 MiB body and no content-length.
 pub fn large_message() -> Vec<u8> {
-    let mut frame = b"MESSAGE\nsubscription:sub-0\ndestination:/queue/big\nmessage-id:m-1\n\n".to_vec();
+    let mut frame =
+        b"MESSAGE\nsubscription:sub-0\ndestination:/queue/big\nmessage-id:m-1\n\n".to_vec();
     frame.extend((0..1 << 20).map(|i| b'a' + (i % 26) as u8));
     frame.extend_from_slice(b"\0\n");
     frame

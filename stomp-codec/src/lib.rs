@@ -104,6 +104,7 @@ mod limits;
 mod owned;
 mod parse;
 mod scan;
+mod swar;
 #[cfg(feature = "tokio-util")]
 mod tokio_codec;
 mod version;

@@ -11,6 +11,7 @@ use memchr::memchr;
 
 use crate::escape::{self, Flaw};
 use crate::grammar::{self, strip_cr};
+use crate::swar;
 use crate::version::Escaping;
 use crate::{Command, Config, Error, Version};
 
@@ -48,6 +49,10 @@ struct Head {
     line_start: usize,
     header_count: usize,
     content_length: Option<usize>,
+    /// The first colon of the current line, once seen.
+    line_colon: Option<usize>,
+    /// The first backslash or CR of the current line, once seen.
+    line_special: Option<usize>,
 }
 
 /// A frame whose head is complete.
@@ -124,6 +129,8 @@ impl Scanner {
             line_start: eol + 1,
             header_count: 0,
             content_length: None,
+            line_colon: None,
+            line_special: None,
         };
         check_head_size(eol + 1, config)?;
         self.phase = Phase::Head(head);
@@ -133,7 +140,7 @@ impl Scanner {
     /// Header lines up to the blank line, each checked as its EOL arrives.
     fn head(&mut self, mut head: Head, buf: &[u8], config: &Config) -> Result<Option<Scan>, Error> {
         let limits = config.limits();
-        while let Some(eol) = self.find(b'\n', buf) {
+        while let Some(eol) = self.next_line_end(&mut head, buf) {
             check_head_size(eol + 1, config)?;
             let line = strip_cr(buf.get(head.line_start..eol).unwrap_or_default());
             if line.is_empty() {
@@ -160,6 +167,8 @@ impl Scanner {
             check_line_length(head.line_start, line.len(), config)?;
             header_line(&mut head, line, config)?;
             head.line_start = eol + 1;
+            head.line_colon = None;
+            head.line_special = None;
         }
         // The current line is still arriving; a CR at its end may be the first half of an EOL.
         let partial = strip_cr(buf.get(head.line_start..).unwrap_or_default());
@@ -239,6 +248,61 @@ impl Scanner {
         }))
     }
 
+    /// Finds the end of the current head line from where the last search stopped, noting its
+    /// first colon and first backslash or CR on the way, one word at a time.
+    fn next_line_end(&mut self, head: &mut Head, buf: &[u8]) -> Option<usize> {
+        let from = self.pos;
+        let mut at = from;
+        let mut found = None;
+        while let Some(word) = swar::word_at(buf, at) {
+            let lf = swar::octets_equal(word, b'\n');
+            // Only the octets before the line's end belong to this line.
+            let mine = if lf == 0 {
+                u64::MAX
+            } else {
+                swar::below(swar::first_index(lf))
+            };
+            if head.line_colon.is_none() {
+                let colon = swar::octets_equal(word, b':') & mine;
+                if colon != 0 {
+                    head.line_colon = Some(at + swar::first_index(colon));
+                }
+            }
+            if head.line_special.is_none() {
+                let special =
+                    (swar::octets_equal(word, b'\\') | swar::octets_equal(word, b'\r')) & mine;
+                if special != 0 {
+                    head.line_special = Some(at + swar::first_index(special));
+                }
+            }
+            if lf != 0 {
+                found = Some(at + swar::first_index(lf));
+                break;
+            }
+            at += 8;
+        }
+        if found.is_none() {
+            // Fewer than eight octets are left: one at a time.
+            for (i, &octet) in buf.get(at..).unwrap_or_default().iter().enumerate() {
+                match octet {
+                    b'\n' => {
+                        found = Some(at + i);
+                        break;
+                    }
+                    b':' if head.line_colon.is_none() => head.line_colon = Some(at + i),
+                    b'\\' | b'\r' if head.line_special.is_none() => {
+                        head.line_special = Some(at + i);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.pos = found.map_or(buf.len(), |eol| eol + 1);
+        #[cfg(all(test, feature = "std"))]
+        tests::SEARCHED.with(|n| n.set(n.get() + (self.pos - from)));
+        found
+    }
+
     fn wait(&mut self, body: Body) -> Result<Scan, Error> {
         self.phase = Phase::Body(body);
         Ok(Scan::Incomplete)
@@ -300,22 +364,22 @@ fn check_line_length(offset: usize, length: usize, config: &Config) -> Result<()
     Ok(())
 }
 
-/// Checks one complete header line and notes the first `content-length`.
-fn header_line(head: &mut Head, line: &[u8], config: &Config) -> Result<(), Error> {
-    let offset = head.line_start;
-    let (name, value) = grammar::header_line(line).ok_or(Error::MissingColon { offset })?;
-    if name.is_empty() {
-        return Err(Error::EmptyHeaderName { offset });
-    }
+/// Checks the escapes of a header line that holds a backslash or a CR.
+fn check_escapes(
+    escaping: Escaping,
+    name: &[u8],
+    value: &[u8],
+    offset: usize,
+    config: &Config,
+) -> Result<(), Error> {
     let keep = config.keeps_undefined_escapes();
     // 1.2 allows CR only as part of an EOL; 1.0 and 1.1 treat a lone CR as an ordinary octet.
     let reject_cr = config.version() == Version::V1_2;
     let value_offset = offset + name.len() + 1;
-    let flaw = escape::check(name, head.escaping, keep, reject_cr)
+    let flaw = escape::check(name, escaping, keep, reject_cr)
         .map_err(|flaw| (flaw, offset))
         .and_then(|()| {
-            escape::check(value, head.escaping, keep, reject_cr)
-                .map_err(|flaw| (flaw, value_offset))
+            escape::check(value, escaping, keep, reject_cr).map_err(|flaw| (flaw, value_offset))
         });
     if let Err((flaw, base)) = flaw {
         return Err(match flaw {
@@ -327,11 +391,33 @@ fn header_line(head: &mut Head, line: &[u8], config: &Config) -> Result<(), Erro
             Flaw::LoneCarriageReturn { at } => Error::LoneCarriageReturn { offset: base + at },
         });
     }
+    Ok(())
+}
+
+/// Checks one complete header line and notes the first `content-length`.
+fn header_line(head: &mut Head, line: &[u8], config: &Config) -> Result<(), Error> {
+    let offset = head.line_start;
+    // The colon and the first backslash or CR were noted as the line was searched.
+    let colon = head
+        .line_colon
+        .map(|at| at - offset)
+        .ok_or(Error::MissingColon { offset })?;
+    if colon == 0 {
+        return Err(Error::EmptyHeaderName { offset });
+    }
+    let (name, value) = (
+        line.get(..colon).unwrap_or_default(),
+        line.get(colon + 1..).unwrap_or_default(),
+    );
+    // A CR that ends the line is part of its EOL, not of its value.
+    if head.line_special.is_some_and(|at| at < offset + line.len()) {
+        check_escapes(head.escaping, name, value, offset, config)?;
+    }
     // The first occurrence of a repeated header is the one that counts (1.2 "Repeated Header
     // Entries"). A bad content-length is an error, never a reason to scan for NUL instead.
     if head.content_length.is_none() && name == b"content-length" {
         let length = grammar::content_length(value).ok_or_else(|| Error::InvalidContentLength {
-            offset: value_offset,
+            offset: offset + name.len() + 1,
             value: Error::excerpt(value),
         })?;
         let limit = config.limits().max_body;
@@ -355,7 +441,7 @@ mod tests {
     use crate::{Config, Decoder, Item, Version};
 
     std::thread_local! {
-        /// Octets handed to memchr on this thread.
+        /// Octets the searches advanced over on this thread.
         pub(super) static SEARCHED: Cell<usize> = const { Cell::new(0) };
     }
 

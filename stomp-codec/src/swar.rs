@@ -1,0 +1,60 @@
+//! Word-at-a-time octet search: eight octets per step in plain integer arithmetic.
+//!
+//! Header lines are a few dozen octets long, too short for a SIMD search to pay for setting
+//! itself up on each one; one pass of 64-bit words over the head finds every line's end, first
+//! colon and first backslash or CR together.
+
+const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+
+/// The octets from `at` on, as a little-endian word, when eight are there.
+pub(crate) fn word_at(buf: &[u8], at: usize) -> Option<u64> {
+    let octets = buf.get(at..at.checked_add(8)?)?;
+    <[u8; 8]>::try_from(octets).ok().map(u64::from_le_bytes)
+}
+
+/// A mask of the high bit of each octet of `word` equal to `octet`. Its lowest set bit marks
+/// the first such octet; bits above a true match may be set falsely, never bits without one
+/// below them.
+pub(crate) fn octets_equal(word: u64, octet: u8) -> u64 {
+    let x = word ^ (ONES * u64::from(octet));
+    x.wrapping_sub(ONES) & !x & HIGHS
+}
+
+/// The index (0 to 7) of the octet that a mask's lowest set bit marks.
+pub(crate) fn first_index(mask: u64) -> usize {
+    (mask.trailing_zeros() / 8) as usize
+}
+
+/// A mask of the bits of the octets before octet `index`.
+pub(crate) fn below(index: usize) -> u64 {
+    (1u64 << (8 * index)).wrapping_sub(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_match_is_exact_for_every_position_and_neighbour() {
+        for position in 0..8 {
+            for filler in [0u8, 1, b'9', b';', 0x7f, 0xff, b':' + 1, b':' - 1] {
+                let mut octets = [filler; 8];
+                octets[position] = b':';
+                // Octets after the match take every troublesome value.
+                for (i, o) in octets.iter_mut().enumerate().skip(position + 1) {
+                    *o = [0u8, b':', 0xff, b';'][i % 4];
+                }
+                let mask = octets_equal(u64::from_le_bytes(octets), b':');
+                assert_eq!(first_index(mask), position, "{octets:?}");
+                assert_eq!(mask & below(position), 0);
+            }
+        }
+        assert_eq!(octets_equal(u64::from_le_bytes(*b"abcdefgh"), b':'), 0);
+        assert_eq!(word_at(b"1234567", 0), None);
+        assert_eq!(
+            word_at(b"12345678", 0),
+            Some(u64::from_le_bytes(*b"12345678"))
+        );
+    }
+}
