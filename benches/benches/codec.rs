@@ -175,73 +175,65 @@ fn main() {
     let mut table = Table::default();
 
     let small = workloads::stream_of(FRAMES, workloads::small_message);
-    decode_workload(
-        &mut c,
-        &mut table,
-        Workload {
-            group: "a_small",
-            title: "(a) 1000 small MESSAGEs (~230 B, stream: 7 headers)",
-            frames: &small,
-            piece: FRAMES,
-            with_stomp_parser: WHOLE,
-        },
-    );
     let kib = workloads::stream_of(FRAMES, |_| workloads::sized_message(1024));
-    decode_workload(
-        &mut c,
-        &mut table,
-        Workload {
-            group: "b_1kib",
-            title: "(b) 1000 MESSAGEs, stream: 1 KiB bodies",
-            frames: &kib,
-            piece: FRAMES,
-            with_stomp_parser: WHOLE,
-        },
-    );
     let big = workloads::stream_of(100, |_| workloads::sized_message(64 * 1024));
-    decode_workload(
-        &mut c,
-        &mut table,
-        Workload {
-            group: "b_64kib",
-            title: "(b) 100 MESSAGEs, stream: 64 KiB bodies",
-            frames: &big,
-            piece: 100,
-            with_stomp_parser: WHOLE,
-        },
-    );
     let huge = workloads::large_message();
-    decode_workload(
-        &mut c,
-        &mut table,
-        Workload {
-            group: "c_1mib_whole",
-            title: "(c) 1 MiB body, stream: no content-length, frames: whole",
-            piece: &huge,
-            with_stomp_parser: 1,
-        },
-    );
-    decode_workload(
-        &mut c,
-        &mut table,
-        Workload {
-            group: "c_1mib_1460",
-            title: "(c) 1 MiB body, stream: no content-length, frames: 1460 B pieces",
-            piece: &huge,
-            with_stomp_parser: 1,
-        },
-    );
     let mixed = workloads::mixed_stream();
-    decode_workload(
-        &mut c,
-        &mut table,
-        Workload {
-            group: "d_mixed",
-            title: "(d) 1000 MESSAGEs, stream: CR LF, frames: heart-beats between",
-            piece: &mixed,
-            with_stomp_parser: FRAMES,
-        },
-    );
+    let decoding = [
+        (
+            "a_small",
+            "(a) 1000 small MESSAGEs (~230 B, 7 headers)",
+            &small,
+            FRAMES,
+            WHOLE,
+        ),
+        (
+            "b_1kib",
+            "(b) 1000 MESSAGEs, 1 KiB bodies",
+            &kib,
+            FRAMES,
+            WHOLE,
+        ),
+        (
+            "b_64kib",
+            "(b) 100 MESSAGEs, 64 KiB bodies",
+            &big,
+            100,
+            WHOLE,
+        ),
+        (
+            "c_1mib_whole",
+            "(c) 1 MiB body, no content-length, whole",
+            &huge,
+            1,
+            WHOLE,
+        ),
+        (
+            "c_1mib_1460",
+            "(c) 1 MiB body, no content-length, 1460 B pieces",
+            &huge,
+            1,
+            1460,
+        ),
+        (
+            "d_mixed",
+            "(d) 1000 MESSAGEs, CR LF, heart-beats between",
+            &mixed,
+            FRAMES,
+            WHOLE,
+        ),
+    ];
+    for (group, title, stream, frames, piece) in decoding {
+        let workload = Workload {
+            group,
+            title,
+            stream,
+            frames,
+            piece,
+            with_stomp_parser: piece == WHOLE,
+        };
+        decode_workload(&mut c, &mut table, workload);
+    }
     let json = Bytes::from_static(
         b"{\"symbol\":\"ACME\",\"price\":101.25,\"qty\":0000001,\"side\":\"buy\"}",
     );
