@@ -5,6 +5,10 @@ use bytes::{Bytes, BytesMut};
 use stomp_codec::{Command, Config, Decoder, Encoder, Item, Status, Version, parse};
 use tokio_util::codec::Encoder as _;
 
+/// The read buffer every streaming decoder starts with, whole delivery or pieces alike, as a
+/// socket driver's would be; it grows as a frame needs.
+const READ_BUFFER: usize = 64 * 1024;
+
 /// A decoder under test: the frames it found in `stream`, fed `piece` octets at a time.
 pub type DecodeFn = fn(&[u8], usize) -> Result<usize, String>;
 
@@ -19,7 +23,7 @@ where
     D: tokio_util::codec::Decoder<Item = T>,
     D::Error: std::fmt::Debug,
 {
-    let mut buf = BytesMut::with_capacity(piece.min(stream.len()) * 2);
+    let mut buf = BytesMut::with_capacity(READ_BUFFER);
     let mut frames = 0;
     for chunk in stream.chunks(piece) {
         buf.extend_from_slice(chunk);
@@ -51,7 +55,7 @@ pub fn ours_borrowed(stream: &[u8], _piece: usize) -> Result<usize, String> {
 /// Ours, owned: the streaming `Decoder` over `BytesMut`.
 pub fn ours_owned(stream: &[u8], piece: usize) -> Result<usize, String> {
     let mut decoder = Decoder::new(Config::new(Version::V1_2));
-    let mut buf = BytesMut::with_capacity(piece.min(stream.len()) * 2);
+    let mut buf = BytesMut::with_capacity(READ_BUFFER);
     let mut frames = 0;
     for chunk in stream.chunks(piece) {
         buf.extend_from_slice(chunk);

@@ -150,14 +150,14 @@ impl Send {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
     frame: FrameBuf,
-    subscription: String,
     ack_mode: Option<AckMode>,
 }
 
 impl Message {
-    /// The id of the subscription the message was delivered for.
-    pub fn subscription(&self) -> &str {
-        &self.subscription
+    /// The id of the subscription the message was delivered for (its `subscription` header;
+    /// empty if the server left it out).
+    pub fn subscription(&self) -> std::borrow::Cow<'_, str> {
+        self.frame.header("subscription").unwrap_or_default()
     }
 
     /// The ack mode of that subscription, if it is still known.
@@ -437,16 +437,11 @@ impl ClientSession {
             }
             (Command::Receipt, _) => self.on_receipt(&frame),
             (Command::Message, State::Connected | State::Disconnecting { .. }) => {
-                let subscription = frame
+                let ack_mode = frame
                     .header("subscription")
-                    .map(|s| s.into_owned())
-                    .unwrap_or_default();
-                let ack_mode = self.subscriptions.get(&subscription).copied();
-                self.events.push_back(ClientEvent::Message(Message {
-                    frame,
-                    subscription,
-                    ack_mode,
-                }));
+                    .and_then(|id| self.subscriptions.get(id.as_ref()).copied());
+                self.events
+                    .push_back(ClientEvent::Message(Message { frame, ack_mode }));
             }
             (command, _) => self.close(CloseReason::Protocol(format!(
                 "unexpected {command} frame from the server"
@@ -520,18 +515,22 @@ impl ClientSession {
     }
 
     /// Sends a frame, adding a `receipt` header when asked; returns the receipt id.
-    fn transmit(
+    fn transmit<'h, I>(
         &mut self,
         now: Instant,
         command: Command,
-        headers: &[(&str, &str)],
+        headers: I,
         body: &Bytes,
         receipt: bool,
-    ) -> Result<Option<String>, SessionError> {
+    ) -> Result<Option<String>, SessionError>
+    where
+        I: IntoIterator<Item = (&'h str, &'h str)>,
+        I::IntoIter: Clone,
+    {
         self.check_connected()?;
         let receipt = receipt.then(|| self.next_id("rcpt"));
         let with_receipt = receipt.as_deref().map(|r| ("receipt", r));
-        let all = headers.iter().copied().chain(with_receipt);
+        let all = headers.into_iter().map(shorten).chain(with_receipt);
         self.link.send(now, command, all, body)?;
         if let Some(id) = &receipt {
             self.receipts.insert(id.clone(), command);
@@ -553,7 +552,7 @@ impl ClientSession {
         if ack != AckMode::Auto {
             headers.push(("ack", ack.as_str()));
         }
-        let receipt = self.transmit(now, Command::Subscribe, &headers, &Bytes::new(), receipt)?;
+        let receipt = self.transmit(now, Command::Subscribe, headers, &Bytes::new(), receipt)?;
         self.subscriptions.insert(id.clone(), ack);
         Ok(Subscribed { id, receipt })
     }
@@ -572,7 +571,7 @@ impl ClientSession {
         let receipt = self.transmit(
             now,
             Command::Unsubscribe,
-            &[("id", id)],
+            [("id", id)],
             &Bytes::new(),
             receipt,
         )?;
@@ -586,12 +585,11 @@ impl ClientSession {
         if let Some(tx) = &send.transaction {
             self.check_transaction(tx)?;
         }
-        let mut headers = vec![("destination", send.destination.as_str())];
-        if let Some(tx) = &send.transaction {
-            headers.push(("transaction", tx));
-        }
-        headers.extend(send.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-        self.transmit(now, Command::Send, &headers, &send.body, send.receipt)
+        let headers = [("destination", send.destination.as_str())]
+            .into_iter()
+            .chain(send.transaction.as_deref().map(|tx| ("transaction", tx)))
+            .chain(send.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        self.transmit(now, Command::Send, headers, &send.body, send.receipt)
     }
 
     /// Acknowledges `message`, with the headers its version needs: 1.0 `message-id`; 1.1
@@ -638,6 +636,7 @@ impl ClientSession {
         let frame = message.frame();
         let message_id = frame.header("message-id");
         let ack = frame.header("ack");
+        let subscription = message.subscription();
         let mut headers: Vec<(&str, &str)> = match self.version() {
             Version::V1_0 => vec![(
                 "message-id",
@@ -652,7 +651,7 @@ impl ClientSession {
                         .as_deref()
                         .ok_or(SessionError::NotAcknowledgeable)?,
                 ),
-                ("subscription", message.subscription()),
+                ("subscription", &subscription),
             ],
             Version::V1_2 => vec![(
                 "id",
@@ -662,7 +661,7 @@ impl ClientSession {
         if let Some(tx) = transaction {
             headers.push(("transaction", tx));
         }
-        self.transmit(now, command, &headers, &Bytes::new(), receipt)
+        self.transmit(now, command, headers, &Bytes::new(), receipt)
     }
 
     fn check_transaction(&self, tx: &str) -> Result<(), SessionError> {
@@ -680,7 +679,7 @@ impl ClientSession {
         let receipt = self.transmit(
             now,
             Command::Begin,
-            &[("transaction", &id)],
+            [("transaction", id.as_str())],
             &Bytes::new(),
             receipt,
         )?;
@@ -717,8 +716,7 @@ impl ClientSession {
     ) -> Result<Option<String>, SessionError> {
         self.check_connected()?;
         self.check_transaction(id)?;
-        let receipt =
-            self.transmit(now, command, &[("transaction", id)], &Bytes::new(), receipt)?;
+        let receipt = self.transmit(now, command, [("transaction", id)], &Bytes::new(), receipt)?;
         self.transactions.retain(|t| t != id);
         Ok(receipt)
     }
@@ -727,7 +725,7 @@ impl ClientSession {
     /// RECEIPT, the server's close, or [`ClientConfig::disconnect_timeout`].
     pub fn disconnect(&mut self, now: Instant) -> Result<(), SessionError> {
         let receipt = self
-            .transmit(now, Command::Disconnect, &[], &Bytes::new(), true)?
+            .transmit(now, Command::Disconnect, [], &Bytes::new(), true)?
             .unwrap_or_default();
         self.link.stop_heart_beats();
         self.state = State::Disconnecting {
@@ -781,6 +779,11 @@ impl ClientSession {
             unanswered_receipts,
         });
     }
+}
+
+/// A header pair, with its lifetime shortened to that of the frame being sent.
+fn shorten<'a, 'h: 'a>(pair: (&'h str, &'h str)) -> (&'a str, &'a str) {
+    pair
 }
 
 /// A new subscription.

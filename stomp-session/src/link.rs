@@ -27,7 +27,10 @@ impl Link {
         Link {
             decoder: Decoder::new(config),
             inbox: BytesMut::new(),
-            encoder: Encoder::new(config.version()),
+            // content-length on every frame with a body: receivers need not scan for the NUL,
+            // and the sender never scans a body for NULs to decide (RabbitMQ and stompjs do the
+            // same).
+            encoder: Encoder::new(config.version()).always_content_length(true),
             outbox: Outbox::default(),
             periods: Periods::default(),
             margin,

@@ -184,7 +184,7 @@ fn refuse(message: impl Into<String>) -> Refusal {
 /// server.deliver(now, &id, delivery)?;
 /// assert_eq!(
 ///     &server.poll_transmit().unwrap()[..],
-///     b"MESSAGE\nsubscription:0\nmessage-id:m-1\ndestination:/topic/a\n\nhello\0"
+///     b"MESSAGE\nsubscription:0\nmessage-id:m-1\ndestination:/topic/a\ncontent-length:5\n\nhello\0"
 /// );
 ///
 /// // A protocol error: ERROR, then the close.
@@ -290,14 +290,12 @@ impl ServerSession {
                 Ok(None) => return,
                 Ok(Some(Item::HeartBeat)) => {}
                 Ok(Some(Item::Frame(frame))) => {
-                    let receipt = frame.header("receipt").map(|r| r.into_owned());
-                    if let Err(refusal) = self.on_frame(now, frame) {
-                        self.fail(
-                            now,
-                            refusal.message.clone(),
-                            receipt,
-                            CloseReason::Protocol(refusal.message),
-                        );
+                    // A clone is two reference counts: the frame stays at hand for the
+                    // receipt-id of an ERROR, which is only looked up if one is needed.
+                    if let Err(refusal) = self.on_frame(now, frame.clone()) {
+                        let receipt = frame.header("receipt").map(|r| r.into_owned());
+                        let reason = CloseReason::Protocol(refusal.message.clone());
+                        self.fail(now, refusal.message, receipt, reason);
                     }
                 }
                 Err(e) => {
