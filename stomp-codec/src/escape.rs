@@ -202,7 +202,11 @@ pub(crate) fn escaped_len(field: &[u8], escaping: Escaping) -> usize {
 
 /// Writes `field` escaped under `escaping`; runs of plain octets are copied whole.
 pub(crate) fn put_escaped<B: BufMut>(dst: &mut B, field: &[u8], escaping: Escaping) {
-    if escaping == Escaping::None {
+    // Most fields hold nothing to escape: one copy.
+    let plain = !field
+        .iter()
+        .any(|&octet| matches!(octet, b'\n' | b':' | b'\\' | b'\r'));
+    if escaping == Escaping::None || plain {
         dst.put_slice(field);
         return;
     }

@@ -1,5 +1,6 @@
 //! The server side of one accepted connection (1.2 "Client Frames", "Server Frames").
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -352,10 +353,21 @@ impl ServerSession {
                 ))),
             };
         }
-        let receipt = frame.header("receipt").map(|r| r.into_owned());
+        let common = common_headers(&frame);
+        let receipt = common.receipt.map(Cow::into_owned);
+        let (transaction, has_destination) = (common.transaction, common.destination.is_some());
         match frame.command() {
             Command::Connect | Command::Stomp => return Err(refuse("already connected")),
-            Command::Send => self.on_send(frame)?,
+            Command::Send => {
+                if !has_destination {
+                    return Err(refuse("SEND without destination"));
+                }
+                let transaction = transaction.map(Cow::into_owned);
+                match self.open_transaction(transaction.as_deref())? {
+                    Some(tx) => tx.push(Deferred::Send(frame)),
+                    None => self.events.push_back(ServerEvent::Send(frame)),
+                }
+            }
             Command::Subscribe => self.on_subscribe(frame)?,
             Command::Unsubscribe => self.on_unsubscribe(&frame)?,
             Command::Ack | Command::Nack => self.on_ack(frame)?,
@@ -469,24 +481,16 @@ impl ServerSession {
         self.close(CloseReason::Protocol(message), false);
     }
 
-    fn on_send(&mut self, frame: FrameBuf) -> Result<(), Refusal> {
-        if frame.header("destination").is_none() {
-            return Err(refuse("SEND without destination"));
-        }
-        match self.transaction_of(&frame)? {
-            Some(tx) => tx.push(Deferred::Send(frame)),
-            None => self.events.push_back(ServerEvent::Send(frame)),
-        }
-        Ok(())
-    }
-
     /// The open transaction a frame names, if it names one.
-    fn transaction_of(&mut self, frame: &FrameBuf) -> Result<Option<&mut Vec<Deferred>>, Refusal> {
-        match frame.header("transaction") {
+    fn open_transaction(
+        &mut self,
+        name: Option<&str>,
+    ) -> Result<Option<&mut Vec<Deferred>>, Refusal> {
+        match name {
             None => Ok(None),
             Some(tx) => self
                 .transactions
-                .get_mut(tx.as_ref())
+                .get_mut(tx)
                 .map(Some)
                 .ok_or_else(|| refuse(format!("unknown transaction {tx:?}"))),
         }
@@ -556,7 +560,8 @@ impl ServerSession {
         } else {
             Deferred::Nack(frame.clone())
         };
-        match self.transaction_of(&frame)? {
+        let transaction = frame.header("transaction").map(Cow::into_owned);
+        match self.open_transaction(transaction.as_deref())? {
             Some(tx) => tx.push(deferred),
             None => self.apply(deferred),
         }
@@ -760,6 +765,32 @@ impl ServerSession {
         self.events
             .push_back(ServerEvent::Closed { reason, unacked });
     }
+}
+
+/// The headers the server reads from most client frames, found in one pass; the first of
+/// repeated headers counts. None of these names holds an escapable octet, so raw names compare
+/// exactly.
+#[derive(Default)]
+struct Common<'a> {
+    receipt: Option<Cow<'a, str>>,
+    transaction: Option<Cow<'a, str>>,
+    destination: Option<Cow<'a, str>>,
+}
+
+fn common_headers(frame: &FrameBuf) -> Common<'_> {
+    let mut common = Common::default();
+    for header in frame.headers() {
+        let slot = match header.raw_name() {
+            b"receipt" => &mut common.receipt,
+            b"transaction" => &mut common.transaction,
+            b"destination" => &mut common.destination,
+            _ => continue,
+        };
+        if slot.is_none() {
+            *slot = Some(header.value());
+        }
+    }
+    common
 }
 
 /// The value of a header the frame must carry.
