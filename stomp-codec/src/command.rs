@@ -13,6 +13,7 @@ use core::str::FromStr;
 /// assert!(Command::Message.allows_body());
 /// assert!(!Command::Receipt.allows_body());
 /// ```
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Command {
     /// Client: open a connection.

@@ -434,3 +434,19 @@ impl fmt::Debug for OutFrame {
             .finish()
     }
 }
+
+#[cfg(feature = "arbitrary")]
+impl<'a> arbitrary::Arbitrary<'a> for OutFrame {
+    /// Any command with any headers; a body only where the command may carry one.
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        let command = Command::arbitrary(u)?;
+        let mut frame = OutFrame::new(command);
+        for (name, value) in Vec::<(String, String)>::arbitrary(u)? {
+            frame.push_header(name, value);
+        }
+        if command.allows_body() {
+            frame.set_body(Vec::<u8>::arbitrary(u)?);
+        }
+        Ok(frame)
+    }
+}

@@ -16,6 +16,7 @@ use crate::Command;
 /// assert!(Version::V1_2 > Version::V1_0);
 /// assert_eq!(Version::V1_2.as_str(), "1.2");
 /// ```
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Version {
     /// STOMP 1.0: no header escaping, LF line ends, no NACK.

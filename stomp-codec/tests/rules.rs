@@ -898,3 +898,38 @@ fn passcode_never_shows_in_debug_output() {
     assert!(!shown.contains("s3cret"), "{shown}");
     assert!(shown.contains("guest"));
 }
+
+// ---- Regressions found by fuzzing ----
+
+#[test]
+fn limit_errors_name_the_same_place_and_limit_however_the_bytes_arrive() {
+    // Their `actual` is what had arrived when the limit was passed ("N octets or more"), so it
+    // may differ; the variant, offset and limit may not.
+    let mut frame = b"CONNECT\naccept-version:1.2\nhost:".to_vec();
+    frame.extend(std::iter::repeat_n(b'A', 20_000));
+    frame.extend_from_slice(b"\n\n\0");
+    let whole = match parse(&frame, &v(V12)) {
+        Err(Error::HeaderLineTooLong { offset, limit, actual }) => {
+            assert_eq!(actual, 20_005);
+            (offset, limit)
+        }
+        other => panic!("{other:?}"),
+    };
+    let pieces = feed(v(V12), Follow::Nothing, &frame, &[5000; 8]);
+    let Some(Error::HeaderLineTooLong { offset, limit, actual }) = pieces.error else { panic!() };
+    assert_eq!((offset, limit), whole);
+    assert_eq!(actual, 5000 * 4 - 27, "as much of the line as had arrived");
+}
+
+#[test]
+fn frames_over_the_default_header_count_round_trip_without_limits() {
+    let mut frame = OutFrame::new(Command::Message);
+    for n in 0..300 {
+        frame.push_header(format!("x-{n}"), "v");
+    }
+    let wire = encode(V12, &frame);
+    assert!(matches!(parse(&wire, &v(V12)), Err(Error::TooManyHeaders { limit: 128, .. })));
+    let unlimited = v(V12).with_limits(Limits::UNLIMITED);
+    let Ok(Status::Frame(decoded, _)) = parse(&wire, &unlimited) else { panic!() };
+    assert_eq!(OutFrame::from(&decoded), frame);
+}
