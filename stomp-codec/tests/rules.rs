@@ -909,14 +909,25 @@ fn limit_errors_name_the_same_place_and_limit_however_the_bytes_arrive() {
     frame.extend(std::iter::repeat_n(b'A', 20_000));
     frame.extend_from_slice(b"\n\n\0");
     let whole = match parse(&frame, &v(V12)) {
-        Err(Error::HeaderLineTooLong { offset, limit, actual }) => {
+        Err(Error::HeaderLineTooLong {
+            offset,
+            limit,
+            actual,
+        }) => {
             assert_eq!(actual, 20_005);
             (offset, limit)
         }
         other => panic!("{other:?}"),
     };
     let pieces = feed(v(V12), Follow::Nothing, &frame, &[5000; 8]);
-    let Some(Error::HeaderLineTooLong { offset, limit, actual }) = pieces.error else { panic!() };
+    let Some(Error::HeaderLineTooLong {
+        offset,
+        limit,
+        actual,
+    }) = pieces.error
+    else {
+        panic!()
+    };
     assert_eq!((offset, limit), whole);
     assert_eq!(actual, 5000 * 4 - 27, "as much of the line as had arrived");
 }
@@ -928,8 +939,13 @@ fn frames_over_the_default_header_count_round_trip_without_limits() {
         frame.push_header(format!("x-{n}"), "v");
     }
     let wire = encode(V12, &frame);
-    assert!(matches!(parse(&wire, &v(V12)), Err(Error::TooManyHeaders { limit: 128, .. })));
+    assert!(matches!(
+        parse(&wire, &v(V12)),
+        Err(Error::TooManyHeaders { limit: 128, .. })
+    ));
     let unlimited = v(V12).with_limits(Limits::UNLIMITED);
-    let Ok(Status::Frame(decoded, _)) = parse(&wire, &unlimited) else { panic!() };
+    let Ok(Status::Frame(decoded, _)) = parse(&wire, &unlimited) else {
+        panic!()
+    };
     assert_eq!(OutFrame::from(&decoded), frame);
 }
