@@ -757,10 +757,7 @@ impl ClientSession {
             State::Connecting { deadline } | State::Disconnecting { deadline, .. } => {
                 Some(*deadline)
             }
-            State::Connected => [self.link.send_deadline(), self.link.receive_deadline()]
-                .into_iter()
-                .flatten()
-                .min(),
+            State::Connected => self.link.heart_beat_deadline(),
         }
     }
 

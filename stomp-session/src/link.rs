@@ -102,15 +102,23 @@ impl Link {
     }
 
     /// When an EOL is due if nothing else is sent first.
-    pub(crate) fn send_deadline(&self) -> Option<Instant> {
+    fn send_deadline(&self) -> Option<Instant> {
         self.periods.send.map(|period| self.last_sent + period)
     }
 
     /// When the peer counts as dead if nothing arrives first.
-    pub(crate) fn receive_deadline(&self) -> Option<Instant> {
+    fn receive_deadline(&self) -> Option<Instant> {
         self.periods
             .receive
             .map(|period| self.last_received + self.silence_allowed(period))
+    }
+
+    /// The earlier of the two heart-beat deadlines.
+    pub(crate) fn heart_beat_deadline(&self) -> Option<Instant> {
+        [self.send_deadline(), self.receive_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn silence_allowed(&self, period: Duration) -> Duration {

@@ -718,10 +718,7 @@ impl ServerSession {
             State::AwaitingConnect { deadline } | State::AwaitingAccept { deadline, .. } => {
                 Some(deadline)
             }
-            State::Connected => [self.link.send_deadline(), self.link.receive_deadline()]
-                .into_iter()
-                .flatten()
-                .min(),
+            State::Connected => self.link.heart_beat_deadline(),
             State::Closing | State::Closed => None,
         }
     }
