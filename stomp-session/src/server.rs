@@ -28,6 +28,10 @@ pub struct ServerConfig {
     pub server: Option<String>,
     /// Limits on frames from the client.
     pub limits: Limits,
+    /// Whether each SUBSCRIBE waits for [`ServerSession::confirm_subscription`] or
+    /// [`ServerSession::refuse_subscription`] before it takes effect and its RECEIPT is sent, so
+    /// that the application can refuse destinations it does not serve. Later frames wait too.
+    pub confirm_subscriptions: bool,
 }
 
 impl Default for ServerConfig {
@@ -41,6 +45,7 @@ impl Default for ServerConfig {
             connect_timeout: Duration::from_secs(10),
             server: None,
             limits: Limits::default(),
+            confirm_subscriptions: false,
         }
     }
 }
@@ -129,6 +134,15 @@ enum State {
     Closed,
 }
 
+/// A SUBSCRIBE that waits for the application's confirmation.
+#[derive(Clone, Debug)]
+struct PendingSubscription {
+    id: String,
+    destination: String,
+    ack: AckMode,
+    receipt: Option<String>,
+}
+
 /// A frame held in a transaction until COMMIT.
 #[derive(Clone, Debug)]
 enum Deferred {
@@ -203,6 +217,7 @@ pub struct ServerSession {
     events: VecDeque<ServerEvent>,
     subscriptions: Subscriptions,
     transactions: HashMap<String, Vec<Deferred>>,
+    pending_subscription: Option<PendingSubscription>,
     next_ack: u64,
 }
 
@@ -224,6 +239,7 @@ impl ServerSession {
             events: VecDeque::new(),
             subscriptions: Subscriptions::default(),
             transactions: HashMap::new(),
+            pending_subscription: None,
             next_ack: 0,
             config,
         }
@@ -270,13 +286,13 @@ impl ServerSession {
             return;
         }
         self.link.receive(now, bytes);
-        if let State::AwaitingAccept { .. } = self.state {
-            // Nothing is decoded until the application answers the CONNECT; what a client
-            // pipelines meanwhile is bounded like one frame.
+        if self.awaits_application() {
+            // Nothing is decoded until the application answers the CONNECT or SUBSCRIBE; what a
+            // client pipelines meanwhile is bounded like one frame.
             let limits = self.config.limits;
             let bound = limits.max_head_bytes.saturating_add(limits.max_body);
             if self.link.buffered() > bound {
-                let message = format!("more than {bound} octets sent before CONNECTED");
+                let message = format!("more than {bound} octets sent while awaiting an answer");
                 self.fail(now, message.clone(), None, CloseReason::Protocol(message));
             }
             return;
@@ -284,9 +300,16 @@ impl ServerSession {
         self.process(now);
     }
 
+    /// Whether a CONNECT or SUBSCRIBE waits for the application's answer.
+    fn awaits_application(&self) -> bool {
+        matches!(self.state, State::AwaitingAccept { .. }) || self.pending_subscription.is_some()
+    }
+
     /// Decodes and acts on buffered input while the state allows.
     fn process(&mut self, now: Instant) {
-        while matches!(self.state, State::AwaitingConnect { .. } | State::Connected) {
+        while matches!(self.state, State::AwaitingConnect { .. } | State::Connected)
+            && self.pending_subscription.is_none()
+        {
             match self.link.next_item() {
                 Ok(None) => return,
                 Ok(Some(Item::HeartBeat)) => {}
@@ -368,7 +391,13 @@ impl ServerSession {
                     None => self.events.push_back(ServerEvent::Send(frame)),
                 }
             }
-            Command::Subscribe => self.on_subscribe(frame)?,
+            Command::Subscribe => {
+                if self.config.confirm_subscriptions {
+                    // The RECEIPT waits for the application's confirmation.
+                    return self.on_subscribe(frame, receipt);
+                }
+                self.on_subscribe(frame, None)?;
+            }
             Command::Unsubscribe => self.on_unsubscribe(&frame)?,
             Command::Ack | Command::Nack => self.on_ack(frame)?,
             Command::Begin => {
@@ -496,7 +525,8 @@ impl ServerSession {
         }
     }
 
-    fn on_subscribe(&mut self, frame: FrameBuf) -> Result<(), Refusal> {
+    /// Takes a SUBSCRIBE; when subscriptions are confirmed, it waits with its `receipt`.
+    fn on_subscribe(&mut self, frame: FrameBuf, receipt: Option<String>) -> Result<(), Refusal> {
         let destination = required(&frame, "destination")?;
         // 1.0 makes the id optional; the destination then names the subscription.
         let id = match frame.header("id") {
@@ -513,7 +543,16 @@ impl ServerSession {
                 AckMode::parse(&mode).ok_or_else(|| refuse(format!("unknown ack mode {mode:?}")))?
             }
         };
-        self.subscriptions.add(id.clone(), destination.clone(), ack);
+        if self.config.confirm_subscriptions {
+            self.pending_subscription = Some(PendingSubscription {
+                id: id.clone(),
+                destination: destination.clone(),
+                ack,
+                receipt,
+            });
+        } else {
+            self.subscriptions.add(id.clone(), destination.clone(), ack);
+        }
         self.events.push_back(ServerEvent::Subscribe {
             id,
             destination,
@@ -639,6 +678,38 @@ impl ServerSession {
         Ok(())
     }
 
+    /// Confirms the SUBSCRIBE that waits (with [`ServerConfig::confirm_subscriptions`]): the
+    /// subscription takes effect, its RECEIPT is sent, and later frames are acted on.
+    pub fn confirm_subscription(&mut self, now: Instant) -> Result<(), SessionError> {
+        let pending = self
+            .pending_subscription
+            .take()
+            .ok_or(SessionError::InvalidState(
+                "no SUBSCRIBE awaits confirmation",
+            ))?;
+        self.subscriptions
+            .add(pending.id, pending.destination, pending.ack);
+        if let Some(receipt) = &pending.receipt {
+            self.send_receipt(now, receipt);
+        }
+        self.process(now);
+        Ok(())
+    }
+
+    /// Refuses the SUBSCRIBE that waits: ERROR with `message` (and the SUBSCRIBE's receipt as
+    /// `receipt-id`), then the close.
+    pub fn refuse_subscription(&mut self, now: Instant, message: &str) -> Result<(), SessionError> {
+        let pending = self
+            .pending_subscription
+            .take()
+            .ok_or(SessionError::InvalidState(
+                "no SUBSCRIBE awaits confirmation",
+            ))?;
+        let reason = CloseReason::Protocol(message.to_owned());
+        self.fail(now, message.to_owned(), pending.receipt, reason);
+        Ok(())
+    }
+
     /// Delivers a message to subscription `id` as a MESSAGE frame. Messages of `client` and
     /// `client-individual` subscriptions then wait for their ACK or NACK.
     pub fn deliver(
@@ -751,6 +822,7 @@ impl ServerSession {
             return;
         }
         self.transactions.clear();
+        self.pending_subscription = None;
         if abrupt {
             self.link.discard();
             self.state = State::Closed;

@@ -358,7 +358,9 @@ fn input_before_the_connect_is_answered_is_bounded() {
     let wrote: Vec<u8> = std::iter::from_fn(|| server.poll_transmit())
         .flatten()
         .collect();
-    assert!(wrote.starts_with(b"ERROR\nmessage:more than 128 octets sent before CONNECTED\n"));
+    assert!(
+        wrote.starts_with(b"ERROR\nmessage:more than 128 octets sent while awaiting an answer\n")
+    );
     assert!(server.is_closed());
 }
 
@@ -382,4 +384,49 @@ fn frames_pipelined_after_connect_are_acted_on_at_accept() {
     let text = String::from_utf8_lossy(&wrote);
     assert!(text.starts_with("CONNECTED\nversion:1.2\n"), "{text}");
     assert!(text.ends_with("RECEIPT\nreceipt-id:s\n\n\0"), "{text}");
+}
+
+#[test]
+fn a_subscription_can_wait_for_the_application_and_be_refused_before_its_receipt() {
+    #[allow(clippy::disallowed_methods)]
+    let now = Instant::now();
+    let config = ServerConfig {
+        confirm_subscriptions: true,
+        ..ServerConfig::default()
+    };
+    let mut server = ServerSession::new(config, now);
+    server.handle_input(now, CONNECT_12.as_bytes());
+    let _ = server.poll_event();
+    server.accept(now).unwrap();
+    let _ = std::iter::from_fn(|| server.poll_transmit()).count();
+    let frames = "SUBSCRIBE\nid:0\ndestination:/topic/ok\nreceipt:a\n\n\0\
+                  SUBSCRIBE\nid:1\ndestination:/secret\nreceipt:b\n\n\0";
+    server.handle_input(now, frames.as_bytes());
+    // The first waits: no RECEIPT yet, and the second is not read.
+    assert!(
+        matches!(server.poll_event(), Some(ServerEvent::Subscribe { ref id, .. }) if id == "0")
+    );
+    assert!(server.poll_event().is_none());
+    assert!(server.poll_transmit().is_none());
+    server.confirm_subscription(now).unwrap();
+    assert_eq!(server.subscription("0").map(|s| s.0), Some("/topic/ok"));
+    let Some(ServerEvent::Subscribe { destination, .. }) = server.poll_event() else {
+        panic!()
+    };
+    assert_eq!(destination, "/secret");
+    server
+        .refuse_subscription(now, "no such destination: /secret")
+        .unwrap();
+    let wrote: Vec<u8> = std::iter::from_fn(|| server.poll_transmit())
+        .flatten()
+        .collect();
+    let text = String::from_utf8_lossy(&wrote);
+    assert!(
+        text.starts_with(
+            "RECEIPT\nreceipt-id:a\n\n\0ERROR\nmessage:no such destination: /secret\nreceipt-id:b\n"
+        ),
+        "{text}"
+    );
+    assert!(server.subscription("1").is_none());
+    assert!(server.is_closed());
 }
