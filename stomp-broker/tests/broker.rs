@@ -1,0 +1,441 @@
+//! The broker with client sessions attached, on virtual time: topics, queues with round-robin
+//! and redelivery, patterns, refused subscriptions, an authorizer, application messages and
+//! replies, unique message ids, and shared bodies.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use stomp_broker::{Authorizer, Broker, BrokerConfig, BrokerEvent, ConnectionId};
+use stomp_session::{
+    AckMode, ClientConfig, ClientEvent, ClientSession, CloseReason, ConnectRequest, Message, Send,
+};
+
+struct Net {
+    now: Instant,
+    broker: Broker,
+    clients: Vec<(ConnectionId, ClientSession, Vec<ClientEvent>)>,
+    events: Vec<BrokerEvent>,
+    /// Every buffer each connection was handed, to check that bodies are shared.
+    wrote: Vec<(ConnectionId, Bytes)>,
+}
+
+impl Net {
+    fn new(broker: Broker) -> Net {
+        #[allow(clippy::disallowed_methods)] // the origin of virtual time
+        let now = Instant::now();
+        Net {
+            now,
+            broker,
+            clients: Vec::new(),
+            events: Vec::new(),
+            wrote: Vec::new(),
+        }
+    }
+
+    /// Connects a client with `login`; returns its index.
+    fn client(&mut self, login: &str) -> usize {
+        let connection = self.broker.open(self.now);
+        let config = ClientConfig::new("/").with_login(login, "secret");
+        self.clients
+            .push((connection, ClientSession::new(config, self.now), Vec::new()));
+        self.pump();
+        self.clients.len() - 1
+    }
+
+    fn pump(&mut self) {
+        loop {
+            let mut progressed = false;
+            for (connection, client, _) in &mut self.clients {
+                while let Some(bytes) = client.poll_transmit() {
+                    self.broker.handle_input(*connection, self.now, &bytes);
+                    progressed = true;
+                }
+            }
+            while let Some(connection) = self.broker.poll_ready() {
+                while let Some(bytes) = self.broker.poll_transmit(connection) {
+                    progressed = true;
+                    self.wrote.push((connection, bytes.clone()));
+                    if let Some((_, client, _)) =
+                        self.clients.iter_mut().find(|c| c.0 == connection)
+                    {
+                        client.handle_input(self.now, &bytes);
+                    }
+                }
+                if self.broker.is_closed(connection) {
+                    if let Some((_, client, _)) =
+                        self.clients.iter_mut().find(|c| c.0 == connection)
+                    {
+                        client.handle_eof(self.now);
+                    }
+                    self.broker.remove(connection, self.now);
+                }
+            }
+            for (_, client, events) in &mut self.clients {
+                while let Some(event) = client.poll_event() {
+                    events.push(event);
+                    progressed = true;
+                }
+            }
+            while let Some(event) = self.broker.poll_event() {
+                self.events.push(event);
+                progressed = true;
+            }
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    fn subscribe(&mut self, who: usize, destination: &str, ack: AckMode) -> String {
+        let now = self.now;
+        let sub = self.clients[who]
+            .1
+            .subscribe(now, destination, ack, true)
+            .unwrap();
+        self.pump();
+        sub.id
+    }
+
+    fn send(&mut self, who: usize, destination: &str, body: &'static str) {
+        let now = self.now;
+        self.clients[who]
+            .1
+            .send(now, Send::new(destination, body))
+            .unwrap();
+        self.pump();
+    }
+
+    /// The messages `who` received so far, and forgets them.
+    fn take_messages(&mut self, who: usize) -> Vec<Message> {
+        let events = std::mem::take(&mut self.clients[who].2);
+        let (messages, rest): (Vec<_>, Vec<_>) = events
+            .into_iter()
+            .partition(|e| matches!(e, ClientEvent::Message(_)));
+        self.clients[who].2 = rest;
+        messages
+            .into_iter()
+            .filter_map(|e| match e {
+                ClientEvent::Message(m) => Some(m),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn closed_reason(&self, who: usize) -> Option<&CloseReason> {
+        self.clients[who].2.iter().find_map(|e| match e {
+            ClientEvent::Closed { reason, .. } => Some(reason),
+            _ => None,
+        })
+    }
+}
+
+fn bodies(messages: &[Message]) -> Vec<String> {
+    messages
+        .iter()
+        .map(|m| String::from_utf8_lossy(m.body()).into_owned())
+        .collect()
+}
+
+#[test]
+fn topics_reach_every_subscriber_with_unique_message_ids() {
+    let mut net = Net::new(Broker::new(BrokerConfig::default()));
+    let (a, b, c) = (net.client("a"), net.client("b"), net.client("c"));
+    net.subscribe(a, "/topic/news", AckMode::Auto);
+    net.subscribe(b, "/topic/news", AckMode::Auto);
+    net.send(c, "/topic/news", "one");
+    net.send(c, "/topic/news", "two");
+    let (got_a, got_b) = (net.take_messages(a), net.take_messages(b));
+    assert_eq!(bodies(&got_a), ["one", "two"]);
+    assert_eq!(bodies(&got_b), ["one", "two"]);
+    assert!(
+        net.take_messages(c).is_empty(),
+        "the sender did not subscribe"
+    );
+    let ids: Vec<_> = got_a
+        .iter()
+        .map(|m| m.message_id().unwrap().into_owned())
+        .collect();
+    assert_ne!(ids[0], ids[1]);
+    // Both subscribers see the same message under the same id.
+    assert_eq!(got_b[0].message_id(), got_a[0].message_id());
+}
+
+#[test]
+fn user_headers_pass_through_and_framing_headers_do_not() {
+    let mut net = Net::new(Broker::new(BrokerConfig::default()));
+    let (a, b) = (net.client("a"), net.client("b"));
+    net.subscribe(a, "/topic/t", AckMode::Auto);
+    let now = net.now;
+    let send = Send::new("/topic/t", "x")
+        .header("x-trace", "42")
+        .with_receipt();
+    net.clients[b].1.send(now, send).unwrap();
+    net.pump();
+    let message = &net.take_messages(a)[0];
+    assert_eq!(message.frame().header("x-trace").as_deref(), Some("42"));
+    assert_eq!(
+        message.frame().header("receipt"),
+        None,
+        "a SEND's receipt is its own"
+    );
+}
+
+#[test]
+fn patterns_match_one_or_many_segments() {
+    let mut net = Net::new(Broker::new(BrokerConfig::default()));
+    let (one, many, sender) = (net.client("one"), net.client("many"), net.client("s"));
+    net.subscribe(one, "/topic/prices/*", AckMode::Auto);
+    net.subscribe(many, "/topic/**", AckMode::Auto);
+    net.send(sender, "/topic/prices/eu", "eu");
+    net.send(sender, "/topic/prices/eu/de", "de");
+    assert_eq!(bodies(&net.take_messages(one)), ["eu"]);
+    assert_eq!(bodies(&net.take_messages(many)), ["eu", "de"]);
+}
+
+#[test]
+fn queues_deliver_each_message_to_one_consumer_round_robin() {
+    let mut net = Net::new(Broker::new(BrokerConfig::default()));
+    let (a, b, sender) = (net.client("a"), net.client("b"), net.client("s"));
+    net.subscribe(a, "/queue/work", AckMode::Auto);
+    net.subscribe(b, "/queue/work", AckMode::Auto);
+    for body in ["1", "2", "3", "4"] {
+        net.send(sender, "/queue/work", body);
+    }
+    let (got_a, got_b) = (bodies(&net.take_messages(a)), bodies(&net.take_messages(b)));
+    assert_eq!(got_a.len(), 2);
+    assert_eq!(got_b.len(), 2);
+    let mut all = [got_a, got_b].concat();
+    all.sort();
+    assert_eq!(all, ["1", "2", "3", "4"]);
+}
+
+#[test]
+fn queues_hold_messages_until_a_consumer_comes() {
+    let mut net = Net::new(Broker::new(BrokerConfig::default()));
+    let (sender, late) = (net.client("s"), net.client("late"));
+    net.send(sender, "/queue/later", "kept");
+    net.subscribe(late, "/queue/later", AckMode::Auto);
+    assert_eq!(bodies(&net.take_messages(late)), ["kept"]);
+}
+
+#[test]
+fn a_nacked_queue_message_is_redelivered() {
+    let mut net = Net::new(Broker::new(BrokerConfig::default()));
+    let (a, sender) = (net.client("a"), net.client("s"));
+    net.subscribe(a, "/queue/jobs", AckMode::ClientIndividual);
+    net.send(sender, "/queue/jobs", "job");
+    let first = net.take_messages(a).remove(0);
+    assert_eq!(first.frame().header("redelivered"), None);
+    let now = net.now;
+    net.clients[a].1.nack(now, &first, None, false).unwrap();
+    net.pump();
+    let again = net.take_messages(a);
+    assert_eq!(bodies(&again), ["job"]);
+    assert_eq!(
+        again[0].frame().header("redelivered").as_deref(),
+        Some("true")
+    );
+    assert_eq!(again[0].message_id(), first.message_id());
+    // Acknowledged, it is gone for good.
+    net.clients[a].1.ack(now, &again[0], None, false).unwrap();
+    net.pump();
+    net.subscribe(a, "/queue/jobs", AckMode::Auto);
+    assert!(net.take_messages(a).is_empty());
+}
+
+#[test]
+fn unacknowledged_queue_messages_go_to_another_consumer_when_theirs_leaves() {
+    let mut net = Net::new(Broker::new(BrokerConfig::default()));
+    let (leaver, stayer, sender) = (net.client("l"), net.client("st"), net.client("s"));
+    net.subscribe(leaver, "/queue/jobs", AckMode::Client);
+    net.send(sender, "/queue/jobs", "job");
+    assert_eq!(bodies(&net.take_messages(leaver)), ["job"]);
+    net.subscribe(stayer, "/queue/jobs", AckMode::Auto);
+    assert!(
+        net.take_messages(stayer).is_empty(),
+        "taken, not yet abandoned"
+    );
+    // The consumer drops without acknowledging.
+    let connection = net.clients[leaver].0;
+    let now = net.now;
+    net.broker.handle_eof(connection, now);
+    net.pump();
+    assert_eq!(bodies(&net.take_messages(stayer)), ["job"]);
+}
+
+#[test]
+fn subscriptions_outside_the_broker_prefixes_are_refused_with_an_error() {
+    let mut net = Net::new(Broker::new(BrokerConfig::default()));
+    let a = net.client("a");
+    let now = net.now;
+    net.clients[a]
+        .1
+        .subscribe(now, "/secret/things", AckMode::Auto, true)
+        .unwrap();
+    net.pump();
+    let error = net.clients[a].2.iter().find_map(|e| match e {
+        ClientEvent::Error(frame) => Some(frame.header("message").unwrap().into_owned()),
+        _ => None,
+    });
+    assert_eq!(
+        error.as_deref(),
+        Some("no such destination: /secret/things")
+    );
+    assert!(matches!(
+        net.closed_reason(a),
+        Some(CloseReason::ErrorFrame(_))
+    ));
+    // No RECEIPT came for the refused SUBSCRIBE.
+    assert!(
+        !net.clients[a]
+            .2
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Receipt { .. }))
+    );
+}
+
+struct OnlyAdmins;
+
+impl Authorizer for OnlyAdmins {
+    fn connect(&mut self, request: &ConnectRequest) -> Result<(), String> {
+        match request.passcode.as_ref().map(|p| p.expose()) {
+            Some("secret") => Ok(()),
+            _ => Err("bad login".into()),
+        }
+    }
+
+    fn subscribe(&mut self, login: Option<&str>, destination: &str) -> Result<(), String> {
+        if destination.starts_with("/topic/admin") && login != Some("admin") {
+            return Err(format!(
+                "{} may not read {destination}",
+                login.unwrap_or("anonymous")
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn an_authorizer_refuses_logins_and_subscriptions() {
+    let mut net = Net::new(Broker::with_authorizer(
+        BrokerConfig::default(),
+        Box::new(OnlyAdmins),
+    ));
+    let (admin, user) = (net.client("admin"), net.client("user"));
+    net.subscribe(admin, "/topic/admin/audit", AckMode::Auto);
+    assert!(net.closed_reason(admin).is_none());
+    net.subscribe(user, "/topic/admin/audit", AckMode::Auto);
+    assert_eq!(
+        net.closed_reason(user),
+        Some(&CloseReason::ErrorFrame(Some(
+            "user may not read /topic/admin/audit".into()
+        )))
+    );
+    // A wrong passcode is refused at CONNECT.
+    let connection = net.broker.open(net.now);
+    let config = ClientConfig::new("/").with_login("eve", "guess");
+    net.clients
+        .push((connection, ClientSession::new(config, net.now), Vec::new()));
+    net.pump();
+    assert_eq!(
+        net.closed_reason(2),
+        Some(&CloseReason::ErrorFrame(Some("bad login".into())))
+    );
+}
+
+#[test]
+fn app_messages_go_to_application_code_which_replies_and_publishes() {
+    let mut net = Net::new(Broker::new(BrokerConfig::default()));
+    let (asker, listener) = (net.client("asker"), net.client("listener"));
+    net.subscribe(asker, "/user/queue/replies", AckMode::Auto);
+    net.subscribe(listener, "/chat/room1", AckMode::Auto);
+    net.send(asker, "/app/chat", "{\"hello\":1}");
+    let (connection, frame) = net
+        .events
+        .iter()
+        .find_map(|e| match e {
+            BrokerEvent::AppMessage {
+                connection,
+                destination,
+                frame,
+            } if destination == "/app/chat" => Some((*connection, frame.clone())),
+            _ => None,
+        })
+        .expect("an application message");
+    assert_eq!(&frame.body()[..], b"{\"hello\":1}");
+    let now = net.now;
+    let reached = net.broker.reply(
+        now,
+        connection,
+        "/user/queue/replies",
+        &[],
+        Bytes::from_static(b"answer"),
+    );
+    assert_eq!(reached, 1);
+    net.broker.publish(
+        now,
+        "/chat/room1",
+        &[("content-type", "application/json")],
+        Bytes::from_static(b"news"),
+    );
+    net.pump();
+    assert_eq!(bodies(&net.take_messages(asker)), ["answer"]);
+    let news = net.take_messages(listener);
+    assert_eq!(bodies(&news), ["news"]);
+    assert_eq!(
+        news[0].frame().header("content-type").as_deref(),
+        Some("application/json")
+    );
+}
+
+#[test]
+fn sends_to_unserved_destinations_are_dropped_and_reported() {
+    let mut net = Net::new(Broker::new(BrokerConfig::default()));
+    let a = net.client("a");
+    net.send(a, "/nowhere", "x");
+    assert!(net.events.iter().any(
+        |e| matches!(e, BrokerEvent::Dropped { destination, .. } if destination == "/nowhere")
+    ));
+}
+
+#[test]
+fn one_body_is_shared_by_every_subscriber() {
+    let mut net = Net::new(Broker::new(BrokerConfig::default()));
+    let subscribers: Vec<usize> = (0..5).map(|n| net.client(&format!("c{n}"))).collect();
+    for &s in &subscribers {
+        net.subscribe(s, "/topic/big", AckMode::Auto);
+    }
+    net.wrote.clear();
+    let body = Bytes::from(vec![b'x'; 64 * 1024]);
+    let now = net.now;
+    net.broker.publish(now, "/topic/big", &[], body.clone());
+    net.pump();
+    // Each connection was handed the very buffer that was published: no copy per subscriber.
+    let shared = net
+        .wrote
+        .iter()
+        .filter(|(_, b)| b.as_ptr() == body.as_ptr())
+        .count();
+    assert_eq!(shared, subscribers.len());
+    for &s in &subscribers {
+        assert_eq!(net.take_messages(s)[0].body().len(), 64 * 1024);
+    }
+}
+
+#[test]
+fn shutdown_closes_every_connection_with_an_error() {
+    let mut net = Net::new(Broker::new(BrokerConfig::default()));
+    let (a, b) = (net.client("a"), net.client("b"));
+    let now = net.now;
+    net.broker.shut_down(now, "server shutting down");
+    net.pump();
+    for who in [a, b] {
+        assert_eq!(
+            net.closed_reason(who),
+            Some(&CloseReason::ErrorFrame(Some(
+                "server shutting down".into()
+            )))
+        );
+    }
+    assert_eq!(net.broker.connections(), 0);
+}
