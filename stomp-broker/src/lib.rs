@@ -254,6 +254,17 @@ impl Broker {
         }
     }
 
+    /// Closes one connection with an ERROR carrying `message`, dropping what it had not been
+    /// handed yet, as for a consumer too slow to keep up. Its unacknowledged queue messages
+    /// go to other consumers.
+    pub fn close_with_error(&mut self, connection: ConnectionId, now: Instant, message: &str) {
+        if let Some(c) = self.connections.get_mut(&connection) {
+            while c.session.poll_transmit().is_some() {}
+            c.session.close_with_error(now, message);
+            self.settle(connection, now);
+        }
+    }
+
     /// Forgets a connection whose socket is gone.
     pub fn remove(&mut self, connection: ConnectionId, now: Instant) {
         self.handle_eof(connection, now);
