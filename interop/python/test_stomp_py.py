@@ -1,0 +1,125 @@
+"""stomp.py against stomp-server over TCP.
+
+The server's address comes from STOMP_TCP (host:port); scripts/interop starts the server on
+free ports with heart-beats of 1000,1000 ms and sets it.
+"""
+
+import json
+import os
+import queue
+import socket
+import time
+
+import pytest
+import stomp
+
+HOST, PORT = os.environ["STOMP_TCP"].rsplit(":", 1)
+PORT = int(PORT)
+WAIT = 5
+
+
+class Collector(stomp.ConnectionListener):
+    """Every frame the client receives, by kind."""
+
+    def __init__(self):
+        self.messages = queue.Queue()
+        self.receipts = queue.Queue()
+        self.errors = queue.Queue()
+        self.disconnected = False
+
+    def on_message(self, frame):
+        self.messages.put(frame)
+
+    def on_receipt(self, frame):
+        self.receipts.put(frame.headers["receipt-id"])
+
+    def on_error(self, frame):
+        self.errors.put(frame)
+
+    def on_disconnected(self):
+        self.disconnected = True
+
+    def receipt(self, wanted):
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            try:
+                if self.receipts.get(timeout=0.1) == wanted:
+                    return
+            except queue.Empty:
+                pass
+        pytest.fail(f"no RECEIPT {wanted}")
+
+
+def connect(version, heartbeats=(0, 0)):
+    classes = {"1.0": stomp.Connection10, "1.1": stomp.Connection11, "1.2": stomp.Connection12}
+    # From 1.1 `host` is required; stomp.py sends it only when given a vhost.
+    kwargs = {} if version == "1.0" else {"heartbeats": heartbeats, "vhost": "/"}
+    conn = classes[version]([(HOST, PORT)], **kwargs)
+    listener = Collector()
+    conn.set_listener("collector", listener)
+    conn.connect("guest", "guest", wait=True)
+    return conn, listener
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.1", "1.2"])
+def test_subscribe_send_receive_ack_receipts_and_disconnect(version):
+    conn, listener = connect(version)
+    destination = f"/queue/stomp-py-{version}"
+    conn.subscribe(destination, id="s1", ack="client-individual", headers={"receipt": "sub-1"})
+    listener.receipt("sub-1")
+    conn.send(destination, "héllo from stomp.py", headers={"receipt": "send-1", "x-note": "kept"})
+    listener.receipt("send-1")
+    frame = listener.messages.get(timeout=WAIT)
+    assert frame.body == "héllo from stomp.py"
+    assert frame.headers["destination"] == destination
+    assert frame.headers["x-note"] == "kept"
+    if version == "1.2":
+        conn.ack(frame.headers["ack"], receipt="ack-1")
+    elif version == "1.1":
+        conn.ack(frame.headers["message-id"], "s1", receipt="ack-1")
+    else:
+        conn.ack(frame.headers["message-id"], receipt="ack-1")
+    listener.receipt("ack-1")
+    conn.disconnect(receipt="bye")
+    assert listener.disconnected
+
+
+def test_heart_beats_hold_for_more_than_three_periods():
+    conn, listener = connect("1.2", heartbeats=(1000, 1000))
+    time.sleep(3.5)
+    assert conn.is_connected(), "dropped while idle"
+    assert not listener.disconnected
+    conn.subscribe("/topic/stomp-py-alive", id="alive")
+    conn.send("/topic/stomp-py-alive", "still here", headers={"receipt": "alive-1"})
+    listener.receipt("alive-1")
+    assert listener.messages.get(timeout=WAIT).body == "still here"
+    conn.disconnect(receipt="bye")
+
+
+def test_chat_demo_answers_the_sender_and_the_room():
+    conn, listener = connect("1.2")
+    conn.subscribe("/chat/py-room", id="room")
+    conn.subscribe("/user/queue/responses", id="answers", headers={"receipt": "subs"})
+    listener.receipt("subs")
+    request = {"tid": "py-1", "method": "/chat/sendMessage", "params": {"roomId": "py-room", "content": "hi"}}
+    conn.send("/app/chat-api", json.dumps(request), content_type="application/json")
+    bodies = [json.loads(listener.messages.get(timeout=WAIT).body) for _ in range(2)]
+    kinds = sorted(b["type"] for b in bodies)
+    assert kinds == ["MESSAGE", "RESPONSE"]
+    assert all(b["tid"] == "py-1" for b in bodies)
+    conn.disconnect(receipt="bye")
+
+
+def test_a_malformed_frame_gets_an_error_and_others_are_still_served():
+    conn, listener = connect("1.2")
+    conn.subscribe("/topic/stomp-py-others", id="others", headers={"receipt": "others"})
+    listener.receipt("others")
+    with socket.create_connection((HOST, PORT), timeout=WAIT) as raw:
+        raw.sendall(b"CONNECT\naccept-version:1.2\nhost:/\n\n\x00SEND\nbad header line\n\n\x00")
+        answer = b""
+        while chunk := raw.recv(4096):
+            answer += chunk
+    assert b"ERROR\nmessage:header line without a colon" in answer
+    conn.send("/topic/stomp-py-others", "served")
+    assert listener.messages.get(timeout=WAIT).body == "served"
+    conn.disconnect(receipt="bye")
