@@ -1,0 +1,177 @@
+//! `stomp-load`: fan-out load over loopback TCP against any STOMP broker.
+//!
+//! One producer sends `--messages` messages of `--size` octets to one topic; `--consumers`
+//! clients subscribed to it each receive every message. The producer stays at most `--window`
+//! messages ahead of the slowest consumer. Reported: deliveries per second, and the latency of
+//! each delivery (send to receipt by the consumer) at p50 and p99. With `--rate`, the producer
+//! is paced instead, for latency alone.
+//!
+//! ```text
+//! cargo run --release -p stomp-benches --bin stomp-load -- --addr 127.0.0.1:61613 --host /
+//! ```
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use stomp_blocking::Client;
+use stomp_session::{AckMode, ClientConfig, ClientEvent, Send};
+
+#[derive(Parser, Debug)]
+struct Args {
+    /// The broker's STOMP address.
+    #[arg(long, default_value = "127.0.0.1:61613")]
+    addr: String,
+    /// The `host` header (RabbitMQ: `/`).
+    #[arg(long, default_value = "/")]
+    host: String,
+    #[arg(long, default_value = "guest")]
+    login: String,
+    #[arg(long, default_value = "guest")]
+    passcode: String,
+    /// A name for the report.
+    #[arg(long, default_value = "broker")]
+    name: String,
+    #[arg(long, default_value_t = 10)]
+    consumers: usize,
+    #[arg(long, default_value_t = 100_000)]
+    messages: u64,
+    #[arg(long, default_value_t = 256)]
+    size: usize,
+    /// Most messages the producer may be ahead of the slowest consumer.
+    #[arg(long, default_value_t = 1000)]
+    window: u64,
+    /// Messages per second to pace the producer at (latency run); 0: as fast as the window lets.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+}
+
+fn connect(args: &Args) -> Client {
+    let config = ClientConfig::new(args.host.as_str())
+        .with_login(args.login.as_str(), args.passcode.as_str());
+    Client::connect(args.addr.as_str(), config).unwrap_or_else(|e| panic!("{}: {e}", args.addr))
+}
+
+/// The time a message was sent, in nanoseconds since `start`, from its first eight octets.
+fn sent_at(body: &[u8]) -> u64 {
+    body.get(..8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0, u64::from_le_bytes)
+}
+
+fn main() {
+    let args = Args::parse();
+    let topic = format!("/topic/stomp-load-{}", std::process::id());
+    let start = Instant::now();
+    let received: Arc<Vec<AtomicU64>> =
+        Arc::new((0..args.consumers).map(|_| AtomicU64::new(0)).collect());
+
+    // Consumers: subscribe, confirm with a receipt, then count and time every delivery.
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let consumers: Vec<_> = (0..args.consumers)
+        .map(|index| {
+            let mut client = connect(&args);
+            let received = Arc::clone(&received);
+            let (topic, total, ready) = (topic.clone(), args.messages, ready_tx.clone());
+            std::thread::spawn(move || {
+                let sub = client
+                    .session()
+                    .subscribe(Instant::now(), &topic, AckMode::Auto, true)
+                    .unwrap();
+                let receipt = sub.receipt.unwrap();
+                loop {
+                    match client.next_event(Some(Duration::from_secs(10))).unwrap() {
+                        Some(ClientEvent::Receipt { receipt: r, .. }) if r == receipt => break,
+                        Some(_) => {}
+                        None => panic!("no receipt for SUBSCRIBE"),
+                    }
+                }
+                ready.send(()).unwrap();
+                let mut latencies = Vec::with_capacity(total as usize);
+                let mut count = 0;
+                while count < total {
+                    match client.next_event(Some(Duration::from_secs(30))).unwrap() {
+                        Some(ClientEvent::Message(message)) => {
+                            let now = start.elapsed().as_nanos() as u64;
+                            latencies.push(now.saturating_sub(sent_at(message.body())));
+                            count += 1;
+                            received[index].store(count, Ordering::Relaxed);
+                        }
+                        Some(ClientEvent::Closed { reason, .. }) => {
+                            panic!("consumer closed: {reason}")
+                        }
+                        Some(_) => {}
+                        None => panic!("consumer {index} stalled at {count} of {total}"),
+                    }
+                }
+                let _ = client.disconnect(Duration::from_secs(5));
+                latencies
+            })
+        })
+        .collect();
+    for _ in 0..args.consumers {
+        ready_rx.recv().unwrap();
+    }
+
+    // The producer: 8 octets of send time, then padding to the body size.
+    let mut producer = connect(&args);
+    let began = Instant::now();
+    let mut body = vec![b'x'; args.size.max(8)];
+    for n in 0..args.messages {
+        if args.rate > 0 {
+            let due = began + Duration::from_secs_f64(n as f64 / args.rate as f64);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                producer.flush().unwrap();
+                std::thread::sleep(wait);
+            }
+        } else {
+            // Flow control: at most `window` ahead of the slowest consumer.
+            while n
+                >= args.window
+                    + received
+                        .iter()
+                        .map(|r| r.load(Ordering::Relaxed))
+                        .min()
+                        .unwrap_or(0)
+            {
+                producer.flush().unwrap();
+                std::thread::yield_now();
+            }
+        }
+        body[..8].copy_from_slice(&(start.elapsed().as_nanos() as u64).to_le_bytes());
+        producer
+            .session()
+            .send(Instant::now(), Send::new(topic.as_str(), body.clone()))
+            .unwrap();
+        if n % 32 == 31 {
+            producer.flush().unwrap();
+        }
+    }
+    producer.flush().unwrap();
+    let mut latencies: Vec<u64> = consumers
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    let elapsed = began.elapsed();
+    let _ = producer.disconnect(Duration::from_secs(5));
+
+    latencies.sort_unstable();
+    let percentile = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize] as f64 / 1e3;
+    let deliveries = latencies.len() as f64;
+    let mode = if args.rate > 0 {
+        format!("paced {}/s", args.rate)
+    } else {
+        "fan-out".into()
+    };
+    println!(
+        "| {} | {mode} | {} consumers x {} msgs of {} B | {:.0} deliveries/s | p50 {:.0} us | p99 {:.0} us |",
+        args.name,
+        args.consumers,
+        args.messages,
+        args.size,
+        deliveries / elapsed.as_secs_f64(),
+        percentile(0.50),
+        percentile(0.99),
+    );
+}
