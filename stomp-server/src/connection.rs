@@ -37,7 +37,7 @@ pub(crate) async fn serve<T: Transport>(
     }
     let Ok(id) = id.await else { return };
     let mut deadline: Option<Instant> = None;
-    let mut reading = true;
+    let (mut reading, mut writable) = (true, true);
     loop {
         tokio::select! {
             received = transport.receive(), if reading => match received {
@@ -51,9 +51,11 @@ pub(crate) async fn serve<T: Transport>(
             },
             command = outbox.recv() => match command {
                 Some(Out::Write(bytes)) => {
-                    if transport.send(bytes).await.is_err() {
-                        let _ = hub.send(ToHub::Eof(id)).await;
+                    // After a failed write, what remains is dropped until the close comes.
+                    if writable && transport.send(bytes).await.is_err() {
+                        writable = false;
                         reading = false;
+                        let _ = hub.send(ToHub::Eof(id)).await;
                     }
                 }
                 Some(Out::Deadline(next)) => deadline = next,

@@ -85,7 +85,14 @@ impl Hub {
                 }
                 ToHub::Input(id, bytes) => self.broker.handle_input(id, now, &bytes),
                 ToHub::Eof(id) => self.broker.handle_eof(id, now),
-                ToHub::Timeout(id) => self.broker.handle_timeout(id, now),
+                ToHub::Timeout(id) => {
+                    // The connection's timer has fired and is unset: it gets its next deadline
+                    // whether or not that changed.
+                    if let Some(link) = self.links.get_mut(&id) {
+                        link.deadline = None;
+                    }
+                    self.broker.handle_timeout(id, now);
+                }
                 ToHub::Shutdown => {
                     tracing::info!(connections = self.broker.connections(), "shutting down");
                     shutting_down = true;
