@@ -53,6 +53,8 @@ struct Head {
     line_colon: Option<usize>,
     /// The first backslash or CR of the current line, once seen.
     line_special: Option<usize>,
+    /// Whether any header octet so far is not ASCII; a head without one is valid UTF-8.
+    non_ascii: bool,
 }
 
 /// A frame whose head is complete.
@@ -131,6 +133,7 @@ impl Scanner {
             content_length: None,
             line_colon: None,
             line_special: None,
+            non_ascii: false,
         };
         check_head_size(eol + 1, config)?;
         self.phase = Phase::Head(head);
@@ -145,10 +148,13 @@ impl Scanner {
             let line = strip_cr(buf.get(head.line_start..eol).unwrap_or_default());
             if line.is_empty() {
                 let headers = head.headers_start..head.line_start;
-                if let Err(e) = core::str::from_utf8(buf.get(headers.clone()).unwrap_or_default()) {
-                    return Err(Error::InvalidUtf8 {
-                        offset: headers.start + e.valid_up_to(),
-                    });
+                let block = buf.get(headers.clone()).unwrap_or_default();
+                if head.non_ascii {
+                    if let Err(e) = core::str::from_utf8(block) {
+                        return Err(Error::InvalidUtf8 {
+                            offset: headers.start + e.valid_up_to(),
+                        });
+                    }
                 }
                 self.phase = Phase::Body(Body {
                     head,
@@ -262,6 +268,7 @@ impl Scanner {
             } else {
                 swar::below(swar::first_index(lf))
             };
+            head.non_ascii |= word & swar::HIGHS & mine != 0;
             if head.line_colon.is_none() {
                 let colon = swar::octets_equal(word, b':') & mine;
                 if colon != 0 {
@@ -284,6 +291,7 @@ impl Scanner {
         if found.is_none() {
             // Fewer than eight octets are left: one at a time.
             for (i, &octet) in buf.get(at..).unwrap_or_default().iter().enumerate() {
+                head.non_ascii |= !octet.is_ascii() && octet != b'\n';
                 match octet {
                     b'\n' => {
                         found = Some(at + i);

@@ -5,7 +5,8 @@
 //! colon and first backslash or CR together.
 
 const ONES: u64 = u64::from_le_bytes([0x01; 8]);
-const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+/// The high bit of every octet: set in a word exactly where an octet is not ASCII.
+pub(crate) const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
 
 /// The octets from `at` on, as a little-endian word, when eight are there.
 pub(crate) fn word_at(buf: &[u8], at: usize) -> Option<u64> {

@@ -949,3 +949,29 @@ fn frames_over_the_default_header_count_round_trip_without_limits() {
     };
     assert_eq!(OutFrame::from(&decoded), frame);
 }
+
+#[test]
+fn invalid_utf8_is_found_anywhere_in_a_line() {
+    // Early in a long line (read a word at a time) and at its end (read octet by octet).
+    for line in [
+        &b"x-long:\xff234567890123456789012345"[..],
+        b"x-tail:0123456789\xfe",
+    ] {
+        let mut frame = b"SEND\n".to_vec();
+        frame.extend_from_slice(line);
+        frame.extend_from_slice(b"\n\n\0");
+        assert!(
+            matches!(refused(v(V12), &frame), Error::InvalidUtf8 { .. }),
+            "{line:?}"
+        );
+    }
+    // Valid non-ASCII text anywhere is fine.
+    let ok = frame(
+        v(V12),
+        "SEND\nx-long:ünïcödé ☃ text that spans words ✓\n\n\0".as_bytes(),
+    );
+    assert_eq!(
+        ok.header("x-long"),
+        Some("ünïcödé ☃ text that spans words ✓")
+    );
+}
