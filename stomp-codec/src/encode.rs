@@ -74,6 +74,33 @@ impl Encoder {
         self.version = version;
     }
 
+    /// Checks that one header could be sent in a `command` frame under this version, as a server
+    /// does before it accepts a subscription id it must echo in every MESSAGE.
+    ///
+    /// ```
+    /// use stomp_codec::{Command, Encoder, Version};
+    ///
+    /// assert!(Encoder::new(Version::V1_2).check_header(Command::Message, "subscription", "a:b").is_ok());
+    /// assert!(Encoder::new(Version::V1_0).check_header(Command::Message, "subscription", "a\n").is_err());
+    /// ```
+    pub fn check_header(
+        &self,
+        command: Command,
+        name: &str,
+        value: &str,
+    ) -> Result<(), EncodeError> {
+        let escaping = Escaping::for_frame(self.version, command);
+        let name_bytes = name.as_bytes();
+        self.check_field(command, escaping, name_bytes, Field::Name, name_bytes)?;
+        self.check_field(
+            command,
+            escaping,
+            name_bytes,
+            Field::Value,
+            value.as_bytes(),
+        )
+    }
+
     /// Encodes `frame` whole: head, body and NUL.
     pub fn encode<B: BufMut>(&self, frame: &OutFrame, dst: &mut B) -> Result<(), EncodeError> {
         self.encode_parts(frame.command, frame.pairs(), &frame.body, dst)

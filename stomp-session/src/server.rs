@@ -537,6 +537,17 @@ impl ServerSession {
         if self.subscriptions.contains(&id) {
             return Err(refuse(format!("subscription id {id:?} is already in use")));
         }
+        // Every MESSAGE echoes these: refuse now what this version could never send back (in
+        // 1.0, a value ending in CR).
+        let encoder = stomp_codec::Encoder::new(self.version());
+        for (name, value) in [("subscription", &id), ("destination", &destination)] {
+            if encoder.check_header(Command::Message, name, value).is_err() {
+                return Err(refuse(format!(
+                    "{name} {value:?} cannot be sent back in a STOMP {} MESSAGE",
+                    self.version()
+                )));
+            }
+        }
         let ack = match frame.header("ack") {
             None => AckMode::Auto,
             Some(mode) => {

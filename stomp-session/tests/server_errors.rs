@@ -431,3 +431,23 @@ fn a_subscription_can_wait_for_the_application_and_be_refused_before_its_receipt
     assert!(server.subscription("1").is_none());
     assert!(server.is_closed());
 }
+
+#[test]
+fn a_subscription_that_could_never_be_delivered_is_refused() {
+    // Found by fuzzing: in 1.0 the destination names a subscription without id, and a value
+    // may end in CR (the EOL takes only the last one), which no 1.0 MESSAGE can carry back.
+    for bytewise in [false, true] {
+        let outcome = run(
+            "CONNECT\n\n\0SUBSCRIBE\ndestination:/queue/q\r\r\n\n\0",
+            bytewise,
+        );
+        let (command, _, body) = outcome.frames.last().unwrap();
+        assert_eq!(command, "ERROR");
+        // The body is never escaped: it quotes the value as Rust's Debug does.
+        assert_eq!(
+            body,
+            "subscription \"/queue/q\\r\" cannot be sent back in a STOMP 1.0 MESSAGE\n"
+        );
+        assert!(matches!(outcome.reason, Some(CloseReason::Protocol(_))));
+    }
+}
