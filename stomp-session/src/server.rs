@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use stomp_codec::{Command, Config, FrameBuf, Item, Limits, Version};
+use stomp_codec::{Command, Config, Encoder, FrameBuf, Item, Limits, Version};
 
 use crate::heartbeat::{HeartBeat, Periods};
 use crate::link::Link;
@@ -378,6 +378,19 @@ impl ServerSession {
         }
         let common = common_headers(&frame);
         let receipt = common.receipt.map(Cow::into_owned);
+        if let Some(receipt) = &receipt {
+            // A RECEIPT echoes it: refuse now what this version could never send back.
+            let encoder = Encoder::new(self.version());
+            if encoder
+                .check_header(Command::Receipt, "receipt-id", receipt)
+                .is_err()
+            {
+                return Err(refuse(format!(
+                    "receipt {receipt:?} cannot be sent back in a STOMP {} RECEIPT",
+                    self.version()
+                )));
+            }
+        }
         let (transaction, has_destination) = (common.transaction, common.destination.is_some());
         match frame.command() {
             Command::Connect | Command::Stomp => return Err(refuse("already connected")),
@@ -539,7 +552,7 @@ impl ServerSession {
         }
         // Every MESSAGE echoes these: refuse now what this version could never send back (in
         // 1.0, a value ending in CR).
-        let encoder = stomp_codec::Encoder::new(self.version());
+        let encoder = Encoder::new(self.version());
         for (name, value) in [("subscription", &id), ("destination", &destination)] {
             if encoder.check_header(Command::Message, name, value).is_err() {
                 return Err(refuse(format!(
@@ -816,13 +829,29 @@ impl ServerSession {
     ) {
         // A message must fit one header line: its first line will do.
         let line = message.lines().next().unwrap_or_default().to_owned();
+        // A receipt this version cannot echo (a 1.0 value ending in CR) is left out rather
+        // than losing the ERROR.
+        let encoder = Encoder::new(self.version());
+        let receipt = receipt.filter(|r| {
+            encoder
+                .check_header(Command::Error, "receipt-id", r)
+                .is_ok()
+        });
         let mut headers = vec![("message", line.as_str())];
         if let Some(receipt) = &receipt {
             headers.push(("receipt-id", receipt));
         }
         headers.push(("content-type", "text/plain"));
         let body = Bytes::from(format!("{message}\n"));
-        let _ = self.link.send(now, Command::Error, headers, &body);
+        if self.link.send(now, Command::Error, headers, &body).is_err() {
+            // Our own messages quote what they cite; should one still not fit, a plain ERROR
+            // says as much.
+            let plain = [
+                ("message", "protocol error"),
+                ("content-type", "text/plain"),
+            ];
+            let _ = self.link.send(now, Command::Error, plain, &body);
+        }
         self.close(reason, false);
     }
 

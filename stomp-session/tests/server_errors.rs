@@ -451,3 +451,26 @@ fn a_subscription_that_could_never_be_delivered_is_refused() {
         assert!(matches!(outcome.reason, Some(CloseReason::Protocol(_))));
     }
 }
+
+#[test]
+fn a_receipt_that_could_never_be_echoed_is_refused_and_the_error_still_goes_out() {
+    // Found by fuzzing: a 1.0 `receipt` ending in CR cannot be a `receipt-id`; the ERROR used
+    // to be lost with it.
+    for bytewise in [false, true] {
+        let outcome = run(
+            "CONNECT\n\n\0SEND\ndestination:/q\nreceipt:r\r\r\n\nx\0",
+            bytewise,
+        );
+        let (command, headers, body) = outcome.frames.last().unwrap();
+        assert_eq!(command, "ERROR");
+        assert!(
+            !headers.iter().any(|(n, _)| n == "receipt-id"),
+            "{headers:?}"
+        );
+        assert_eq!(
+            body,
+            "receipt \"r\\r\" cannot be sent back in a STOMP 1.0 RECEIPT\n"
+        );
+        assert!(matches!(outcome.reason, Some(CloseReason::Protocol(_))));
+    }
+}
