@@ -6,6 +6,7 @@ use std::io;
 use std::time::Instant;
 
 use bytes::Bytes;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::sleep_until;
 
@@ -75,5 +76,22 @@ async fn wait_for(deadline: Option<Instant>) {
     match deadline {
         Some(at) => sleep_until(at.into()).await,
         None => std::future::pending().await,
+    }
+}
+
+/// Accepts connections until the listener fails, handing each, with Nagle off, to `serve`.
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    kind: &str,
+    mut serve: impl FnMut(TcpStream, String),
+) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                serve(stream, format!("{kind}:{peer}"));
+            }
+            Err(e) => tracing::warn!(error = %e, "accepting a {kind} connection failed"),
+        }
     }
 }

@@ -41,25 +41,18 @@ pub(crate) async fn listen(
     queue: usize,
     alive: mpsc::Sender<()>,
 ) {
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                tracing::warn!(error = %e, "accepting a TCP connection failed");
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
+    connection::accept_loop(listener, "tcp", |stream, peer| {
         let transport = Tcp {
             stream,
             buf: BytesMut::new(),
         };
         tokio::spawn(connection::serve(
             transport,
-            format!("tcp:{peer}"),
+            peer,
             hub.clone(),
             queue,
             alive.clone(),
         ));
-    }
+    })
+    .await;
 }

@@ -58,15 +58,7 @@ pub(crate) async fn listen(
     queue: usize,
     alive: mpsc::Sender<()>,
 ) {
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                tracing::warn!(error = %e, "accepting a WebSocket connection failed");
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
+    connection::accept_loop(listener, "ws", |stream, peer| {
         let (hub, path, alive) = (hub.clone(), path.clone(), alive.clone());
         // The handshake callback's error type is tungstenite's own, large as it is.
         #[allow(clippy::result_large_err)]
@@ -74,13 +66,12 @@ pub(crate) async fn listen(
             let handshake =
                 |request: &Request, response: Response| handshake(&path, request, response);
             match tokio_tungstenite::accept_hdr_async(stream, handshake).await {
-                Ok(socket) => {
-                    connection::serve(Ws { socket }, format!("ws:{peer}"), hub, queue, alive).await
-                }
+                Ok(socket) => connection::serve(Ws { socket }, peer, hub, queue, alive).await,
                 Err(e) => tracing::info!(%peer, error = %e, "WebSocket handshake refused"),
             }
         });
-    }
+    })
+    .await;
 }
 
 /// Accepts the upgrade at `path` only, choosing the first STOMP sub-protocol the client offers.

@@ -1,60 +1,35 @@
 //! The `stomp-server` binary end to end over TCP, with the blocking client: messaging, the chat
 //! demo, a misbehaving client closed with an ERROR while the others go on, and Ctrl-C.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::Server;
 use stomp_blocking::Client;
 use stomp_session::{AckMode, ClientConfig, ClientEvent, CloseReason, Message, Send};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-struct Server {
-    child: Child,
-    tcp: String,
+trait Clients {
+    fn client(&self, login: &str) -> Client;
+    /// Ctrl-C, and the exit status.
+    fn interrupt(&mut self) -> std::process::ExitStatus;
 }
 
-impl Server {
-    /// Starts the server on free ports and reads where it listens.
-    fn start(extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_stomp-server"))
-            .args(["--tcp", "127.0.0.1:0", "--ws", "127.0.0.1:0"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let tcp = line
-            .split_whitespace()
-            .find_map(|word| word.strip_prefix("tcp="))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_owned();
-        Server { child, tcp }
-    }
-
+impl Clients for Server {
     fn client(&self, login: &str) -> Client {
         let config = ClientConfig::new("/").with_login(login, "pw");
         Client::connect(self.tcp.as_str(), config).unwrap()
     }
 
-    /// Ctrl-C, and the exit status.
     fn interrupt(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-INT", &pid]).status().unwrap();
         self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

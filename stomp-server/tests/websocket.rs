@@ -1,46 +1,20 @@
 //! STOMP over WebSocket against the `stomp-server` binary: the sub-protocol chosen in the
 //! handshake, a frame split over two messages, two frames in one message, and a wrong path.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::Duration;
+
+use common::Server;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-struct Server(Child, String);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start() -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stomp-server"))
-        .args(["--tcp", "127.0.0.1:0", "--ws", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("ws="))
-        .unwrap()
-        .to_owned();
-    Server(child, url)
-}
-
 #[tokio::test]
 async fn frames_may_span_or_share_websocket_messages() {
-    let server = start();
-    let mut request = server.1.as_str().into_client_request().unwrap();
+    let server = Server::start(&[]);
+    let mut request = server.ws.as_str().into_client_request().unwrap();
     request.headers_mut().insert(
         "sec-websocket-protocol",
         "v11.stomp, v12.stomp".parse().unwrap(),
@@ -77,8 +51,8 @@ async fn frames_may_span_or_share_websocket_messages() {
 
 #[tokio::test]
 async fn only_the_stomp_path_is_served() {
-    let server = start();
-    let wrong = server.1.replace("/stomp", "/other");
+    let server = Server::start(&[]);
+    let wrong = server.ws.replace("/stomp", "/other");
     let refused = tokio_tungstenite::connect_async(wrong.as_str()).await;
     assert!(refused.is_err());
 }

@@ -1,0 +1,46 @@
+//! Starting the `stomp-server` binary on free ports, for the end-to-end tests.
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+/// A running server; killed when dropped.
+pub struct Server {
+    pub child: Child,
+    /// `host:port` of STOMP over TCP.
+    pub tcp: String,
+    /// `ws://host:port/path` of STOMP over WebSocket.
+    pub ws: String,
+}
+
+impl Server {
+    /// Starts the server on free ports with `extra` flags and reads where it listens.
+    pub fn start(extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_stomp-server"))
+            .args(["--tcp", "127.0.0.1:0", "--ws", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let field = |prefix: &str| {
+            line.split_whitespace()
+                .find_map(|word| word.strip_prefix(prefix))
+                .unwrap_or_else(|| panic!("no {prefix} in {line:?}"))
+                .to_owned()
+        };
+        let (tcp, ws) = (field("tcp="), field("ws="));
+        Server { child, tcp, ws }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
