@@ -154,11 +154,13 @@ enum Deferred {
 /// A protocol error: the message for the ERROR frame and the receipt to echo.
 struct Refusal {
     message: String,
+    receipt: Option<String>,
 }
 
 fn refuse(message: impl Into<String>) -> Refusal {
     Refusal {
         message: message.into(),
+        receipt: None,
     }
 }
 
@@ -314,12 +316,9 @@ impl ServerSession {
                 Ok(None) => return,
                 Ok(Some(Item::HeartBeat)) => {}
                 Ok(Some(Item::Frame(frame))) => {
-                    // A clone is two reference counts: the frame stays at hand for the
-                    // receipt-id of an ERROR, which is only looked up if one is needed.
-                    if let Err(refusal) = self.on_frame(now, frame.clone()) {
-                        let receipt = frame.header("receipt").map(|r| r.into_owned());
+                    if let Err(refusal) = self.on_frame(now, frame) {
                         let reason = CloseReason::Protocol(refusal.message.clone());
-                        self.fail(now, refusal.message, receipt, reason);
+                        self.fail(now, refusal.message, refusal.receipt, reason);
                     }
                 }
                 Err(e) => {
@@ -378,7 +377,23 @@ impl ServerSession {
         }
         let common = common_headers(&frame);
         let receipt = common.receipt.map(Cow::into_owned);
-        if let Some(receipt) = &receipt {
+        let transaction = common.transaction.map(Cow::into_owned);
+        let has_destination = common.destination.is_some();
+        // A refused frame's receipt is echoed as the ERROR's receipt-id.
+        self.on_client_frame(now, frame, receipt.as_deref(), transaction, has_destination)
+            .map_err(|refusal| Refusal { receipt, ..refusal })
+    }
+
+    /// Acts on a frame of an established connection, given the headers most frames need.
+    fn on_client_frame(
+        &mut self,
+        now: Instant,
+        frame: FrameBuf,
+        receipt: Option<&str>,
+        transaction: Option<String>,
+        has_destination: bool,
+    ) -> Result<(), Refusal> {
+        if let Some(receipt) = receipt {
             // A RECEIPT echoes it: refuse now what this version could never send back.
             let encoder = Encoder::new(self.version());
             if encoder
@@ -391,14 +406,12 @@ impl ServerSession {
                 )));
             }
         }
-        let (transaction, has_destination) = (common.transaction, common.destination.is_some());
         match frame.command() {
             Command::Connect | Command::Stomp => return Err(refuse("already connected")),
             Command::Send => {
                 if !has_destination {
                     return Err(refuse("SEND without destination"));
                 }
-                let transaction = transaction.map(Cow::into_owned);
                 match self.open_transaction(transaction.as_deref())? {
                     Some(tx) => tx.push(Deferred::Send(frame)),
                     None => self.events.push_back(ServerEvent::Send(frame)),
@@ -407,7 +420,7 @@ impl ServerSession {
             Command::Subscribe => {
                 if self.config.confirm_subscriptions {
                     // The RECEIPT waits for the application's confirmation.
-                    return self.on_subscribe(frame, receipt);
+                    return self.on_subscribe(frame, receipt.map(str::to_owned));
                 }
                 self.on_subscribe(frame, None)?;
             }
@@ -437,7 +450,7 @@ impl ServerSession {
                     .ok_or_else(|| refuse(format!("ABORT of unknown transaction {tx:?}")))?;
             }
             Command::Disconnect => {
-                if let Some(receipt) = &receipt {
+                if let Some(receipt) = receipt {
                     self.send_receipt(now, receipt);
                 }
                 self.close(CloseReason::Disconnected, false);
@@ -447,7 +460,7 @@ impl ServerSession {
                 return Err(refuse(format!("{server_frame} is a server frame")));
             }
         }
-        if let Some(receipt) = &receipt {
+        if let Some(receipt) = receipt {
             self.send_receipt(now, receipt);
         }
         Ok(())
