@@ -1,22 +1,30 @@
 //! A sans-IO in-memory STOMP broker over [`stomp_session::ServerSession`], in the shape of
-//! Spring's simple broker.
+//! Spring's simple broker, bounded and isolated so that no client can exhaust it.
 //!
-//! - Broker destinations (by prefix, `/topic/`, `/queue/`, `/chat/` and `/user/` by default):
-//!   topic semantics (every subscriber gets each message), and queue semantics under the queue
-//!   prefix (each message to one consumer, round-robin; redelivered after a NACK, or when a
-//!   client-ack consumer leaves without acknowledging it). Subscriptions may use patterns: `*`
-//!   for one segment, `**` for any number.
+//! - Broker destinations (by prefix, `/topic/`, `/queue/` and `/chat/` by default): topic
+//!   semantics (every subscriber gets each message; `*` matches one segment and `**` any
+//!   number), and queue semantics under the queue prefix: each message goes to one consumer,
+//!   round-robin among those with room in their window (prefetch), and leaves the queue only
+//!   when acknowledged, or under auto ack once written to the transport. A NACK, or a consumer
+//!   that goes away, puts its messages back at the head of the queue, marked `redelivered`.
 //! - Application destinations (`/app/` by default): a SEND there becomes a
 //!   [`BrokerEvent::AppMessage`] for application code, which can [`Broker::reply`] to the sender
 //!   and [`Broker::publish`] to broker destinations.
-//! - A SUBSCRIBE outside the broker prefixes is refused with an ERROR, and an [`Authorizer`] can
-//!   refuse more, and logins.
-//! - Every message gets a unique `message-id`; its body is one [`Bytes`] shared by every
-//!   subscriber, never copied per delivery.
+//! - User destinations (`/user/` by default): a SUBSCRIBE to `/user/queue/x` is the session's
+//!   own; only the application reaches it. Clients may not send there.
+//! - A SUBSCRIBE or SEND outside what is served, with a pattern where none is allowed, or
+//!   refused by the [`Authorizer`], is an ERROR before any RECEIPT.
+//! - Bounds: queue octets per destination and in all (publishers past them are
+//!   flow-controlled: [`Broker::wants_input`] turns false), windows of unacknowledged messages,
+//!   destination length and segments, and every session limit of [`BrokerConfig::session`]. A
+//!   destination nobody uses holds no memory.
+//! - Routing costs one map look-up and a walk linear in the destination's segments, however
+//!   many subscriptions exist elsewhere.
 //!
 //! The broker does no IO and reads no clock. A driver owns the sockets: it calls
 //! [`Broker::open`] per accepted connection, feeds it input and time, and after each call
-//! writes out what [`Broker::poll_ready`] names.
+//! writes out what [`Broker::poll_ready`] names; it reports how far it has written with
+//! [`Broker::handle_written`] when [`Broker::poll_write_report`] asks.
 //!
 //! ```
 //! use std::time::Instant;
@@ -45,69 +53,32 @@
     clippy::expect_used
 )]
 
+mod config;
 mod pattern;
+mod policy;
 mod queue;
+mod routes;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+pub use config::{AllowAll, Authorizer, BrokerConfig};
 pub use pattern::Pattern;
+use policy::{Kind, Policy};
 use queue::{Queues, Stored};
+use routes::Routes;
 use stomp_session::{
-    AckMode, CloseReason, ConnectRequest, Delivery, FrameBuf, MessageSet, ServerConfig,
-    ServerEvent, ServerSession,
+    AckMode, CloseReason, Delivery, FrameBuf, MessageSet, ServerEvent, ServerSession,
 };
 
 /// Identifies one connection of the broker.
 pub type ConnectionId = u64;
 
-/// What the broker serves.
-#[derive(Clone, Debug)]
-pub struct BrokerConfig {
-    /// Every connection's session settings (heart-beats, limits, versions).
-    pub session: ServerConfig,
-    /// Destinations the broker serves: clients may subscribe only under these.
-    pub broker_prefixes: Vec<String>,
-    /// Destinations whose SENDs go to application code.
-    pub app_prefixes: Vec<String>,
-    /// Broker destinations with queue semantics; the others are topics.
-    pub queue_prefix: String,
-}
-
-impl Default for BrokerConfig {
-    fn default() -> Self {
-        BrokerConfig {
-            session: ServerConfig::default(),
-            broker_prefixes: ["/topic/", "/queue/", "/chat/", "/user/"]
-                .map(String::from)
-                .to_vec(),
-            app_prefixes: vec!["/app/".into()],
-            queue_prefix: "/queue/".into(),
-        }
-    }
-}
-
-/// Decides who may connect and subscribe. Every method allows by default.
-pub trait Authorizer: Send {
-    /// Whether a CONNECT is accepted; `Err` carries the ERROR's message.
-    fn connect(&mut self, request: &ConnectRequest) -> Result<(), String> {
-        let _ = request;
-        Ok(())
-    }
-
-    /// Whether `login` may subscribe to `destination` (within the broker prefixes).
-    fn subscribe(&mut self, login: Option<&str>, destination: &str) -> Result<(), String> {
-        let _ = (login, destination);
-        Ok(())
-    }
-}
-
-/// Allows everything.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct AllowAll;
-
-impl Authorizer for AllowAll {}
+/// Identifies one subscription across the broker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct SubscriberKey(u64);
 
 /// What application code learns.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -129,7 +100,8 @@ pub enum BrokerEvent {
         /// The SEND frame.
         frame: FrameBuf,
     },
-    /// A SEND to a destination neither the broker nor the application serves; it was dropped.
+    /// A SEND to a destination nobody serves, dropped (only with
+    /// [`BrokerConfig::drop_unserved_sends`]; otherwise such a SEND is an ERROR).
     Dropped {
         /// The sender.
         connection: ConnectionId,
@@ -145,37 +117,91 @@ pub enum BrokerEvent {
     },
 }
 
+/// One subscription, as the broker routes to it.
 #[derive(Debug)]
-struct Subscription {
+struct Subscriber {
+    connection: ConnectionId,
+    /// Its id in its session.
     id: String,
+    /// As subscribed.
     pattern: Pattern,
+    kind: Kind,
     ack: AckMode,
+    /// Most messages in flight at once.
+    window: usize,
+    /// Queue messages handed out under auto ack and not yet written.
+    unwritten: usize,
+    /// Queue messages awaiting ACK or NACK, by message id, with the order they were taken in.
+    unacked: HashMap<String, (u64, Stored)>,
+}
+
+impl Subscriber {
+    fn in_flight(&self) -> usize {
+        self.unwritten + self.unacked.len()
+    }
+}
+
+/// A queue message handed to a connection under auto ack, done with once written.
+#[derive(Debug)]
+struct Unwritten {
+    /// The offset in the connection's output just past it.
+    end: u64,
+    subscriber: SubscriberKey,
+    message: Stored,
 }
 
 #[derive(Debug)]
 struct Connection {
     session: ServerSession,
     login: Option<String>,
-    subscriptions: Vec<Subscription>,
+    /// Subscriptions by their id in the session.
+    subscriptions: HashMap<String, SubscriberKey>,
+    /// A refused login's ERROR, held back until then.
+    refusal: Option<(Instant, String)>,
+    /// Octets handed out by `poll_transmit`.
+    handed: u64,
+    /// Octets the driver reported written.
+    written: u64,
+    /// A write report was asked for and has not come.
+    report_asked: bool,
+    /// Queue messages under auto ack not yet known to be written, oldest first.
+    unwritten: VecDeque<Unwritten>,
+    /// The queue whose limit stopped this connection's input, if any.
+    paused_on: Option<String>,
+}
+
+impl Connection {
+    /// Octets queued for the connection that the driver has not reported written.
+    fn unwritten_octets(&self) -> u64 {
+        self.session.octets_queued().saturating_sub(self.written)
+    }
 }
 
 /// The broker: many server sessions and the destinations between them.
 pub struct Broker {
     config: BrokerConfig,
-    authorizer: Box<dyn Authorizer>,
+    policy: Arc<Policy>,
     connections: HashMap<ConnectionId, Connection>,
-    next_connection: ConnectionId,
-    next_message: u64,
+    subscribers: HashMap<SubscriberKey, Subscriber>,
+    routes: Routes,
     queues: Queues,
+    next_connection: ConnectionId,
+    next_subscriber: u64,
+    next_message: u64,
+    next_take: u64,
     events: VecDeque<BrokerEvent>,
-    /// Connections that may have bytes to write, or have closed.
+    /// Connections that may have bytes to write, have closed, or changed their input state.
     ready: BTreeSet<ConnectionId>,
+    /// Connections whose input is stopped by a queue limit.
+    paused: BTreeSet<ConnectionId>,
 }
 
 impl std::fmt::Debug for Broker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Broker")
             .field("connections", &self.connections.len())
+            .field("subscriptions", &self.subscribers.len())
+            .field("queues", &self.queues.len())
             .field("queued", &self.queues.waiting_count())
             .finish_non_exhaustive()
     }
@@ -187,34 +213,50 @@ impl Broker {
         Broker::with_authorizer(config, Box::new(AllowAll))
     }
 
-    /// A broker whose logins and subscriptions `authorizer` decides.
+    /// A broker whose logins, subscriptions and sends `authorizer` decides.
     pub fn with_authorizer(mut config: BrokerConfig, authorizer: Box<dyn Authorizer>) -> Broker {
-        // Subscriptions outside the broker prefixes are refused before their RECEIPT.
+        let policy = Arc::new(Policy::new(&config, Arc::from(authorizer)));
+        // Subscriptions outside the broker prefixes are refused before their RECEIPT, and so
+        // are SENDs, by the policy each session consults.
         config.session.confirm_subscriptions = true;
+        config.session.send_check = Some(policy.clone());
         Broker {
             config,
-            authorizer,
+            policy,
             connections: HashMap::new(),
-            next_connection: 0,
-            next_message: 0,
+            subscribers: HashMap::new(),
+            routes: Routes::default(),
             queues: Queues::default(),
+            next_connection: 0,
+            next_subscriber: 0,
+            next_message: 0,
+            next_take: 0,
             events: VecDeque::new(),
             ready: BTreeSet::new(),
+            paused: BTreeSet::new(),
         }
     }
 
     // ---- Connections ----
 
-    /// Starts a session for a newly accepted connection.
+    /// Starts a session for a connection accepted at `now`; its CONNECT deadline counts from
+    /// then, and [`poll_ready`](Self::poll_ready) names it so the driver learns the deadline.
     pub fn open(&mut self, now: Instant) -> ConnectionId {
         self.next_connection += 1;
         let id = self.next_connection;
         let connection = Connection {
             session: ServerSession::new(self.config.session.clone(), now),
             login: None,
-            subscriptions: Vec::new(),
+            subscriptions: HashMap::new(),
+            refusal: None,
+            handed: 0,
+            written: 0,
+            report_asked: false,
+            unwritten: VecDeque::new(),
+            paused_on: None,
         };
         self.connections.insert(id, connection);
+        self.ready.insert(id);
         id
     }
 
@@ -222,7 +264,7 @@ impl Broker {
     pub fn handle_input(&mut self, connection: ConnectionId, now: Instant, bytes: &[u8]) {
         if let Some(c) = self.connections.get_mut(&connection) {
             c.session.handle_input(now, bytes);
-            self.settle(connection, now);
+            self.on_session_events(connection, now);
         }
     }
 
@@ -230,16 +272,58 @@ impl Broker {
     pub fn handle_eof(&mut self, connection: ConnectionId, now: Instant) {
         if let Some(c) = self.connections.get_mut(&connection) {
             c.session.handle_eof(now);
-            self.settle(connection, now);
+            self.on_session_events(connection, now);
         }
     }
 
     /// `connection`'s deadline ([`poll_timeout`](Self::poll_timeout)) has passed.
     pub fn handle_timeout(&mut self, connection: ConnectionId, now: Instant) {
         if let Some(c) = self.connections.get_mut(&connection) {
+            if let Some((at, _)) = &c.refusal {
+                if now >= *at {
+                    if let Some((_, message)) = c.refusal.take() {
+                        let _ = c.session.reject(now, &message);
+                    }
+                }
+            }
             c.session.handle_timeout(now);
-            self.settle(connection, now);
+            self.on_session_events(connection, now);
         }
+    }
+
+    /// The first `octets` of what [`poll_transmit`](Self::poll_transmit) handed out for
+    /// `connection` are written to its transport (a running total, counting whole buffers).
+    /// Queue messages under auto ack within them are done with, and their consumers get more.
+    pub fn handle_written(&mut self, connection: ConnectionId, now: Instant, octets: u64) {
+        let Some(c) = self.connections.get_mut(&connection) else {
+            return;
+        };
+        c.written = c.written.max(octets);
+        c.report_asked = false;
+        let mut queues = BTreeSet::new();
+        while c.unwritten.front().is_some_and(|u| u.end <= c.written) {
+            let Some(done) = c.unwritten.pop_front() else {
+                break;
+            };
+            if let Some(s) = self.subscribers.get_mut(&done.subscriber) {
+                s.unwritten = s.unwritten.saturating_sub(1);
+            }
+            self.queues.done(&done.message);
+            queues.insert(done.message.destination);
+        }
+        // Room in the output may let this connection's queue subscriptions take more.
+        for key in c.subscriptions.values() {
+            if let Some(s) = self.subscribers.get(key) {
+                if s.kind == Kind::Queue {
+                    queues.insert(s.pattern.as_str().to_owned());
+                }
+            }
+        }
+        self.ready.insert(connection);
+        for queue in queues {
+            self.dispatch(now, &queue);
+        }
+        self.resume_publishers(now);
     }
 
     /// Closes every connection with an ERROR carrying `message`, as at shutdown. Messages a
@@ -250,32 +334,50 @@ impl Broker {
             if let Some(c) = self.connections.get_mut(&id) {
                 c.session.close_with_error(now, message);
             }
-            self.settle(id, now);
+            self.on_session_events(id, now);
         }
     }
 
     /// Closes one connection with an ERROR carrying `message`, dropping what it had not been
-    /// handed yet, as for a consumer too slow to keep up. Its unacknowledged queue messages
-    /// go to other consumers.
+    /// handed yet, as for a consumer too slow to keep up. Queue messages among what is dropped,
+    /// and those it had not acknowledged, go back to their queues.
     pub fn close_with_error(&mut self, connection: ConnectionId, now: Instant, message: &str) {
-        if let Some(c) = self.connections.get_mut(&connection) {
-            while c.session.poll_transmit().is_some() {}
-            c.session.close_with_error(now, message);
-            self.settle(connection, now);
-        }
+        let Some(c) = self.connections.get_mut(&connection) else {
+            return;
+        };
+        while c.session.poll_transmit().is_some() {}
+        // What was queued past the last octet handed out will never be written.
+        let handed = c.handed;
+        let lost: Vec<Unwritten> = {
+            let keep = c.unwritten.iter().take_while(|u| u.end <= handed).count();
+            c.unwritten.drain(keep..).collect()
+        };
+        // From here on, offsets past `handed` count the ERROR, not what was dropped: what is
+        // left of `unwritten` lies before it.
+        c.session.close_with_error(now, message);
+        self.put_back_unwritten(now, lost);
+        self.on_session_events(connection, now);
     }
 
-    /// Forgets a connection whose socket is gone.
+    /// Forgets a connection whose transport is gone, after a last
+    /// [`handle_written`](Self::handle_written). Queue messages not known to be written go
+    /// back to their queues.
     pub fn remove(&mut self, connection: ConnectionId, now: Instant) {
         self.handle_eof(connection, now);
-        self.connections.remove(&connection);
+        let Some(c) = self.connections.remove(&connection) else {
+            return;
+        };
         self.ready.remove(&connection);
+        self.paused.remove(&connection);
+        self.put_back_unwritten(now, c.unwritten.into_iter().collect());
     }
 
     // ---- Output ----
 
-    /// A connection that may have bytes to write or may have closed: write what
-    /// [`poll_transmit`](Self::poll_transmit) gives, then check [`is_closed`](Self::is_closed).
+    /// A connection that may have bytes to write, may have closed, or may have changed
+    /// whether it [`wants_input`](Self::wants_input): write what
+    /// [`poll_transmit`](Self::poll_transmit) gives, then check
+    /// [`poll_write_report`](Self::poll_write_report) and [`is_closed`](Self::is_closed).
     #[must_use]
     pub fn poll_ready(&mut self) -> Option<ConnectionId> {
         self.ready.pop_first()
@@ -284,20 +386,51 @@ impl Broker {
     /// The next bytes to write to `connection`.
     #[must_use]
     pub fn poll_transmit(&mut self, connection: ConnectionId) -> Option<Bytes> {
-        self.connections
-            .get_mut(&connection)?
-            .session
-            .poll_transmit()
+        let c = self.connections.get_mut(&connection)?;
+        let bytes = c.session.poll_transmit()?;
+        c.handed += bytes.len() as u64;
+        Some(bytes)
+    }
+
+    /// Whether the broker wants to know when what was handed out for `connection` is written:
+    /// `Some(total)` asks the driver to call [`handle_written`](Self::handle_written) once the
+    /// first `total` octets are written. Asked only of connections that consume queues, so
+    /// that queue messages leave their queue when they reach the transport.
+    #[must_use]
+    pub fn poll_write_report(&mut self, connection: ConnectionId) -> Option<u64> {
+        let c = self.connections.get_mut(&connection)?;
+        let consumes = !c.unwritten.is_empty()
+            || c.subscriptions.values().any(|key| {
+                self.subscribers
+                    .get(key)
+                    .is_some_and(|s| s.kind == Kind::Queue)
+            });
+        if c.report_asked || !consumes || c.handed <= c.written {
+            return None;
+        }
+        c.report_asked = true;
+        Some(c.handed)
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) is next due for `connection`.
     #[must_use]
     pub fn poll_timeout(&self, connection: ConnectionId) -> Option<Instant> {
-        self.connections.get(&connection)?.session.poll_timeout()
+        let c = self.connections.get(&connection)?;
+        let refusal = c.refusal.as_ref().map(|(at, _)| *at);
+        match (c.session.poll_timeout(), refusal) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// Whether `connection`'s session is over and written out: close its socket and
-    /// [`remove`](Self::remove) it.
+    /// Whether the driver should read `connection`'s input: false while it is flow-controlled
+    /// because a queue it sent to is over its limit. Its heart-beats do not count meanwhile.
+    pub fn wants_input(&self, connection: ConnectionId) -> bool {
+        !self.paused.contains(&connection)
+    }
+
+    /// Whether `connection`'s session is over and written out: close its transport, and once
+    /// it is gone, [`remove`](Self::remove) it.
     pub fn is_closed(&self, connection: ConnectionId) -> bool {
         self.connections
             .get(&connection)
@@ -315,9 +448,25 @@ impl Broker {
         self.connections.len()
     }
 
+    /// How many subscriptions all connections hold.
+    pub fn subscriptions(&self) -> usize {
+        self.subscribers.len()
+    }
+
+    /// Octets held in queues, waiting or unacknowledged.
+    pub fn queued_bytes(&self) -> usize {
+        self.queues.total_bytes()
+    }
+
+    /// Messages waiting in `queue` for a consumer.
+    pub fn queue_depth(&self, queue: &str) -> usize {
+        self.queues.get(queue).map_or(0, |q| q.waiting.len())
+    }
+
     // ---- Application commands ----
 
-    /// Publishes a message to a broker destination, as a SEND there would; returns its id.
+    /// Publishes a message to a broker destination, as a SEND there would; returns its id. A
+    /// queue takes it whatever its size: the application bounds what it publishes.
     pub fn publish(
         &mut self,
         now: Instant,
@@ -343,20 +492,24 @@ impl Broker {
         body: Bytes,
     ) -> usize {
         let message = self.new_message(destination, headers, body);
-        let Some(c) = self.connections.get_mut(&connection) else {
+        let Some(c) = self.connections.get(&connection) else {
             return 0;
         };
-        let targets: Vec<String> = c
+        let targets: Vec<SubscriberKey> = c
             .subscriptions
-            .iter()
-            .filter(|s| s.pattern.matches(destination))
-            .map(|s| s.id.clone())
+            .values()
+            .copied()
+            .filter(|key| {
+                self.subscribers
+                    .get(key)
+                    .is_some_and(|s| s.pattern.matches(destination))
+            })
             .collect();
-        for subscription in &targets {
-            deliver(&mut c.session, now, subscription, &message);
+        let mut reached = 0;
+        for key in targets {
+            reached += usize::from(self.deliver_to_topic(now, key, &message));
         }
-        self.ready.insert(connection);
-        targets.len()
+        reached
     }
 
     // ---- Routing ----
@@ -375,60 +528,185 @@ impl Broker {
         }
     }
 
-    fn is_queue(&self, destination: &str) -> bool {
-        destination.starts_with(&self.config.queue_prefix)
+    /// Delivers a message: to every subscriber of a topic, or into its queue.
+    fn route(&mut self, now: Instant, message: Stored) {
+        if self.policy.is_queue(&message.destination) {
+            let name = message.destination.clone();
+            self.queues.push(message);
+            self.dispatch(now, &name);
+            return;
+        }
+        let mut targets = Vec::new();
+        self.routes.matching(&message.destination, &mut targets);
+        for key in targets {
+            self.deliver_to_topic(now, key, &message);
+        }
     }
 
-    /// Every (connection, subscription) whose pattern matches `destination`, in a stable order.
-    fn matching(&self, destination: &str) -> Vec<(ConnectionId, String, AckMode)> {
-        let mut found: Vec<(ConnectionId, String, AckMode)> = self
-            .connections
+    /// Writes a topic message to one subscription; whether it took it. A subscriber holding
+    /// more unacknowledged messages than its window is closed as too slow.
+    fn deliver_to_topic(&mut self, now: Instant, key: SubscriberKey, message: &Stored) -> bool {
+        let Some(s) = self.subscribers.get(&key) else {
+            return false;
+        };
+        let Some(c) = self.connections.get_mut(&s.connection) else {
+            return false;
+        };
+        let taken = deliver(&mut c.session, now, &s.id, message);
+        let connection = s.connection;
+        self.ready.insert(connection);
+        if taken && s.ack.needs_ack() && c.session.unacked_count(&s.id) > s.window {
+            let text = format!(
+                "too slow: more than {} messages unacknowledged on subscription {}",
+                s.window, s.id
+            );
+            self.close_with_error(connection, now, &text);
+        }
+        taken
+    }
+
+    /// Whether subscriber `key` may take a queue message of `size` octets now.
+    fn has_room(&self, key: SubscriberKey, size: usize) -> bool {
+        let Some(s) = self.subscribers.get(&key) else {
+            return false;
+        };
+        let Some(c) = self.connections.get(&s.connection) else {
+            return false;
+        };
+        if !c.session.is_connected() || s.in_flight() >= s.window {
+            return false;
+        }
+        // Fed as fast as it writes: never so much that the consumer would look slow.
+        let unwritten = c.unwritten_octets();
+        unwritten == 0
+            || unwritten.saturating_add(size as u64) <= self.config.max_outbound_bytes as u64
+    }
+
+    /// Hands waiting messages of queue `name` to consumers with room, round-robin.
+    fn dispatch(&mut self, now: Instant, name: &str) {
+        loop {
+            let Some(queue) = self.queues.get(name) else {
+                return;
+            };
+            let Some(front) = queue.waiting.front() else {
+                break;
+            };
+            let size = front.size();
+            let count = queue.consumers.len();
+            let start = queue.next;
+            let pick = (0..count)
+                .map(|i| (start + i) % count)
+                .find(|&i| self.has_room(queue.consumers[i], size));
+            let Some(pick) = pick else {
+                break;
+            };
+            let key = queue.consumers[pick];
+            if let Some(queue) = self.queues.get_mut(name) {
+                queue.next = (pick + 1) % count;
+            }
+            let Some(message) = self.queues.take(name) else {
+                break;
+            };
+            self.deliver_to_consumer(now, key, message);
+        }
+        self.resume_publishers(now);
+    }
+
+    /// Writes a queue message to a consumer, which now holds it until it is written (auto) or
+    /// acknowledged (client).
+    fn deliver_to_consumer(&mut self, now: Instant, key: SubscriberKey, message: Stored) {
+        let (Some(s), take) = (self.subscribers.get_mut(&key), self.next_take) else {
+            self.queues.put_back(std::iter::once(message));
+            return;
+        };
+        let Some(c) = self.connections.get_mut(&s.connection) else {
+            self.queues.put_back(std::iter::once(message));
+            return;
+        };
+        if !deliver(&mut c.session, now, &s.id, &message) {
+            self.queues.put_back(std::iter::once(message));
+            return;
+        }
+        self.next_take += 1;
+        self.ready.insert(s.connection);
+        if s.ack.needs_ack() {
+            s.unacked
+                .insert(message.message_id.clone(), (take, message));
+        } else {
+            s.unwritten += 1;
+            c.unwritten.push_back(Unwritten {
+                end: c.session.octets_queued(),
+                subscriber: key,
+                message,
+            });
+        }
+    }
+
+    /// Queue messages that never reached the transport go back to their queues.
+    fn put_back_unwritten(&mut self, now: Instant, lost: Vec<Unwritten>) {
+        if lost.is_empty() {
+            return;
+        }
+        let mut queues = BTreeSet::new();
+        for u in &lost {
+            if let Some(s) = self.subscribers.get_mut(&u.subscriber) {
+                s.unwritten = s.unwritten.saturating_sub(1);
+            }
+            queues.insert(u.message.destination.clone());
+        }
+        self.queues.put_back(lost.into_iter().map(|u| u.message));
+        for queue in queues {
+            self.dispatch(now, &queue);
+        }
+    }
+
+    /// Stops `connection`'s input if the queue it sent to, or all queues, are over their limit.
+    fn pause_if_full(&mut self, connection: ConnectionId, now: Instant, queue: &str) {
+        let full = self
+            .queues
+            .get(queue)
+            .is_some_and(|q| q.bytes > self.config.max_queue_bytes)
+            || self.queues.total_bytes() > self.config.max_total_queue_bytes;
+        if !full {
+            return;
+        }
+        if let Some(c) = self.connections.get_mut(&connection) {
+            c.session.pause_input(now, true);
+            c.paused_on = Some(queue.to_owned());
+            self.paused.insert(connection);
+            self.ready.insert(connection);
+        }
+    }
+
+    /// Lets flow-controlled publishers go on once their queue, and all queues, have room.
+    fn resume_publishers(&mut self, now: Instant) {
+        if self.paused.is_empty() || self.queues.total_bytes() > self.config.max_total_queue_bytes {
+            return;
+        }
+        let limit = self.config.max_queue_bytes;
+        let resumed: Vec<ConnectionId> = self
+            .paused
             .iter()
-            .filter(|(_, c)| c.session.is_connected())
-            .flat_map(|(id, c)| {
-                c.subscriptions
-                    .iter()
-                    .filter(|s| s.pattern.matches(destination))
-                    .map(move |s| (*id, s.id.clone(), s.ack))
+            .copied()
+            .filter(|id| {
+                self.connections
+                    .get(id)
+                    .and_then(|c| c.paused_on.as_deref())
+                    .is_none_or(|q| self.queues.get(q).is_none_or(|q| q.bytes <= limit))
             })
             .collect();
-        found.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-        found
-    }
-
-    /// Delivers a message: to every subscriber of a topic, or to one consumer of a queue.
-    fn route(&mut self, now: Instant, message: Stored) {
-        let targets = self.matching(&message.destination);
-        if !self.is_queue(&message.destination) {
-            for (connection, subscription, _) in targets {
-                if let Some(c) = self.connections.get_mut(&connection) {
-                    deliver(&mut c.session, now, &subscription, &message);
-                    self.ready.insert(connection);
-                }
+        for id in resumed {
+            self.paused.remove(&id);
+            self.ready.insert(id);
+            if let Some(c) = self.connections.get_mut(&id) {
+                c.paused_on = None;
+                c.session.pause_input(now, false);
             }
-            return;
-        }
-        if targets.is_empty() {
-            self.queues.hold(message);
-            return;
-        }
-        let pick = self.queues.pick(&message.destination, targets.len());
-        let (connection, subscription, ack) = &targets[pick];
-        let taken = match self.connections.get_mut(connection) {
-            Some(c) => deliver(&mut c.session, now, subscription, &message),
-            None => false,
-        };
-        self.ready.insert(*connection);
-        if !taken {
-            // Never lost: it waits for the next consumer.
-            self.queues.hold(message);
-        } else if ack.needs_ack() {
-            self.queues.sent_unacknowledged(message);
         }
     }
 
     /// Acts on what `connection`'s session reported.
-    fn settle(&mut self, connection: ConnectionId, now: Instant) {
+    fn on_session_events(&mut self, connection: ConnectionId, now: Instant) {
         self.ready.insert(connection);
         loop {
             let Some(c) = self.connections.get_mut(&connection) else {
@@ -438,45 +716,36 @@ impl Broker {
                 return;
             };
             match event {
-                ServerEvent::Connect(request) => match self.authorizer.connect(&request) {
+                ServerEvent::Connect(request) => match self.policy.authorizer.connect(&request) {
                     Ok(()) => {
-                        c.login = request.login.clone();
+                        c.login.clone_from(&request.login);
                         let _ = c.session.accept(now);
                         self.events.push_back(BrokerEvent::Connected {
                             connection,
                             login: request.login,
                         });
                     }
+                    // Held back: a failed login costs the client time.
                     Err(message) => {
-                        let _ = c.session.reject(now, &message);
+                        c.refusal = Some((now + self.config.login_failure_delay, message));
                     }
                 },
                 ServerEvent::Subscribe {
                     id,
                     destination,
                     ack,
-                    ..
-                } => self.subscribe(connection, now, id, destination, ack),
-                ServerEvent::Unsubscribe { id, unacked, .. } => {
-                    c.subscriptions.retain(|s| s.id != id);
-                    self.redeliver(now, &unacked);
-                }
+                    frame,
+                } => self.subscribe(connection, now, id, destination, ack, &frame),
+                ServerEvent::Unsubscribe { id, .. } => self.unsubscribe(connection, now, &id),
                 ServerEvent::Send(frame) => self.on_send(connection, now, frame),
-                ServerEvent::Ack(MessageSet { message_ids, .. }) => {
-                    for id in &message_ids {
-                        self.queues.acknowledged(id);
+                ServerEvent::Ack(set) => self.settle_acks(connection, now, set, true),
+                ServerEvent::Nack(set) => self.settle_acks(connection, now, set, false),
+                ServerEvent::Closed { reason, .. } => {
+                    let ids: Vec<String> = c.subscriptions.keys().cloned().collect();
+                    for id in ids {
+                        self.unsubscribe(connection, now, &id);
                     }
-                }
-                ServerEvent::Nack(MessageSet { message_ids, .. }) => {
-                    self.redeliver(now, &message_ids);
-                }
-                ServerEvent::Closed { reason, unacked } => {
-                    c.subscriptions.clear();
-                    let abandoned: Vec<String> = unacked
-                        .into_iter()
-                        .flat_map(|set| set.message_ids)
-                        .collect();
-                    self.redeliver(now, &abandoned);
+                    self.paused.remove(&connection);
                     self.events
                         .push_back(BrokerEvent::Closed { connection, reason });
                 }
@@ -492,32 +761,121 @@ impl Broker {
         id: String,
         destination: String,
         ack: AckMode,
+        frame: &FrameBuf,
     ) {
-        let served = self
-            .config
-            .broker_prefixes
-            .iter()
-            .any(|prefix| destination.starts_with(prefix.as_str()));
         let Some(c) = self.connections.get_mut(&connection) else {
             return;
         };
-        let verdict = if served {
-            self.authorizer.subscribe(c.login.as_deref(), &destination)
-        } else {
-            Err(format!("no such destination: {destination}"))
+        let kind = match self.policy.subscribe(c.login.as_deref(), &destination) {
+            Ok(kind) => kind,
+            Err(message) => {
+                let _ = c.session.refuse_subscription(now, &message);
+                return;
+            }
         };
-        if let Err(message) = verdict {
-            let _ = c.session.refuse_subscription(now, &message);
+        let _ = c.session.confirm_subscription(now);
+        let default = if ack.needs_ack() {
+            self.config.prefetch_client
+        } else {
+            self.config.prefetch_auto
+        };
+        // RabbitMQ's and ActiveMQ's names for the window.
+        let asked = ["prefetch-count", "activemq.prefetchSize"]
+            .iter()
+            .find_map(|name| frame.header(name)?.trim().parse::<usize>().ok());
+        let window = asked
+            .unwrap_or(default)
+            .clamp(1, self.config.max_prefetch.max(1));
+        self.next_subscriber += 1;
+        let key = SubscriberKey(self.next_subscriber);
+        c.subscriptions.insert(id.clone(), key);
+        match kind {
+            Kind::Topic | Kind::Pattern => {
+                self.routes.insert(&destination, kind == Kind::Pattern, key);
+            }
+            Kind::Queue => self.queues.add_consumer(&destination, key),
+            Kind::User => {}
+        }
+        self.subscribers.insert(
+            key,
+            Subscriber {
+                connection,
+                id,
+                pattern: Pattern::new(&destination),
+                kind,
+                ack,
+                window,
+                unwritten: 0,
+                unacked: HashMap::new(),
+            },
+        );
+        if kind == Kind::Queue {
+            self.dispatch(now, &destination);
+        }
+    }
+
+    /// Ends a subscription: its unacknowledged queue messages go back to their queue. Queue
+    /// messages already handed to the session under auto ack are still written; should the
+    /// connection end first, they go back too.
+    fn unsubscribe(&mut self, connection: ConnectionId, now: Instant, id: &str) {
+        let Some(c) = self.connections.get_mut(&connection) else {
+            return;
+        };
+        let Some(key) = c.subscriptions.remove(id) else {
+            return;
+        };
+        let Some(s) = self.subscribers.remove(&key) else {
+            return;
+        };
+        let destination = s.pattern.as_str();
+        match s.kind {
+            Kind::Topic | Kind::Pattern => {
+                self.routes
+                    .remove(destination, s.kind == Kind::Pattern, key);
+            }
+            Kind::Queue => {
+                let mut unacked: Vec<(u64, Stored)> = s.unacked.into_values().collect();
+                unacked.sort_by_key(|(take, _)| *take);
+                self.queues
+                    .put_back(unacked.into_iter().map(|(_, message)| message));
+                self.queues.remove_consumer(destination, key);
+                self.dispatch(now, destination);
+            }
+            Kind::User => {}
+        }
+    }
+
+    /// An ACK (`done`) or NACK of queue messages: done with, or back to the head of the queue.
+    fn settle_acks(&mut self, connection: ConnectionId, now: Instant, set: MessageSet, done: bool) {
+        let Some(key) = self
+            .connections
+            .get(&connection)
+            .and_then(|c| c.subscriptions.get(&set.subscription).copied())
+        else {
+            return;
+        };
+        let Some(s) = self.subscribers.get_mut(&key) else {
+            return;
+        };
+        if s.kind != Kind::Queue {
             return;
         }
-        let _ = c.session.confirm_subscription(now);
-        let pattern = Pattern::new(&destination);
-        // Messages waiting in matching queues go to the new consumer.
-        let waiting = self.queues.take_waiting(|queue| pattern.matches(queue));
-        c.subscriptions.push(Subscription { id, pattern, ack });
-        for message in waiting {
-            self.route(now, message);
+        let mut settled: Vec<(u64, Stored)> = set
+            .message_ids
+            .iter()
+            .filter_map(|id| s.unacked.remove(id))
+            .collect();
+        let queue = s.pattern.as_str().to_owned();
+        if done {
+            for (_, message) in &settled {
+                self.queues.done(message);
+            }
+        } else {
+            settled.sort_by_key(|(take, _)| *take);
+            self.queues
+                .put_back(settled.into_iter().map(|(_, message)| message));
         }
+        self.dispatch(now, &queue);
     }
 
     fn on_send(&mut self, connection: ConnectionId, now: Instant, frame: FrameBuf) {
@@ -525,15 +883,13 @@ impl Broker {
             .header("destination")
             .map(|d| d.into_owned())
             .unwrap_or_default();
-        let starts =
-            |prefixes: &[String]| prefixes.iter().any(|p| destination.starts_with(p.as_str()));
-        if starts(&self.config.app_prefixes) {
+        if self.policy.is_app(&destination) {
             self.events.push_back(BrokerEvent::AppMessage {
                 connection,
                 destination,
                 frame,
             });
-        } else if starts(&self.config.broker_prefixes) {
+        } else if self.policy.is_served(&destination) {
             // The sender's own headers pass on to subscribers; the ones that framed the SEND
             // or that each delivery sets do not.
             let own: Vec<(String, String)> = frame
@@ -545,7 +901,11 @@ impl Broker {
             let pairs: Vec<(&str, &str)> =
                 own.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
             let message = self.new_message(&destination, &pairs, frame.body().clone());
+            let queue = self.policy.is_queue(&destination);
             self.route(now, message);
+            if queue {
+                self.pause_if_full(connection, now, &destination);
+            }
         } else {
             self.events.push_back(BrokerEvent::Dropped {
                 connection,
@@ -553,19 +913,10 @@ impl Broker {
             });
         }
     }
-
-    /// Puts refused or abandoned queue messages back: each goes to a consumer again.
-    fn redeliver(&mut self, now: Instant, message_ids: &[String]) {
-        for id in message_ids {
-            if let Some(message) = self.queues.take_for_redelivery(id) {
-                self.route(now, message);
-            }
-        }
-    }
 }
 
 /// Headers of a SEND that do not pass on to MESSAGEs.
-const RESERVED: [&str; 8] = [
+const RESERVED: [&str; 10] = [
     "destination",
     "receipt",
     "transaction",
@@ -574,6 +925,8 @@ const RESERVED: [&str; 8] = [
     "subscription",
     "ack",
     "redelivered",
+    "prefetch-count",
+    "activemq.prefetchSize",
 ];
 
 /// Writes `message` to one subscription of one session; whether the session took it.

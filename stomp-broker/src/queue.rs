@@ -1,12 +1,15 @@
 //! Queue semantics (destinations under the queue prefix): each message goes to one consumer,
-//! round-robin; a message a client-ack consumer has not acknowledged is redelivered after a
-//! NACK, or when that consumer leaves.
+//! round-robin among those with room in their window, and leaves the queue only once it is
+//! done with: acknowledged, or under auto ack written to the transport. A message that comes
+//! back (a NACK, a consumer gone) goes to the head of its queue, marked redelivered.
 
 use std::collections::{HashMap, VecDeque};
 
 use bytes::Bytes;
 
-/// A message held by the broker until a consumer acknowledges it.
+use crate::SubscriberKey;
+
+/// A message as the broker keeps it.
 #[derive(Clone, Debug)]
 pub(crate) struct Stored {
     pub(crate) destination: String,
@@ -17,65 +20,130 @@ pub(crate) struct Stored {
     pub(crate) redelivered: bool,
 }
 
+impl Stored {
+    /// The octets it keeps in memory, roughly: what queue limits count.
+    pub(crate) fn size(&self) -> usize {
+        const OVERHEAD: usize = 64;
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 2 * std::mem::size_of::<String>())
+            .sum();
+        OVERHEAD + self.destination.len() + self.message_id.len() + headers + self.body.len()
+    }
+}
+
+/// One queue: waiting messages, the consumers that take them, and its size.
+#[derive(Debug, Default)]
+pub(crate) struct Queue {
+    /// Messages no consumer holds, oldest (or redelivered) first.
+    pub(crate) waiting: VecDeque<Stored>,
+    /// Consumers in subscription order.
+    pub(crate) consumers: Vec<SubscriberKey>,
+    /// Where the next round-robin pick starts.
+    pub(crate) next: usize,
+    /// Messages handed to a consumer and not done with.
+    in_flight: usize,
+    /// Octets of the waiting and in-flight messages.
+    pub(crate) bytes: usize,
+}
+
+impl Queue {
+    fn is_unused(&self) -> bool {
+        self.waiting.is_empty() && self.consumers.is_empty() && self.in_flight == 0
+    }
+}
+
+/// Every queue of the broker, created on first use and forgotten when unused.
 #[derive(Debug, Default)]
 pub(crate) struct Queues {
-    /// Messages of each queue that no consumer has taken yet, oldest first.
-    waiting: HashMap<String, VecDeque<Stored>>,
-    /// Where the next round-robin pick starts, per queue.
-    next: HashMap<String, usize>,
-    /// Delivered to a client-ack consumer and not acknowledged yet, by message id.
-    in_flight: HashMap<String, Stored>,
+    by_name: HashMap<String, Queue>,
+    /// Octets held in all queues.
+    total: usize,
 }
 
 impl Queues {
-    /// Keeps a message no consumer can take now.
-    pub(crate) fn hold(&mut self, message: Stored) {
-        self.waiting
-            .entry(message.destination.clone())
-            .or_default()
-            .push_back(message);
+    pub(crate) fn get(&self, name: &str) -> Option<&Queue> {
+        self.by_name.get(name)
     }
 
-    /// Takes the waiting messages of every queue that `matches` accepts, oldest first.
-    pub(crate) fn take_waiting(&mut self, matches: impl Fn(&str) -> bool) -> Vec<Stored> {
-        let names: Vec<String> = self
-            .waiting
-            .keys()
-            .filter(|q| matches(q))
-            .cloned()
-            .collect();
-        names
-            .into_iter()
-            .flat_map(|name| self.waiting.remove(&name).unwrap_or_default())
-            .collect()
+    pub(crate) fn get_mut(&mut self, name: &str) -> Option<&mut Queue> {
+        self.by_name.get_mut(name)
     }
 
-    /// Which of `consumers` takes the next message of `queue`.
-    pub(crate) fn pick(&mut self, queue: &str, consumers: usize) -> usize {
-        let next = self.next.entry(queue.to_owned()).or_insert(0);
-        let pick = *next % consumers;
-        *next = next.wrapping_add(1);
-        pick
-    }
-
-    pub(crate) fn sent_unacknowledged(&mut self, message: Stored) {
-        self.in_flight.insert(message.message_id.clone(), message);
-    }
-
-    /// An acknowledged message is done with.
-    pub(crate) fn acknowledged(&mut self, message_id: &str) {
-        self.in_flight.remove(message_id);
-    }
-
-    /// A refused or abandoned message, to deliver again.
-    pub(crate) fn take_for_redelivery(&mut self, message_id: &str) -> Option<Stored> {
-        let mut message = self.in_flight.remove(message_id)?;
-        message.redelivered = true;
-        Some(message)
+    /// Octets held in all queues.
+    pub(crate) fn total_bytes(&self) -> usize {
+        self.total
     }
 
     /// Messages waiting for a consumer, in all queues.
     pub(crate) fn waiting_count(&self) -> usize {
-        self.waiting.values().map(VecDeque::len).sum()
+        self.by_name.values().map(|q| q.waiting.len()).sum()
+    }
+
+    /// Queues in existence.
+    pub(crate) fn len(&self) -> usize {
+        self.by_name.len()
+    }
+
+    /// A new message at the tail of its queue.
+    pub(crate) fn push(&mut self, message: Stored) {
+        let size = message.size();
+        let queue = self.by_name.entry(message.destination.clone()).or_default();
+        queue.bytes += size;
+        self.total += size;
+        queue.waiting.push_back(message);
+    }
+
+    pub(crate) fn add_consumer(&mut self, name: &str, key: SubscriberKey) {
+        self.by_name
+            .entry(name.to_owned())
+            .or_default()
+            .consumers
+            .push(key);
+    }
+
+    pub(crate) fn remove_consumer(&mut self, name: &str, key: SubscriberKey) {
+        if let Some(queue) = self.by_name.get_mut(name) {
+            queue.consumers.retain(|k| *k != key);
+        }
+        self.forget_if_unused(name);
+    }
+
+    /// The message at the head of `name`, taken by a consumer: it stays counted until
+    /// [`done`](Self::done) or [`put_back`](Self::put_back).
+    pub(crate) fn take(&mut self, name: &str) -> Option<Stored> {
+        let queue = self.by_name.get_mut(name)?;
+        let message = queue.waiting.pop_front()?;
+        queue.in_flight += 1;
+        Some(message)
+    }
+
+    /// A taken message is done with: acknowledged, or written under auto ack.
+    pub(crate) fn done(&mut self, message: &Stored) {
+        let size = message.size();
+        if let Some(queue) = self.by_name.get_mut(&message.destination) {
+            queue.in_flight = queue.in_flight.saturating_sub(1);
+            queue.bytes = queue.bytes.saturating_sub(size);
+        }
+        self.total = self.total.saturating_sub(size);
+        self.forget_if_unused(&message.destination);
+    }
+
+    /// Taken messages come back to the head of their queues, marked redelivered, in the order
+    /// they were first taken.
+    pub(crate) fn put_back(&mut self, messages: impl DoubleEndedIterator<Item = Stored>) {
+        for mut message in messages.rev() {
+            message.redelivered = true;
+            let queue = self.by_name.entry(message.destination.clone()).or_default();
+            queue.in_flight = queue.in_flight.saturating_sub(1);
+            queue.waiting.push_front(message);
+        }
+    }
+
+    fn forget_if_unused(&mut self, name: &str) {
+        if self.by_name.get(name).is_some_and(Queue::is_unused) {
+            self.by_name.remove(name);
+        }
     }
 }

@@ -2,139 +2,16 @@
 //! and redelivery, patterns, refused subscriptions, an authorizer, application messages and
 //! replies, unique message ids, and shared bodies.
 
-use std::time::Instant;
+use std::time::Duration;
 
 use bytes::Bytes;
-use stomp_broker::{Authorizer, Broker, BrokerConfig, BrokerEvent, ConnectionId};
+mod common;
+
+use common::{Net, bodies};
+use stomp_broker::{Authorizer, Broker, BrokerConfig, BrokerEvent};
 use stomp_session::{
-    AckMode, ClientConfig, ClientEvent, ClientSession, CloseReason, ConnectRequest, Message, Send,
+    AckMode, ClientConfig, ClientEvent, ClientSession, CloseReason, ConnectRequest, Send,
 };
-
-struct Net {
-    now: Instant,
-    broker: Broker,
-    clients: Vec<(ConnectionId, ClientSession, Vec<ClientEvent>)>,
-    events: Vec<BrokerEvent>,
-    /// Every buffer each connection was handed, to check that bodies are shared.
-    wrote: Vec<(ConnectionId, Bytes)>,
-}
-
-impl Net {
-    fn new(broker: Broker) -> Net {
-        #[allow(clippy::disallowed_methods)] // the origin of virtual time
-        let now = Instant::now();
-        Net {
-            now,
-            broker,
-            clients: Vec::new(),
-            events: Vec::new(),
-            wrote: Vec::new(),
-        }
-    }
-
-    /// Connects a client with `login`; returns its index.
-    fn client(&mut self, login: &str) -> usize {
-        let connection = self.broker.open(self.now);
-        let config = ClientConfig::new("/").with_login(login, "secret");
-        self.clients
-            .push((connection, ClientSession::new(config, self.now), Vec::new()));
-        self.pump();
-        self.clients.len() - 1
-    }
-
-    fn pump(&mut self) {
-        loop {
-            let mut progressed = false;
-            for (connection, client, _) in &mut self.clients {
-                while let Some(bytes) = client.poll_transmit() {
-                    self.broker.handle_input(*connection, self.now, &bytes);
-                    progressed = true;
-                }
-            }
-            while let Some(connection) = self.broker.poll_ready() {
-                while let Some(bytes) = self.broker.poll_transmit(connection) {
-                    progressed = true;
-                    self.wrote.push((connection, bytes.clone()));
-                    if let Some((_, client, _)) =
-                        self.clients.iter_mut().find(|c| c.0 == connection)
-                    {
-                        client.handle_input(self.now, &bytes);
-                    }
-                }
-                if self.broker.is_closed(connection) {
-                    if let Some((_, client, _)) =
-                        self.clients.iter_mut().find(|c| c.0 == connection)
-                    {
-                        client.handle_eof(self.now);
-                    }
-                    self.broker.remove(connection, self.now);
-                }
-            }
-            for (_, client, events) in &mut self.clients {
-                while let Some(event) = client.poll_event() {
-                    events.push(event);
-                    progressed = true;
-                }
-            }
-            while let Some(event) = self.broker.poll_event() {
-                self.events.push(event);
-                progressed = true;
-            }
-            if !progressed {
-                return;
-            }
-        }
-    }
-
-    fn subscribe(&mut self, who: usize, destination: &str, ack: AckMode) -> String {
-        let now = self.now;
-        let sub = self.clients[who]
-            .1
-            .subscribe(now, destination, ack, true)
-            .unwrap();
-        self.pump();
-        sub.id
-    }
-
-    fn send(&mut self, who: usize, destination: &str, body: &'static str) {
-        let now = self.now;
-        self.clients[who]
-            .1
-            .send(now, Send::new(destination, body))
-            .unwrap();
-        self.pump();
-    }
-
-    /// The messages `who` received so far, and forgets them.
-    fn take_messages(&mut self, who: usize) -> Vec<Message> {
-        let events = std::mem::take(&mut self.clients[who].2);
-        let (messages, rest): (Vec<_>, Vec<_>) = events
-            .into_iter()
-            .partition(|e| matches!(e, ClientEvent::Message(_)));
-        self.clients[who].2 = rest;
-        messages
-            .into_iter()
-            .filter_map(|e| match e {
-                ClientEvent::Message(m) => Some(m),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn closed_reason(&self, who: usize) -> Option<&CloseReason> {
-        self.clients[who].2.iter().find_map(|e| match e {
-            ClientEvent::Closed { reason, .. } => Some(reason),
-            _ => None,
-        })
-    }
-}
-
-fn bodies(messages: &[Message]) -> Vec<String> {
-    messages
-        .iter()
-        .map(|m| String::from_utf8_lossy(m.body()).into_owned())
-        .collect()
-}
 
 #[test]
 fn topics_reach_every_subscriber_with_unique_message_ids() {
@@ -297,14 +174,14 @@ fn subscriptions_outside_the_broker_prefixes_are_refused_with_an_error() {
 struct OnlyAdmins;
 
 impl Authorizer for OnlyAdmins {
-    fn connect(&mut self, request: &ConnectRequest) -> Result<(), String> {
+    fn connect(&self, request: &ConnectRequest) -> Result<(), String> {
         match request.passcode.as_ref().map(|p| p.expose()) {
             Some("secret") => Ok(()),
             _ => Err("bad login".into()),
         }
     }
 
-    fn subscribe(&mut self, login: Option<&str>, destination: &str) -> Result<(), String> {
+    fn subscribe(&self, login: Option<&str>, destination: &str) -> Result<(), String> {
         if destination.starts_with("/topic/admin") && login != Some("admin") {
             return Err(format!(
                 "{} may not read {destination}",
@@ -337,6 +214,10 @@ fn an_authorizer_refuses_logins_and_subscriptions() {
     net.clients
         .push((connection, ClientSession::new(config, net.now), Vec::new()));
     net.pump();
+    // A failed login costs time: the ERROR comes after the login failure delay, not before.
+    net.advance(Duration::from_millis(999));
+    assert_eq!(net.closed_reason(2), None);
+    net.advance(Duration::from_millis(1));
     assert_eq!(
         net.closed_reason(2),
         Some(&CloseReason::ErrorFrame(Some("bad login".into())))
@@ -389,13 +270,33 @@ fn app_messages_go_to_application_code_which_replies_and_publishes() {
 }
 
 #[test]
-fn sends_to_unserved_destinations_are_dropped_and_reported() {
+fn sends_to_unserved_destinations_are_refused_before_their_receipt() {
     let mut net = Net::new(Broker::new(BrokerConfig::default()));
+    let a = net.client("a");
+    let now = net.now;
+    let send = Send::new("/nowhere", "x").with_receipt();
+    net.clients[a].1.send(now, send).unwrap();
+    net.pump();
+    assert_eq!(
+        net.error_message(a).as_deref(),
+        Some("no such destination: /nowhere")
+    );
+    assert!(!net.got_receipt(a));
+}
+
+#[test]
+fn sends_to_unserved_destinations_can_be_dropped_and_reported_instead() {
+    let config = BrokerConfig {
+        drop_unserved_sends: true,
+        ..BrokerConfig::default()
+    };
+    let mut net = Net::new(Broker::new(config));
     let a = net.client("a");
     net.send(a, "/nowhere", "x");
     assert!(net.events.iter().any(
         |e| matches!(e, BrokerEvent::Dropped { destination, .. } if destination == "/nowhere")
     ));
+    assert_eq!(net.closed_reason(a), None);
 }
 
 #[test]

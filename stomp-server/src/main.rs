@@ -29,7 +29,7 @@ struct OneLogin {
 }
 
 impl Authorizer for OneLogin {
-    fn connect(&mut self, request: &ConnectRequest) -> Result<(), String> {
+    fn connect(&self, request: &ConnectRequest) -> Result<(), String> {
         let passcode = request.passcode.as_ref().map(|p| p.expose());
         if request.login.as_deref() == Some(self.login.as_str())
             && passcode == Some(self.passcode.as_str())

@@ -63,7 +63,7 @@ pub use client::{
 };
 pub use error::{CloseReason, SessionError};
 pub use heartbeat::{HeartBeat, InvalidHeartBeat, Periods};
-pub use server::{ConnectRequest, Delivery, ServerConfig, ServerEvent, ServerSession};
+pub use server::{ConnectRequest, Delivery, SendCheck, ServerConfig, ServerEvent, ServerSession};
 pub use stomp_codec::{Command, FrameBuf, Limits, Version};
 pub use subscriptions::MessageSet;
 pub use types::{AckMode, Secret};

@@ -20,6 +20,8 @@ pub(crate) struct Link {
     margin: f64,
     last_sent: Instant,
     last_received: Instant,
+    /// The driver has stopped reading the peer (flow control): its silence does not count.
+    input_paused: bool,
 }
 
 impl Link {
@@ -33,9 +35,10 @@ impl Link {
             encoder: Encoder::new(config.version()).always_content_length(true),
             outbox: Outbox::default(),
             periods: Periods::default(),
-            margin,
+            margin: sane_margin(margin),
             last_sent: now,
             last_received: now,
+            input_paused: false,
         }
     }
 
@@ -106,11 +109,28 @@ impl Link {
         self.periods.send.map(|period| self.last_sent + period)
     }
 
-    /// When the peer counts as dead if nothing arrives first.
+    /// When the peer counts as dead if nothing arrives first; none while its input is paused.
     fn receive_deadline(&self) -> Option<Instant> {
+        if self.input_paused {
+            return None;
+        }
         self.periods
             .receive
-            .map(|period| self.last_received + self.silence_allowed(period))
+            .and_then(|period| self.last_received.checked_add(self.silence_allowed(period)))
+    }
+
+    /// The driver stops or resumes reading the peer. Silence while paused is the driver's
+    /// doing, so the peer's clock starts afresh when reading resumes.
+    pub(crate) fn pause_input(&mut self, now: Instant, paused: bool) {
+        if self.input_paused && !paused {
+            self.last_received = now;
+        }
+        self.input_paused = paused;
+    }
+
+    /// Octets ever queued for writing, handed out or not.
+    pub(crate) fn octets_queued(&self) -> u64 {
+        self.outbox.octets_queued()
     }
 
     /// The earlier of the two heart-beat deadlines.
@@ -122,7 +142,9 @@ impl Link {
     }
 
     fn silence_allowed(&self, period: Duration) -> Duration {
-        period.mul_f64(self.margin)
+        // The margin is finite and at least 1 (`sane_margin`); a product too large for a
+        // Duration means "never".
+        Duration::try_from_secs_f64(period.as_secs_f64() * self.margin).unwrap_or(Duration::MAX)
     }
 
     /// Sends an EOL if one is due. Returns whether the peer has been silent too long.
@@ -153,5 +175,15 @@ impl Link {
     pub(crate) fn discard_input(&mut self) {
         self.inbox.clear();
         self.stop_heart_beats();
+    }
+}
+
+/// A margin of silence in periods: at least one period, and a number. A configured NaN,
+/// infinity or value below 1 would otherwise close live peers or never close dead ones.
+fn sane_margin(margin: f64) -> f64 {
+    if margin.is_finite() {
+        margin.max(1.0)
+    } else {
+        1.0
     }
 }

@@ -15,6 +15,8 @@ pub(crate) struct Outbox {
     ready: VecDeque<Bytes>,
     /// Small frames being packed together.
     pending: BytesMut,
+    /// Octets ever queued, handed out or not: the offset just past the last one queued.
+    queued: u64,
 }
 
 impl Outbox {
@@ -31,18 +33,30 @@ impl Outbox {
         I::IntoIter: Clone,
     {
         if body.len() < LARGE_BODY {
-            return encoder.encode_parts(command, headers, body, &mut self.pending);
+            let before = self.pending.len();
+            encoder.encode_parts(command, headers, body, &mut self.pending)?;
+            self.queued += (self.pending.len() - before) as u64;
+            return Ok(());
         }
+        let before = self.pending.len();
         encoder.encode_head_parts(command, headers, body, &mut self.pending)?;
+        let head = self.pending.len() - before;
         self.ready.push_back(self.pending.split().freeze());
         self.ready.push_back(body.clone());
         self.pending.put_slice(Encoder::FRAME_END);
+        self.queued += (head + body.len() + Encoder::FRAME_END.len()) as u64;
         Ok(())
     }
 
     /// Queues raw octets, such as a heart-beat EOL.
     pub(crate) fn push_raw(&mut self, octets: &[u8]) {
         self.pending.put_slice(octets);
+        self.queued += octets.len() as u64;
+    }
+
+    /// Octets ever queued, handed out or not.
+    pub(crate) fn octets_queued(&self) -> u64 {
+        self.queued
     }
 
     /// The next buffer to write.
@@ -97,5 +111,10 @@ mod tests {
         );
         assert_eq!(&out.pop().unwrap()[..], b"\0\n");
         assert!(out.pop().is_none() && out.is_empty());
+        assert_eq!(
+            out.octets_queued(),
+            (first.len() + body.len() + 2) as u64,
+            "every octet handed out was counted once"
+        );
     }
 }

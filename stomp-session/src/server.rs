@@ -2,6 +2,8 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -13,8 +15,16 @@ use crate::subscriptions::{AckRef, MessageSet, Subscriptions};
 use crate::types::{AckMode, Secret};
 use crate::{CloseReason, SessionError};
 
+/// Decides, as each SEND arrives (inside a transaction too), whether the client may send to
+/// its destination. A refusal is an ERROR carrying the returned message (and the SEND's
+/// `receipt` as `receipt-id`), before any RECEIPT, and then the close.
+pub trait SendCheck: Send + Sync {
+    /// `Ok` if the client that logged in as `login` may send to `destination`.
+    fn check(&self, login: Option<&str>, destination: &str) -> Result<(), String>;
+}
+
 /// How a server session treats its client.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ServerConfig {
     /// The versions this server speaks; the highest one the client also offers is chosen.
     pub versions: Vec<Version>,
@@ -32,11 +42,41 @@ pub struct ServerConfig {
     /// [`ServerSession::refuse_subscription`] before it takes effect and its RECEIPT is sent, so
     /// that the application can refuse destinations it does not serve. Later frames wait too.
     pub confirm_subscriptions: bool,
+    /// Decides each SEND's destination before it takes effect; `None` allows every one.
+    pub send_check: Option<Arc<dyn SendCheck>>,
+    /// Most subscriptions one connection may hold; one more is an ERROR.
+    pub max_subscriptions: usize,
+    /// Most transactions one connection may have open at once; one more is an ERROR.
+    pub max_transactions: usize,
+    /// Most SEND, ACK and NACK frames one transaction may hold until its COMMIT.
+    pub max_transaction_frames: usize,
+    /// Most octets (heads and bodies) one transaction may hold until its COMMIT.
+    pub max_transaction_bytes: usize,
+}
+
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("versions", &self.versions)
+            .field("heart_beat", &self.heart_beat)
+            .field("heart_beat_margin", &self.heart_beat_margin)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("server", &self.server)
+            .field("limits", &self.limits)
+            .field("confirm_subscriptions", &self.confirm_subscriptions)
+            .field("send_check", &self.send_check.as_ref().map(|_| "..."))
+            .field("max_subscriptions", &self.max_subscriptions)
+            .field("max_transactions", &self.max_transactions)
+            .field("max_transaction_frames", &self.max_transaction_frames)
+            .field("max_transaction_bytes", &self.max_transaction_bytes)
+            .finish()
+    }
 }
 
 impl Default for ServerConfig {
     /// Every version, heart-beats of 10000,10000 ms with a margin of 2 periods, 10 s to send
-    /// CONNECT, the default limits.
+    /// CONNECT, the default limits; at most 100,000 subscriptions and 16 open transactions
+    /// per connection, each transaction holding at most 10,000 frames and 16 MiB.
     fn default() -> Self {
         ServerConfig {
             versions: Version::ALL.to_vec(),
@@ -46,6 +86,11 @@ impl Default for ServerConfig {
             server: None,
             limits: Limits::default(),
             confirm_subscriptions: false,
+            send_check: None,
+            max_subscriptions: 100_000,
+            max_transactions: 16,
+            max_transaction_frames: 10_000,
+            max_transaction_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -151,6 +196,24 @@ enum Deferred {
     Nack(FrameBuf),
 }
 
+impl Deferred {
+    /// The octets it keeps in memory.
+    fn size(&self) -> usize {
+        match self {
+            Deferred::Send(frame) | Deferred::Ack(frame) | Deferred::Nack(frame) => {
+                frame.as_bytes().len()
+            }
+        }
+    }
+}
+
+/// An open transaction: the frames it holds until COMMIT, and their size in octets.
+#[derive(Debug, Default)]
+struct Transaction {
+    frames: Vec<Deferred>,
+    octets: usize,
+}
+
 /// A protocol error: the message for the ERROR frame and the receipt to echo.
 struct Refusal {
     message: String,
@@ -218,9 +281,11 @@ pub struct ServerSession {
     state: State,
     events: VecDeque<ServerEvent>,
     subscriptions: Subscriptions,
-    transactions: HashMap<String, Vec<Deferred>>,
+    transactions: HashMap<String, Transaction>,
     pending_subscription: Option<PendingSubscription>,
     next_ack: u64,
+    /// The accepted CONNECT's login, for the send check.
+    login: Option<String>,
 }
 
 impl ServerSession {
@@ -243,6 +308,7 @@ impl ServerSession {
             transactions: HashMap::new(),
             pending_subscription: None,
             next_ack: 0,
+            login: None,
             config,
         }
     }
@@ -280,6 +346,24 @@ impl ServerSession {
             .map(|s| (s.destination.as_str(), s.ack))
     }
 
+    /// How many messages of subscription `id` wait for an ACK or NACK.
+    pub fn unacked_count(&self, id: &str) -> usize {
+        self.subscriptions.get(id).map_or(0, |s| s.unacked_len())
+    }
+
+    /// How many subscriptions the client holds.
+    pub fn subscription_count(&self) -> usize {
+        self.subscriptions.len()
+    }
+
+    /// Octets ever queued for writing to the client, handed out by
+    /// [`poll_transmit`](Self::poll_transmit) or not: the offset in the connection's output
+    /// just past the last frame queued. A driver that reports how far it has written can tell
+    /// from this which frames reached the transport.
+    pub fn octets_queued(&self) -> u64 {
+        self.link.octets_queued()
+    }
+
     // ---- Input ----
 
     /// Takes bytes received from the client, in any chunking.
@@ -288,18 +372,38 @@ impl ServerSession {
             return;
         }
         self.link.receive(now, bytes);
-        if self.awaits_application() {
-            // Nothing is decoded until the application answers the CONNECT or SUBSCRIBE; what a
-            // client pipelines meanwhile is bounded like one frame.
-            let limits = self.config.limits;
-            let bound = limits.max_head_bytes.saturating_add(limits.max_body);
-            if self.link.buffered() > bound {
-                let message = format!("more than {bound} octets sent while awaiting an answer");
-                self.fail(now, message.clone(), None, CloseReason::Protocol(message));
+        // Until CONNECTED is sent, a client may have sent one CONNECT head and nothing more;
+        // while a SUBSCRIBE awaits the application, one frame.
+        let limits = self.config.limits;
+        let bound = match self.state {
+            State::AwaitingConnect { .. } | State::AwaitingAccept { .. } => limits.max_head_bytes,
+            _ if self.pending_subscription.is_some() => {
+                limits.max_head_bytes.saturating_add(limits.max_body)
             }
+            _ => usize::MAX,
+        };
+        if self.link.buffered() > bound {
+            let message = match self.state {
+                State::AwaitingConnect { .. } | State::AwaitingAccept { .. } => {
+                    format!("more than {bound} octets sent before CONNECT was accepted")
+                }
+                _ => format!("more than {bound} octets sent while awaiting an answer"),
+            };
+            self.fail(now, message.clone(), None, CloseReason::Protocol(message));
+            return;
+        }
+        if self.awaits_application() {
+            // Nothing is decoded until the application answers the CONNECT or SUBSCRIBE.
             return;
         }
         self.process(now);
+    }
+
+    /// The driver stops (`true`) or resumes (`false`) reading the client, as flow control.
+    /// While paused, the client's silence does not count against its heart-beats; when reading
+    /// resumes, its receive period starts afresh.
+    pub fn pause_input(&mut self, now: Instant, paused: bool) {
+        self.link.pause_input(now, paused);
     }
 
     /// Whether a CONNECT or SUBSCRIBE waits for the application's answer.
@@ -412,10 +516,13 @@ impl ServerSession {
                 if !has_destination {
                     return Err(refuse("SEND without destination"));
                 }
-                match self.open_transaction(transaction.as_deref())? {
-                    Some(tx) => tx.push(Deferred::Send(frame)),
-                    None => self.events.push_back(ServerEvent::Send(frame)),
+                if let Some(check) = &self.config.send_check {
+                    let destination = frame.header("destination").unwrap_or_default();
+                    check
+                        .check(self.login.as_deref(), &destination)
+                        .map_err(refuse)?;
                 }
+                self.defer_or_apply(transaction.as_deref(), Deferred::Send(frame))?;
             }
             Command::Subscribe => {
                 if self.config.confirm_subscriptions {
@@ -431,7 +538,13 @@ impl ServerSession {
                 if self.transactions.contains_key(&tx) {
                     return Err(refuse(format!("transaction {tx:?} is already open")));
                 }
-                self.transactions.insert(tx, Vec::new());
+                if self.transactions.len() >= self.config.max_transactions {
+                    return Err(refuse(format!(
+                        "more than {} open transactions",
+                        self.config.max_transactions
+                    )));
+                }
+                self.transactions.insert(tx, Transaction::default());
             }
             Command::Commit => {
                 let tx = required(&frame, "transaction")?;
@@ -439,7 +552,7 @@ impl ServerSession {
                     .transactions
                     .remove(&tx)
                     .ok_or_else(|| refuse(format!("COMMIT of unknown transaction {tx:?}")))?;
-                for frame in deferred {
+                for frame in deferred.frames {
                     self.apply(frame);
                 }
             }
@@ -503,10 +616,12 @@ impl ServerSession {
             deadline,
             periods: heart_beat,
         };
+        let login = frame.header("login").map(|l| l.into_owned());
+        self.login.clone_from(&login);
         self.events.push_back(ServerEvent::Connect(ConnectRequest {
             version,
             host,
-            login: frame.header("login").map(|l| l.into_owned()),
+            login,
             passcode: frame
                 .header("passcode")
                 .map(|p| Secret::new(p.into_owned())),
@@ -536,19 +651,33 @@ impl ServerSession {
         self.close(CloseReason::Protocol(message), false);
     }
 
-    /// The open transaction a frame names, if it names one.
-    fn open_transaction(
-        &mut self,
-        name: Option<&str>,
-    ) -> Result<Option<&mut Vec<Deferred>>, Refusal> {
-        match name {
-            None => Ok(None),
-            Some(tx) => self
-                .transactions
-                .get_mut(tx)
-                .map(Some)
-                .ok_or_else(|| refuse(format!("unknown transaction {tx:?}"))),
+    /// Holds a frame in the transaction it names until COMMIT, within the transaction
+    /// limits, or acts on it now when it names none.
+    fn defer_or_apply(&mut self, name: Option<&str>, frame: Deferred) -> Result<(), Refusal> {
+        let Some(name) = name else {
+            self.apply(frame);
+            return Ok(());
+        };
+        let tx = self
+            .transactions
+            .get_mut(name)
+            .ok_or_else(|| refuse(format!("unknown transaction {name:?}")))?;
+        let size = frame.size();
+        if tx.frames.len() >= self.config.max_transaction_frames {
+            return Err(refuse(format!(
+                "transaction {name:?} holds more than {} frames",
+                self.config.max_transaction_frames
+            )));
         }
+        if tx.octets.saturating_add(size) > self.config.max_transaction_bytes {
+            return Err(refuse(format!(
+                "transaction {name:?} holds more than {} octets",
+                self.config.max_transaction_bytes
+            )));
+        }
+        tx.octets += size;
+        tx.frames.push(frame);
+        Ok(())
     }
 
     /// Takes a SUBSCRIBE; when subscriptions are confirmed, it waits with its `receipt`.
@@ -562,6 +691,12 @@ impl ServerSession {
         };
         if self.subscriptions.contains(&id) {
             return Err(refuse(format!("subscription id {id:?} is already in use")));
+        }
+        if self.subscriptions.len() >= self.config.max_subscriptions {
+            return Err(refuse(format!(
+                "more than {} subscriptions",
+                self.config.max_subscriptions
+            )));
         }
         // Every MESSAGE echoes these: refuse now what this version could never send back (in
         // 1.0, a value ending in CR).
@@ -637,11 +772,7 @@ impl ServerSession {
             Deferred::Nack(frame.clone())
         };
         let transaction = frame.header("transaction").map(Cow::into_owned);
-        match self.open_transaction(transaction.as_deref())? {
-            Some(tx) => tx.push(deferred),
-            None => self.apply(deferred),
-        }
-        Ok(())
+        self.defer_or_apply(transaction.as_deref(), deferred)
     }
 
     /// Acts on a frame now: at once, or at its transaction's COMMIT.

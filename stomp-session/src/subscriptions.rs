@@ -20,6 +20,12 @@ pub(crate) struct Subscription {
     unacked: VecDeque<Unacked>,
 }
 
+impl Subscription {
+    pub(crate) fn unacked_len(&self) -> usize {
+        self.unacked.len()
+    }
+}
+
 /// How an ACK or NACK names its message, by version.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum AckRef<'a> {
@@ -51,6 +57,10 @@ pub(crate) struct Subscriptions {
 }
 
 impl Subscriptions {
+    pub(crate) fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
     pub(crate) fn contains(&self, id: &str) -> bool {
         self.by_id.contains_key(id)
     }

@@ -20,9 +20,14 @@ struct Outcome {
 
 /// Feeds `input` to a fresh server session that accepts every CONNECT.
 fn run(input: &str, bytewise: bool) -> Outcome {
+    run_with(ServerConfig::default(), input, bytewise)
+}
+
+/// Feeds `input` to a fresh server session of `config` that accepts every CONNECT.
+fn run_with(config: ServerConfig, input: &str, bytewise: bool) -> Outcome {
     #[allow(clippy::disallowed_methods)] // the origin of virtual time
     let now = Instant::now();
-    let mut server = ServerSession::new(ServerConfig::default(), now);
+    let mut server = ServerSession::new(config, now);
     let mut wrote = Vec::new();
     let mut reason = None;
     let pieces: Vec<&[u8]> = if bytewise {
@@ -87,8 +92,18 @@ fn frames(mut wire: &[u8]) -> Vec<Written> {
 
 /// Checks that `input` ends in exactly one ERROR with this message (and receipt-id), last.
 fn assert_error(input: &str, message: &str, receipt: Option<&str>) {
+    assert_error_with(ServerConfig::default, input, message, receipt);
+}
+
+/// As [`assert_error`], for a session of the given configuration.
+fn assert_error_with(
+    config: impl Fn() -> ServerConfig,
+    input: &str,
+    message: &str,
+    receipt: Option<&str>,
+) {
     for bytewise in [false, true] {
-        let outcome = run(input, bytewise);
+        let outcome = run_with(config(), input, bytewise);
         let (command, headers, body) = outcome.frames.last().expect("no frame written");
         assert_eq!(command, "ERROR", "{input:?}");
         let get = |name: &str| {
@@ -351,15 +366,17 @@ fn input_before_the_connect_is_answered_is_bounded() {
     );
     server.handle_input(now, CONNECT_12.as_bytes());
     assert!(matches!(server.poll_event(), Some(ServerEvent::Connect(_))));
-    // The application has not answered yet; pipelined frames wait, up to a bound.
+    // The application has not answered yet; pipelined frames wait, up to one head's size.
     server.handle_input(now, b"SEND\ndestination:/q\n\nwaits\0");
     assert!(server.poll_transmit().is_none());
-    server.handle_input(now, &[b'x'; 128]);
+    server.handle_input(now, &[b'x'; 64]);
     let wrote: Vec<u8> = std::iter::from_fn(|| server.poll_transmit())
         .flatten()
         .collect();
     assert!(
-        wrote.starts_with(b"ERROR\nmessage:more than 128 octets sent while awaiting an answer\n")
+        wrote.starts_with(b"ERROR\nmessage:more than 64 octets sent before CONNECT was accepted\n"),
+        "{}",
+        String::from_utf8_lossy(&wrote)
     );
     assert!(server.is_closed());
 }
@@ -473,4 +490,150 @@ fn a_receipt_that_could_never_be_echoed_is_refused_and_the_error_still_goes_out(
         );
         assert!(matches!(outcome.reason, Some(CloseReason::Protocol(_))));
     }
+}
+
+#[test]
+fn more_than_one_connect_head_before_the_connect_is_accepted_is_refused() {
+    // A CONNECT and a large SEND in one write: only one head's worth is taken before the
+    // CONNECT is accepted, not the 16 MiB a pipelined body could hold.
+    let config = ServerConfig {
+        limits: stomp_session::Limits {
+            max_head_bytes: 256,
+            ..Default::default()
+        },
+        ..ServerConfig::default()
+    };
+    let input = format!("{CONNECT_12}SEND\ndestination:/q\n\n{}\0", "x".repeat(300));
+    let outcome = run_with(config, &input, false);
+    let (command, headers, _) = &outcome.frames[0];
+    assert_eq!(command, "ERROR");
+    assert!(headers.contains(&(
+        "message".into(),
+        "more than 256 octets sent before CONNECT was accepted".into()
+    )));
+    assert!(outcome.reason.is_some());
+}
+
+#[test]
+fn subscriptions_per_connection_are_bounded() {
+    let config = || ServerConfig {
+        max_subscriptions: 2,
+        ..ServerConfig::default()
+    };
+    let input = format!(
+        "{CONNECT_12}SUBSCRIBE\nid:0\ndestination:/a\n\n\0SUBSCRIBE\nid:1\ndestination:/b\n\n\0\
+         SUBSCRIBE\nid:2\ndestination:/c\nreceipt:r\n\n\0"
+    );
+    assert_error_with(config, &input, "more than 2 subscriptions", Some("r"));
+}
+
+#[test]
+fn transactions_are_bounded_in_number_frames_and_octets() {
+    let config = || ServerConfig {
+        max_transactions: 2,
+        max_transaction_frames: 3,
+        max_transaction_bytes: 200,
+        ..ServerConfig::default()
+    };
+    let begins = format!(
+        "{CONNECT_12}BEGIN\ntransaction:a\n\n\0BEGIN\ntransaction:b\n\n\0BEGIN\ntransaction:c\n\n\0"
+    );
+    assert_error_with(config, &begins, "more than 2 open transactions", None);
+    let send = "SEND\ndestination:/q\ntransaction:t\n\nx\0";
+    let frames = format!("{CONNECT_12}BEGIN\ntransaction:t\n\n\0{}", send.repeat(4));
+    assert_error_with(
+        config,
+        &frames,
+        "transaction \"t\" holds more than 3 frames",
+        None,
+    );
+    let big = format!(
+        "{CONNECT_12}BEGIN\ntransaction:t\n\n\0SEND\ndestination:/q\ntransaction:t\n\n{}\0",
+        "x".repeat(200)
+    );
+    assert_error_with(
+        config,
+        &big,
+        "transaction \"t\" holds more than 200 octets",
+        None,
+    );
+    // After COMMIT, the room is free again.
+    let reused = format!(
+        "{CONNECT_12}BEGIN\ntransaction:t\n\n\0{send}{send}{send}COMMIT\ntransaction:t\n\n\0\
+         BEGIN\ntransaction:t\n\n\0{send}{send}{send}COMMIT\ntransaction:t\nreceipt:done\n\n\0"
+    );
+    let outcome = run_with(config(), &reused, false);
+    assert!(outcome.reason.is_none());
+    assert_eq!(outcome.frames.last().map(|f| f.0.as_str()), Some("RECEIPT"));
+}
+
+struct NoSecrets;
+
+impl stomp_session::SendCheck for NoSecrets {
+    fn check(&self, login: Option<&str>, destination: &str) -> Result<(), String> {
+        match destination.starts_with("/secret") {
+            true => Err(format!(
+                "{} may not send to {destination}",
+                login.unwrap_or("-")
+            )),
+            false => Ok(()),
+        }
+    }
+}
+
+#[test]
+fn a_send_check_refuses_before_the_receipt_inside_a_transaction_too() {
+    let config = || ServerConfig {
+        send_check: Some(std::sync::Arc::new(NoSecrets)),
+        ..ServerConfig::default()
+    };
+    let connect = "CONNECT\naccept-version:1.2\nhost:/\nlogin:eve\n\n\0";
+    let direct = format!("{connect}SEND\ndestination:/secret/x\nreceipt:r1\n\nhi\0");
+    assert_error_with(config, &direct, "eve may not send to /secret/x", Some("r1"));
+    let in_tx = format!(
+        "{connect}BEGIN\ntransaction:t\n\n\0SEND\ndestination:/secret/x\ntransaction:t\nreceipt:r2\n\nhi\0"
+    );
+    assert_error_with(config, &in_tx, "eve may not send to /secret/x", Some("r2"));
+    for bytewise in [false, true] {
+        let outcome = run_with(config(), &direct, bytewise);
+        assert!(!outcome.frames.iter().any(|f| f.0 == "RECEIPT"));
+    }
+}
+
+#[test]
+fn a_margin_that_is_not_a_number_or_below_one_cannot_panic() {
+    for margin in [f64::NAN, -1.0, 0.0, f64::INFINITY, 1e300] {
+        let config = ServerConfig {
+            heart_beat_margin: margin,
+            ..ServerConfig::default()
+        };
+        let input = format!("CONNECT\naccept-version:1.2\nhost:/\nheart-beat:1000,1000\n\n\0");
+        let outcome = run_with(config, &input, false);
+        assert_eq!(outcome.frames[0].0, "CONNECTED", "margin {margin}");
+    }
+}
+
+#[test]
+fn a_client_whose_input_is_paused_is_not_timed_out_for_its_silence() {
+    #[allow(clippy::disallowed_methods)]
+    let start = Instant::now();
+    let mut server = ServerSession::new(ServerConfig::default(), start);
+    server.handle_input(
+        start,
+        b"CONNECT\naccept-version:1.2\nhost:/\nheart-beat:1000,0\n\n\0",
+    );
+    let _ = server.poll_event();
+    server.accept(start).unwrap();
+    server.pause_input(start, true);
+    // The client's period is 10 s (the server's wish) with a margin of 2: ten times that of
+    // silence while the driver does not read, and it is still connected.
+    let later = start + Duration::from_secs(200);
+    server.handle_timeout(later);
+    assert!(server.is_connected());
+    // Reading resumes: the client's period starts afresh, and silence counts again.
+    server.pause_input(later, false);
+    server.handle_timeout(later + Duration::from_millis(19_999));
+    assert!(server.is_connected());
+    server.handle_timeout(later + Duration::from_secs(20));
+    assert!(!server.is_connected());
 }

@@ -1,0 +1,147 @@
+//! Where clients may subscribe and send: the prefixes served, the shape of destinations, the
+//! isolation of user destinations, and the application's [`Authorizer`].
+
+use std::sync::Arc;
+
+use stomp_session::SendCheck;
+
+use crate::config::{Authorizer, BrokerConfig};
+
+/// What a subscription's destination is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A literal topic destination.
+    Topic,
+    /// A topic pattern with `*` or `**` segments.
+    Pattern,
+    /// A queue: its messages go to one consumer each.
+    Queue,
+    /// The session's own user destination.
+    User,
+}
+
+/// The destination rules, shared by the broker (SUBSCRIBE) and every session (SEND).
+pub(crate) struct Policy {
+    broker_prefixes: Vec<String>,
+    app_prefixes: Vec<String>,
+    queue_prefix: String,
+    user_prefix: String,
+    max_length: usize,
+    max_segments: usize,
+    drop_unserved: bool,
+    pub(crate) authorizer: Arc<dyn Authorizer>,
+}
+
+impl std::fmt::Debug for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Policy").finish_non_exhaustive()
+    }
+}
+
+fn starts_with_any(destination: &str, prefixes: &[String]) -> bool {
+    prefixes.iter().any(|p| destination.starts_with(p.as_str()))
+}
+
+/// Whether a destination has wildcard segments.
+pub(crate) fn is_pattern(destination: &str) -> bool {
+    destination.split('/').any(|s| s == "*" || s == "**")
+}
+
+impl Policy {
+    pub(crate) fn new(config: &BrokerConfig, authorizer: Arc<dyn Authorizer>) -> Policy {
+        Policy {
+            broker_prefixes: config.broker_prefixes.clone(),
+            app_prefixes: config.app_prefixes.clone(),
+            queue_prefix: config.queue_prefix.clone(),
+            user_prefix: config.user_prefix.clone(),
+            max_length: config.max_destination_length,
+            max_segments: config.max_destination_segments,
+            drop_unserved: config.drop_unserved_sends,
+            authorizer,
+        }
+    }
+
+    pub(crate) fn is_app(&self, destination: &str) -> bool {
+        starts_with_any(destination, &self.app_prefixes)
+    }
+
+    pub(crate) fn is_queue(&self, destination: &str) -> bool {
+        destination.starts_with(self.queue_prefix.as_str())
+    }
+
+    pub(crate) fn is_served(&self, destination: &str) -> bool {
+        starts_with_any(destination, &self.broker_prefixes)
+    }
+
+    fn check_shape(&self, destination: &str) -> Result<(), String> {
+        if destination.len() > self.max_length {
+            return Err(format!(
+                "destination longer than {} octets",
+                self.max_length
+            ));
+        }
+        // Counting separators stops early enough: the length is bounded already.
+        if destination.split('/').count() > self.max_segments {
+            return Err(format!(
+                "destination of more than {} segments",
+                self.max_segments
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether `login` may subscribe to `destination`, and what it is.
+    pub(crate) fn subscribe(&self, login: Option<&str>, destination: &str) -> Result<Kind, String> {
+        self.check_shape(destination)?;
+        let pattern = is_pattern(destination);
+        let kind = if destination.starts_with(self.user_prefix.as_str()) {
+            if pattern {
+                return Err(format!(
+                    "patterns are not allowed on user destinations: {destination}"
+                ));
+            }
+            Kind::User
+        } else if !self.is_served(destination) {
+            return Err(format!("no such destination: {destination}"));
+        } else if self.is_queue(destination) {
+            if pattern {
+                // A queue has consumers, each message taken by one, not observers.
+                return Err(format!(
+                    "patterns are not allowed on queue destinations: {destination}"
+                ));
+            }
+            Kind::Queue
+        } else if pattern {
+            Kind::Pattern
+        } else {
+            Kind::Topic
+        };
+        self.authorizer.subscribe(login, destination)?;
+        Ok(kind)
+    }
+}
+
+impl SendCheck for Policy {
+    fn check(&self, login: Option<&str>, destination: &str) -> Result<(), String> {
+        self.check_shape(destination)?;
+        if destination.starts_with(self.user_prefix.as_str()) {
+            return Err(format!(
+                "clients may not send to user destinations: {destination}"
+            ));
+        }
+        if !self.is_app(destination) {
+            if !self.is_served(destination) {
+                if self.drop_unserved {
+                    return Ok(());
+                }
+                return Err(format!("no such destination: {destination}"));
+            }
+            if is_pattern(destination) {
+                return Err(format!(
+                    "a SEND's destination may not hold wildcards: {destination}"
+                ));
+            }
+        }
+        self.authorizer.send(login, destination)
+    }
+}
