@@ -117,6 +117,28 @@ pub enum BrokerEvent {
     },
 }
 
+/// What a broker holds at one moment, from [`Broker::stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BrokerStats {
+    /// Open connections.
+    pub connections: usize,
+    /// Subscriptions of all connections.
+    pub subscriptions: usize,
+    /// Literal topic destinations with at least one subscriber.
+    pub topics: usize,
+    /// Nodes of the pattern trie below its root: what pattern subscriptions hold.
+    pub pattern_nodes: usize,
+    /// Queues with messages or consumers.
+    pub queues: usize,
+    /// Messages waiting in queues for a consumer.
+    pub queued_messages: usize,
+    /// Octets held in queues, waiting or unacknowledged.
+    pub queued_bytes: usize,
+    /// Connections whose input is stopped by a queue limit.
+    pub paused_publishers: usize,
+}
+
 /// One subscription, as the broker routes to it.
 #[derive(Debug)]
 struct Subscriber {
@@ -448,14 +470,18 @@ impl Broker {
         self.connections.len()
     }
 
-    /// How many subscriptions all connections hold.
-    pub fn subscriptions(&self) -> usize {
-        self.subscribers.len()
-    }
-
-    /// Octets held in queues, waiting or unacknowledged.
-    pub fn queued_bytes(&self) -> usize {
-        self.queues.total_bytes()
+    /// What the broker holds now: connections, subscriptions, destinations, queued messages.
+    pub fn stats(&self) -> BrokerStats {
+        BrokerStats {
+            connections: self.connections.len(),
+            subscriptions: self.subscribers.len(),
+            topics: self.routes.topics(),
+            pattern_nodes: self.routes.pattern_nodes(),
+            queues: self.queues.len(),
+            queued_messages: self.queues.waiting_count(),
+            queued_bytes: self.queues.total_bytes(),
+            paused_publishers: self.paused.len(),
+        }
     }
 
     /// Messages waiting in `queue` for a consumer.

@@ -47,10 +47,14 @@ impl Routes {
         self.patterns.matching(destination, out);
     }
 
-    /// Trie nodes in use, the root included: what pattern subscriptions cost in memory.
-    #[cfg(test)]
+    /// Literal destinations with subscribers.
+    pub(crate) fn topics(&self) -> usize {
+        self.exact.len()
+    }
+
+    /// Trie nodes in use below the root: what pattern subscriptions cost in memory.
     pub(crate) fn pattern_nodes(&self) -> usize {
-        self.patterns.nodes.len() - self.patterns.free.len()
+        self.patterns.nodes.len() - self.patterns.free.len() - 1
     }
 }
 
@@ -205,6 +209,10 @@ impl Trie {
             self.free.push(at);
             at = parent;
         }
+        if self.free.len() + 1 == self.nodes.len() {
+            // No pattern left: give the arena's memory back.
+            *self = Trie::default();
+        }
     }
 
     /// Adds `node`, and the `**` below it that may match no segment, to this step's states.
@@ -305,7 +313,7 @@ mod tests {
             routes.remove(pattern, true, SubscriberKey(n as u64));
             routes.remove(pattern, false, SubscriberKey(n as u64));
         }
-        assert_eq!(routes.pattern_nodes(), 1, "only the root is left");
+        assert_eq!(routes.pattern_nodes(), 0, "only the root is left");
         assert!(routes.exact.is_empty());
     }
 

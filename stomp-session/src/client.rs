@@ -546,12 +546,25 @@ impl ClientSession {
         ack: AckMode,
         receipt: bool,
     ) -> Result<Subscribed, SessionError> {
+        self.subscribe_with_headers(now, destination, ack, &[], receipt)
+    }
+
+    /// Subscribes with further headers, such as a broker's `prefetch-count`.
+    pub fn subscribe_with_headers(
+        &mut self,
+        now: Instant,
+        destination: &str,
+        ack: AckMode,
+        extra: &[(&str, &str)],
+        receipt: bool,
+    ) -> Result<Subscribed, SessionError> {
         self.check_connected()?;
         let id = self.next_id("sub");
         let mut headers = vec![("id", id.as_str()), ("destination", destination)];
         if ack != AckMode::Auto {
             headers.push(("ack", ack.as_str()));
         }
+        headers.extend(extra.iter().copied());
         let receipt = self.transmit(now, Command::Subscribe, headers, &Bytes::new(), receipt)?;
         self.subscriptions.insert(id.clone(), ack);
         Ok(Subscribed { id, receipt })

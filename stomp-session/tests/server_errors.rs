@@ -602,14 +602,38 @@ fn a_send_check_refuses_before_the_receipt_inside_a_transaction_too() {
 
 #[test]
 fn a_margin_that_is_not_a_number_or_below_one_cannot_panic() {
-    for margin in [f64::NAN, -1.0, 0.0, f64::INFINITY, 1e300] {
+    // NaN, infinite and below-one margins count as one period; a huge one as "never".
+    for (margin, dropped) in [
+        (f64::NAN, true),
+        (-1.0, true),
+        (0.0, true),
+        (f64::INFINITY, true),
+        (1e300, false),
+    ] {
         let config = ServerConfig {
             heart_beat_margin: margin,
             ..ServerConfig::default()
         };
-        let input = format!("CONNECT\naccept-version:1.2\nhost:/\nheart-beat:1000,1000\n\n\0");
-        let outcome = run_with(config, &input, false);
-        assert_eq!(outcome.frames[0].0, "CONNECTED", "margin {margin}");
+        #[allow(clippy::disallowed_methods)]
+        let now = Instant::now();
+        let mut server = ServerSession::new(config, now);
+        server.handle_input(
+            now,
+            b"CONNECT\naccept-version:1.2\nhost:/\nheart-beat:1000,1000\n\n\0",
+        );
+        let _ = server.poll_event();
+        server.accept(now).unwrap();
+        // The deadlines are computed from the margin: none may panic, and a silent client is
+        // still dropped in the end.
+        let mut at = now;
+        for _ in 0..100 {
+            let Some(next) = server.poll_timeout() else {
+                break;
+            };
+            at = next.max(at);
+            server.handle_timeout(at);
+        }
+        assert_eq!(!server.is_connected(), dropped, "margin {margin}");
     }
 }
 

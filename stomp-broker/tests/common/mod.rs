@@ -53,17 +53,21 @@ impl Net {
         loop {
             let mut progressed = false;
             for (connection, client, _) in &mut self.clients {
-                while let Some(bytes) = client.poll_transmit() {
+                // A flow-controlled connection is not read.
+                while self.broker.wants_input(*connection) {
+                    let Some(bytes) = client.poll_transmit() else {
+                        break;
+                    };
                     self.broker.handle_input(*connection, self.now, &bytes);
                     progressed = true;
                 }
             }
             while let Some(connection) = self.broker.poll_ready() {
                 let stalled = self.stalled.contains(&connection);
-                while !stalled {
-                    let Some(bytes) = self.broker.poll_transmit(connection) else {
-                        break;
-                    };
+                while let Some(bytes) = (!stalled)
+                    .then(|| self.broker.poll_transmit(connection))
+                    .flatten()
+                {
                     progressed = true;
                     *self.handed.entry(connection).or_default() += bytes.len() as u64;
                     self.wrote.push((connection, bytes.clone()));
