@@ -1,4 +1,4 @@
-//! Command-line flags.
+//! Command-line flags, each checked at start: a bad value exits with status 2 and says why.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -8,7 +8,8 @@ use stomp_broker::BrokerConfig;
 use stomp_session::{HeartBeat, Limits, ServerConfig};
 
 /// A STOMP 1.0/1.1/1.2 broker over TCP and WebSocket, with an in-memory broker for `/topic/`,
-/// `/queue/`, `/chat/` and `/user/` destinations and a chat application on `/app/`.
+/// `/queue/` and `/chat/` destinations, user destinations under `/user/`, and a chat
+/// application on `/app/`.
 #[derive(Parser, Debug, Clone)]
 #[command(version, about)]
 pub(crate) struct Args {
@@ -22,36 +23,119 @@ pub(crate) struct Args {
     #[arg(long, default_value = "/stomp")]
     pub(crate) ws_path: String,
     /// Destination prefixes the broker serves; clients may subscribe only under these.
-    #[arg(long = "broker-prefix", default_values = ["/topic/", "/queue/", "/chat/", "/user/"])]
+    #[arg(long = "broker-prefix", default_values = ["/topic/", "/queue/", "/chat/"])]
     pub(crate) broker_prefixes: Vec<String>,
     /// Destination prefixes whose SENDs go to the application.
     #[arg(long = "app-prefix", default_values = ["/app/"])]
     pub(crate) app_prefixes: Vec<String>,
+    /// Prefix of user destinations: a subscription there is the session's own, and only the
+    /// application sends there.
+    #[arg(long, default_value = "/user/")]
+    pub(crate) user_prefix: String,
     /// The server's heart-beat offer: the period it can send at and the one it wants, in ms.
     #[arg(long, default_value = "10000,10000")]
     pub(crate) heart_beat: HeartBeat,
-    /// Silence of this many heart-beat periods closes a connection.
-    #[arg(long, default_value_t = 2.0)]
+    /// Silence of this many heart-beat periods closes a connection (a number, at least 1).
+    #[arg(long, default_value_t = 2.0, value_parser = parse_margin)]
     pub(crate) heart_beat_margin: f64,
     /// Most octets in one frame's body.
-    #[arg(long, default_value_t = Limits::default().max_body)]
+    #[arg(long, default_value_t = Limits::default().max_body, value_parser = at_least_one)]
     pub(crate) max_body: usize,
     /// Most header lines in one frame.
-    #[arg(long, default_value_t = Limits::default().max_headers)]
+    #[arg(long, default_value_t = Limits::default().max_headers, value_parser = at_least_one)]
     pub(crate) max_headers: usize,
-    /// Most octets in one frame's command and headers.
-    #[arg(long, default_value_t = Limits::default().max_head_bytes)]
+    /// Most octets in one frame's command and headers; also all a client may send before its
+    /// CONNECT is accepted.
+    #[arg(long, default_value_t = Limits::default().max_head_bytes, value_parser = at_least_one)]
     pub(crate) max_head: usize,
     /// Most buffers waiting to be written to one connection; a consumer that falls further
     /// behind is closed with an ERROR.
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = 4096, value_parser = at_least_one)]
     pub(crate) max_outbound: usize,
+    /// Most octets waiting to be written to one connection (one frame larger than this is
+    /// still sent alone); a topic subscriber that falls further behind is closed with an
+    /// ERROR. Queue consumers are fed only as fast as they take messages.
+    #[arg(long, default_value_t = 4 * 1024 * 1024, value_parser = at_least_one)]
+    pub(crate) max_outbound_bytes: usize,
+    /// Seconds a write may make no progress before the connection is closed (a reader that
+    /// stopped reading).
+    #[arg(long, default_value_t = 10, value_parser = at_least_one_u64)]
+    pub(crate) send_timeout: u64,
     /// Accept only this login, as `user:passcode`.
-    #[arg(long)]
-    pub(crate) login: Option<String>,
-    /// Seconds a new connection has to send CONNECT.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, value_parser = parse_login)]
+    pub(crate) login: Option<(String, String)>,
+    /// Milliseconds a refused login waits for its ERROR.
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) login_failure_delay: u64,
+    /// Seconds a new connection has, from the moment it is accepted (WebSocket handshake
+    /// included), to send CONNECT.
+    #[arg(long, default_value_t = 10, value_parser = at_least_one_u64)]
     pub(crate) connect_timeout: u64,
+    /// Most connections open at once, TCP and WebSocket together; past it, new sockets are
+    /// closed at once.
+    #[arg(long, default_value_t = 10_000, value_parser = at_least_one)]
+    pub(crate) max_connections: usize,
+    /// Most subscriptions one connection may hold.
+    #[arg(long, default_value_t = ServerConfig::default().max_subscriptions, value_parser = at_least_one)]
+    pub(crate) max_subscriptions: usize,
+    /// Most transactions one connection may have open at once.
+    #[arg(long, default_value_t = ServerConfig::default().max_transactions, value_parser = at_least_one)]
+    pub(crate) max_transactions: usize,
+    /// Most SEND, ACK and NACK frames one transaction may hold.
+    #[arg(long, default_value_t = ServerConfig::default().max_transaction_frames, value_parser = at_least_one)]
+    pub(crate) max_transaction_frames: usize,
+    /// Most octets one transaction may hold.
+    #[arg(long, default_value_t = ServerConfig::default().max_transaction_bytes, value_parser = at_least_one)]
+    pub(crate) max_transaction_bytes: usize,
+    /// Longest destination, in octets.
+    #[arg(long, default_value_t = BrokerConfig::default().max_destination_length, value_parser = at_least_one)]
+    pub(crate) max_destination_length: usize,
+    /// Most `/`-separated segments in a destination.
+    #[arg(long, default_value_t = BrokerConfig::default().max_destination_segments, value_parser = at_least_one)]
+    pub(crate) max_destination_segments: usize,
+    /// Most octets one queue holds; publishers to a full queue are not read until it drains.
+    #[arg(long, default_value_t = BrokerConfig::default().max_queue_bytes, value_parser = at_least_one)]
+    pub(crate) max_queue_bytes: usize,
+    /// Most octets all queues hold together, with the same flow control.
+    #[arg(long, default_value_t = BrokerConfig::default().max_total_queue_bytes, value_parser = at_least_one)]
+    pub(crate) max_total_queue_bytes: usize,
+    /// Queue messages an auto-ack subscription may have in flight (unless its SUBSCRIBE sets
+    /// `prefetch-count` or `activemq.prefetchSize`).
+    #[arg(long, default_value_t = BrokerConfig::default().prefetch_auto, value_parser = at_least_one)]
+    pub(crate) prefetch: usize,
+    /// Messages a client-ack subscription may hold unacknowledged (unless its SUBSCRIBE sets
+    /// `prefetch-count` or `activemq.prefetchSize`).
+    #[arg(long, default_value_t = BrokerConfig::default().prefetch_client, value_parser = at_least_one)]
+    pub(crate) prefetch_client: usize,
+}
+
+fn parse_margin(value: &str) -> Result<f64, String> {
+    let margin: f64 = value.parse().map_err(|e| format!("{e}"))?;
+    if !margin.is_finite() || margin < 1.0 {
+        return Err("must be a finite number of periods, at least 1".into());
+    }
+    Ok(margin)
+}
+
+fn at_least_one(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn at_least_one_u64(value: &str) -> Result<u64, String> {
+    at_least_one(value).map(|n| n as u64)
+}
+
+fn parse_login(value: &str) -> Result<(String, String), String> {
+    match value.split_once(':') {
+        Some((user, passcode)) if !user.is_empty() && !passcode.is_empty() => {
+            Ok((user.to_owned(), passcode.to_owned()))
+        }
+        _ => Err("must be user:passcode, both non-empty".into()),
+    }
 }
 
 impl Args {
@@ -59,7 +143,7 @@ impl Args {
         let session = ServerConfig {
             heart_beat: self.heart_beat,
             heart_beat_margin: self.heart_beat_margin,
-            connect_timeout: Duration::from_secs(self.connect_timeout),
+            connect_timeout: self.connect_timeout(),
             server: Some(format!("stomp-server/{}", env!("CARGO_PKG_VERSION"))),
             limits: Limits {
                 max_body: self.max_body,
@@ -67,13 +151,42 @@ impl Args {
                 max_head_bytes: self.max_head,
                 ..Limits::default()
             },
+            max_subscriptions: self.max_subscriptions,
+            max_transactions: self.max_transactions,
+            max_transaction_frames: self.max_transaction_frames,
+            max_transaction_bytes: self.max_transaction_bytes,
             ..ServerConfig::default()
         };
         BrokerConfig {
             session,
             broker_prefixes: self.broker_prefixes.clone(),
             app_prefixes: self.app_prefixes.clone(),
+            user_prefix: self.user_prefix.clone(),
+            max_destination_length: self.max_destination_length,
+            max_destination_segments: self.max_destination_segments,
+            max_queue_bytes: self.max_queue_bytes,
+            max_total_queue_bytes: self.max_total_queue_bytes,
+            prefetch_auto: self.prefetch,
+            prefetch_client: self.prefetch_client,
+            max_outbound_bytes: self.max_outbound_bytes,
+            login_failure_delay: Duration::from_millis(self.login_failure_delay),
             ..BrokerConfig::default()
         }
+    }
+
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.connect_timeout)
+    }
+
+    pub(crate) fn send_timeout(&self) -> Duration {
+        Duration::from_secs(self.send_timeout)
+    }
+
+    /// The largest WebSocket message or frame a client may send: one STOMP frame at the
+    /// limits, since STOMP frames are what the messages carry.
+    pub(crate) fn max_ws_message(&self) -> usize {
+        self.max_head
+            .saturating_add(self.max_body)
+            .saturating_add(2)
     }
 }

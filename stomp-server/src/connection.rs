@@ -1,75 +1,196 @@
-//! One connection, over any transport: what arrives goes to the broker task; what the broker
-//! hands out is written; one timer, re-armed from the session's deadline, reports timeouts.
+//! One connection, over any transport. Reading and writing run side by side: a write blocked
+//! by a client that stopped reading never holds up the connection's timer (heart-beats, the
+//! CONNECT deadline) or its input, and a write that makes no progress for the send timeout
+//! closes the connection.
 
 use std::future::Future;
 use std::io;
-use std::time::Instant;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::time::sleep_until;
 
-use crate::hub::{Out, ToHub};
+use crate::hub::{Control, Link, Out, ToHub};
 
-/// A byte stream STOMP runs over: TCP, or WebSocket messages.
-pub(crate) trait Transport: Send {
-    /// The next bytes received; `None` at the end of the stream. Must be cancel-safe.
+/// The receiving half of a transport STOMP runs over: TCP, or WebSocket messages.
+pub(crate) trait Reader: Send {
+    /// The next bytes received; `None` at the end of the stream. Must be cancel-safe. An
+    /// error of kind `InvalidData` is the client's fault, and it is told why in an ERROR.
     fn receive(&mut self) -> impl Future<Output = io::Result<Option<Bytes>>> + Send;
-    /// Writes bytes.
-    fn send(&mut self, bytes: Bytes) -> impl Future<Output = io::Result<()>> + Send;
+}
+
+/// The sending half of a transport.
+pub(crate) trait Writer: Send {
+    /// Writes bytes, failing with `TimedOut` when no progress is made for `stall`.
+    fn send(
+        &mut self,
+        bytes: Bytes,
+        stall: Duration,
+    ) -> impl Future<Output = io::Result<()>> + Send;
     /// Closes the transport after everything was written.
     fn close(&mut self) -> impl Future<Output = ()> + Send;
 }
 
-/// Serves one connection until either side ends it. `_alive` is held until the connection is
-/// written out and closed, so that shutdown can wait for it.
-pub(crate) async fn serve<T: Transport>(
-    mut transport: T,
-    peer: String,
-    hub: mpsc::Sender<ToHub>,
-    queue: usize,
-    _alive: mpsc::Sender<()>,
+/// What every connection task shares.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub(crate) hub: mpsc::Sender<ToHub>,
+    /// Buffers waiting to be written to one connection, at most.
+    pub(crate) queue: usize,
+    pub(crate) send_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    /// One permit per open connection.
+    pub(crate) connections: Arc<Semaphore>,
+    /// Held by every connection task until it is done, so that shutdown can wait for them.
+    pub(crate) alive: mpsc::Sender<()>,
+}
+
+/// A socket just accepted.
+#[derive(Debug)]
+pub(crate) struct Accepted {
+    pub(crate) peer: String,
+    /// When it was accepted: the CONNECT deadline counts from here.
+    pub(crate) at: Instant,
+    /// Its place under the connection limit, given back when it ends.
+    pub(crate) permit: OwnedSemaphorePermit,
+}
+
+/// Octets of one connection, shared between the broker task and the writer.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Handed to the writer and not yet written.
+    pub(crate) unwritten: AtomicU64,
+    /// Written, in whole buffers.
+    pub(crate) written: AtomicU64,
+}
+
+/// Serves one connection until either side ends it.
+pub(crate) async fn serve<R: Reader, W: Writer>(
+    mut reader: R,
+    writer: W,
+    accepted: Accepted,
+    settings: Settings,
 ) {
-    let (out, mut outbox) = mpsc::channel(queue);
+    let Accepted {
+        peer,
+        at,
+        permit: _permit,
+    } = accepted;
+    let _alive = settings.alive.clone();
+    let hub = settings.hub.clone();
+    let (out, outbox) = mpsc::channel(settings.queue);
+    let (control_tx, mut control) = watch::channel(Control::default());
+    let counters = Arc::new(Counters::default());
+    let link = Link::new(out, control_tx, counters.clone());
     let (reply, id) = oneshot::channel();
-    if hub.send(ToHub::Open { out, peer, reply }).await.is_err() {
+    let open = ToHub::Open {
+        link,
+        peer,
+        accepted_at: at,
+        reply,
+    };
+    if hub.send(open).await.is_err() {
         return;
     }
     let Ok(id) = id.await else { return };
-    let mut deadline: Option<Instant> = None;
-    let (mut reading, mut writable) = (true, true);
+    let writing = write_loop(
+        writer,
+        outbox,
+        hub.clone(),
+        id,
+        counters.clone(),
+        settings.send_timeout,
+    );
+    tokio::pin!(writing);
+    let mut state = Control::default();
+    let (mut reading, mut controlled) = (true, true);
     loop {
         tokio::select! {
-            received = transport.receive(), if reading => match received {
-                Ok(Some(bytes)) => {
-                    if hub.send(ToHub::Input(id, bytes)).await.is_err() { break }
-                }
-                Ok(None) | Err(_) => {
-                    reading = false;
-                    let _ = hub.send(ToHub::Eof(id)).await;
-                }
-            },
-            command = outbox.recv() => match command {
-                Some(Out::Write(bytes)) => {
-                    // After a failed write, what remains is dropped until the close comes.
-                    if writable && transport.send(bytes).await.is_err() {
-                        writable = false;
+            () = &mut writing => break,
+            received = reader.receive(), if reading && !state.paused => {
+                let message = match received {
+                    Ok(Some(bytes)) => ToHub::Input(id, bytes),
+                    Ok(None) => {
                         reading = false;
-                        let _ = hub.send(ToHub::Eof(id)).await;
+                        ToHub::Eof(id)
                     }
+                    Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                        reading = false;
+                        ToHub::Fail(id, e.to_string())
+                    }
+                    Err(_) => {
+                        reading = false;
+                        ToHub::Eof(id)
+                    }
+                };
+                if hub.send(message).await.is_err() {
+                    break;
                 }
-                Some(Out::Deadline(next)) => deadline = next,
-                Some(Out::Close) | None => break,
+            }
+            changed = control.changed(), if controlled => match changed {
+                Ok(()) => state = *control.borrow_and_update(),
+                Err(_) => controlled = false,
             },
-            () = wait_for(deadline) => {
-                deadline = None;
-                if hub.send(ToHub::Timeout(id)).await.is_err() { break }
+            () = wait_for(state.deadline) => {
+                state.deadline = None;
+                if hub.send(ToHub::Timeout(id)).await.is_err() {
+                    break;
+                }
             }
         }
     }
-    transport.close().await;
+    let written = counters.written.load(Ordering::Acquire);
+    let _ = hub.send(ToHub::Gone(id, written)).await;
     tracing::debug!(connection = id, "connection closed");
+}
+
+/// Writes what the broker task hands out until it says close, or a write fails or stalls.
+async fn write_loop<W: Writer>(
+    mut writer: W,
+    mut outbox: mpsc::Receiver<Out>,
+    hub: mpsc::Sender<ToHub>,
+    id: u64,
+    counters: Arc<Counters>,
+    stall: Duration,
+) {
+    while let Some(out) = outbox.recv().await {
+        match out {
+            Out::Write(bytes) => {
+                let len = bytes.len() as u64;
+                match writer.send(bytes, stall).await {
+                    Ok(()) => {
+                        counters.written.fetch_add(len, Ordering::AcqRel);
+                        counters.unwritten.fetch_sub(len, Ordering::AcqRel);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                        tracing::warn!(
+                            connection = id,
+                            "no write progress for {stall:?}: closing a client that stopped reading"
+                        );
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::debug!(connection = id, error = %e, "write failed");
+                        return;
+                    }
+                }
+            }
+            Out::Report => {
+                let written = counters.written.load(Ordering::Acquire);
+                if hub.send(ToHub::Written(id, written)).await.is_err() {
+                    return;
+                }
+            }
+            Out::Close => {
+                writer.close().await;
+                return;
+            }
+        }
+    }
 }
 
 async fn wait_for(deadline: Option<Instant>) {
@@ -79,19 +200,66 @@ async fn wait_for(deadline: Option<Instant>) {
     }
 }
 
+/// Logs a recurring condition at most once a second, with how often it happened meanwhile.
+#[derive(Debug, Default)]
+struct Occasional {
+    last: Option<Instant>,
+    count: u64,
+}
+
+impl Occasional {
+    fn note(&mut self, log: impl FnOnce(u64)) {
+        self.count += 1;
+        let now = Instant::now();
+        if self
+            .last
+            .is_none_or(|last| now.duration_since(last) >= Duration::from_secs(1))
+        {
+            log(self.count);
+            self.last = Some(now);
+            self.count = 0;
+        }
+    }
+}
+
 /// Accepts connections until the listener fails, handing each, with Nagle off, to `serve`.
+/// Past the connection limit, new sockets are closed at once. Accept errors (out of
+/// descriptors or memory) back off with growing pauses up to a second, and are logged at most
+/// once a second.
 pub(crate) async fn accept_loop(
     listener: TcpListener,
     kind: &str,
-    mut serve: impl FnMut(TcpStream, String),
+    connections: Arc<Semaphore>,
+    mut serve: impl FnMut(TcpStream, Accepted),
 ) {
+    let (mut failures, mut refusals) = (Occasional::default(), Occasional::default());
+    let mut pause = Duration::ZERO;
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
+                pause = Duration::ZERO;
+                let at = Instant::now();
+                let Ok(permit) = connections.clone().try_acquire_owned() else {
+                    refusals.note(|count| {
+                        tracing::warn!(
+                            count,
+                            "connection limit reached: closing new {kind} connections"
+                        );
+                    });
+                    drop(stream);
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
-                serve(stream, format!("{kind}:{peer}"));
+                let peer = format!("{kind}:{peer}");
+                serve(stream, Accepted { peer, at, permit });
             }
-            Err(e) => tracing::warn!(error = %e, "accepting a {kind} connection failed"),
+            Err(e) => {
+                pause = (pause * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
+                failures.note(|count| {
+                    tracing::warn!(error = %e, count, "accepting {kind} connections failed; backing off");
+                });
+                tokio::time::sleep(pause).await;
+            }
         }
     }
 }

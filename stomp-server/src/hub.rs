@@ -1,58 +1,118 @@
 //! The broker task: it owns the sans-IO broker, takes what connections receive, and hands each
-//! connection its bytes to write and its next deadline.
+//! connection its bytes to write, its next deadline and whether to read. A panic while
+//! serving one connection closes that connection with an ERROR; the others go on.
 
 use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::Bytes;
 use stomp_broker::{Broker, BrokerEvent, ConnectionId};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::chat;
+use crate::connection::Counters;
 
 /// What a connection task tells the broker task.
 #[derive(Debug)]
 pub(crate) enum ToHub {
     Open {
-        out: mpsc::Sender<Out>,
+        link: Link,
         peer: String,
+        accepted_at: Instant,
         reply: oneshot::Sender<ConnectionId>,
     },
     Input(ConnectionId, Bytes),
     Eof(ConnectionId),
+    /// The transport refused the client's input (a WebSocket message over the limits): the
+    /// client gets an ERROR saying so.
+    Fail(ConnectionId, String),
     Timeout(ConnectionId),
-    /// Ctrl-C: every client gets an ERROR and a close.
+    /// Octets written so far, answering [`Out::Report`].
+    Written(ConnectionId, u64),
+    /// The transport is closed, after writing this many octets.
+    Gone(ConnectionId, u64),
+    /// SIGINT or SIGTERM: every client gets an ERROR and a close.
     Shutdown,
 }
 
-/// What the broker task tells a connection task.
+impl ToHub {
+    fn connection(&self) -> Option<ConnectionId> {
+        match self {
+            ToHub::Input(id, _)
+            | ToHub::Eof(id)
+            | ToHub::Fail(id, _)
+            | ToHub::Timeout(id)
+            | ToHub::Written(id, _)
+            | ToHub::Gone(id, _) => Some(*id),
+            ToHub::Open { .. } | ToHub::Shutdown => None,
+        }
+    }
+}
+
+/// What the broker task tells a connection's writer, in order.
 #[derive(Debug)]
 pub(crate) enum Out {
     Write(Bytes),
-    /// When to report a timeout next; `None`: no deadline.
-    Deadline(Option<Instant>),
+    /// Once everything before is written, say how much was ([`ToHub::Written`]).
+    Report,
     /// Everything is written: close the connection.
     Close,
 }
 
-/// Room a full outbound queue keeps for the final ERROR.
+/// What a connection's reader follows: when to report a timeout, and whether to read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Control {
+    pub(crate) deadline: Option<Instant>,
+    /// Flow control: the connection's input is not read.
+    pub(crate) paused: bool,
+}
+
+/// Room a full outbound queue keeps for the final ERROR and a write report.
 const HEADROOM: usize = 4;
 
-struct Link {
+/// The broker task's end of one connection.
+#[derive(Debug)]
+pub(crate) struct Link {
     out: mpsc::Sender<Out>,
-    deadline: Option<Instant>,
+    control: watch::Sender<Control>,
+    counters: Arc<Counters>,
+    /// Told to close; waiting for the transport to be gone.
+    closing: bool,
+}
+
+impl Link {
+    pub(crate) fn new(
+        out: mpsc::Sender<Out>,
+        control: watch::Sender<Control>,
+        counters: Arc<Counters>,
+    ) -> Link {
+        Link {
+            out,
+            control,
+            counters,
+            closing: false,
+        }
+    }
 }
 
 pub(crate) struct Hub {
     broker: Broker,
     links: HashMap<ConnectionId, Link>,
+    /// Octets waiting to be written past which a connection is closed as too slow.
+    max_outbound_bytes: u64,
+    shutting_down: bool,
 }
 
 impl Hub {
-    pub(crate) fn new(broker: Broker) -> Hub {
+    pub(crate) fn new(broker: Broker, max_outbound_bytes: usize) -> Hub {
         Hub {
             broker,
             links: HashMap::new(),
+            max_outbound_bytes: max_outbound_bytes as u64,
+            shutting_down: false,
         }
     }
 
@@ -63,46 +123,89 @@ impl Hub {
 
     /// Runs until shut down and every connection is closed.
     pub(crate) async fn run(mut self, mut inbox: mpsc::Receiver<ToHub>) {
-        let mut shutting_down = false;
         while let Some(message) = inbox.recv().await {
             let now = Instant::now();
-            match message {
-                ToHub::Open { out, peer, reply } => {
-                    let id = self.broker.open(now);
-                    tracing::info!(connection = id, %peer, "connection opened");
-                    self.links.insert(
-                        id,
-                        Link {
-                            out,
-                            deadline: None,
-                        },
-                    );
-                    let _ = reply.send(id);
-                    if shutting_down {
-                        self.broker
-                            .close_with_error(id, now, "server shutting down");
-                    }
-                }
-                ToHub::Input(id, bytes) => self.broker.handle_input(id, now, &bytes),
-                ToHub::Eof(id) => self.broker.handle_eof(id, now),
-                ToHub::Timeout(id) => {
-                    // The connection's timer has fired and is unset: it gets its next deadline
-                    // whether or not that changed.
-                    if let Some(link) = self.links.get_mut(&id) {
-                        link.deadline = None;
-                    }
-                    self.broker.handle_timeout(id, now);
-                }
-                ToHub::Shutdown => {
-                    tracing::info!(connections = self.broker.connections(), "shutting down");
-                    shutting_down = true;
-                    self.broker.shut_down(now, "server shutting down");
+            let culprit = message.connection();
+            let served = catch_unwind(AssertUnwindSafe(|| {
+                self.handle(message, now);
+                self.application(now);
+                self.flush(now);
+            }));
+            if served.is_err() {
+                self.recover(culprit, now);
+            }
+            if self.shutting_down && self.links.is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// After a panic: the connection being served is closed with an ERROR, the rest go on.
+    fn recover(&mut self, culprit: Option<ConnectionId>, now: Instant) {
+        tracing::error!(
+            connection = culprit,
+            "panic while serving a connection: closing it"
+        );
+        if let Some(id) = culprit {
+            let closed = catch_unwind(AssertUnwindSafe(|| {
+                self.broker
+                    .close_with_error(id, now, "internal server error");
+            }));
+            if closed.is_err() {
+                if let Some(link) = self.links.get_mut(&id) {
+                    let _ = link.out.try_send(Out::Close);
+                    link.closing = true;
                 }
             }
+        }
+        let _ = catch_unwind(AssertUnwindSafe(|| {
             self.application(now);
             self.flush(now);
-            if shutting_down && self.links.is_empty() {
-                return;
+        }));
+    }
+
+    fn handle(&mut self, message: ToHub, now: Instant) {
+        match message {
+            ToHub::Open {
+                link,
+                peer,
+                accepted_at,
+                reply,
+            } => {
+                // The CONNECT deadline counts from the accept, handshakes included.
+                let id = self.broker.open(accepted_at);
+                tracing::info!(connection = id, %peer, "connection opened");
+                self.links.insert(id, link);
+                let _ = reply.send(id);
+                if self.shutting_down {
+                    self.broker
+                        .close_with_error(id, now, "server shutting down");
+                }
+            }
+            ToHub::Input(id, bytes) => self.broker.handle_input(id, now, &bytes),
+            ToHub::Eof(id) => self.broker.handle_eof(id, now),
+            ToHub::Fail(id, reason) => self.broker.close_with_error(id, now, &reason),
+            ToHub::Timeout(id) => {
+                // The connection's timer has fired and is unset: it gets its next deadline
+                // whether or not that changed.
+                if let Some(link) = self.links.get_mut(&id) {
+                    link.control.send_if_modified(|c| {
+                        c.deadline = None;
+                        false
+                    });
+                }
+                self.broker.handle_timeout(id, now);
+            }
+            ToHub::Written(id, octets) => self.broker.handle_written(id, now, octets),
+            ToHub::Gone(id, octets) => {
+                self.broker.handle_written(id, now, octets);
+                self.broker.remove(id, now);
+                self.links.remove(&id);
+            }
+            ToHub::Shutdown => {
+                tracing::info!(connections = self.broker.connections(), "shutting down");
+                self.shutting_down = true;
+                self.broker.shut_down(now, "server shutting down");
             }
         }
     }
@@ -138,43 +241,59 @@ impl Hub {
         }
     }
 
-    /// Hands every ready connection its bytes and deadline; closes finished ones.
+    /// Hands every ready connection its bytes, write report request, deadline and input
+    /// state; tells finished ones to close.
     fn flush(&mut self, now: Instant) {
         while let Some(id) = self.broker.poll_ready() {
             let Some(link) = self.links.get_mut(&id) else {
                 continue;
             };
+            if link.closing {
+                continue;
+            }
             let mut closing_slow = false;
-            while let Some(bytes) = self.broker.poll_transmit(id) {
-                // Once closed, only the ERROR is left, and the headroom keeps room for it.
-                if !closing_slow && link.out.capacity() <= HEADROOM {
+            loop {
+                // Backpressure: a consumer too slow for its traffic. What it has not been
+                // handed is dropped, and it is closed with an ERROR that still fits.
+                let waiting = link.counters.unwritten.load(Ordering::Acquire);
+                if !closing_slow
+                    && (link.out.capacity() <= HEADROOM || waiting > self.max_outbound_bytes)
+                {
                     closing_slow = true;
-                    // Backpressure: the consumer is too slow. What it has not been handed is
-                    // dropped, and it is closed with an ERROR that still fits in the queue.
                     tracing::warn!(
                         connection = id,
+                        octets = waiting,
                         "outbound queue full: closing a slow consumer"
                     );
                     self.broker
                         .close_with_error(id, now, "too slow, outbound queue full");
                     continue;
                 }
+                let Some(bytes) = self.broker.poll_transmit(id) else {
+                    break;
+                };
+                let len = bytes.len() as u64;
+                link.counters.unwritten.fetch_add(len, Ordering::AcqRel);
                 if link.out.try_send(Out::Write(bytes)).is_err() {
                     self.broker.handle_eof(id, now);
                     break;
                 }
             }
-            let deadline = self.broker.poll_timeout(id);
-            if deadline != link.deadline {
-                link.deadline = deadline;
-                let _ = link.out.try_send(Out::Deadline(deadline));
+            if self.broker.poll_write_report(id).is_some() {
+                let _ = link.out.try_send(Out::Report);
             }
+            let control = Control {
+                deadline: self.broker.poll_timeout(id),
+                paused: !self.broker.wants_input(id),
+            };
+            link.control.send_if_modified(|c| {
+                let changed = *c != control;
+                *c = control;
+                changed
+            });
             if self.broker.is_closed(id) {
                 let _ = link.out.try_send(Out::Close);
-                self.links.remove(&id);
-                self.broker.remove(id, now);
-                // Removing may have redelivered queue messages elsewhere.
-                self.application(now);
+                link.closing = true;
             }
         }
     }

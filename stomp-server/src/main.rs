@@ -3,8 +3,8 @@
 //!
 //! Both transports drive the same sessions: one task per connection feeds received bytes to
 //! the broker task and writes what it hands back, with one timer per connection re-armed from
-//! the session's next deadline. Ctrl-C closes every client with an ERROR after writing out
-//! what was queued for it.
+//! the session's next deadline. SIGINT (Ctrl-C) and SIGTERM close every client with an ERROR
+//! after writing out what was queued for it.
 
 mod chat;
 mod cli;
@@ -14,15 +14,17 @@ mod tcp;
 mod ws;
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
 use stomp_broker::{Authorizer, Broker};
 use stomp_session::ConnectRequest;
+use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tracing_subscriber::EnvFilter;
 
-/// Accepts one login, given as `user:passcode`.
+/// Accepts one login, given as `user:passcode`, compared in constant time.
 struct OneLogin {
     login: String,
     passcode: String,
@@ -30,10 +32,15 @@ struct OneLogin {
 
 impl Authorizer for OneLogin {
     fn connect(&self, request: &ConnectRequest) -> Result<(), String> {
-        let passcode = request.passcode.as_ref().map(|p| p.expose());
-        if request.login.as_deref() == Some(self.login.as_str())
-            && passcode == Some(self.passcode.as_str())
-        {
+        let login = request.login.as_deref().unwrap_or_default();
+        let passcode = request
+            .passcode
+            .as_ref()
+            .map(|p| p.expose())
+            .unwrap_or_default();
+        let same_login = login.as_bytes().ct_eq(self.login.as_bytes());
+        let same_passcode = passcode.as_bytes().ct_eq(self.passcode.as_bytes());
+        if bool::from(same_login & same_passcode) {
             Ok(())
         } else {
             Err("bad login or passcode".into())
@@ -49,6 +56,11 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // Each connection is a descriptor: take all the system allows.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open file limit"),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -68,14 +80,28 @@ fn main() -> ExitCode {
     }
 }
 
+/// Resolves at SIGINT (Ctrl-C) or SIGTERM.
+async fn stop_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate())?;
+        tokio::select! {
+            interrupted = tokio::signal::ctrl_c() => interrupted,
+            _ = terminate.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await
+}
+
 async fn run(args: cli::Args) -> std::io::Result<()> {
     let broker = match &args.login {
         None => Broker::new(args.broker_config()),
-        Some(pair) => {
-            let (login, passcode) = pair.split_once(':').unwrap_or((pair, ""));
+        Some((login, passcode)) => {
             let check = OneLogin {
-                login: login.to_owned(),
-                passcode: passcode.to_owned(),
+                login: login.clone(),
+                passcode: passcode.clone(),
             };
             Broker::with_authorizer(args.broker_config(), Box::new(check))
         }
@@ -94,23 +120,29 @@ async fn run(args: cli::Args) -> std::io::Result<()> {
     let (hub_tx, hub_rx) = mpsc::channel(1024);
     // Every connection task holds a clone until it is done: shutdown waits for them all.
     let (alive, mut all_done) = mpsc::channel::<()>(1);
-    let queue = hub::Hub::queue_size(args.max_outbound);
+    let settings = connection::Settings {
+        hub: hub_tx.clone(),
+        queue: hub::Hub::queue_size(args.max_outbound),
+        send_timeout: args.send_timeout(),
+        connect_timeout: args.connect_timeout(),
+        connections: Arc::new(Semaphore::new(args.max_connections)),
+        alive,
+    };
     let listeners = [
-        tokio::spawn(tcp::listen(tcp, hub_tx.clone(), queue, alive.clone())),
+        tokio::spawn(tcp::listen(tcp, settings.clone())),
         tokio::spawn(ws::listen(
             ws,
             args.ws_path.clone(),
-            hub_tx.clone(),
-            queue,
-            alive,
+            args.max_ws_message(),
+            settings,
         )),
     ];
-    let hub = tokio::spawn(hub::Hub::new(broker).run(hub_rx));
-    tokio::signal::ctrl_c().await?;
+    let hub = tokio::spawn(hub::Hub::new(broker, args.max_outbound_bytes).run(hub_rx));
+    stop_signal().await?;
     let _ = hub_tx.send(hub::ToHub::Shutdown).await;
     let grace = std::time::Duration::from_secs(5);
     let finished = tokio::time::timeout(grace, async {
-        // The hub ends once it has handed every connection its ERROR and its close...
+        // The hub ends once every connection has had its ERROR written and is gone...
         let _ = hub.await;
         for listener in &listeners {
             listener.abort();
@@ -118,7 +150,7 @@ async fn run(args: cli::Args) -> std::io::Result<()> {
         for listener in listeners {
             let _ = listener.await;
         }
-        // ...and the connections end once that is written.
+        // ...and the connection tasks end just after.
         all_done.recv().await
     });
     if finished.await.is_err() {

@@ -1,21 +1,22 @@
 //! STOMP over TCP.
 
 use std::io;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::net::TcpListener;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::time::timeout;
 
-use crate::connection::{self, Transport};
-use crate::hub::ToHub;
+use crate::connection::{self, Reader, Settings, Writer};
 
-struct Tcp {
-    stream: TcpStream,
+struct TcpReader {
+    stream: OwnedReadHalf,
     buf: BytesMut,
 }
 
-impl Transport for Tcp {
+impl Reader for TcpReader {
     async fn receive(&mut self) -> io::Result<Option<Bytes>> {
         self.buf.reserve(16 * 1024);
         // `read_buf` is cancel-safe: nothing is lost if another event wins the race.
@@ -24,9 +25,28 @@ impl Transport for Tcp {
             _ => Ok(Some(self.buf.split().freeze())),
         }
     }
+}
 
-    async fn send(&mut self, bytes: Bytes) -> io::Result<()> {
-        self.stream.write_all(&bytes).await
+struct TcpWriter {
+    stream: OwnedWriteHalf,
+}
+
+impl Writer for TcpWriter {
+    async fn send(&mut self, bytes: Bytes, stall: Duration) -> io::Result<()> {
+        let mut rest = &bytes[..];
+        while !rest.is_empty() {
+            // Each write must make progress within `stall`; a slow reader that keeps reading
+            // is not cut off, one that stopped is.
+            let n = match timeout(stall, self.stream.write(rest)).await {
+                Ok(n) => n?,
+                Err(_) => return Err(io::ErrorKind::TimedOut.into()),
+            };
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            rest = &rest[n..];
+        }
+        Ok(())
     }
 
     async fn close(&mut self) {
@@ -35,23 +55,20 @@ impl Transport for Tcp {
 }
 
 /// Accepts TCP connections until the listener fails.
-pub(crate) async fn listen(
-    listener: TcpListener,
-    hub: mpsc::Sender<ToHub>,
-    queue: usize,
-    alive: mpsc::Sender<()>,
-) {
-    connection::accept_loop(listener, "tcp", |stream, peer| {
-        let transport = Tcp {
-            stream,
+pub(crate) async fn listen(listener: TcpListener, settings: Settings) {
+    let limit = settings.connections.clone();
+    connection::accept_loop(listener, "tcp", limit, |stream, accepted| {
+        let (read, write) = stream.into_split();
+        let reader = TcpReader {
+            stream: read,
             buf: BytesMut::new(),
         };
+        let writer = TcpWriter { stream: write };
         tokio::spawn(connection::serve(
-            transport,
-            peer,
-            hub.clone(),
-            queue,
-            alive.clone(),
+            reader,
+            writer,
+            accepted,
+            settings.clone(),
         ));
     })
     .await;

@@ -2,72 +2,108 @@
 //! carry several frames or part of one, so messages are fed to the session as a byte stream.
 
 use std::io;
+use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::time::{timeout, timeout_at};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Error, Message, Utf8Bytes};
 
-use crate::connection::{self, Transport};
-use crate::hub::ToHub;
+use crate::connection::{self, Reader, Settings, Writer};
 
 /// The sub-protocols offered, best first; the STOMP version is still negotiated in CONNECT.
 const SUBPROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];
 
-struct Ws {
-    socket: WebSocketStream<TcpStream>,
+struct WsReader {
+    stream: SplitStream<WebSocketStream<TcpStream>>,
 }
 
-impl Transport for Ws {
+impl Reader for WsReader {
     async fn receive(&mut self) -> io::Result<Option<Bytes>> {
         loop {
-            return match self.socket.next().await {
+            return match self.stream.next().await {
                 None | Some(Ok(Message::Close(_))) => Ok(None),
                 Some(Ok(Message::Text(text))) => Ok(Some(Bytes::from(text))),
                 Some(Ok(Message::Binary(bytes))) => Ok(Some(bytes)),
                 // Pings are answered by the WebSocket layer itself.
                 Some(Ok(_)) => continue,
+                // A message over the limits: the client is told why.
+                Some(Err(Error::Capacity(e))) => {
+                    Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+                }
                 Some(Err(e)) => Err(io::Error::other(e)),
             };
         }
     }
+}
 
-    async fn send(&mut self, bytes: Bytes) -> io::Result<()> {
+struct WsWriter {
+    sink: SplitSink<WebSocketStream<TcpStream>, Message>,
+}
+
+impl Writer for WsWriter {
+    async fn send(&mut self, bytes: Bytes, stall: Duration) -> io::Result<()> {
         // STOMP is text; browsers' clients expect text messages. A binary body goes as binary.
         let message = match Utf8Bytes::try_from(bytes.clone()) {
             Ok(text) => Message::Text(text),
             Err(_) => Message::Binary(bytes),
         };
-        self.socket.send(message).await.map_err(io::Error::other)
+        // One message is written as a whole: it must be taken within `stall`.
+        match timeout(stall, self.sink.send(message)).await {
+            Ok(sent) => sent.map_err(io::Error::other),
+            Err(_) => Err(io::ErrorKind::TimedOut.into()),
+        }
     }
 
     async fn close(&mut self) {
-        let _ = self.socket.close(None).await;
+        let _ = self.sink.close().await;
     }
 }
 
-/// Accepts WebSocket connections at `path` until the listener fails.
+/// Accepts WebSocket connections at `path` until the listener fails. The handshake must end
+/// within the connect timeout, counted from the accept; messages and frames are bounded like
+/// the STOMP frames they carry (`max_message`).
 pub(crate) async fn listen(
     listener: TcpListener,
     path: String,
-    hub: mpsc::Sender<ToHub>,
-    queue: usize,
-    alive: mpsc::Sender<()>,
+    max_message: usize,
+    settings: Settings,
 ) {
-    connection::accept_loop(listener, "ws", |stream, peer| {
-        let (hub, path, alive) = (hub.clone(), path.clone(), alive.clone());
+    let limit = settings.connections.clone();
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(max_message))
+        .max_frame_size(Some(max_message))
+        // STOMP frames are small; a large read buffer per idle connection is memory wasted.
+        .read_buffer_size(16 * 1024);
+    connection::accept_loop(listener, "ws", limit, |stream, accepted| {
+        let (path, settings) = (path.clone(), settings.clone());
         // The handshake callback's error type is tungstenite's own, large as it is.
         #[allow(clippy::result_large_err)]
         tokio::spawn(async move {
             let handshake =
                 |request: &Request, response: Response| handshake(&path, request, response);
-            match tokio_tungstenite::accept_hdr_async(stream, handshake).await {
-                Ok(socket) => connection::serve(Ws { socket }, peer, hub, queue, alive).await,
-                Err(e) => tracing::info!(%peer, error = %e, "WebSocket handshake refused"),
+            let deadline = accepted.at + settings.connect_timeout;
+            let upgrade =
+                tokio_tungstenite::accept_hdr_async_with_config(stream, handshake, Some(config));
+            match timeout_at(deadline.into(), upgrade).await {
+                Ok(Ok(socket)) => {
+                    let (sink, stream) = socket.split();
+                    let (reader, writer) = (WsReader { stream }, WsWriter { sink });
+                    connection::serve(reader, writer, accepted, settings).await;
+                }
+                Ok(Err(e)) => {
+                    tracing::info!(peer = %accepted.peer, error = %e, "WebSocket handshake refused");
+                }
+                Err(_) => tracing::info!(
+                    peer = %accepted.peer,
+                    "no WebSocket handshake within the connect timeout: closed"
+                ),
             }
         });
     })
