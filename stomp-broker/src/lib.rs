@@ -926,8 +926,14 @@ impl Broker {
                 .collect();
             let pairs: Vec<(&str, &str)> =
                 own.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-            let message = self.new_message(&destination, &pairs, frame.body().clone());
             let queue = self.policy.is_queue(&destination);
+            // A queue keeps the body: copied, so that it does not pin the whole buffer it
+            // was read into, which queue limits would not count.
+            let body = match queue {
+                true => Bytes::copy_from_slice(frame.body()),
+                false => frame.body().clone(),
+            };
+            let message = self.new_message(&destination, &pairs, body);
             self.route(now, message);
             if queue {
                 self.pause_if_full(connection, now, &destination);

@@ -132,7 +132,12 @@ pub(crate) async fn serve<R: Reader, W: Writer>(
                 }
             }
             changed = control.changed(), if controlled => match changed {
-                Ok(()) => state = *control.borrow_and_update(),
+                Ok(()) => {
+                    state = *control.borrow_and_update();
+                    if state.abort {
+                        break;
+                    }
+                }
                 Err(_) => controlled = false,
             },
             () = wait_for(state.deadline) => {

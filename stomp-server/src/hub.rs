@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use stomp_broker::{Broker, BrokerEvent, ConnectionId};
+use stomp_session::CloseReason;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::chat;
@@ -68,6 +69,9 @@ pub(crate) struct Control {
     pub(crate) deadline: Option<Instant>,
     /// Flow control: the connection's input is not read.
     pub(crate) paused: bool,
+    /// The peer is gone or dead (heart-beats): drop the transport now, without writing what
+    /// is still queued for it.
+    pub(crate) abort: bool,
 }
 
 /// Room a full outbound queue keeps for the final ERROR and a write report.
@@ -235,6 +239,16 @@ impl Hub {
                 }
                 BrokerEvent::Closed { connection, reason } => {
                     tracing::info!(connection, %reason, "session closed");
+                    // Nothing queued can reach a peer that is gone or silent, and a write
+                    // blocked on it must not hold the connection open.
+                    if matches!(
+                        reason,
+                        CloseReason::HeartBeatTimedOut | CloseReason::PeerClosed
+                    ) {
+                        if let Some(link) = self.links.get_mut(&connection) {
+                            link.control.send_modify(|c| c.abort = true);
+                        }
+                    }
                 }
                 other => tracing::debug!(?other, "broker event"),
             }
@@ -285,6 +299,7 @@ impl Hub {
             let control = Control {
                 deadline: self.broker.poll_timeout(id),
                 paused: !self.broker.wants_input(id),
+                abort: link.control.borrow().abort,
             };
             link.control.send_if_modified(|c| {
                 let changed = *c != control;

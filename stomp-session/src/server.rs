@@ -371,32 +371,27 @@ impl ServerSession {
         if matches!(self.state, State::Closing | State::Closed) {
             return;
         }
+        let awaiting = self.awaits_application();
         self.link.receive(now, bytes);
-        // Until CONNECTED is sent, a client may have sent one CONNECT head and nothing more;
-        // while a SUBSCRIBE awaits the application, one frame.
+        if !awaiting {
+            self.process(now);
+            return;
+        }
+        // Nothing is decoded until the application answers the CONNECT or SUBSCRIBE. What
+        // arrives meanwhile is bounded: one head's worth before CONNECTED is sent, one frame
+        // while a SUBSCRIBE waits. (Frames that came in the same input as the CONNECT are
+        // bounded by the driver's read and the frame limits.)
         let limits = self.config.limits;
-        let bound = match self.state {
-            State::AwaitingConnect { .. } | State::AwaitingAccept { .. } => limits.max_head_bytes,
-            _ if self.pending_subscription.is_some() => {
-                limits.max_head_bytes.saturating_add(limits.max_body)
-            }
-            _ => usize::MAX,
+        let (bound, message) = if self.pending_subscription.is_some() {
+            let bound = limits.max_head_bytes.saturating_add(limits.max_body);
+            (bound, "while awaiting an answer")
+        } else {
+            (limits.max_head_bytes, "before CONNECT was accepted")
         };
         if self.link.buffered() > bound {
-            let message = match self.state {
-                State::AwaitingConnect { .. } | State::AwaitingAccept { .. } => {
-                    format!("more than {bound} octets sent before CONNECT was accepted")
-                }
-                _ => format!("more than {bound} octets sent while awaiting an answer"),
-            };
+            let message = format!("more than {bound} octets sent {message}");
             self.fail(now, message.clone(), None, CloseReason::Protocol(message));
-            return;
         }
-        if self.awaits_application() {
-            // Nothing is decoded until the application answers the CONNECT or SUBSCRIBE.
-            return;
-        }
-        self.process(now);
     }
 
     /// The driver stops (`true`) or resumes (`false`) reading the client, as flow control.
