@@ -313,3 +313,71 @@ impl Hub {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stomp_broker::{Authorizer, BrokerConfig};
+    use stomp_session::ConnectRequest;
+
+    /// An application bug: it panics on one login.
+    struct Buggy;
+
+    impl Authorizer for Buggy {
+        fn connect(&self, request: &ConnectRequest) -> Result<(), String> {
+            assert_ne!(request.login.as_deref(), Some("boom"), "a bug");
+            Ok(())
+        }
+    }
+
+    /// Opens a connection on the hub; its writer's end and id.
+    async fn open(hub: &mpsc::Sender<ToHub>) -> (mpsc::Receiver<Out>, ConnectionId) {
+        let (out, outbox) = mpsc::channel(16);
+        let (control, _) = watch::channel(Control::default());
+        let (reply, id) = oneshot::channel();
+        let link = Link::new(out, control, Arc::default());
+        let accepted_at = Instant::now();
+        let peer = "test".into();
+        let open = ToHub::Open {
+            link,
+            peer,
+            accepted_at,
+            reply,
+        };
+        hub.send(open).await.unwrap();
+        (outbox, id.await.unwrap())
+    }
+
+    async fn written(outbox: &mut mpsc::Receiver<Out>) -> String {
+        match outbox.recv().await {
+            Some(Out::Write(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+            other => panic!("expected bytes, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panic_serving_one_connection_closes_it_with_an_error_and_the_rest_go_on() {
+        let broker = Broker::with_authorizer(BrokerConfig::default(), Box::new(Buggy));
+        let (hub, inbox) = mpsc::channel(16);
+        tokio::spawn(Hub::new(broker, 1 << 20).run(inbox));
+        let (mut victim, victim_id) = open(&hub).await;
+        let (mut other, other_id) = open(&hub).await;
+        let connect = |login: &str| {
+            let frame = format!("CONNECT\naccept-version:1.2\nhost:/\nlogin:{login}\n\n\0");
+            Bytes::from(frame)
+        };
+        hub.send(ToHub::Input(victim_id, connect("boom")))
+            .await
+            .unwrap();
+        let error = written(&mut victim).await;
+        assert!(
+            error.starts_with("ERROR\nmessage:internal server error\n"),
+            "{error}"
+        );
+        assert!(matches!(victim.recv().await, Some(Out::Close)));
+        hub.send(ToHub::Input(other_id, connect("fine")))
+            .await
+            .unwrap();
+        assert!(written(&mut other).await.starts_with("CONNECTED\n"));
+    }
+}
