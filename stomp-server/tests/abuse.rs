@@ -697,3 +697,82 @@ fn a_websocket_message_over_the_limits_gets_an_error() {
         assert!(got.contains("Message too long"), "{got}");
     });
 }
+
+/// CPU time the process has used, from /proc (user and system, in clock ticks).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name, which is in parentheses.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn out_of_descriptors_the_accept_loop_backs_off_and_logs_little() {
+    // A hard limit of 64 descriptors, so the server cannot raise it: clients beyond it make
+    // accept fail with EMFILE.
+    let mut child = Command::new("prlimit")
+        .args(["--nofile=64:64", env!("CARGO_BIN_EXE_stomp-server")])
+        .args([
+            "--tcp",
+            "127.0.0.1:0",
+            "--ws",
+            "127.0.0.1:0",
+            "--connect-timeout",
+            "30",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    let tcp = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("tcp="))
+        .unwrap()
+        .to_owned();
+    let stderr = child.stderr.take().unwrap();
+    let logged = std::thread::spawn(move || {
+        let mut all = String::new();
+        let _ = std::io::Read::read_to_string(&mut { stderr }, &mut all);
+        all
+    });
+    let pid = child.id();
+    // 100 silent clients: past about 55 of them, accepting fails.
+    let held: Vec<TcpStream> = (0..100)
+        .map(|_| TcpStream::connect(tcp.as_str()).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(3));
+    let used = cpu_ticks(pid) - before;
+    // Clock ticks are 1/100 s: 3 s of a core would be 300.
+    figure(
+        "accept failing for want of descriptors, server CPU over 3 s",
+        format!("{}%", used * 100 / 300),
+    );
+    assert!(used < 30, "{used} ticks in 3 s");
+    // Once descriptors free up, new clients are served again.
+    drop(held);
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut fresh = TcpStream::connect(tcp.as_str()).unwrap();
+    fresh.write_all(CONNECT).unwrap();
+    fresh
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut answer = [0u8; 9];
+    fresh.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"CONNECTED");
+    let _ = child.kill();
+    let _ = child.wait();
+    // About 5 s of failing accepts: a warning a second at most, each with its count.
+    let log = logged.join().unwrap();
+    let warnings = log.lines().filter(|l| l.contains("accepting tcp")).count();
+    figure(
+        "accept failing for want of descriptors, warnings logged in 5 s",
+        warnings,
+    );
+    assert!((1..=8).contains(&warnings), "{log}");
+}
