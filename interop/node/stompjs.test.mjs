@@ -22,7 +22,8 @@ function connect(transport, options = {}) {
   return new Promise((resolve, reject) => {
     const client = new Client({
       webSocketFactory: transports[transport],
-      connectHeaders: { login: 'guest', passcode: 'guest', host: '/' },
+      // stompjs's defaults: no `host` header, which the server accepts.
+      connectHeaders: { login: 'guest', passcode: 'guest' },
       reconnectDelay: 0,
       heartbeatIncoming: 0,
       heartbeatOutgoing: 0,

@@ -52,8 +52,8 @@ class Collector(stomp.ConnectionListener):
 
 def connect(version, heartbeats=(0, 0)):
     classes = {"1.0": stomp.Connection10, "1.1": stomp.Connection11, "1.2": stomp.Connection12}
-    # From 1.1 `host` is required; stomp.py sends it only when given a vhost.
-    kwargs = {} if version == "1.0" else {"heartbeats": heartbeats, "vhost": "/"}
+    # stomp.py's defaults: no vhost, so no `host` header, which the server accepts.
+    kwargs = {} if version == "1.0" else {"heartbeats": heartbeats}
     conn = classes[version]([(HOST, PORT)], **kwargs)
     listener = Collector()
     conn.set_listener("collector", listener)

@@ -61,6 +61,10 @@ pub(crate) struct Args {
     /// stopped reading).
     #[arg(long, default_value_t = 10, value_parser = at_least_one_u64)]
     pub(crate) send_timeout: u64,
+    /// Refuse a STOMP 1.1 or 1.2 CONNECT without a `host` header, as the specification says
+    /// (by default it is accepted, as stompjs and stomp.py leave it out).
+    #[arg(long)]
+    pub(crate) require_host: bool,
     /// Accept only this login, as `user:passcode`.
     #[arg(long, value_parser = parse_login)]
     pub(crate) login: Option<(String, String)>,
@@ -155,6 +159,7 @@ impl Args {
             max_transactions: self.max_transactions,
             max_transaction_frames: self.max_transaction_frames,
             max_transaction_bytes: self.max_transaction_bytes,
+            require_host: self.require_host,
             ..ServerConfig::default()
         };
         BrokerConfig {

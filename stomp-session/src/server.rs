@@ -52,6 +52,10 @@ pub struct ServerConfig {
     pub max_transaction_frames: usize,
     /// Most octets (heads and bodies) one transaction may hold until its COMMIT.
     pub max_transaction_bytes: usize,
+    /// Whether a 1.1 or 1.2 CONNECT without `host` is refused, as the specification says.
+    /// Off by default: stompjs never sends `host` and stomp.py only with a virtual host, and
+    /// RabbitMQ, ActiveMQ and Spring accept such a CONNECT.
+    pub require_host: bool,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -69,13 +73,14 @@ impl fmt::Debug for ServerConfig {
             .field("max_transactions", &self.max_transactions)
             .field("max_transaction_frames", &self.max_transaction_frames)
             .field("max_transaction_bytes", &self.max_transaction_bytes)
+            .field("require_host", &self.require_host)
             .finish()
     }
 }
 
 impl Default for ServerConfig {
     /// Every version, heart-beats of 10000,10000 ms with a margin of 2 periods, 10 s to send
-    /// CONNECT, the default limits; at most 100,000 subscriptions and 16 open transactions
+    /// CONNECT, `host` not required, the default limits; at most 100,000 subscriptions and 16 open transactions
     /// per connection, each transaction holding at most 10,000 frames and 16 MiB.
     fn default() -> Self {
         ServerConfig {
@@ -91,6 +96,7 @@ impl Default for ServerConfig {
             max_transactions: 16,
             max_transaction_frames: 10_000,
             max_transaction_bytes: 16 * 1024 * 1024,
+            require_host: false,
         }
     }
 }
@@ -592,7 +598,7 @@ impl ServerSession {
             return Ok(());
         };
         let host = frame.header("host").map(|h| h.into_owned());
-        if host.is_none() && version >= Version::V1_1 {
+        if host.is_none() && version >= Version::V1_1 && self.config.require_host {
             return Err(refuse("CONNECT without host (required from STOMP 1.1)"));
         }
         let offer = match frame.header("heart-beat") {

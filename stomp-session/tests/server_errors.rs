@@ -146,7 +146,18 @@ fn no_common_version_lists_the_supported_ones() {
 
 #[test]
 fn missing_host_from_v11() {
-    assert_error(
+    // Accepted by default, as stompjs and stomp.py send no `host` with their defaults...
+    for version in ["1.1", "1.2"] {
+        let outcome = run(&format!("CONNECT\naccept-version:{version}\n\n\0"), false);
+        assert_eq!(outcome.frames[0].0, "CONNECTED", "{version}");
+    }
+    // ...and refused when the specification's rule is asked for.
+    let strict = || ServerConfig {
+        require_host: true,
+        ..ServerConfig::default()
+    };
+    assert_error_with(
+        strict,
         "CONNECT\naccept-version:1.1\n\n\0",
         "CONNECT without host (required from STOMP 1.1)",
         None,
