@@ -178,6 +178,8 @@ struct Connection {
     login: Option<String>,
     /// Subscriptions by their id in the session.
     subscriptions: HashMap<String, SubscriberKey>,
+    /// Those of them that consume queues, by queue name.
+    consumes: BTreeSet<(String, SubscriberKey)>,
     /// A refused login's ERROR, held back until then.
     refusal: Option<(Instant, String)>,
     /// Octets handed out by `poll_transmit`.
@@ -270,6 +272,7 @@ impl Broker {
             session: ServerSession::new(self.config.session.clone(), now),
             login: None,
             subscriptions: HashMap::new(),
+            consumes: BTreeSet::new(),
             refusal: None,
             handed: 0,
             written: 0,
@@ -334,13 +337,7 @@ impl Broker {
             queues.insert(done.message.destination);
         }
         // Room in the output may let this connection's queue subscriptions take more.
-        for key in c.subscriptions.values() {
-            if let Some(s) = self.subscribers.get(key) {
-                if s.kind == Kind::Queue {
-                    queues.insert(s.pattern.as_str().to_owned());
-                }
-            }
-        }
+        queues.extend(c.consumes.iter().map(|(queue, _)| queue.clone()));
         self.ready.insert(connection);
         for queue in queues {
             self.dispatch(now, &queue);
@@ -421,12 +418,7 @@ impl Broker {
     #[must_use]
     pub fn poll_write_report(&mut self, connection: ConnectionId) -> Option<u64> {
         let c = self.connections.get_mut(&connection)?;
-        let consumes = !c.unwritten.is_empty()
-            || c.subscriptions.values().any(|key| {
-                self.subscribers
-                    .get(key)
-                    .is_some_and(|s| s.kind == Kind::Queue)
-            });
+        let consumes = !c.unwritten.is_empty() || !c.consumes.is_empty();
         if c.report_asked || !consumes || c.handed <= c.written {
             return None;
         }
@@ -819,7 +811,10 @@ impl Broker {
             Kind::Topic | Kind::Pattern => {
                 self.routes.insert(&destination, kind == Kind::Pattern, key);
             }
-            Kind::Queue => self.queues.add_consumer(&destination, key),
+            Kind::Queue => {
+                c.consumes.insert((destination.clone(), key));
+                self.queues.add_consumer(&destination, key);
+            }
             Kind::User => {}
         }
         self.subscribers.insert(
@@ -860,6 +855,7 @@ impl Broker {
                     .remove(destination, s.kind == Kind::Pattern, key);
             }
             Kind::Queue => {
+                c.consumes.remove(&(destination.to_owned(), key));
                 let mut unacked: Vec<(u64, Stored)> = s.unacked.into_values().collect();
                 unacked.sort_by_key(|(take, _)| *take);
                 self.queues
