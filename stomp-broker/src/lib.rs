@@ -178,6 +178,8 @@ struct Connection {
     login: Option<String>,
     /// Subscriptions by their id in the session.
     subscriptions: HashMap<String, SubscriberKey>,
+    /// All of them by destination as subscribed, for replies.
+    by_destination: BTreeSet<(String, SubscriberKey)>,
     /// Those of them that consume queues, by queue name.
     consumes: BTreeSet<(String, SubscriberKey)>,
     /// A refused login's ERROR, held back until then.
@@ -272,6 +274,7 @@ impl Broker {
             session: ServerSession::new(self.config.session.clone(), now),
             login: None,
             subscriptions: HashMap::new(),
+            by_destination: BTreeSet::new(),
             consumes: BTreeSet::new(),
             refusal: None,
             handed: 0,
@@ -498,9 +501,10 @@ impl Broker {
         id
     }
 
-    /// Sends a message to `connection`'s own subscriptions that match `destination` (such as a
-    /// `/user/queue/replies` it subscribed to), as an answer to that client alone. Returns how
-    /// many subscriptions it reached.
+    /// Sends a message to `connection`'s own subscriptions to `destination` (such as a
+    /// `/user/queue/replies` it subscribed to), as an answer to that client alone; pattern
+    /// subscriptions are not answered. Returns how many subscriptions it reached. Its cost does
+    /// not grow with the connection's other subscriptions.
     pub fn reply(
         &mut self,
         now: Instant,
@@ -513,15 +517,12 @@ impl Broker {
         let Some(c) = self.connections.get(&connection) else {
             return 0;
         };
+        let first = (destination.to_owned(), SubscriberKey(0));
         let targets: Vec<SubscriberKey> = c
-            .subscriptions
-            .values()
-            .copied()
-            .filter(|key| {
-                self.subscribers
-                    .get(key)
-                    .is_some_and(|s| s.pattern.matches(destination))
-            })
+            .by_destination
+            .range(first..)
+            .take_while(|(d, _)| d == destination)
+            .map(|(_, key)| *key)
             .collect();
         let mut reached = 0;
         for key in targets {
@@ -807,6 +808,7 @@ impl Broker {
         self.next_subscriber += 1;
         let key = SubscriberKey(self.next_subscriber);
         c.subscriptions.insert(id.clone(), key);
+        c.by_destination.insert((destination.clone(), key));
         match kind {
             Kind::Topic | Kind::Pattern => {
                 self.routes.insert(&destination, kind == Kind::Pattern, key);
@@ -849,6 +851,7 @@ impl Broker {
             return;
         };
         let destination = s.pattern.as_str();
+        c.by_destination.remove(&(destination.to_owned(), key));
         match s.kind {
             Kind::Topic | Kind::Pattern => {
                 self.routes
