@@ -738,7 +738,14 @@ impl Broker {
                 ServerEvent::Connect(request) => match self.policy.authorizer.connect(&request) {
                     Ok(()) => {
                         c.login.clone_from(&request.login);
-                        let _ = c.session.accept(now);
+                        // As RabbitMQ and Spring do: the session's id, and the user it is
+                        // for once the authorizer let it in.
+                        let session = format!("session-{connection}");
+                        let mut headers = vec![("session", session.as_str())];
+                        if let Some(login) = &request.login {
+                            headers.push(("user-name", login));
+                        }
+                        let _ = c.session.accept_with_headers(now, &headers);
                         self.events.push_back(BrokerEvent::Connected {
                             connection,
                             login: request.login,

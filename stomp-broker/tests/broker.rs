@@ -340,3 +340,22 @@ fn shutdown_closes_every_connection_with_an_error() {
     }
     assert_eq!(net.broker.connections(), 0);
 }
+
+#[test]
+fn connected_names_the_session_and_the_user() {
+    let mut net = Net::new(Broker::new(BrokerConfig::default()));
+    let alice = net.client("alice");
+    let connection = net.clients[alice].0;
+    let connected = net
+        .wrote
+        .iter()
+        .find(|(c, _)| *c == connection)
+        .map(|(_, bytes)| String::from_utf8_lossy(bytes).into_owned())
+        .unwrap();
+    assert!(connected.starts_with("CONNECTED\n"), "{connected}");
+    assert!(
+        connected.contains(&format!("\nsession:session-{connection}\n")),
+        "{connected}"
+    );
+    assert!(connected.contains("\nuser-name:alice\n"), "{connected}");
+}

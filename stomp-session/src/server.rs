@@ -811,6 +811,17 @@ impl ServerSession {
 
     /// Accepts the pending CONNECT: sends CONNECTED and starts heart-beats.
     pub fn accept(&mut self, now: Instant) -> Result<(), SessionError> {
+        self.accept_with_headers(now, &[])
+    }
+
+    /// Accepts the pending CONNECT with further CONNECTED headers, such as `session` and
+    /// `user-name`. A header that CONNECTED cannot carry (it is never escaped: no LF, no
+    /// colon in its name) is left out.
+    pub fn accept_with_headers(
+        &mut self,
+        now: Instant,
+        extra: &[(&str, &str)],
+    ) -> Result<(), SessionError> {
         let State::AwaitingAccept { periods, .. } = self.state else {
             return Err(SessionError::InvalidState("no CONNECT awaits acceptance"));
         };
@@ -823,6 +834,12 @@ impl ServerSession {
         if let Some(server) = &self.config.server {
             headers.push(("server", server));
         }
+        let encoder = Encoder::new(version);
+        headers.extend(extra.iter().copied().filter(|(name, value)| {
+            encoder
+                .check_header(Command::Connected, name, value)
+                .is_ok()
+        }));
         self.link
             .send(now, Command::Connected, headers, &Bytes::new())?;
         self.link.start_heart_beats(now, periods);
