@@ -65,6 +65,10 @@ pub(crate) struct Args {
     /// (by default it is accepted, as stompjs and stomp.py leave it out).
     #[arg(long)]
     pub(crate) require_host: bool,
+    /// Drop a SEND to a destination nobody serves, with a warning, as Spring's simple broker
+    /// does (by default it is refused with an ERROR before any RECEIPT).
+    #[arg(long)]
+    pub(crate) drop_unserved_sends: bool,
     /// Accept only this login, as `user:passcode`.
     #[arg(long, value_parser = parse_login)]
     pub(crate) login: Option<(String, String)>,
@@ -175,6 +179,7 @@ impl Args {
             prefetch_client: self.prefetch_client,
             max_outbound_bytes: self.max_outbound_bytes,
             login_failure_delay: Duration::from_millis(self.login_failure_delay),
+            drop_unserved_sends: self.drop_unserved_sends,
             ..BrokerConfig::default()
         }
     }
