@@ -97,16 +97,23 @@ def test_heart_beats_hold_for_more_than_three_periods():
 
 
 def test_chat_demo_answers_the_sender_and_the_room():
+    # The classic flow: one subscription to the room; the sender gets its RESPONSE and the
+    # room's MESSAGE there, both on /chat/ROOM with the request's tid.
     conn, listener = connect("1.2")
-    conn.subscribe("/chat/py-room", id="room")
-    conn.subscribe("/user/queue/responses", id="answers", headers={"receipt": "subs"})
+    conn.subscribe("/chat/py-room", id="sub-0", headers={"receipt": "subs"})
     listener.receipt("subs")
     request = {"tid": "py-1", "method": "/chat/sendMessage", "params": {"roomId": "py-room", "content": "hi"}}
     conn.send("/app/chat-api", json.dumps(request), content_type="application/json")
-    bodies = [json.loads(listener.messages.get(timeout=WAIT).body) for _ in range(2)]
-    kinds = sorted(b["type"] for b in bodies)
+    frames = [listener.messages.get(timeout=WAIT) for _ in range(2)]
+    kinds = sorted(json.loads(f.body)["type"] for f in frames)
     assert kinds == ["MESSAGE", "RESPONSE"]
-    assert all(b["tid"] == "py-1" for b in bodies)
+    for frame in frames:
+        assert json.loads(frame.body)["tid"] == "py-1"
+        assert frame.headers["subscription"] == "sub-0"
+        assert frame.headers["destination"] == "/chat/py-room"
+        assert frame.headers["content-type"] == "application/json;charset=UTF-8"
+        assert frame.headers["message-id"]
+        assert int(frame.headers["content-length"]) == len(frame.body.encode())
     conn.disconnect(receipt="bye")
 
 

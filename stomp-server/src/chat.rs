@@ -1,10 +1,11 @@
 //! The demo application on `/app`: the chat of the classic deployment.
 //!
 //! A SEND to `/app/chat-api` carries `{"tid":..., "method":"/chat/sendMessage",
-//! "params":{"roomId":..., "content":..., ...}}`. The sender gets a MESSAGE whose body has
-//! `"type":"RESPONSE"` on its subscription to the SEND's `reply-to` destination (by default
-//! `/user/queue/responses`), and every subscriber of `/chat/ROOM` gets one whose body has
-//! `"type":"MESSAGE"`; both carry the request's `tid`.
+//! "params":{"roomId":..., "content":..., ...}}`. Every subscriber of `/chat/ROOM` gets a
+//! MESSAGE whose body has `"type":"MESSAGE"`, and the sender alone gets one whose body has
+//! `"type":"RESPONSE"`: on its subscription to the SEND's `reply-to` destination if it names
+//! one, else on its subscription to `/chat/ROOM`, else on `/user/queue/responses`. Both carry
+//! the request's `tid` and `content-type:application/json;charset=UTF-8`.
 
 use std::time::Instant;
 
@@ -13,10 +14,10 @@ use serde_json::{Value, json};
 use stomp_broker::{Broker, ConnectionId};
 use stomp_session::FrameBuf;
 
-/// Where answers go unless the SEND names a `reply-to`.
+/// Where answers go when the sender is subscribed neither to a `reply-to` nor to the room.
 pub(crate) const DEFAULT_REPLY_TO: &str = "/user/queue/responses";
 
-const JSON: [(&str, &str); 1] = [("content-type", "application/json")];
+const JSON: [(&str, &str); 1] = [("content-type", "application/json;charset=UTF-8")];
 
 /// Acts on a SEND to an application destination.
 pub(crate) fn on_app_message(
@@ -26,33 +27,36 @@ pub(crate) fn on_app_message(
     destination: &str,
     frame: &FrameBuf,
 ) {
-    let reply_to = frame
-        .header("reply-to")
-        .map(|r| r.into_owned())
-        .unwrap_or_else(|| DEFAULT_REPLY_TO.to_owned());
-    let answer = match (destination, serde_json::from_slice::<Value>(frame.body())) {
+    let reply_to = frame.header("reply-to").map(|r| r.into_owned());
+    let (answer, room) = match (destination, serde_json::from_slice::<Value>(frame.body())) {
         ("/app/chat-api", Ok(request)) => handle(broker, now, &request),
-        ("/app/chat-api", Err(e)) => {
-            json!({"type": "RESPONSE", "tid": null, "error": format!("invalid JSON: {e}")})
-        }
-        (other, _) => {
-            json!({"type": "RESPONSE", "tid": null, "error": format!("no application at {other}")})
-        }
+        ("/app/chat-api", Err(e)) => (
+            json!({"type": "RESPONSE", "tid": null, "error": format!("invalid JSON: {e}")}),
+            None,
+        ),
+        (other, _) => (
+            json!({"type": "RESPONSE", "tid": null, "error": format!("no application at {other}")}),
+            None,
+        ),
     };
-    let reached = broker.reply(
-        now,
-        connection,
-        &reply_to,
-        &JSON,
-        Bytes::from(answer.to_string()),
-    );
-    if reached == 0 {
-        tracing::debug!(connection, %reply_to, "answer not delivered: no subscription to the reply destination");
+    let body = Bytes::from(answer.to_string());
+    let candidates = reply_to
+        .into_iter()
+        .chain(room.map(|room| format!("/chat/{room}")))
+        .chain([DEFAULT_REPLY_TO.to_owned()]);
+    for reply_to in candidates {
+        if broker.reply(now, connection, &reply_to, &JSON, body.clone()) > 0 {
+            return;
+        }
     }
+    tracing::debug!(
+        connection,
+        "answer not delivered: no subscription to reply on"
+    );
 }
 
-/// Carries out one request and returns the answer for its sender.
-fn handle(broker: &mut Broker, now: Instant, request: &Value) -> Value {
+/// Carries out one request; returns the answer for its sender, and the room it was about.
+fn handle(broker: &mut Broker, now: Instant, request: &Value) -> (Value, Option<String>) {
     let tid = request.get("tid").cloned().unwrap_or(Value::Null);
     let method = request
         .get("method")
@@ -62,7 +66,9 @@ fn handle(broker: &mut Broker, now: Instant, request: &Value) -> Value {
     match method {
         "/chat/sendMessage" => {
             let Some(room) = params.get("roomId").and_then(room_name) else {
-                return json!({"type": "RESPONSE", "tid": tid, "error": "params.roomId is required"});
+                let error =
+                    json!({"type": "RESPONSE", "tid": tid, "error": "params.roomId is required"});
+                return (error, None);
             };
             let message =
                 json!({"type": "MESSAGE", "tid": tid, "method": method, "params": params});
@@ -72,10 +78,12 @@ fn handle(broker: &mut Broker, now: Instant, request: &Value) -> Value {
                 &JSON,
                 Bytes::from(message.to_string()),
             );
-            json!({"type": "RESPONSE", "tid": tid, "result": {"messageId": id}})
+            let response = json!({"type": "RESPONSE", "tid": tid, "result": {"messageId": id}});
+            (response, Some(room))
         }
         other => {
-            json!({"type": "RESPONSE", "tid": tid, "error": format!("unknown method {other:?}")})
+            let error = json!({"type": "RESPONSE", "tid": tid, "error": format!("unknown method {other:?}")});
+            (error, None)
         }
     }
 }
