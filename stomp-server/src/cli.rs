@@ -11,7 +11,7 @@ use stomp_session::{HeartBeat, Limits, ServerConfig};
 /// `/queue/` and `/chat/` destinations, user destinations under `/user/`, and a chat
 /// application on `/app/`.
 #[derive(Parser, Debug, Clone)]
-#[command(version, about)]
+#[command(version, about, allow_negative_numbers = true)]
 pub(crate) struct Args {
     /// Address for STOMP over TCP.
     #[arg(long, default_value = "127.0.0.1:61613")]
@@ -118,18 +118,16 @@ pub(crate) struct Args {
 }
 
 fn parse_margin(value: &str) -> Result<f64, String> {
-    let margin: f64 = value.parse().map_err(|e| format!("{e}"))?;
-    if !margin.is_finite() || margin < 1.0 {
-        return Err("must be a finite number of periods, at least 1".into());
+    match value.parse::<f64>() {
+        Ok(margin) if margin.is_finite() && margin >= 1.0 => Ok(margin),
+        _ => Err("must be a finite number of periods, at least 1".into()),
     }
-    Ok(margin)
 }
 
 fn at_least_one(value: &str) -> Result<usize, String> {
     match value.parse::<usize>() {
-        Ok(0) => Err("must be at least 1".into()),
-        Ok(n) => Ok(n),
-        Err(e) => Err(e.to_string()),
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err("must be a whole number, at least 1".into()),
     }
 }
 

@@ -653,16 +653,27 @@ fn bad_flags_exit_with_status_2_and_say_why() {
         ("--login", "user"),
         ("--login", "user:"),
         ("--max-connections", "0"),
+        ("--max-connections", "-5"),
         ("--send-timeout", "0"),
     ] {
-        let output = Command::new(env!("CARGO_BIN_EXE_stomp-server"))
-            .args(["--tcp", "127.0.0.1:0", "--ws", "127.0.0.1:0"])
-            .arg(format!("{flag}={value}"))
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(2), "{flag} {value}: {stderr}");
-        assert!(stderr.contains(flag), "{flag} {value}: {stderr}");
+        // Written both ways: `--flag=value` and `--flag value`.
+        for args in [
+            vec![format!("{flag}={value}")],
+            vec![flag.into(), value.into()],
+        ] {
+            let output = Command::new(env!("CARGO_BIN_EXE_stomp-server"))
+                .args(["--tcp", "127.0.0.1:0", "--ws", "127.0.0.1:0"])
+                .args(&args)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+            assert!(stderr.contains(flag), "{args:?}: {stderr}");
+            assert!(
+                stderr.contains("must be"),
+                "{args:?}: the message says what is expected: {stderr}"
+            );
+        }
     }
 }
 
