@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Installs (if needed), starts and stops the real brokers the interoperability tests run against,
-# on a Debian machine, bound to loopback only:
-#   RabbitMQ: STOMP on 127.0.0.1:61613 (guest/guest, virtual host /)
+# on a Debian machine, bound to loopback only, on ports apart from stomp-server's defaults
+# (61613, 15674) so that a server running meanwhile is never mistaken for a broker:
+#   RabbitMQ: STOMP on 127.0.0.1:61633 (guest/guest, virtual host /), Web-STOMP on 15684
 #   ActiveMQ: STOMP on 127.0.0.1:61623 (any login)
+# What it changes on the system: it installs rabbitmq-server, activemq and a Java runtime with
+# apt-get when they are missing (as root), and writes /etc/rabbitmq/rabbitmq-env.conf and
+# /etc/rabbitmq/rabbitmq.conf (saying so); ActiveMQ's files stay under $STOMP_BROKER_STATE
+# (default /tmp/stomp-rs-brokers).
 # Usage: scripts/brokers.sh start | stop
 set -euo pipefail
 
 ACTIVEMQ_PORT=61623
-RABBITMQ_PORT=61613
+RABBITMQ_PORT=61633
+RABBITMQ_WEB_PORT=15684
 STATE=${STOMP_BROKER_STATE:-/tmp/stomp-rs-brokers}
 
 log() { echo "brokers: $*" >&2; }
@@ -38,7 +44,8 @@ wait_for_port() {
 }
 
 start_rabbitmq() {
-    # The node name must resolve, and everything stays on loopback (PEERS.md).
+    # The node name must resolve, and everything stays on loopback.
+    log "writing /etc/rabbitmq/rabbitmq-env.conf and /etc/rabbitmq/rabbitmq.conf"
     cat > /etc/rabbitmq/rabbitmq-env.conf <<CONF
 NODENAME=rabbit@localhost
 NODE_IP_ADDRESS=127.0.0.1
@@ -48,7 +55,7 @@ CONF
 listeners.tcp.default = 127.0.0.1:5672
 stomp.listeners.tcp.1 = 127.0.0.1:$RABBITMQ_PORT
 web_stomp.tcp.ip = 127.0.0.1
-web_stomp.tcp.port = 15674
+web_stomp.tcp.port = $RABBITMQ_WEB_PORT
 loopback_users = none
 CONF
     export ERL_EPMD_ADDRESS=127.0.0.1 HOME=/var/lib/rabbitmq
@@ -72,7 +79,7 @@ start_activemq() {
   </broker>
 </beans>
 XML
-    # /usr/bin/activemq switches user through a login shell; run Java directly (PEERS.md).
+    # /usr/bin/activemq switches user through a login shell; run Java directly.
     nohup java -Xmx256M \
         --add-opens java.base/java.lang=ALL-UNNAMED --add-opens java.base/java.util=ALL-UNNAMED \
         --add-opens java.base/java.net=ALL-UNNAMED --add-opens java.base/java.security=ALL-UNNAMED \

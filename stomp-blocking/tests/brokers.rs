@@ -1,5 +1,5 @@
 //! The sessions against real brokers over TCP, through the blocking driver: RabbitMQ on
-//! 127.0.0.1:61613 and ActiveMQ on 127.0.0.1:61623, started by `scripts/brokers.sh`.
+//! 127.0.0.1:61633 and ActiveMQ on 127.0.0.1:61623, started by `scripts/brokers.sh`.
 //!
 //! These tests need the brokers, so plain `cargo test` lists them as ignored; `scripts/test`
 //! starts the brokers and runs them with `--include-ignored`, and there a missing broker fails
@@ -24,7 +24,7 @@ struct Broker {
 
 const RABBITMQ: Broker = Broker {
     name: "rabbitmq",
-    addr: "127.0.0.1:61613",
+    addr: "127.0.0.1:61633",
     host: "/",
 };
 const ACTIVEMQ: Broker = Broker {
@@ -224,7 +224,7 @@ fn all(broker: Broker) {
 }
 
 #[test]
-#[ignore = "needs RabbitMQ on 127.0.0.1:61613: run scripts/test"]
+#[ignore = "needs RabbitMQ on 127.0.0.1:61633: run scripts/test"]
 fn rabbitmq_every_version() {
     all(RABBITMQ);
 }
