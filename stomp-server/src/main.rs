@@ -13,6 +13,7 @@ mod hub;
 mod tcp;
 mod ws;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -55,6 +56,8 @@ fn main() -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: logs written to a file stay plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     // Each connection is a descriptor: take all the system allows.
     match rlimit::increase_nofile_limit(u64::MAX) {
