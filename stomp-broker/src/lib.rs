@@ -137,6 +137,8 @@ pub struct BrokerStats {
     pub queued_bytes: usize,
     /// Connections whose input is stopped by a queue limit.
     pub paused_publishers: usize,
+    /// Logged-in users with at least one session.
+    pub users: usize,
 }
 
 /// One subscription, as the broker routes to it.
@@ -220,6 +222,8 @@ pub struct Broker {
     ready: BTreeSet<ConnectionId>,
     /// Connections whose input is stopped by a queue limit.
     paused: BTreeSet<ConnectionId>,
+    /// The sessions of each logged-in user, for user destinations.
+    users: HashMap<String, BTreeSet<ConnectionId>>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -260,6 +264,7 @@ impl Broker {
             events: VecDeque::new(),
             ready: BTreeSet::new(),
             paused: BTreeSet::new(),
+            users: HashMap::new(),
         }
     }
 
@@ -476,6 +481,7 @@ impl Broker {
             queued_messages: self.queues.waiting_count(),
             queued_bytes: self.queues.total_bytes(),
             paused_publishers: self.paused.len(),
+            users: self.users.len(),
         }
     }
 
@@ -514,21 +520,55 @@ impl Broker {
         body: Bytes,
     ) -> usize {
         let message = self.new_message(destination, headers, body);
+        self.deliver_to_own(now, connection, &message)
+    }
+
+    /// Sends a message to user `user` at `destination`, as Spring's user destinations do:
+    /// `send_to_user(now, "alice", "/queue/x", ..)` reaches every session that logged in as
+    /// alice and subscribed to `/user/queue/x`, and nobody else. Returns how many
+    /// subscriptions it reached.
+    pub fn send_to_user(
+        &mut self,
+        now: Instant,
+        user: &str,
+        destination: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> usize {
+        let prefix = self.config.user_prefix.trim_end_matches('/');
+        let own = format!("{prefix}/{}", destination.trim_start_matches('/'));
+        let sessions: Vec<ConnectionId> = match self.users.get(user) {
+            Some(sessions) => sessions.iter().copied().collect(),
+            None => return 0,
+        };
+        let message = self.new_message(&own, headers, body);
+        sessions
+            .into_iter()
+            .map(|connection| self.deliver_to_own(now, connection, &message))
+            .sum()
+    }
+
+    /// Delivers to `connection`'s own subscriptions to the message's destination.
+    fn deliver_to_own(
+        &mut self,
+        now: Instant,
+        connection: ConnectionId,
+        message: &Stored,
+    ) -> usize {
         let Some(c) = self.connections.get(&connection) else {
             return 0;
         };
-        let first = (destination.to_owned(), SubscriberKey(0));
+        let first = (message.destination.clone(), SubscriberKey(0));
         let targets: Vec<SubscriberKey> = c
             .by_destination
             .range(first..)
-            .take_while(|(d, _)| d == destination)
+            .take_while(|(d, _)| *d == message.destination)
             .map(|(_, key)| *key)
             .collect();
-        let mut reached = 0;
-        for key in targets {
-            reached += usize::from(self.deliver_to_topic(now, key, &message));
-        }
-        reached
+        targets
+            .into_iter()
+            .map(|key| usize::from(self.deliver_to_topic(now, key, message)))
+            .sum()
     }
 
     // ---- Routing ----
@@ -745,7 +785,14 @@ impl Broker {
                         if let Some(login) = &request.login {
                             headers.push(("user-name", login));
                         }
-                        let _ = c.session.accept_with_headers(now, &headers);
+                        if c.session.accept_with_headers(now, &headers).is_ok() {
+                            if let Some(login) = &request.login {
+                                self.users
+                                    .entry(login.clone())
+                                    .or_default()
+                                    .insert(connection);
+                            }
+                        }
                         self.events.push_back(BrokerEvent::Connected {
                             connection,
                             login: request.login,
@@ -772,6 +819,18 @@ impl Broker {
                         self.unsubscribe(connection, now, &id);
                     }
                     self.paused.remove(&connection);
+                    if let Some(login) = self
+                        .connections
+                        .get(&connection)
+                        .and_then(|c| c.login.as_ref())
+                    {
+                        if let Some(sessions) = self.users.get_mut(login) {
+                            sessions.remove(&connection);
+                            if sessions.is_empty() {
+                                self.users.remove(login);
+                            }
+                        }
+                    }
                     self.events
                         .push_back(BrokerEvent::Closed { connection, reason });
                 }

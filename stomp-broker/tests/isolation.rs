@@ -181,3 +181,45 @@ fn destinations_are_bounded_in_length_and_segments() {
     let longest = format!("/topic/{}", "x".repeat(1024 - 7));
     assert_eq!(refused_subscription(&longest), None);
 }
+
+#[test]
+fn a_user_is_reached_in_every_session_and_nobody_else_is() {
+    let mut net = Net::new(Broker::new(BrokerConfig::default()));
+    let (phone, laptop, bob) = (net.client("alice"), net.client("alice"), net.client("bob"));
+    for who in [phone, laptop, bob] {
+        net.subscribe(who, "/user/queue/notifications", AckMode::Auto);
+    }
+    // A second destination of Alice's that this message is not for.
+    net.subscribe(phone, "/user/queue/other", AckMode::Auto);
+    let now = net.now;
+    let reached = net.broker.send_to_user(
+        now,
+        "alice",
+        "/queue/notifications",
+        &[],
+        Bytes::from_static(b"for alice"),
+    );
+    assert_eq!(reached, 2);
+    net.pump();
+    for who in [phone, laptop] {
+        let got = net.take_messages(who);
+        assert_eq!(bodies(&got), ["for alice"]);
+        assert_eq!(
+            got[0].destination().as_deref(),
+            Some("/user/queue/notifications")
+        );
+    }
+    assert!(net.take_messages(bob).is_empty());
+    assert_eq!(net.broker.stats().users, 2);
+    // Nothing is kept for users who left.
+    for who in [phone, laptop] {
+        let connection = net.clients[who].0;
+        net.broker.handle_eof(connection, now);
+    }
+    net.pump();
+    assert_eq!(net.broker.stats().users, 1);
+    let reached = net
+        .broker
+        .send_to_user(now, "alice", "/queue/notifications", &[], Bytes::new());
+    assert_eq!(reached, 0);
+}
