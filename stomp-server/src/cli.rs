@@ -69,6 +69,10 @@ pub(crate) struct Args {
     /// does (by default it is refused with an ERROR before any RECEIPT).
     #[arg(long)]
     pub(crate) drop_unserved_sends: bool,
+    /// Seconds between the summaries logged at info level (connections, subscriptions, queues,
+    /// closes); connections' own events are logged at debug level.
+    #[arg(long, default_value_t = 60, value_parser = at_least_one_u64)]
+    pub(crate) summary_interval: u64,
     /// Accept only this login, as `user:passcode`.
     #[arg(long, value_parser = parse_login)]
     pub(crate) login: Option<(String, String)>,

@@ -102,19 +102,39 @@ impl Link {
     }
 }
 
+/// Running totals for the periodic summary.
+#[derive(Debug, Default)]
+struct Counts {
+    opened: u64,
+    closed: u64,
+    /// Closed other than by DISCONNECT.
+    abnormal: u64,
+    /// Closed for falling behind.
+    slow: u64,
+}
+
 pub(crate) struct Hub {
     broker: Broker,
     links: HashMap<ConnectionId, Link>,
+    counts: Counts,
+    /// How often the summary is logged.
+    summary_every: std::time::Duration,
     /// Octets waiting to be written past which a connection is closed as too slow.
     max_outbound_bytes: u64,
     shutting_down: bool,
 }
 
 impl Hub {
-    pub(crate) fn new(broker: Broker, max_outbound_bytes: usize) -> Hub {
+    pub(crate) fn new(
+        broker: Broker,
+        max_outbound_bytes: usize,
+        summary_every: std::time::Duration,
+    ) -> Hub {
         Hub {
             broker,
             links: HashMap::new(),
+            counts: Counts::default(),
+            summary_every,
             max_outbound_bytes: max_outbound_bytes as u64,
             shutting_down: false,
         }
@@ -127,7 +147,20 @@ impl Hub {
 
     /// Runs until shut down and every connection is closed.
     pub(crate) async fn run(mut self, mut inbox: mpsc::Receiver<ToHub>) {
-        while let Some(message) = inbox.recv().await {
+        let mut summary = tokio::time::interval(self.summary_every);
+        summary.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        summary.tick().await;
+        loop {
+            let message = tokio::select! {
+                message = inbox.recv() => match message {
+                    Some(message) => message,
+                    None => return,
+                },
+                _ = summary.tick() => {
+                    self.log_summary();
+                    continue;
+                }
+            };
             let now = Instant::now();
             let culprit = message.connection();
             let served = catch_unwind(AssertUnwindSafe(|| {
@@ -142,6 +175,28 @@ impl Hub {
                 return;
             }
         }
+    }
+
+    /// What the server holds and has done, at info level: per-connection events are logged at
+    /// debug level only, so that connection churn does not flood the log.
+    fn log_summary(&mut self) {
+        let stats = self.broker.stats();
+        let counts = &self.counts;
+        tracing::info!(
+            connections = stats.connections,
+            users = stats.users,
+            subscriptions = stats.subscriptions,
+            topics = stats.topics,
+            queues = stats.queues,
+            queued_messages = stats.queued_messages,
+            queued_bytes = stats.queued_bytes,
+            paused_publishers = stats.paused_publishers,
+            opened = counts.opened,
+            closed = counts.closed,
+            closed_abnormally = counts.abnormal,
+            slow_consumers_closed = counts.slow,
+            "summary"
+        );
     }
 
     /// After a panic: the connection being served is closed with an ERROR, the rest go on.
@@ -178,7 +233,8 @@ impl Hub {
             } => {
                 // The CONNECT deadline counts from the accept, handshakes included.
                 let id = self.broker.open(accepted_at);
-                tracing::info!(connection = id, %peer, "connection opened");
+                tracing::debug!(connection = id, %peer, "connection opened");
+                self.counts.opened += 1;
                 self.links.insert(id, link);
                 let _ = reply.send(id);
                 if self.shutting_down {
@@ -218,7 +274,7 @@ impl Hub {
         while let Some(event) = self.broker.poll_event() {
             match event {
                 BrokerEvent::Connected { connection, login } => {
-                    tracing::info!(
+                    tracing::debug!(
                         connection,
                         login = login.as_deref().unwrap_or("-"),
                         "connected"
@@ -238,7 +294,11 @@ impl Hub {
                     tracing::warn!(connection, %destination, "SEND to a destination nobody serves dropped");
                 }
                 BrokerEvent::Closed { connection, reason } => {
-                    tracing::info!(connection, %reason, "session closed");
+                    tracing::debug!(connection, %reason, "session closed");
+                    self.counts.closed += 1;
+                    if reason != CloseReason::Disconnected {
+                        self.counts.abnormal += 1;
+                    }
                     // Nothing queued can reach a peer that is gone or silent, and a write
                     // blocked on it must not hold the connection open.
                     if matches!(
@@ -274,6 +334,7 @@ impl Hub {
                     && (link.out.capacity() <= HEADROOM || waiting > self.max_outbound_bytes)
                 {
                     closing_slow = true;
+                    self.counts.slow += 1;
                     tracing::warn!(
                         connection = id,
                         octets = waiting,
@@ -359,7 +420,8 @@ mod tests {
     async fn a_panic_serving_one_connection_closes_it_with_an_error_and_the_rest_go_on() {
         let broker = Broker::with_authorizer(BrokerConfig::default(), Box::new(Buggy));
         let (hub, inbox) = mpsc::channel(16);
-        tokio::spawn(Hub::new(broker, 1 << 20).run(inbox));
+        let summary = std::time::Duration::from_secs(60);
+        tokio::spawn(Hub::new(broker, 1 << 20, summary).run(inbox));
         let (mut victim, victim_id) = open(&hub).await;
         let (mut other, other_id) = open(&hub).await;
         let connect = |login: &str| {

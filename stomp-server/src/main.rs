@@ -140,7 +140,9 @@ async fn run(args: cli::Args) -> std::io::Result<()> {
             settings,
         )),
     ];
-    let hub = tokio::spawn(hub::Hub::new(broker, args.max_outbound_bytes).run(hub_rx));
+    let summary = std::time::Duration::from_secs(args.summary_interval);
+    let hub = hub::Hub::new(broker, args.max_outbound_bytes, summary);
+    let hub = tokio::spawn(hub.run(hub_rx));
     stop_signal().await?;
     let _ = hub_tx.send(hub::ToHub::Shutdown).await;
     let grace = std::time::Duration::from_secs(5);
