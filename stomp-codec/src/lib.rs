@@ -88,7 +88,7 @@
     clippy::unwrap_used,
     clippy::expect_used
 )]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 extern crate alloc;
 
