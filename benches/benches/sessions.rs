@@ -5,8 +5,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use criterion::{Criterion, Throughput};
 use stomp_session::{
-    AckMode, ClientConfig, ClientEvent, ClientSession, Delivery, Send, ServerConfig, ServerEvent,
-    ServerSession,
+    AckMode, ClientConfig, ClientEvent, ClientSession, Delivery, SendFrame, ServerConfig,
+    ServerEvent, ServerSession,
 };
 
 use crate::report::{self, Table};
@@ -78,7 +78,7 @@ pub fn end_to_end(c: &mut Criterion, table: &mut Table) {
         b.iter(|| {
             for _ in 0..BATCH {
                 client
-                    .send(now, Send::new("/topic/bench", body.clone()))
+                    .send(now, SendFrame::new("/topic/bench", body.clone()))
                     .unwrap();
             }
             assert_eq!(pump(&mut client, &mut server, now), BATCH);

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use stomp_blocking::Client;
-use stomp_session::{AckMode, ClientConfig, ClientEvent, Send};
+use stomp_session::{AckMode, ClientConfig, ClientEvent, SendFrame};
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -142,7 +142,7 @@ fn main() {
         body[..8].copy_from_slice(&(start.elapsed().as_nanos() as u64).to_le_bytes());
         producer
             .session()
-            .send(Instant::now(), Send::new(topic.as_str(), body.clone()))
+            .send(Instant::now(), SendFrame::new(topic.as_str(), body.clone()))
             .unwrap();
         if n % 32 == 31 {
             producer.flush().unwrap();

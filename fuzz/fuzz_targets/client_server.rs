@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use stomp_session::{
-    AckMode, ClientConfig, ClientEvent, ClientSession, Delivery, HeartBeat, Message, Send,
+    AckMode, ClientConfig, ClientEvent, ClientSession, Delivery, HeartBeat, Message, SendFrame,
     ServerConfig, ServerEvent, ServerSession, Version,
 };
 
@@ -267,7 +267,7 @@ fuzz_target!(|input: Input| {
                 receipt,
                 in_transaction,
             } => {
-                let mut send = Send::new(destination(d), body);
+                let mut send = SendFrame::new(destination(d), body);
                 if receipt {
                     send = send.with_receipt();
                 }

@@ -8,13 +8,13 @@
 //! ```no_run
 //! use std::time::{Duration, Instant};
 //! use stomp_blocking::Client;
-//! use stomp_session::{AckMode, ClientConfig, ClientEvent, Send};
+//! use stomp_session::{AckMode, ClientConfig, ClientEvent, SendFrame};
 //!
 //! let config = ClientConfig::new("/").with_login("guest", "guest");
 //! let mut client = Client::connect("127.0.0.1:61613", config)?;
 //! let now = Instant::now();
 //! client.session().subscribe(now, "/queue/demo", AckMode::Auto, false)?;
-//! client.session().send(now, Send::new("/queue/demo", "hello"))?;
+//! client.session().send(now, SendFrame::new("/queue/demo", "hello"))?;
 //! while let Some(event) = client.next_event(Some(Duration::from_secs(5)))? {
 //!     if let ClientEvent::Message(message) = event {
 //!         println!("{:?}", message.body());

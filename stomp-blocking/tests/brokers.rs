@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use stomp_blocking::Client;
 use stomp_session::{
-    AckMode, ClientConfig, ClientEvent, CloseReason, HeartBeat, Message, Send, Version,
+    AckMode, ClientConfig, ClientEvent, CloseReason, HeartBeat, Message, SendFrame, Version,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -105,7 +105,7 @@ fn messaging(broker: Broker, version: Version) {
     await_receipt(&mut client, &sub.receipt.unwrap(), &mut others);
 
     let body = "héllo: binary\0 and\nlines";
-    let send = Send::new(destination.as_str(), body)
+    let send = SendFrame::new(destination.as_str(), body)
         .header("x-note", "a:b")
         .with_receipt();
     let receipt = client.session().send(now(), send).unwrap().unwrap();
@@ -147,7 +147,7 @@ fn transaction(broker: Broker, version: Version) {
     await_receipt(&mut client, &sub.receipt.unwrap(), &mut others);
 
     let aborted = client.session().begin(now(), false).unwrap();
-    let send = Send::new(destination.as_str(), "aborted").in_transaction(&aborted.id);
+    let send = SendFrame::new(destination.as_str(), "aborted").in_transaction(&aborted.id);
     client.session().send(now(), send).unwrap();
     let receipt = client
         .session()
@@ -157,7 +157,7 @@ fn transaction(broker: Broker, version: Version) {
     await_receipt(&mut client, &receipt, &mut others);
 
     let tx = client.session().begin(now(), false).unwrap();
-    let send = Send::new(destination.as_str(), "committed").in_transaction(&tx.id);
+    let send = SendFrame::new(destination.as_str(), "committed").in_transaction(&tx.id);
     client.session().send(now(), send).unwrap();
     others.extend(client.run_for(Duration::from_millis(300)).unwrap());
     assert!(others.is_empty(), "delivered before COMMIT: {others:?}");
@@ -198,7 +198,7 @@ fn heart_beats(broker: Broker, version: Version) {
     let destination = queue(broker, version, "heartbeat");
     let receipt = client
         .session()
-        .send(now(), Send::new(destination, "x").with_receipt())
+        .send(now(), SendFrame::new(destination, "x").with_receipt())
         .unwrap();
     let mut others = Vec::new();
     await_receipt(&mut client, &receipt.unwrap(), &mut others);

@@ -10,7 +10,7 @@ mod common;
 use common::{Net, bodies};
 use stomp_broker::{Authorizer, Broker, BrokerConfig, BrokerEvent};
 use stomp_session::{
-    AckMode, ClientConfig, ClientEvent, ClientSession, CloseReason, ConnectRequest, Send,
+    AckMode, ClientConfig, ClientEvent, ClientSession, CloseReason, ConnectRequest, SendFrame,
 };
 
 #[test]
@@ -43,7 +43,7 @@ fn user_headers_pass_through_and_framing_headers_do_not() {
     let (a, b) = (net.client("a"), net.client("b"));
     net.subscribe(a, "/topic/t", AckMode::Auto);
     let now = net.now;
-    let send = Send::new("/topic/t", "x")
+    let send = SendFrame::new("/topic/t", "x")
         .header("x-trace", "42")
         .with_receipt();
     net.clients[b].1.send(now, send).unwrap();
@@ -274,7 +274,7 @@ fn sends_to_unserved_destinations_are_refused_before_their_receipt() {
     let mut net = Net::new(Broker::new(BrokerConfig::default()));
     let a = net.client("a");
     let now = net.now;
-    let send = Send::new("/nowhere", "x").with_receipt();
+    let send = SendFrame::new("/nowhere", "x").with_receipt();
     net.clients[a].1.send(now, send).unwrap();
     net.pump();
     assert_eq!(

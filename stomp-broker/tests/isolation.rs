@@ -7,7 +7,7 @@ mod common;
 use bytes::Bytes;
 use common::{Net, bodies};
 use stomp_broker::{Authorizer, Broker, BrokerConfig};
-use stomp_session::{AckMode, Send};
+use stomp_session::{AckMode, SendFrame};
 
 fn refused_subscription(destination: &str) -> Option<String> {
     let mut net = Net::new(Broker::new(BrokerConfig::default()));
@@ -28,7 +28,7 @@ fn refused_send(broker: Broker, destination: &str) -> Option<String> {
     let now = net.now;
     net.clients[a]
         .1
-        .send(now, Send::new(destination, "forged").with_receipt())
+        .send(now, SendFrame::new(destination, "forged").with_receipt())
         .unwrap();
     net.pump();
     let error = net.error_message(a);

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use bytes::Bytes;
 use common::Net;
 use stomp_broker::{Broker, BrokerConfig, BrokerStats};
-use stomp_session::{AckMode, ClientEvent, Message, Send};
+use stomp_session::{AckMode, ClientEvent, Message, SendFrame};
 
 const BACKLOG: usize = 3000;
 const BODY: usize = 20 * 1024;
@@ -214,7 +214,7 @@ fn a_publisher_past_a_queue_limit_is_paused_and_nothing_is_lost() {
     let body = "y".repeat(1024);
     let now = net.now;
     for n in 0..200 {
-        let send = Send::new("/queue/flood", format!("{n}\n{body}")).with_receipt();
+        let send = SendFrame::new("/queue/flood", format!("{n}\n{body}")).with_receipt();
         net.clients[publisher].1.send(now, send).unwrap();
         net.pump();
     }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::Server;
 use stomp_blocking::Client;
-use stomp_session::{AckMode, ClientConfig, ClientEvent, Message, Send};
+use stomp_session::{AckMode, ClientConfig, ClientEvent, Message, SendFrame};
 
 const CONNECT: &[u8] = b"CONNECT\naccept-version:1.2\nhost:/\n\n\0";
 
@@ -81,7 +81,7 @@ fn client(server: &Server, login: &str) -> Client {
 }
 
 /// Sends with a receipt and waits for it.
-fn send_confirmed(client: &mut Client, send: Send) {
+fn send_confirmed(client: &mut Client, send: SendFrame) {
     let receipt = client.session().send(now(), send.with_receipt()).unwrap();
     loop {
         match client.next_event(Some(Duration::from_secs(30))).unwrap() {
@@ -226,13 +226,13 @@ fn publish_backlog(server: &Server, queue: &str, count: usize, size: usize) {
     for n in 0..count {
         producer
             .session()
-            .send(now(), Send::new(queue, numbered(n, size)))
+            .send(now(), SendFrame::new(queue, numbered(n, size)))
             .unwrap();
         if n % 100 == 0 {
             producer.flush().unwrap();
         }
     }
-    send_confirmed(&mut producer, Send::new("/topic/done", "x"));
+    send_confirmed(&mut producer, SendFrame::new("/topic/done", "x"));
 }
 
 #[test]
@@ -252,7 +252,7 @@ fn a_queue_backlog_drains_to_an_auto_ack_consumer_exactly_once() {
         );
     }
     // Nothing more comes, and the consumer is still connected.
-    send_confirmed(&mut consumer, Send::new("/topic/ping", "x"));
+    send_confirmed(&mut consumer, SendFrame::new("/topic/ping", "x"));
     figure(
         "3000 x 20 KiB queue backlog to an auto-ack consumer, messages lost",
         3000 - seen.len(),
@@ -280,7 +280,7 @@ fn a_queue_backlog_drains_to_a_client_individual_consumer_exactly_once() {
             .ack(now(), &message, None, false)
             .unwrap();
     }
-    send_confirmed(&mut consumer, Send::new("/topic/ping", "x"));
+    send_confirmed(&mut consumer, SendFrame::new("/topic/ping", "x"));
     figure(
         "3000 x 20 KiB queue backlog to a client-individual consumer, deliveries for 3000 messages",
         deliveries,
@@ -441,11 +441,11 @@ fn flood_topic(server: &Server) {
     for _ in 0..400 {
         producer
             .session()
-            .send(now(), Send::new("/topic/flood", body.clone()))
+            .send(now(), SendFrame::new("/topic/flood", body.clone()))
             .unwrap();
         producer.flush().unwrap();
     }
-    send_confirmed(&mut producer, Send::new("/topic/other", "x"));
+    send_confirmed(&mut producer, SendFrame::new("/topic/other", "x"));
 }
 
 #[test]
@@ -546,7 +546,7 @@ fn routing_stays_fast_with_100k_subscriptions_and_long_destinations() {
             &longest
         };
         let start = now();
-        send_confirmed(&mut other, Send::new(destination, "ping"));
+        send_confirmed(&mut other, SendFrame::new(destination, "ping"));
         slowest = slowest.max(start.elapsed());
     }
     figure(
@@ -569,19 +569,19 @@ fn user_destinations_and_patterns_are_isolated() {
     eve.session()
         .subscribe(now(), "/topic/**", AckMode::Auto, false)
         .unwrap();
-    send_confirmed(&mut eve, Send::new("/topic/ready", "x"));
+    send_confirmed(&mut eve, SendFrame::new("/topic/ready", "x"));
     // Alice's chat request answers her alone.
     let request =
         r#"{"tid":7,"method":"/chat/sendMessage","params":{"roomId":"r","content":"hi"}}"#;
     alice
         .session()
-        .send(now(), Send::new("/app/chat-api", request))
+        .send(now(), SendFrame::new("/app/chat-api", request))
         .unwrap();
     let response = next_message(&mut alice);
     assert!(String::from_utf8_lossy(response.body()).contains(r#""type":"RESPONSE""#));
     // Eve can neither forge a response into Alice's destination nor read user destinations.
     eve.session()
-        .send(now(), Send::new("/user/queue/responses", "forged"))
+        .send(now(), SendFrame::new("/user/queue/responses", "forged"))
         .unwrap();
     let events = eve.run_for(Duration::from_secs(2)).unwrap();
     let refused = events.iter().any(|e| {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::Server;
 use stomp_blocking::Client;
-use stomp_session::{AckMode, ClientConfig, ClientEvent, CloseReason, Message, Send};
+use stomp_session::{AckMode, ClientConfig, ClientEvent, CloseReason, Message, SendFrame};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -70,7 +70,7 @@ fn messaging_chat_misbehaviour_and_shutdown() {
     // A receipt proves the subscriptions are in place before Bob sends.
     let receipt = alice
         .session()
-        .send(now(), Send::new("/topic/other", "x").with_receipt())
+        .send(now(), SendFrame::new("/topic/other", "x").with_receipt())
         .unwrap();
     loop {
         if let Some(ClientEvent::Receipt { receipt: r, .. }) = alice.next_event(Some(WAIT)).unwrap()
@@ -81,7 +81,7 @@ fn messaging_chat_misbehaviour_and_shutdown() {
         }
     }
     bob.session()
-        .send(now(), Send::new("/topic/news", "hello"))
+        .send(now(), SendFrame::new("/topic/news", "hello"))
         .unwrap();
     bob.flush().unwrap();
     assert_eq!(&next_message(&mut alice).body()[..], b"hello");
@@ -91,7 +91,7 @@ fn messaging_chat_misbehaviour_and_shutdown() {
         r#"{"tid":42,"method":"/chat/sendMessage","params":{"roomId":"lobby","content":"hi all"}}"#;
     alice
         .session()
-        .send(now(), Send::new("/app/chat-api", request))
+        .send(now(), SendFrame::new("/app/chat-api", request))
         .unwrap();
     let mut bodies: Vec<String> = (0..2)
         .map(|_| String::from_utf8_lossy(next_message(&mut alice).body()).into_owned())
@@ -120,7 +120,7 @@ fn messaging_chat_misbehaviour_and_shutdown() {
     );
     // ...while the server goes on serving the others.
     bob.session()
-        .send(now(), Send::new("/topic/news", "still here"))
+        .send(now(), SendFrame::new("/topic/news", "still here"))
         .unwrap();
     bob.flush().unwrap();
     assert_eq!(&next_message(&mut alice).body()[..], b"still here");
@@ -167,14 +167,14 @@ fn a_slow_consumer_is_closed_when_its_queue_is_full() {
     for _ in 0..2000 {
         producer
             .session()
-            .send(now(), Send::new("/topic/flood", body.clone()))
+            .send(now(), SendFrame::new("/topic/flood", body.clone()))
             .unwrap();
     }
     producer.flush().unwrap();
     // The producer is not held back, and the server keeps answering it.
     let receipt = producer
         .session()
-        .send(now(), Send::new("/topic/other", "x").with_receipt())
+        .send(now(), SendFrame::new("/topic/other", "x").with_receipt())
         .unwrap();
     let mut answered = false;
     while let Some(event) = producer.next_event(Some(WAIT)).unwrap() {

@@ -97,14 +97,14 @@ impl std::fmt::Debug for ClientConfig {
 /// A message for the server: destination, body, and optional headers, transaction and receipt.
 ///
 /// ```
-/// use stomp_session::Send;
+/// use stomp_session::SendFrame;
 ///
-/// let send = Send::new("/queue/orders", "{\"id\":7}")
+/// let send = SendFrame::new("/queue/orders", "{\"id\":7}")
 ///     .header("content-type", "application/json")
 ///     .with_receipt();
 /// ```
 #[derive(Clone, Debug)]
-pub struct Send {
+pub struct SendFrame {
     destination: String,
     body: Bytes,
     headers: Vec<(String, String)>,
@@ -112,10 +112,10 @@ pub struct Send {
     receipt: bool,
 }
 
-impl Send {
+impl SendFrame {
     /// A SEND of `body` to `destination`.
-    pub fn new(destination: impl Into<String>, body: impl Into<Bytes>) -> Send {
-        Send {
+    pub fn new(destination: impl Into<String>, body: impl Into<Bytes>) -> SendFrame {
+        SendFrame {
             destination: destination.into(),
             body: body.into(),
             headers: Vec::new(),
@@ -126,21 +126,21 @@ impl Send {
 
     /// Adds a header, which the server passes on to subscribers.
     #[must_use]
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Send {
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> SendFrame {
         self.headers.push((name.into(), value.into()));
         self
     }
 
     /// Sends within a transaction: the server delivers it only at COMMIT.
     #[must_use]
-    pub fn in_transaction(mut self, transaction: impl Into<String>) -> Send {
+    pub fn in_transaction(mut self, transaction: impl Into<String>) -> SendFrame {
         self.transaction = Some(transaction.into());
         self
     }
 
     /// Asks for a RECEIPT.
     #[must_use]
-    pub fn with_receipt(mut self) -> Send {
+    pub fn with_receipt(mut self) -> SendFrame {
         self.receipt = true;
         self
     }
@@ -254,7 +254,7 @@ enum State {
 ///
 /// ```
 /// use std::time::Instant;
-/// use stomp_session::{ClientConfig, ClientEvent, ClientSession, Send};
+/// use stomp_session::{ClientConfig, ClientEvent, ClientSession, SendFrame};
 ///
 /// let now = Instant::now();
 /// let mut client = ClientSession::new(ClientConfig::new("/"), now);
@@ -267,7 +267,7 @@ enum State {
 /// client.handle_input(now, b"CONNECTED\nversion:1.2\n\n\0"); // socket.read(...)
 /// assert!(matches!(client.poll_event(), Some(ClientEvent::Connected { .. })));
 ///
-/// let receipt = client.send(now, Send::new("/queue/a", "hi").with_receipt())?.unwrap();
+/// let receipt = client.send(now, SendFrame::new("/queue/a", "hi").with_receipt())?.unwrap();
 /// let sent = client.poll_transmit().unwrap();
 /// assert!(sent.starts_with(b"SEND\ndestination:/queue/a\nreceipt:"));
 /// client.handle_input(now, format!("RECEIPT\nreceipt-id:{receipt}\n\n\0").as_bytes());
@@ -593,7 +593,7 @@ impl ClientSession {
     }
 
     /// Sends a message; returns the receipt id when one was asked for.
-    pub fn send(&mut self, now: Instant, send: Send) -> Result<Option<String>, SessionError> {
+    pub fn send(&mut self, now: Instant, send: SendFrame) -> Result<Option<String>, SessionError> {
         self.check_connected()?;
         if let Some(tx) = &send.transaction {
             self.check_transaction(tx)?;

@@ -34,11 +34,23 @@
 //! pump(&mut client, &mut server, start);
 //! assert!(matches!(client.poll_event(), Some(ClientEvent::Connected { .. })));
 //!
-//! client.send(start, Send::new("/app/hello", "hi"))?;
+//! client.send(start, SendFrame::new("/app/hello", "hi"))?;
 //! pump(&mut client, &mut server, start);
 //! let Some(ServerEvent::Send(frame)) = server.poll_event() else { panic!() };
 //! assert_eq!(frame.header("destination").as_deref(), Some("/app/hello"));
 //! # Ok::<(), SessionError>(())
+//! ```
+//!
+//! Every name can be imported at once: none shadows the standard prelude, so `Send` bounds
+//! still mean `std::marker::Send`, and sessions can move between threads.
+//!
+//! ```
+//! use stomp_session::*;
+//!
+//! fn across_threads<T: Send + Sync + 'static>(_: &T) {}
+//! let now = std::time::Instant::now();
+//! across_threads(&ClientSession::new(ClientConfig::new("/"), now));
+//! across_threads(&ServerSession::new(ServerConfig::default(), now));
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -59,7 +71,7 @@ mod subscriptions;
 mod types;
 
 pub use client::{
-    ClientConfig, ClientEvent, ClientSession, Message, Send, Subscribed, Transaction,
+    ClientConfig, ClientEvent, ClientSession, Message, SendFrame, Subscribed, Transaction,
 };
 pub use error::{CloseReason, SessionError};
 pub use heartbeat::{HeartBeat, InvalidHeartBeat, Periods};

@@ -6,7 +6,7 @@ mod common;
 
 use common::{BOTH, Pair};
 use stomp_session::{
-    AckMode, ClientConfig, ClientEvent, CloseReason, Command, Message, MessageSet, Send,
+    AckMode, ClientConfig, ClientEvent, CloseReason, Command, Message, MessageSet, SendFrame,
     ServerConfig, ServerEvent, Version,
 };
 
@@ -127,7 +127,8 @@ fn subscribe_send_and_receive_in_every_version() {
                 .subscribe(now, "/topic/news", AckMode::Auto, false)
                 .unwrap();
             pair.drive();
-            let send = Send::new("/topic/news", "hello:world\0binary").header("x-note", "a:b\\c");
+            let send =
+                SendFrame::new("/topic/news", "hello:world\0binary").header("x-note", "a:b\\c");
             pair.client.send(now, send).unwrap();
             pair.drive();
             let received = messages(&pair);
@@ -167,7 +168,7 @@ fn client_individual_acks_one_by_one_in_every_version() {
                 .unwrap();
             for n in 0..3 {
                 pair.client
-                    .send(now, Send::new("/queue/q", format!("m{n}")))
+                    .send(now, SendFrame::new("/queue/q", format!("m{n}")))
                     .unwrap();
             }
             pair.drive();
@@ -217,7 +218,7 @@ fn client_mode_acks_cumulatively() {
             .unwrap();
         for n in 0..4 {
             pair.client
-                .send(now, Send::new("/queue/q", format!("m{n}")))
+                .send(now, SendFrame::new("/queue/q", format!("m{n}")))
                 .unwrap();
         }
         pair.drive();
@@ -248,7 +249,9 @@ fn nack_refuses_messages_and_is_not_in_v10() {
             .client
             .subscribe(now, "/queue/q", AckMode::ClientIndividual, false)
             .unwrap();
-        pair.client.send(now, Send::new("/queue/q", "x")).unwrap();
+        pair.client
+            .send(now, SendFrame::new("/queue/q", "x"))
+            .unwrap();
         pair.drive();
         let received = messages(&pair);
         pair.client.nack(now, &received[0], None, false).unwrap();
@@ -265,7 +268,9 @@ fn nack_refuses_messages_and_is_not_in_v10() {
     old.client
         .subscribe(now, "/queue/q", AckMode::Client, false)
         .unwrap();
-    old.client.send(now, Send::new("/queue/q", "x")).unwrap();
+    old.client
+        .send(now, SendFrame::new("/queue/q", "x"))
+        .unwrap();
     old.drive();
     let received = messages(&old);
     assert_eq!(
@@ -286,14 +291,17 @@ fn transactions_deliver_at_commit_and_drop_at_abort() {
             .subscribe(now, "/queue/q", AckMode::ClientIndividual, false)
             .unwrap();
         pair.client
-            .send(now, Send::new("/queue/q", "first"))
+            .send(now, SendFrame::new("/queue/q", "first"))
             .unwrap();
         pair.drive();
         let first = messages(&pair).remove(0);
 
         let tx = pair.client.begin(now, false).unwrap();
         pair.client
-            .send(now, Send::new("/queue/q", "in-tx").in_transaction(&tx.id))
+            .send(
+                now,
+                SendFrame::new("/queue/q", "in-tx").in_transaction(&tx.id),
+            )
             .unwrap();
         pair.client.ack(now, &first, Some(&tx.id), false).unwrap();
         pair.drive();
@@ -317,7 +325,10 @@ fn transactions_deliver_at_commit_and_drop_at_abort() {
 
         let tx = pair.client.begin(now, false).unwrap();
         pair.client
-            .send(now, Send::new("/queue/q", "dropped").in_transaction(&tx.id))
+            .send(
+                now,
+                SendFrame::new("/queue/q", "dropped").in_transaction(&tx.id),
+            )
             .unwrap();
         pair.client.abort(now, &tx.id, false).unwrap();
         pair.drive();
@@ -325,7 +336,7 @@ fn transactions_deliver_at_commit_and_drop_at_abort() {
         // An ended transaction is unknown to the client afterwards.
         assert!(
             pair.client
-                .send(now, Send::new("/q", "x").in_transaction(&tx.id))
+                .send(now, SendFrame::new("/q", "x").in_transaction(&tx.id))
                 .is_err()
         );
     }
@@ -341,7 +352,10 @@ fn open_transactions_are_dropped_at_disconnect_and_connection_loss() {
             .unwrap();
         let tx = pair.client.begin(now, false).unwrap();
         pair.client
-            .send(now, Send::new("/queue/q", "never").in_transaction(&tx.id))
+            .send(
+                now,
+                SendFrame::new("/queue/q", "never").in_transaction(&tx.id),
+            )
             .unwrap();
         pair.drive();
         if graceful {
@@ -371,7 +385,7 @@ fn receipts_match_the_commands_that_asked() {
             .unwrap();
         let sent = pair
             .client
-            .send(now, Send::new("/queue/other", "x").with_receipt())
+            .send(now, SendFrame::new("/queue/other", "x").with_receipt())
             .unwrap();
         let unsub = pair.client.unsubscribe(now, &sub.id, true).unwrap();
         pair.drive();
@@ -414,7 +428,7 @@ fn graceful_disconnect_waits_for_its_receipt() {
         assert!(pair.client.is_closed() && pair.server.is_closed());
         // Nothing may follow DISCONNECT.
         assert_eq!(
-            pair.client.send(now, Send::new("/q", "late")),
+            pair.client.send(now, SendFrame::new("/q", "late")),
             Err(stomp_session::SessionError::Closed)
         );
     }
@@ -427,7 +441,7 @@ fn disconnect_wait_is_bounded_when_no_receipt_comes() {
     let now = pair.now;
     pair.client.disconnect(now).unwrap();
     assert_eq!(
-        pair.client.send(now, Send::new("/q", "x")),
+        pair.client.send(now, SendFrame::new("/q", "x")),
         Err(stomp_session::SessionError::Disconnecting)
     );
     pair.advance(std::time::Duration::from_millis(4999));
@@ -445,7 +459,7 @@ fn abrupt_disconnect_is_reported_once_on_each_side() {
     let now = pair.now;
     let receipt = pair
         .client
-        .send(now, Send::new("/q", "x").with_receipt())
+        .send(now, SendFrame::new("/q", "x").with_receipt())
         .unwrap()
         .unwrap();
     // The connection drops before anything is passed on.

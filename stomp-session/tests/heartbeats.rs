@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use common::{BOTH, Pair};
 use stomp_session::{
-    ClientConfig, ClientEvent, CloseReason, HeartBeat, Send, ServerConfig, ServerEvent, Version,
+    ClientConfig, ClientEvent, CloseReason, HeartBeat, SendFrame, ServerConfig, ServerEvent,
+    Version,
 };
 
 const MS: Duration = Duration::from_millis(1);
@@ -75,7 +76,7 @@ fn a_frame_sent_postpones_the_next_heart_beat() {
     let mut pair = Pair::connected(client, server, false);
     pair.advance(600 * MS);
     let now = pair.now;
-    pair.client.send(now, Send::new("/q", "x")).unwrap();
+    pair.client.send(now, SendFrame::new("/q", "x")).unwrap();
     pair.advance(3000 * MS);
     // The SEND at 600 ms counts as sending: EOLs follow at 1600, 2600, 3600.
     assert_eq!(eols(&pair.to_server), [1600, 2600, 3600]);

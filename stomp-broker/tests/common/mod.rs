@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use stomp_broker::{Broker, BrokerEvent, ConnectionId};
 use stomp_session::{
-    AckMode, ClientConfig, ClientEvent, ClientSession, CloseReason, Message, Send,
+    AckMode, ClientConfig, ClientEvent, ClientSession, CloseReason, Message, SendFrame,
 };
 
 pub struct Net {
@@ -123,7 +123,7 @@ impl Net {
         let now = self.now;
         self.clients[who]
             .1
-            .send(now, Send::new(destination, body))
+            .send(now, SendFrame::new(destination, body))
             .unwrap();
         self.pump();
     }
