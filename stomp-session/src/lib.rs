@@ -76,6 +76,11 @@ pub use client::{
 pub use error::{CloseReason, SessionError};
 pub use heartbeat::{HeartBeat, InvalidHeartBeat, Periods};
 pub use server::{ConnectRequest, Delivery, SendCheck, ServerConfig, ServerEvent, ServerSession};
-pub use stomp_codec::{Command, FrameBuf, Limits, Version};
+/// The codec this crate is built on, for its other types (`stomp_session::stomp_codec::Error`
+/// is what [`CloseReason::Decode`] carries).
+pub use stomp_codec;
+pub use stomp_codec::{
+    Command, EncodeError, FrameBuf, Header, HeaderIter, Headers, Limits, UnknownVersion, Version,
+};
 pub use subscriptions::MessageSet;
 pub use types::{AckMode, Secret};
