@@ -100,6 +100,12 @@ impl Policy {
                     "patterns are not allowed on user destinations: {destination}"
                 ));
             }
+            // `/user/queue/x` is the session's own `/queue/x`: what follows the prefix must be
+            // a destination the broker serves, so `/user/bob/queue/x` (another user's) is not.
+            let inner = &destination[self.user_prefix.trim_end_matches('/').len()..];
+            if !self.is_served(inner) {
+                return Err(format!("no such user destination: {destination}"));
+            }
             Kind::User
         } else if !self.is_served(destination) {
             return Err(format!("no such destination: {destination}"));

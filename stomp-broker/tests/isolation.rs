@@ -88,7 +88,7 @@ fn clients_may_not_send_to_user_destinations() {
 }
 
 #[test]
-fn patterns_are_refused_on_user_and_queue_destinations() {
+fn patterns_and_other_users_destinations_are_refused() {
     for (destination, message) in [
         (
             "/user/**",
@@ -107,6 +107,11 @@ fn patterns_are_refused_on_user_and_queue_destinations() {
             "patterns are not allowed on queue destinations: /queue/*",
         ),
         ("/**", "no such destination: /**"),
+        // Another user's destination, in Spring's sending form.
+        (
+            "/user/bob/queue/x",
+            "no such user destination: /user/bob/queue/x",
+        ),
     ] {
         assert_eq!(
             refused_subscription(destination).as_deref(),

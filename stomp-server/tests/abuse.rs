@@ -506,7 +506,7 @@ fn routing_stays_fast_with_100k_subscriptions_and_long_destinations() {
     let mut hog = TcpStream::connect(server.tcp.as_str()).unwrap();
     hog.write_all(CONNECT).unwrap();
     let mut frames = Vec::new();
-    // 99,799 literal destinations, 200 patterns and one more: the default limit of 100,000.
+    // 99,799 literal destinations, 200 patterns and one more: 100,000.
     for n in 0..99_799 {
         frames.extend_from_slice(
             format!("SUBSCRIBE\nid:{n}\ndestination:/topic/t{n}\n\n\0").as_bytes(),

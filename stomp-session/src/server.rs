@@ -80,7 +80,7 @@ impl fmt::Debug for ServerConfig {
 
 impl Default for ServerConfig {
     /// Every version, heart-beats of 10000,10000 ms with a margin of 2 periods, 10 s to send
-    /// CONNECT, `host` not required, the default limits; at most 100,000 subscriptions and 16 open transactions
+    /// CONNECT, `host` not required, the default limits; at most 200,000 subscriptions and 16 open transactions
     /// per connection, each transaction holding at most 10,000 frames and 16 MiB.
     fn default() -> Self {
         ServerConfig {
@@ -92,7 +92,7 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             confirm_subscriptions: false,
             send_check: None,
-            max_subscriptions: 100_000,
+            max_subscriptions: 200_000,
             max_transactions: 16,
             max_transaction_frames: 10_000,
             max_transaction_bytes: 16 * 1024 * 1024,
