@@ -1,5 +1,11 @@
 //! A blocking STOMP client over `std::net::TcpStream`, driving the sans-IO
-//! [`ClientSession`] on one thread with no async runtime.
+//! [`ClientSession`] on one thread with no async runtime: the place to start for a program that
+//! talks to RabbitMQ, ActiveMQ or `stomp-server` without tokio.
+//!
+//! The other crates of the workspace: `stomp-codec` parses and encodes frames;
+//! `stomp-session` holds the client and server state machines this crate drives;
+//! `stomp-broker` is the sans-IO in-memory broker; `stomp-server` is the runnable broker
+//! (`cargo run --release -p stomp-server`).
 //!
 //! The whole driver is one loop: write what the session has to send, hand out its events, and
 //! otherwise read from the socket with a read timeout set to the session's next deadline, so that
