@@ -74,7 +74,14 @@ impl std::fmt::Display for ConnectError {
     }
 }
 
-impl std::error::Error for ConnectError {}
+impl std::error::Error for ConnectError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConnectError::Io(e) => Some(e),
+            ConnectError::Closed(_) => None,
+        }
+    }
+}
 
 impl From<io::Error> for ConnectError {
     fn from(e: io::Error) -> Self {

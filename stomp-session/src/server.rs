@@ -454,10 +454,14 @@ impl ServerSession {
             State::AwaitingConnect { deadline } | State::AwaitingAccept { deadline, .. }
                 if now >= deadline =>
             {
-                let message = format!(
-                    "no CONNECT within {} ms",
-                    self.config.connect_timeout.as_millis()
-                );
+                let millis = self.config.connect_timeout.as_millis();
+                // A client that did send CONNECT is told what it waited for.
+                let message = match self.state {
+                    State::AwaitingAccept { .. } => {
+                        format!("CONNECT not accepted within {millis} ms")
+                    }
+                    _ => format!("no CONNECT within {millis} ms"),
+                };
                 self.fail(now, message, None, CloseReason::ConnectTimedOut);
             }
             State::Connected => {

@@ -680,3 +680,27 @@ fn a_client_whose_input_is_paused_is_not_timed_out_for_its_silence() {
     server.handle_timeout(later + Duration::from_secs(20));
     assert!(!server.is_connected());
 }
+
+#[test]
+fn a_connect_never_accepted_is_told_so_at_the_connect_timeout() {
+    #[allow(clippy::disallowed_methods)]
+    let start = Instant::now();
+    let config = ServerConfig {
+        connect_timeout: Duration::from_secs(3),
+        ..ServerConfig::default()
+    };
+    let mut server = ServerSession::new(config, start);
+    server.handle_input(start, CONNECT_12.as_bytes());
+    assert!(matches!(server.poll_event(), Some(ServerEvent::Connect(_))));
+    // The application never answers.
+    server.handle_timeout(start + Duration::from_secs(3));
+    let wrote: Vec<u8> = std::iter::from_fn(|| server.poll_transmit())
+        .flatten()
+        .collect();
+    assert!(
+        wrote.starts_with(b"ERROR\nmessage:CONNECT not accepted within 3000 ms\n"),
+        "{}",
+        String::from_utf8_lossy(&wrote)
+    );
+    assert!(server.is_closed());
+}
