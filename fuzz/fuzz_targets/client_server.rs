@@ -155,7 +155,7 @@ impl World {
                     ClientEvent::Message(message) => {
                         let id = message.message_id().unwrap_or_default().into_owned();
                         self.received
-                            .push((message.subscription().into_owned(), id));
+                            .push((message.subscription().unwrap_or_default().into_owned(), id));
                         self.messages.push(message);
                     }
                     ClientEvent::Receipt { receipt, .. } => {

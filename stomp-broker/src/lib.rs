@@ -465,11 +465,6 @@ impl Broker {
         self.events.pop_front()
     }
 
-    /// How many connections the broker holds.
-    pub fn connections(&self) -> usize {
-        self.connections.len()
-    }
-
     /// What the broker holds now: connections, subscriptions, destinations, queued messages.
     pub fn stats(&self) -> BrokerStats {
         BrokerStats {

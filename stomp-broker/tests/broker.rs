@@ -338,7 +338,7 @@ fn shutdown_closes_every_connection_with_an_error() {
             )))
         );
     }
-    assert_eq!(net.broker.connections(), 0);
+    assert_eq!(net.broker.stats().connections, 0);
 }
 
 #[test]

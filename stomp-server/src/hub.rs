@@ -263,7 +263,10 @@ impl Hub {
                 self.links.remove(&id);
             }
             ToHub::Shutdown => {
-                tracing::info!(connections = self.broker.connections(), "shutting down");
+                tracing::info!(
+                    connections = self.broker.stats().connections,
+                    "shutting down"
+                );
                 self.shutting_down = true;
                 self.broker.shut_down(now, "server shutting down");
             }

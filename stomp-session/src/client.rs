@@ -154,10 +154,9 @@ pub struct Message {
 }
 
 impl Message {
-    /// The id of the subscription the message was delivered for (its `subscription` header;
-    /// empty if the server left it out).
-    pub fn subscription(&self) -> std::borrow::Cow<'_, str> {
-        self.frame.header("subscription").unwrap_or_default()
+    /// The id of the subscription the message was delivered for (its `subscription` header).
+    pub fn subscription(&self) -> Option<std::borrow::Cow<'_, str>> {
+        self.frame.header("subscription")
     }
 
     /// The ack mode of that subscription, if it is still known.
@@ -664,7 +663,12 @@ impl ClientSession {
                         .as_deref()
                         .ok_or(SessionError::NotAcknowledgeable)?,
                 ),
-                ("subscription", &subscription),
+                (
+                    "subscription",
+                    subscription
+                        .as_deref()
+                        .ok_or(SessionError::NotAcknowledgeable)?,
+                ),
             ],
             Version::V1_2 => vec![(
                 "id",

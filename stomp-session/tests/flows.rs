@@ -134,7 +134,7 @@ fn subscribe_send_and_receive_in_every_version() {
             let received = messages(&pair);
             assert_eq!(received.len(), 1, "{version}");
             let message = &received[0];
-            assert_eq!(message.subscription(), sub.id);
+            assert_eq!(message.subscription().as_deref(), Some(sub.id.as_str()));
             assert_eq!(message.destination().as_deref(), Some("/topic/news"));
             assert_eq!(message.message_id().as_deref(), Some("m-1"));
             assert_eq!(&message.body()[..], b"hello:world\0binary");
