@@ -626,7 +626,7 @@ impl ClientSession {
     ) -> Result<Option<String>, SessionError> {
         if self.version() == Version::V1_0 {
             return Err(SessionError::Unsupported {
-                command: "NACK",
+                command: Command::Nack,
                 version: Version::V1_0,
             });
         }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use stomp_codec::{EncodeError, Version};
+use stomp_codec::{Command, EncodeError, Version};
 
 /// Why the session refused a command from the application. The session is unchanged.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,7 +25,7 @@ pub enum SessionError {
     /// The negotiated version has no such command (NACK in 1.0).
     Unsupported {
         /// The command.
-        command: &'static str,
+        command: Command,
         /// The negotiated version.
         version: Version,
     },

@@ -276,7 +276,7 @@ fn nack_refuses_messages_and_is_not_in_v10() {
     assert_eq!(
         old.client.nack(now, &received[0], None, false),
         Err(stomp_session::SessionError::Unsupported {
-            command: "NACK",
+            command: Command::Nack,
             version: Version::V1_0
         })
     );
