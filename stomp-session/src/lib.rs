@@ -41,6 +41,15 @@
 //! # Ok::<(), SessionError>(())
 //! ```
 //!
+//! # Time
+//!
+//! Every call that can move a session on takes `now`, an [`Instant`](std::time::Instant) from
+//! the driver's clock (tests pass virtual time). `now` should never go backwards between calls.
+//! If it does, nothing panics and no state is lost: deadlines are always computed forward from
+//! the `now` of the event that set them, so they are off by as much as the clock stepped back,
+//! and [`handle_timeout`](ServerSession::handle_timeout) acts only on deadlines that have
+//! passed by the `now` it is given.
+//!
 //! Every name can be imported at once: none shadows the standard prelude, so `Send` bounds
 //! still mean `std::marker::Send`, and sessions can move between threads.
 //!

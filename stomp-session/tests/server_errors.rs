@@ -704,3 +704,25 @@ fn a_connect_never_accepted_is_told_so_at_the_connect_timeout() {
     );
     assert!(server.is_closed());
 }
+
+#[test]
+fn a_clock_that_goes_backwards_cannot_panic_a_session() {
+    #[allow(clippy::disallowed_methods)]
+    let late = Instant::now() + Duration::from_secs(3600);
+    let mut server = ServerSession::new(ServerConfig::default(), late);
+    server.handle_input(
+        late,
+        b"CONNECT\naccept-version:1.2\nhost:/\nheart-beat:1000,1000\n\n\0",
+    );
+    let _ = server.poll_event();
+    server.accept(late).unwrap();
+    // Each call an hour earlier than the one before.
+    for step in 1..=3u64 {
+        let earlier = late - Duration::from_secs(1200 * step);
+        server.handle_input(earlier, b"\n");
+        server.handle_timeout(earlier);
+        assert!(server.poll_timeout().is_some());
+        assert!(server.is_connected());
+    }
+    while server.poll_transmit().is_some() {}
+}
