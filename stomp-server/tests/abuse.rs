@@ -722,35 +722,16 @@ fn cpu_ticks(pid: u32) -> u64 {
 fn out_of_descriptors_the_accept_loop_backs_off_and_logs_little() {
     // A hard limit of 64 descriptors, so the server cannot raise it: clients beyond it make
     // accept fail with EMFILE.
-    let mut child = Command::new("prlimit")
-        .args(["--nofile=64:64", env!("CARGO_BIN_EXE_stomp-server")])
-        .args([
-            "--tcp",
-            "127.0.0.1:0",
-            "--ws",
-            "127.0.0.1:0",
-            "--connect-timeout",
-            "30",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
-    let tcp = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("tcp="))
-        .unwrap()
-        .to_owned();
-    let stderr = child.stderr.take().unwrap();
+    let mut server =
+        Server::start_logged(&["prlimit", "--nofile=64:64"], &["--connect-timeout", "30"]);
+    let tcp = server.tcp.clone();
+    let stderr = server.child.stderr.take().unwrap();
     let logged = std::thread::spawn(move || {
         let mut all = String::new();
         let _ = std::io::Read::read_to_string(&mut { stderr }, &mut all);
         all
     });
-    let pid = child.id();
+    let pid = server.child.id();
     // 100 silent clients: past about 55 of them, accepting fails.
     let held: Vec<TcpStream> = (0..100)
         .map(|_| TcpStream::connect(tcp.as_str()).unwrap())
@@ -776,8 +757,8 @@ fn out_of_descriptors_the_accept_loop_backs_off_and_logs_little() {
     let mut answer = [0u8; 9];
     fresh.read_exact(&mut answer).unwrap();
     assert_eq!(&answer, b"CONNECTED");
-    let _ = child.kill();
-    let _ = child.wait();
+    let _ = server.child.kill();
+    let _ = server.child.wait();
     // About 5 s of failing accepts: a warning a second at most, each with its count.
     let log = logged.join().unwrap();
     let warnings = log.lines().filter(|l| l.contains("accepting tcp")).count();

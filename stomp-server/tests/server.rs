@@ -198,41 +198,23 @@ fn a_slow_consumer_is_closed_when_its_queue_is_full() {
 
 #[test]
 fn connections_are_summarised_at_info_and_detailed_only_at_debug() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stomp-server"))
-        .args([
-            "--tcp",
-            "127.0.0.1:0",
-            "--ws",
-            "127.0.0.1:0",
-            "--summary-interval",
-            "1",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
-    let tcp = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("tcp="))
-        .unwrap()
-        .to_owned();
+    let mut server = Server::start_logged(&[], &["--summary-interval", "1"]);
+    let tcp = server.tcp.clone();
     let client = Client::connect(tcp.as_str(), ClientConfig::new("/").with_login("a", "b"));
     let (reason, _) = client.unwrap().disconnect(WAIT).unwrap();
     assert_eq!(reason, Some(CloseReason::Disconnected));
     std::thread::sleep(Duration::from_millis(1500));
-    let pid = child.id().to_string();
+    let pid = server.child.id().to_string();
     Command::new("kill").args(["-INT", &pid]).status().unwrap();
     let mut log = String::new();
-    child
+    server
+        .child
         .stderr
         .take()
         .unwrap()
         .read_to_string(&mut log)
         .unwrap();
-    child.wait().unwrap();
+    server.child.wait().unwrap();
     assert!(
         log.lines()
             .any(|l| l.contains("summary") && l.contains("opened=1") && l.contains("closed=1")),

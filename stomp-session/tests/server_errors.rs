@@ -90,6 +90,20 @@ fn frames(mut wire: &[u8]) -> Vec<Written> {
     all
 }
 
+/// Checks that what `server` wrote starts with an ERROR carrying `message`, and that it closed.
+fn assert_closed_with_error(server: &mut ServerSession, message: &str) {
+    let wrote: Vec<u8> = std::iter::from_fn(|| server.poll_transmit())
+        .flatten()
+        .collect();
+    let expected = format!("ERROR\nmessage:{message}\n");
+    assert!(
+        wrote.starts_with(expected.as_bytes()),
+        "{}",
+        String::from_utf8_lossy(&wrote)
+    );
+    assert!(server.is_closed());
+}
+
 /// Checks that `input` ends in exactly one ERROR with this message (and receipt-id), last.
 fn assert_error(input: &str, message: &str, receipt: Option<&str>) {
     assert_error_with(ServerConfig::default, input, message, receipt);
@@ -381,15 +395,10 @@ fn input_before_the_connect_is_answered_is_bounded() {
     server.handle_input(now, b"SEND\ndestination:/q\n\nwaits\0");
     assert!(server.poll_transmit().is_none());
     server.handle_input(now, &[b'x'; 64]);
-    let wrote: Vec<u8> = std::iter::from_fn(|| server.poll_transmit())
-        .flatten()
-        .collect();
-    assert!(
-        wrote.starts_with(b"ERROR\nmessage:more than 64 octets sent before CONNECT was accepted\n"),
-        "{}",
-        String::from_utf8_lossy(&wrote)
+    assert_closed_with_error(
+        &mut server,
+        "more than 64 octets sent before CONNECT was accepted",
     );
-    assert!(server.is_closed());
 }
 
 #[test]
@@ -521,16 +530,10 @@ fn more_than_one_connect_head_before_the_connect_is_accepted_is_refused() {
     assert!(matches!(server.poll_event(), Some(ServerEvent::Connect(_))));
     let send = format!("SEND\ndestination:/q\n\n{}\0", "x".repeat(300));
     server.handle_input(now, send.as_bytes());
-    let wrote: Vec<u8> = std::iter::from_fn(|| server.poll_transmit())
-        .flatten()
-        .collect();
-    assert!(
-        wrote
-            .starts_with(b"ERROR\nmessage:more than 256 octets sent before CONNECT was accepted\n"),
-        "{}",
-        String::from_utf8_lossy(&wrote)
+    assert_closed_with_error(
+        &mut server,
+        "more than 256 octets sent before CONNECT was accepted",
     );
-    assert!(server.is_closed());
 }
 
 #[test]
@@ -694,15 +697,7 @@ fn a_connect_never_accepted_is_told_so_at_the_connect_timeout() {
     assert!(matches!(server.poll_event(), Some(ServerEvent::Connect(_))));
     // The application never answers.
     server.handle_timeout(start + Duration::from_secs(3));
-    let wrote: Vec<u8> = std::iter::from_fn(|| server.poll_transmit())
-        .flatten()
-        .collect();
-    assert!(
-        wrote.starts_with(b"ERROR\nmessage:CONNECT not accepted within 3000 ms\n"),
-        "{}",
-        String::from_utf8_lossy(&wrote)
-    );
-    assert!(server.is_closed());
+    assert_closed_with_error(&mut server, "CONNECT not accepted within 3000 ms");
 }
 
 #[test]

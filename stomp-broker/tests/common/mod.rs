@@ -171,6 +171,18 @@ impl Net {
         })
     }
 
+    /// The `message` of the ERROR `who` received, if any, checking that a refused frame got no
+    /// RECEIPT before it (and an accepted one did).
+    pub fn refusal(&self, who: usize) -> Option<String> {
+        let error = self.error_message(who);
+        assert_eq!(
+            self.got_receipt(who),
+            error.is_none(),
+            "no RECEIPT before an ERROR"
+        );
+        error
+    }
+
     /// Whether `who` received a RECEIPT.
     pub fn got_receipt(&self, who: usize) -> bool {
         self.clients[who]

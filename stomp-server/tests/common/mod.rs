@@ -16,11 +16,32 @@ pub struct Server {
 impl Server {
     /// Starts the server on free ports with `extra` flags and reads where it listens.
     pub fn start(extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_stomp-server"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_stomp-server"));
+        command.stderr(Stdio::null());
+        Server::spawn(command, extra)
+    }
+
+    /// As [`start`](Self::start), with its log piped to `child.stderr`, and run under
+    /// `wrapper` when one is given (such as `["prlimit", "--nofile=64:64"]`).
+    pub fn start_logged(wrapper: &[&str], extra: &[&str]) -> Server {
+        let server = env!("CARGO_BIN_EXE_stomp-server");
+        let mut command = match wrapper {
+            [] => Command::new(server),
+            [program, args @ ..] => {
+                let mut command = Command::new(program);
+                command.args(args).arg(server);
+                command
+            }
+        };
+        command.stderr(Stdio::piped());
+        Server::spawn(command, extra)
+    }
+
+    fn spawn(mut command: Command, extra: &[&str]) -> Server {
+        let mut child = command
             .args(["--tcp", "127.0.0.1:0", "--ws", "127.0.0.1:0"])
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
             .spawn()
             .unwrap();
         let mut line = String::new();
