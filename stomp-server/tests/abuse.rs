@@ -307,7 +307,11 @@ fn a_consumer_killed_mid_window_has_its_messages_redelivered() {
         .map(|_| number(&next_message(&mut doomed)))
         .collect();
     assert_eq!(held, (0..10).collect::<Vec<_>>());
+    // Killed: its socket is gone. Once the server has let go of it too, what it held is back
+    // at the head of the queue.
+    let before = descriptors(&server);
     drop(doomed);
+    wait_until(Duration::from_secs(10), || descriptors(&server) < before);
     let mut heir = client(&server, "heir");
     heir.session()
         .subscribe(now(), "/queue/jobs", AckMode::Auto, false)
