@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use stomp_session::{ConnectRequest, ServerConfig};
+use stomp_session::{ConnectRequest, FrameBuf, ServerConfig};
 
 /// What the broker serves and the bounds it keeps. Every limit has a default chosen for a
 /// server on one machine; each says what happens when it is reached.
@@ -76,25 +76,36 @@ impl Default for BrokerConfig {
     }
 }
 
-/// Decides who may connect, subscribe and send. Every method allows by default. It is shared
-/// by every connection, so it takes `&self`; keep any state behind a lock.
+/// Decides who may connect, and as whom, and who may subscribe and send. Every method allows
+/// by default. It is shared by every connection, so it takes `&self`; keep any state behind a
+/// lock. It runs on the broker's own thread of control: keep it quick.
 pub trait Authorizer: Send + Sync {
-    /// Whether a CONNECT is accepted; `Err` carries the ERROR's message, sent after the
-    /// broker's login failure delay.
-    fn connect(&self, request: &ConnectRequest) -> Result<(), String> {
-        let _ = request;
+    /// Whether a CONNECT is accepted, and as which user: `Ok(Some(user))` makes the session
+    /// `user`'s (CONNECTED carries `user-name:user`, and [`Broker::send_to_user`] reaches it),
+    /// `Ok(None)` leaves it anonymous. `Err` carries the ERROR's message, sent after the
+    /// broker's login failure delay. By default, the session is the CONNECT's `login`'s.
+    ///
+    /// [`Broker::send_to_user`]: crate::Broker::send_to_user
+    fn connect(&self, request: &ConnectRequest) -> Result<Option<String>, String> {
+        Ok(request.login.clone())
+    }
+
+    /// Whether `user` may subscribe to `destination` with `frame` (within the broker, user or
+    /// application prefixes).
+    fn subscribe(
+        &self,
+        user: Option<&str>,
+        destination: &str,
+        frame: &FrameBuf,
+    ) -> Result<(), String> {
+        let _ = (user, destination, frame);
         Ok(())
     }
 
-    /// Whether `login` may subscribe to `destination` (within the broker or user prefixes).
-    fn subscribe(&self, login: Option<&str>, destination: &str) -> Result<(), String> {
-        let _ = (login, destination);
-        Ok(())
-    }
-
-    /// Whether `login` may send to `destination` (within the broker or application prefixes).
-    fn send(&self, login: Option<&str>, destination: &str) -> Result<(), String> {
-        let _ = (login, destination);
+    /// Whether `user` may send `frame` to `destination` (within the broker or application
+    /// prefixes), checked as the SEND arrives, before its RECEIPT.
+    fn send(&self, user: Option<&str>, destination: &str, frame: &FrameBuf) -> Result<(), String> {
+        let _ = (user, destination, frame);
         Ok(())
     }
 }

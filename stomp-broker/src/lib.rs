@@ -88,8 +88,8 @@ pub enum BrokerEvent {
     Connected {
         /// The connection.
         connection: ConnectionId,
-        /// Its login, if any.
-        login: Option<String>,
+        /// The user it acts as, as the [`Authorizer`] named it (by default its login).
+        user: Option<String>,
     },
     /// A SEND to an application destination.
     AppMessage {
@@ -98,6 +98,19 @@ pub enum BrokerEvent {
         /// The destination it was sent to.
         destination: String,
         /// The SEND frame.
+        frame: FrameBuf,
+    },
+    /// A SUBSCRIBE to an application destination, confirmed: the application may answer the
+    /// subscriber there with [`Broker::reply`] (as Spring's `@SubscribeMapping` does), until
+    /// it unsubscribes.
+    AppSubscribe {
+        /// The subscriber.
+        connection: ConnectionId,
+        /// The subscription's id in its session.
+        id: String,
+        /// The destination it subscribed to.
+        destination: String,
+        /// The SUBSCRIBE frame.
         frame: FrameBuf,
     },
     /// A SEND to a destination nobody serves, dropped (only with
@@ -139,6 +152,20 @@ pub struct BrokerStats {
     pub paused_publishers: usize,
     /// Logged-in users with at least one session.
     pub users: usize,
+    /// Connections opened since the start.
+    pub opened: u64,
+    /// Sessions closed since the start.
+    pub closed: u64,
+    /// Sessions closed other than by the client's DISCONNECT.
+    pub closed_abnormally: u64,
+    /// Consumers closed for falling behind, since the start.
+    pub slow_consumers_closed: u64,
+    /// Frames received from clients since the start, heart-beats aside.
+    pub frames_received: u64,
+    /// Frames queued for clients since the start, heart-beats aside.
+    pub frames_sent: u64,
+    /// MESSAGE frames queued for subscribers since the start.
+    pub deliveries: u64,
 }
 
 /// One subscription, as the broker routes to it.
@@ -177,7 +204,8 @@ struct Unwritten {
 #[derive(Debug)]
 struct Connection {
     session: ServerSession,
-    login: Option<String>,
+    /// The user the session acts as, once connected.
+    user: Option<String>,
     /// Subscriptions by their id in the session.
     subscriptions: HashMap<String, SubscriberKey>,
     /// All of them by destination as subscribed, for replies.
@@ -196,6 +224,8 @@ struct Connection {
     unwritten: VecDeque<Unwritten>,
     /// The queue whose limit stopped this connection's input, if any.
     paused_on: Option<String>,
+    /// The driver holds this connection's input ([`Broker::hold_input`]).
+    held: bool,
 }
 
 impl Connection {
@@ -224,6 +254,21 @@ pub struct Broker {
     paused: BTreeSet<ConnectionId>,
     /// The sessions of each logged-in user, for user destinations.
     users: HashMap<String, BTreeSet<ConnectionId>>,
+    /// Running totals, for [`Broker::stats`].
+    totals: Totals,
+}
+
+/// Running totals since the broker started.
+#[derive(Debug, Default)]
+struct Totals {
+    opened: u64,
+    closed: u64,
+    closed_abnormally: u64,
+    slow_consumers_closed: u64,
+    deliveries: u64,
+    /// Frames received and sent by sessions already removed.
+    frames_received: u64,
+    frames_sent: u64,
 }
 
 impl std::fmt::Debug for Broker {
@@ -265,6 +310,7 @@ impl Broker {
             ready: BTreeSet::new(),
             paused: BTreeSet::new(),
             users: HashMap::new(),
+            totals: Totals::default(),
         }
     }
 
@@ -277,7 +323,7 @@ impl Broker {
         let id = self.next_connection;
         let connection = Connection {
             session: ServerSession::new(self.config.session.clone(), now),
-            login: None,
+            user: None,
             subscriptions: HashMap::new(),
             by_destination: BTreeSet::new(),
             consumes: BTreeSet::new(),
@@ -287,7 +333,9 @@ impl Broker {
             report_asked: false,
             unwritten: VecDeque::new(),
             paused_on: None,
+            held: false,
         };
+        self.totals.opened += 1;
         self.connections.insert(id, connection);
         self.ready.insert(id);
         id
@@ -386,6 +434,28 @@ impl Broker {
         self.on_session_events(connection, now);
     }
 
+    /// Closes a consumer too slow for its traffic with an ERROR carrying `message`, as
+    /// [`close_with_error`](Self::close_with_error) does, and counts it in
+    /// [`BrokerStats::slow_consumers_closed`].
+    pub fn close_slow_consumer(&mut self, connection: ConnectionId, now: Instant, message: &str) {
+        self.totals.slow_consumers_closed += 1;
+        self.close_with_error(connection, now, message);
+    }
+
+    /// Stops (`held`) or resumes reading `connection`'s input on the driver's behalf, as when
+    /// the application is still busy with what the connection sent: silence while held does
+    /// not count against its heart-beats, and [`wants_input`](Self::wants_input) is false.
+    pub fn hold_input(&mut self, connection: ConnectionId, now: Instant, held: bool) {
+        let Some(c) = self.connections.get_mut(&connection) else {
+            return;
+        };
+        if c.held != held {
+            c.held = held;
+            c.session.pause_input(now, held || c.paused_on.is_some());
+            self.ready.insert(connection);
+        }
+    }
+
     /// Forgets a connection whose transport is gone, after a last
     /// [`handle_written`](Self::handle_written). Queue messages not known to be written go
     /// back to their queues.
@@ -394,6 +464,9 @@ impl Broker {
         let Some(c) = self.connections.remove(&connection) else {
             return;
         };
+        let (received, sent) = c.session.frame_counts();
+        self.totals.frames_received += received;
+        self.totals.frames_sent += sent;
         self.ready.remove(&connection);
         self.paused.remove(&connection);
         self.put_back_unwritten(now, c.unwritten.into_iter().collect());
@@ -446,9 +519,10 @@ impl Broker {
     }
 
     /// Whether the driver should read `connection`'s input: false while it is flow-controlled
-    /// because a queue it sent to is over its limit. Its heart-beats do not count meanwhile.
+    /// because a queue it sent to is over its limit, or held by [`hold_input`](Self::hold_input). Its heart-beats do not count meanwhile.
     pub fn wants_input(&self, connection: ConnectionId) -> bool {
         !self.paused.contains(&connection)
+            && self.connections.get(&connection).is_none_or(|c| !c.held)
     }
 
     /// Whether `connection`'s session is over and written out: close its transport, and once
@@ -467,7 +541,20 @@ impl Broker {
 
     /// What the broker holds now: connections, subscriptions, destinations, queued messages.
     pub fn stats(&self) -> BrokerStats {
+        let (received, sent) = self
+            .connections
+            .values()
+            .map(|c| c.session.frame_counts())
+            .fold((0, 0), |(r, s), (r2, s2)| (r + r2, s + s2));
+        let t = &self.totals;
         BrokerStats {
+            opened: t.opened,
+            closed: t.closed,
+            closed_abnormally: t.closed_abnormally,
+            slow_consumers_closed: t.slow_consumers_closed,
+            frames_received: t.frames_received + received,
+            frames_sent: t.frames_sent + sent,
+            deliveries: t.deliveries,
             connections: self.connections.len(),
             subscriptions: self.subscribers.len(),
             topics: self.routes.topics(),
@@ -483,6 +570,11 @@ impl Broker {
     /// Messages waiting in `queue` for a consumer.
     pub fn queue_depth(&self, queue: &str) -> usize {
         self.queues.get(queue).map_or(0, |q| q.waiting.len())
+    }
+
+    /// Every queue with messages or consumers, and the messages waiting in it.
+    pub fn queue_depths(&self) -> impl Iterator<Item = (&str, usize)> + '_ {
+        self.queues.depths()
     }
 
     // ---- Application commands ----
@@ -607,6 +699,7 @@ impl Broker {
             return false;
         };
         let taken = deliver(&mut c.session, now, &s.id, message);
+        self.totals.deliveries += u64::from(taken);
         let connection = s.connection;
         self.ready.insert(connection);
         if taken && s.ack.needs_ack() && c.session.unacked_count(&s.id) > s.window {
@@ -614,7 +707,7 @@ impl Broker {
                 "too slow: more than {} messages unacknowledged on subscription {}",
                 s.window, s.id
             );
-            self.close_with_error(connection, now, &text);
+            self.close_slow_consumer(connection, now, &text);
         }
         taken
     }
@@ -682,6 +775,7 @@ impl Broker {
             return;
         }
         self.next_take += 1;
+        self.totals.deliveries += 1;
         self.ready.insert(s.connection);
         if s.ack.needs_ack() {
             s.unacked
@@ -771,27 +865,26 @@ impl Broker {
             };
             match event {
                 ServerEvent::Connect(request) => match self.policy.authorizer.connect(&request) {
-                    Ok(()) => {
-                        c.login.clone_from(&request.login);
+                    Ok(user) => {
                         // As RabbitMQ and Spring do: the session's id, and the user it is
                         // for once the authorizer let it in.
-                        let session = format!("session-{connection}");
+                        let session = session_name(connection);
                         let mut headers = vec![("session", session.as_str())];
-                        if let Some(login) = &request.login {
-                            headers.push(("user-name", login));
+                        if let Some(user) = &user {
+                            headers.push(("user-name", user));
                         }
+                        c.session.set_user(user.clone());
                         if c.session.accept_with_headers(now, &headers).is_ok() {
-                            if let Some(login) = &request.login {
+                            if let Some(user) = &user {
                                 self.users
-                                    .entry(login.clone())
+                                    .entry(user.clone())
                                     .or_default()
                                     .insert(connection);
                             }
                         }
-                        self.events.push_back(BrokerEvent::Connected {
-                            connection,
-                            login: request.login,
-                        });
+                        c.user.clone_from(&user);
+                        self.events
+                            .push_back(BrokerEvent::Connected { connection, user });
                     }
                     // Held back: a failed login costs the client time.
                     Err(message) => {
@@ -814,17 +907,21 @@ impl Broker {
                         self.unsubscribe(connection, now, &id);
                     }
                     self.paused.remove(&connection);
-                    if let Some(login) = self
+                    if let Some(user) = self
                         .connections
                         .get(&connection)
-                        .and_then(|c| c.login.as_ref())
+                        .and_then(|c| c.user.as_ref())
                     {
-                        if let Some(sessions) = self.users.get_mut(login) {
+                        if let Some(sessions) = self.users.get_mut(user) {
                             sessions.remove(&connection);
                             if sessions.is_empty() {
-                                self.users.remove(login);
+                                self.users.remove(user);
                             }
                         }
+                    }
+                    self.totals.closed += 1;
+                    if reason != CloseReason::Disconnected {
+                        self.totals.closed_abnormally += 1;
                     }
                     self.events
                         .push_back(BrokerEvent::Closed { connection, reason });
@@ -846,7 +943,10 @@ impl Broker {
         let Some(c) = self.connections.get_mut(&connection) else {
             return;
         };
-        let kind = match self.policy.subscribe(c.login.as_deref(), &destination) {
+        let kind = match self
+            .policy
+            .subscribe(c.user.as_deref(), &destination, frame)
+        {
             Ok(kind) => kind,
             Err(message) => {
                 let _ = c.session.refuse_subscription(now, &message);
@@ -879,6 +979,12 @@ impl Broker {
                 self.queues.add_consumer(&destination, key);
             }
             Kind::User => {}
+            Kind::App => self.events.push_back(BrokerEvent::AppSubscribe {
+                connection,
+                id: id.clone(),
+                destination: destination.clone(),
+                frame: frame.clone(),
+            }),
         }
         self.subscribers.insert(
             key,
@@ -927,7 +1033,7 @@ impl Broker {
                 self.queues.remove_consumer(destination, key);
                 self.dispatch(now, destination);
             }
-            Kind::User => {}
+            Kind::User | Kind::App => {}
         }
     }
 
@@ -1045,4 +1151,9 @@ fn deliver(
         body: &message.body,
     };
     session.deliver(now, subscription, delivery).is_ok()
+}
+
+/// The `session` header CONNECTED carries, naming the connection as Spring and RabbitMQ do.
+pub fn session_name(connection: ConnectionId) -> String {
+    format!("session-{connection}")
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use stomp_session::SendCheck;
+use stomp_session::{FrameBuf, SendCheck};
 
 use crate::config::{Authorizer, BrokerConfig};
 
@@ -18,6 +18,8 @@ pub(crate) enum Kind {
     Queue,
     /// The session's own user destination.
     User,
+    /// An application destination: answered by the application alone.
+    App,
 }
 
 /// The destination rules, shared by the broker (SUBSCRIBE) and every session (SEND).
@@ -91,7 +93,12 @@ impl Policy {
     }
 
     /// Whether `login` may subscribe to `destination`, and what it is.
-    pub(crate) fn subscribe(&self, login: Option<&str>, destination: &str) -> Result<Kind, String> {
+    pub(crate) fn subscribe(
+        &self,
+        user: Option<&str>,
+        destination: &str,
+        frame: &FrameBuf,
+    ) -> Result<Kind, String> {
         self.check_shape(destination)?;
         let pattern = is_pattern(destination);
         let kind = if destination.starts_with(self.user_prefix.as_str()) {
@@ -107,6 +114,13 @@ impl Policy {
                 return Err(format!("no such user destination: {destination}"));
             }
             Kind::User
+        } else if self.is_app(destination) {
+            if pattern {
+                return Err(format!(
+                    "patterns are not allowed on application destinations: {destination}"
+                ));
+            }
+            Kind::App
         } else if !self.is_served(destination) {
             return Err(format!("no such destination: {destination}"));
         } else if self.is_queue(destination) {
@@ -122,13 +136,13 @@ impl Policy {
         } else {
             Kind::Topic
         };
-        self.authorizer.subscribe(login, destination)?;
+        self.authorizer.subscribe(user, destination, frame)?;
         Ok(kind)
     }
 }
 
 impl SendCheck for Policy {
-    fn check(&self, login: Option<&str>, destination: &str) -> Result<(), String> {
+    fn check(&self, user: Option<&str>, destination: &str, frame: &FrameBuf) -> Result<(), String> {
         self.check_shape(destination)?;
         if destination.starts_with(self.user_prefix.as_str()) {
             return Err(format!(
@@ -148,6 +162,6 @@ impl SendCheck for Policy {
                 ));
             }
         }
-        self.authorizer.send(login, destination)
+        self.authorizer.send(user, destination, frame)
     }
 }

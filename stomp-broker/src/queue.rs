@@ -81,6 +81,13 @@ impl Queues {
         self.by_name.values().map(|q| q.waiting.len()).sum()
     }
 
+    /// Each queue's name and the messages waiting in it.
+    pub(crate) fn depths(&self) -> impl Iterator<Item = (&str, usize)> + '_ {
+        self.by_name
+            .iter()
+            .map(|(name, q)| (name.as_str(), q.waiting.len()))
+    }
+
     /// Queues in existence.
     pub(crate) fn len(&self) -> usize {
         self.by_name.len()

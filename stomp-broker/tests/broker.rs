@@ -174,14 +174,19 @@ fn subscriptions_outside_the_broker_prefixes_are_refused_with_an_error() {
 struct OnlyAdmins;
 
 impl Authorizer for OnlyAdmins {
-    fn connect(&self, request: &ConnectRequest) -> Result<(), String> {
+    fn connect(&self, request: &ConnectRequest) -> Result<Option<String>, String> {
         match request.passcode.as_ref().map(|p| p.expose()) {
-            Some("secret") => Ok(()),
+            Some("secret") => Ok(request.login.clone()),
             _ => Err("bad login".into()),
         }
     }
 
-    fn subscribe(&self, login: Option<&str>, destination: &str) -> Result<(), String> {
+    fn subscribe(
+        &self,
+        login: Option<&str>,
+        destination: &str,
+        _: &stomp_session::FrameBuf,
+    ) -> Result<(), String> {
         if destination.starts_with("/topic/admin") && login != Some("admin") {
             return Err(format!(
                 "{} may not read {destination}",

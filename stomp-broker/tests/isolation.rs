@@ -135,7 +135,12 @@ fn sends_with_wildcards_are_refused() {
 struct ReadOnlyNews;
 
 impl Authorizer for ReadOnlyNews {
-    fn send(&self, login: Option<&str>, destination: &str) -> Result<(), String> {
+    fn send(
+        &self,
+        login: Option<&str>,
+        destination: &str,
+        _: &stomp_session::FrameBuf,
+    ) -> Result<(), String> {
         if destination.starts_with("/topic/news") && login != Some("editor") {
             return Err(format!("{} may not publish news", login.unwrap_or("-")));
         }

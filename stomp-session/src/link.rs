@@ -22,6 +22,10 @@ pub(crate) struct Link {
     last_received: Instant,
     /// The driver has stopped reading the peer (flow control): its silence does not count.
     input_paused: bool,
+    /// Frames decoded, heart-beats aside.
+    frames_received: u64,
+    /// Frames queued for writing, heart-beats aside.
+    frames_sent: u64,
 }
 
 impl Link {
@@ -39,6 +43,8 @@ impl Link {
             last_sent: now,
             last_received: now,
             input_paused: false,
+            frames_received: 0,
+            frames_sent: 0,
         }
     }
 
@@ -67,7 +73,16 @@ impl Link {
 
     /// The next decoded item of what was received.
     pub(crate) fn next_item(&mut self) -> Result<Option<Item>, stomp_codec::Error> {
-        self.decoder.decode(&mut self.inbox)
+        let item = self.decoder.decode(&mut self.inbox)?;
+        if let Some(Item::Frame(_)) = item {
+            self.frames_received += 1;
+        }
+        Ok(item)
+    }
+
+    /// Frames decoded and queued for writing so far, heart-beats aside.
+    pub(crate) fn frame_counts(&self) -> (u64, u64) {
+        (self.frames_received, self.frames_sent)
     }
 
     /// Queues a frame; it counts as sending for the heart-beat clock.
@@ -85,6 +100,7 @@ impl Link {
         self.outbox
             .push_frame(&self.encoder, command, headers, body)?;
         self.last_sent = now;
+        self.frames_sent += 1;
         Ok(())
     }
 

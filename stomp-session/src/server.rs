@@ -19,8 +19,9 @@ use crate::{CloseReason, SessionError};
 /// its destination. A refusal is an ERROR carrying the returned message (and the SEND's
 /// `receipt` as `receipt-id`), before any RECEIPT, and then the close.
 pub trait SendCheck: Send + Sync {
-    /// `Ok` if the client that logged in as `login` may send to `destination`.
-    fn check(&self, login: Option<&str>, destination: &str) -> Result<(), String>;
+    /// `Ok` if the client acting as `user` (its login, unless the application named another
+    /// user with [`ServerSession::set_user`]) may send `frame` to `destination`.
+    fn check(&self, user: Option<&str>, destination: &str, frame: &FrameBuf) -> Result<(), String>;
 }
 
 /// How a server session treats its client.
@@ -290,7 +291,7 @@ pub struct ServerSession {
     transactions: HashMap<String, Transaction>,
     pending_subscription: Option<PendingSubscription>,
     next_ack: u64,
-    /// The accepted CONNECT's login, for the send check.
+    /// The user the session acts as (the CONNECT's login unless set), for the send check.
     login: Option<String>,
 }
 
@@ -524,7 +525,7 @@ impl ServerSession {
                 if let Some(check) = &self.config.send_check {
                     let destination = frame.header("destination").unwrap_or_default();
                     check
-                        .check(self.login.as_deref(), &destination)
+                        .check(self.login.as_deref(), &destination, &frame)
                         .map_err(refuse)?;
                 }
                 self.defer_or_apply(transaction.as_deref(), Deferred::Send(frame))?;
@@ -851,6 +852,17 @@ impl ServerSession {
         // Frames the client pipelined after CONNECT are acted on now.
         self.process(now);
         Ok(())
+    }
+
+    /// Frames received from the client and frames queued for it so far, heart-beats aside.
+    pub fn frame_counts(&self) -> (u64, u64) {
+        self.link.frame_counts()
+    }
+
+    /// Names the user this session acts as from now on, as the application authenticated it
+    /// (by default, the CONNECT's `login`): what [`SendCheck::check`] is given.
+    pub fn set_user(&mut self, user: Option<String>) {
+        self.login = user;
     }
 
     /// Refuses the pending CONNECT (for example a bad login): ERROR with `message`, then the

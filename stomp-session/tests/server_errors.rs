@@ -592,7 +592,12 @@ fn transactions_are_bounded_in_number_frames_and_octets() {
 struct NoSecrets;
 
 impl stomp_session::SendCheck for NoSecrets {
-    fn check(&self, login: Option<&str>, destination: &str) -> Result<(), String> {
+    fn check(
+        &self,
+        login: Option<&str>,
+        destination: &str,
+        _: &stomp_session::FrameBuf,
+    ) -> Result<(), String> {
         match destination.starts_with("/secret") {
             true => Err(format!(
                 "{} may not send to {destination}",
