@@ -1,91 +1,106 @@
-//! The demo application on `/app`: the chat of the classic deployment.
+//! The classic chat, as an application on this crate's API: what `stomp-server` runs on
+//! `/app/`, with its browser page at `/`.
 //!
-//! A SEND to `/app/chat-api` carries `{"tid":..., "method":"/chat/sendMessage",
-//! "params":{"roomId":..., "content":..., ...}}`. Every subscriber of `/chat/ROOM` gets a
-//! MESSAGE whose body has `"type":"MESSAGE"`, and the sender alone gets one whose body has
-//! `"type":"RESPONSE"`: on its subscription to the SEND's `reply-to` destination if it names
-//! one, else on its subscription to `/chat/ROOM`, else on `/user/queue/responses`. Both carry
-//! the request's `tid` and `content-type:application/json;charset=UTF-8`.
+//! A client subscribed to `/chat/ROOM` SENDs `{"tid":..., "method":"/chat/sendMessage",
+//! "params":{"roomId":"ROOM", ...}}` to `/app/chat-api`. Every subscriber of `/chat/ROOM` gets
+//! a MESSAGE whose body has `"type":"MESSAGE"`, and the sender alone gets one whose body has
+//! `"type":"RESPONSE"` (with the published message's id as `result.messageId`, or an `error`):
+//! on its subscription to the SEND's `reply-to` destination if it names one, else on its
+//! subscription to `/chat/ROOM`, else on `/user/queue/responses`. Both carry the request's
+//! `tid` and `content-type:application/json;charset=UTF-8`.
 
-use std::time::Instant;
+use std::path::PathBuf;
 
-use bytes::Bytes;
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use serde::Deserialize;
 use serde_json::{Value, json};
-use stomp_broker::{Broker, ConnectionId};
-use stomp_session::FrameBuf;
 
-/// Where answers go when the sender is subscribed neither to a `reply-to` nor to the room.
-pub(crate) const DEFAULT_REPLY_TO: &str = "/user/queue/responses";
+use crate::{App, Context, Failure, Message, Payload};
 
-const JSON: [(&str, &str); 1] = [("content-type", "application/json;charset=UTF-8")];
+/// Where the RESPONSE goes when the sender is subscribed neither to a `reply-to` nor to the
+/// room.
+pub const REPLY_DESTINATION: &str = "/user/queue/responses";
 
-/// Acts on a SEND to an application destination.
-pub(crate) fn on_app_message(
-    broker: &mut Broker,
-    now: Instant,
-    connection: ConnectionId,
-    destination: &str,
-    frame: &FrameBuf,
-) {
-    let reply_to = frame.header("reply-to").map(|r| r.into_owned());
-    let (answer, room) = match (destination, serde_json::from_slice::<Value>(frame.body())) {
-        ("/app/chat-api", Ok(request)) => handle(broker, now, &request),
-        ("/app/chat-api", Err(e)) => (
-            json!({"type": "RESPONSE", "tid": null, "error": format!("invalid JSON: {e}")}),
-            None,
-        ),
-        (other, _) => (
-            json!({"type": "RESPONSE", "tid": null, "error": format!("no application at {other}")}),
-            None,
-        ),
+/// The stompjs bundle the page loads when the server is not given one to serve.
+pub const STOMPJS_CDN: &str =
+    "https://cdn.jsdelivr.net/npm/@stomp/stompjs@7.1.1/bundles/stomp.umd.min.js";
+
+/// The chat: its one handler on `/app/chat-api`.
+pub fn app() -> App {
+    App::new()
+        .reply_destination(REPLY_DESTINATION)
+        .message("/app/chat-api", chat_api)
+}
+
+/// A request, as the classic deployment's clients send it.
+#[derive(Debug, Deserialize)]
+struct Request {
+    #[serde(default)]
+    tid: Value,
+    #[serde(default)]
+    method: String,
+    #[serde(default)]
+    params: Value,
+}
+
+async fn chat_api(ctx: Context, message: Message) -> Result<(), Failure> {
+    let request: Request = match message.json() {
+        Ok(request) => request,
+        Err(e) => {
+            let answer = json!({"type": "RESPONSE", "tid": null, "error": e.message()});
+            return respond(&ctx, &message, None, answer).await;
+        }
     };
-    let body = Bytes::from(answer.to_string());
+    let tid = request.tid;
+    if request.method != "/chat/sendMessage" {
+        let error = format!("unknown method {:?}", request.method);
+        let answer = json!({"type": "RESPONSE", "tid": tid, "error": error});
+        return respond(&ctx, &message, None, answer).await;
+    }
+    let Some(room) = request.params.get("roomId").and_then(room_name) else {
+        let answer = json!({"type": "RESPONSE", "tid": tid, "error": "params.roomId is required"});
+        return respond(&ctx, &message, None, answer).await;
+    };
+    let broadcast = json!({
+        "type": "MESSAGE",
+        "tid": tid,
+        "method": request.method,
+        "params": request.params,
+    });
+    let destination = format!("/chat/{room}");
+    let id = ctx
+        .publish(destination.clone(), Payload::json(&broadcast)?)
+        .await?;
+    let answer = json!({"type": "RESPONSE", "tid": tid, "result": {"messageId": id}});
+    respond(&ctx, &message, Some(&destination), answer).await
+}
+
+/// Answers the sender: at its `reply-to`, else in the room, else at the reply destination.
+async fn respond(
+    ctx: &Context,
+    message: &Message,
+    room: Option<&str>,
+    answer: Value,
+) -> Result<(), Failure> {
+    let payload = Payload::json(&answer)?;
+    let reply_to = message.header("reply-to").map(|r| r.into_owned());
     let candidates = reply_to
         .into_iter()
-        .chain(room.map(|room| format!("/chat/{room}")))
-        .chain([DEFAULT_REPLY_TO.to_owned()]);
-    for reply_to in candidates {
-        if broker.reply(now, connection, &reply_to, &JSON, body.clone()) > 0 {
-            return;
+        .chain(room.map(str::to_owned))
+        .chain([ctx.reply_destination().to_owned()]);
+    for destination in candidates {
+        if ctx.reply_on(destination, payload.clone()).await? > 0 {
+            return Ok(());
         }
     }
     tracing::debug!(
-        connection,
+        session = ctx.session_id(),
         "answer not delivered: no subscription to reply on"
     );
-}
-
-/// Carries out one request; returns the answer for its sender, and the room it was about.
-fn handle(broker: &mut Broker, now: Instant, request: &Value) -> (Value, Option<String>) {
-    let tid = request.get("tid").cloned().unwrap_or(Value::Null);
-    let method = request
-        .get("method")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let params = request.get("params").cloned().unwrap_or(Value::Null);
-    match method {
-        "/chat/sendMessage" => {
-            let Some(room) = params.get("roomId").and_then(room_name) else {
-                let error =
-                    json!({"type": "RESPONSE", "tid": tid, "error": "params.roomId is required"});
-                return (error, None);
-            };
-            let message =
-                json!({"type": "MESSAGE", "tid": tid, "method": method, "params": params});
-            let id = broker.publish(
-                now,
-                &format!("/chat/{room}"),
-                &JSON,
-                Bytes::from(message.to_string()),
-            );
-            let response = json!({"type": "RESPONSE", "tid": tid, "result": {"messageId": id}});
-            (response, Some(room))
-        }
-        other => {
-            let error = json!({"type": "RESPONSE", "tid": tid, "error": format!("unknown method {other:?}")});
-            (error, None)
-        }
-    }
+    Ok(())
 }
 
 /// A room id as a destination segment: a string or a number, without `/`.
@@ -95,5 +110,28 @@ fn room_name(value: &Value) -> Option<String> {
         Value::Number(n) => n.to_string(),
         _ => return None,
     };
-    (!name.is_empty() && !name.contains('/')).then_some(name)
+    (!name.is_empty() && !name.contains(['/', '*'])).then_some(name)
+}
+
+/// The chat page at `/`, which connects to `/stomp` on the same host, and the stompjs bundle
+/// it loads at `/vendor/stomp.umd.min.js`: read from `stompjs`, a directory holding
+/// `stomp.umd.min.js` (such as `node_modules/@stomp/stompjs/bundles`), or else a redirect to
+/// the public CDN.
+pub fn page(stompjs: Option<PathBuf>) -> Router {
+    Router::new()
+        .route("/", get(|| async { Html(include_str!("chat.html")) }))
+        .route(
+            "/vendor/stomp.umd.min.js",
+            get(move || bundle(stompjs.clone())),
+        )
+}
+
+async fn bundle(directory: Option<PathBuf>) -> Response {
+    let Some(directory) = directory else {
+        return Redirect::temporary(STOMPJS_CDN).into_response();
+    };
+    match tokio::fs::read(directory.join("stomp.umd.min.js")).await {
+        Ok(script) => ([(header::CONTENT_TYPE, "text/javascript")], script).into_response(),
+        Err(e) => (StatusCode::NOT_FOUND, format!("stomp.umd.min.js: {e}")).into_response(),
+    }
 }

@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use stomp_broker::BrokerConfig;
-use stomp_session::{HeartBeat, Limits, ServerConfig};
+use stomp_server::stomp_session::{HeartBeat, Limits};
+use stomp_server::{BrokerConfig, ServerConfig};
 
 /// A STOMP 1.0/1.1/1.2 broker over TCP and WebSocket, with an in-memory broker for `/topic/`,
 /// `/queue/` and `/chat/` destinations, user destinations under `/user/`, and a chat
@@ -16,9 +16,14 @@ pub(crate) struct Args {
     /// Address for STOMP over TCP.
     #[arg(long, default_value = "127.0.0.1:61613")]
     pub(crate) tcp: SocketAddr,
-    /// Address for STOMP over WebSocket.
+    /// Address for HTTP: STOMP over WebSocket, the chat page at `/` and `/metrics`.
     #[arg(long, default_value = "127.0.0.1:15674")]
     pub(crate) ws: SocketAddr,
+    /// A directory holding stompjs's `stomp.umd.min.js` (such as
+    /// `node_modules/@stomp/stompjs/bundles`) for the chat page; without it the page loads
+    /// stompjs from the jsDelivr CDN.
+    #[arg(long)]
+    pub(crate) stompjs: Option<std::path::PathBuf>,
     /// Path of the WebSocket endpoint.
     #[arg(long, default_value = "/stomp")]
     pub(crate) ws_path: String,
@@ -192,13 +197,5 @@ impl Args {
 
     pub(crate) fn send_timeout(&self) -> Duration {
         Duration::from_secs(self.send_timeout)
-    }
-
-    /// The largest WebSocket message or frame a client may send: one STOMP frame at the
-    /// limits, since STOMP frames are what the messages carry.
-    pub(crate) fn max_ws_message(&self) -> usize {
-        self.max_head
-            .saturating_add(self.max_body)
-            .saturating_add(2)
     }
 }

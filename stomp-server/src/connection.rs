@@ -5,8 +5,8 @@
 
 use std::future::Future;
 use std::io;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -43,10 +43,10 @@ pub(crate) struct Settings {
     pub(crate) queue: usize,
     pub(crate) send_timeout: Duration,
     pub(crate) connect_timeout: Duration,
-    /// One permit per open connection.
+    /// One permit per open STOMP connection, TCP and WebSocket together.
     pub(crate) connections: Arc<Semaphore>,
-    /// Held by every connection task until it is done, so that shutdown can wait for them.
-    pub(crate) alive: mpsc::Sender<()>,
+    /// The largest WebSocket message or frame a client may send.
+    pub(crate) max_ws_message: usize,
 }
 
 /// A socket just accepted.
@@ -80,7 +80,6 @@ pub(crate) async fn serve<R: Reader, W: Writer>(
         at,
         permit: _permit,
     } = accepted;
-    let _alive = settings.alive.clone();
     let hub = settings.hub.clone();
     let (out, outbox) = mpsc::channel(settings.queue);
     let (control_tx, mut control) = watch::channel(Control::default());
@@ -227,6 +226,22 @@ impl Occasional {
     }
 }
 
+/// Logs, at most once a second, that a connection was refused at the connection limit.
+pub(crate) fn refused(kind: &str) {
+    static REFUSALS: Mutex<Occasional> = Mutex::new(Occasional {
+        last: None,
+        count: 0,
+    });
+    if let Ok(mut refusals) = REFUSALS.lock() {
+        refusals.note(|count| {
+            tracing::warn!(
+                count,
+                "connection limit reached: closing new {kind} connections"
+            );
+        });
+    }
+}
+
 /// Accepts connections until the listener fails, handing each, with Nagle off, to `serve`.
 /// Past the connection limit, new sockets are closed at once. Accept errors (out of
 /// descriptors or memory) back off with growing pauses up to a second, and are logged at most
@@ -237,7 +252,7 @@ pub(crate) async fn accept_loop(
     connections: Arc<Semaphore>,
     mut serve: impl FnMut(TcpStream, Accepted),
 ) {
-    let (mut failures, mut refusals) = (Occasional::default(), Occasional::default());
+    let mut failures = Occasional::default();
     let mut pause = Duration::ZERO;
     loop {
         match listener.accept().await {
@@ -245,12 +260,7 @@ pub(crate) async fn accept_loop(
                 pause = Duration::ZERO;
                 let at = Instant::now();
                 let Ok(permit) = connections.clone().try_acquire_owned() else {
-                    refusals.note(|count| {
-                        tracing::warn!(
-                            count,
-                            "connection limit reached: closing new {kind} connections"
-                        );
-                    });
+                    refused(kind);
                     drop(stream);
                     continue;
                 };

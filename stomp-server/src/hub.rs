@@ -9,12 +9,16 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::Bytes;
-use stomp_broker::{Broker, BrokerEvent, ConnectionId};
-use stomp_session::CloseReason;
+use stomp_broker::{Broker, BrokerEvent, ConnectionId, session_name};
+use stomp_session::{CloseReason, FrameBuf};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::chat;
+use crate::app::App;
 use crate::connection::Counters;
+use crate::context::Context;
+use crate::handle::{Handle, Stats};
+use crate::message::{Message, Payload};
+use crate::worker::{Job, Workers};
 
 /// What a connection task tells the broker task.
 #[derive(Debug)]
@@ -35,8 +39,41 @@ pub(crate) enum ToHub {
     Written(ConnectionId, u64),
     /// The transport is closed, after writing this many octets.
     Gone(ConnectionId, u64),
+    /// The application asks the broker something ([`Handle`]).
+    Command(Command),
+    /// A session's worker finished a job while its input was held.
+    Worked(ConnectionId),
     /// SIGINT or SIGTERM: every client gets an ERROR and a close.
     Shutdown,
+}
+
+/// What the application asks of the broker task, with where the answer goes.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Publish {
+        destination: String,
+        payload: Payload,
+        done: oneshot::Sender<String>,
+    },
+    SendToUser {
+        user: String,
+        destination: String,
+        payload: Payload,
+        done: oneshot::Sender<usize>,
+    },
+    Reply {
+        connection: ConnectionId,
+        destination: String,
+        payload: Payload,
+        done: oneshot::Sender<usize>,
+    },
+    Fail {
+        connection: ConnectionId,
+        message: String,
+    },
+    Stats {
+        done: oneshot::Sender<Stats>,
+    },
 }
 
 impl ToHub {
@@ -47,8 +84,11 @@ impl ToHub {
             | ToHub::Fail(id, _)
             | ToHub::Timeout(id)
             | ToHub::Written(id, _)
-            | ToHub::Gone(id, _) => Some(*id),
-            ToHub::Open { .. } | ToHub::Shutdown => None,
+            | ToHub::Gone(id, _)
+            | ToHub::Worked(id)
+            | ToHub::Command(Command::Reply { connection: id, .. })
+            | ToHub::Command(Command::Fail { connection: id, .. }) => Some(*id),
+            ToHub::Open { .. } | ToHub::Command(_) | ToHub::Shutdown => None,
         }
     }
 }
@@ -85,6 +125,10 @@ pub(crate) struct Link {
     counters: Arc<Counters>,
     /// Told to close; waiting for the transport to be gone.
     closing: bool,
+    /// The user the session acts as, once connected.
+    user: Option<Arc<str>>,
+    /// Its `session` id.
+    session: Arc<str>,
 }
 
 impl Link {
@@ -98,25 +142,18 @@ impl Link {
             control,
             counters,
             closing: false,
+            user: None,
+            session: Arc::from(""),
         }
     }
-}
-
-/// Running totals for the periodic summary.
-#[derive(Debug, Default)]
-struct Counts {
-    opened: u64,
-    closed: u64,
-    /// Closed other than by DISCONNECT.
-    abnormal: u64,
-    /// Closed for falling behind.
-    slow: u64,
 }
 
 pub(crate) struct Hub {
     broker: Broker,
     links: HashMap<ConnectionId, Link>,
-    counts: Counts,
+    app: Arc<App>,
+    workers: Workers,
+    handle: Handle,
     /// How often the summary is logged.
     summary_every: std::time::Duration,
     /// Octets waiting to be written past which a connection is closed as too slow.
@@ -125,15 +162,22 @@ pub(crate) struct Hub {
 }
 
 impl Hub {
+    /// A broker task for `broker` and `app`; `inbox` is the sending end of its own inbox,
+    /// for handles and workers.
     pub(crate) fn new(
         broker: Broker,
+        app: Arc<App>,
+        inbox: mpsc::Sender<ToHub>,
         max_outbound_bytes: usize,
         summary_every: std::time::Duration,
     ) -> Hub {
+        let workers = Workers::new(app.queue_size(), app.failure_mode(), inbox.clone());
         Hub {
             broker,
             links: HashMap::new(),
-            counts: Counts::default(),
+            app,
+            workers,
+            handle: Handle::new(inbox),
             summary_every,
             max_outbound_bytes: max_outbound_bytes as u64,
             shutting_down: false,
@@ -181,7 +225,6 @@ impl Hub {
     /// debug level only, so that connection churn does not flood the log.
     fn log_summary(&mut self) {
         let stats = self.broker.stats();
-        let counts = &self.counts;
         tracing::info!(
             connections = stats.connections,
             users = stats.users,
@@ -191,10 +234,13 @@ impl Hub {
             queued_messages = stats.queued_messages,
             queued_bytes = stats.queued_bytes,
             paused_publishers = stats.paused_publishers,
-            opened = counts.opened,
-            closed = counts.closed,
-            closed_abnormally = counts.abnormal,
-            slow_consumers_closed = counts.slow,
+            opened = stats.opened,
+            closed = stats.closed,
+            closed_abnormally = stats.closed_abnormally,
+            slow_consumers_closed = stats.slow_consumers_closed,
+            frames_received = stats.frames_received,
+            frames_sent = stats.frames_sent,
+            deliveries = stats.deliveries,
             "summary"
         );
     }
@@ -234,7 +280,8 @@ impl Hub {
                 // The CONNECT deadline counts from the accept, handshakes included.
                 let id = self.broker.open(accepted_at);
                 tracing::debug!(connection = id, %peer, "connection opened");
-                self.counts.opened += 1;
+                let mut link = link;
+                link.session = Arc::from(session_name(id));
                 self.links.insert(id, link);
                 let _ = reply.send(id);
                 if self.shutting_down {
@@ -262,6 +309,12 @@ impl Hub {
                 self.broker.remove(id, now);
                 self.links.remove(&id);
             }
+            ToHub::Command(command) => self.command(command, now),
+            ToHub::Worked(id) => {
+                if !self.workers.worked(id) {
+                    self.broker.hold_input(id, now, false);
+                }
+            }
             ToHub::Shutdown => {
                 tracing::info!(
                     connections = self.broker.stats().connections,
@@ -273,23 +326,128 @@ impl Hub {
         }
     }
 
+    fn command(&mut self, command: Command, now: Instant) {
+        match command {
+            Command::Publish {
+                destination,
+                payload,
+                done,
+            } => {
+                let headers = payload.header_pairs();
+                let id = self
+                    .broker
+                    .publish(now, &destination, &headers, payload.body().clone());
+                let _ = done.send(id);
+            }
+            Command::SendToUser {
+                user,
+                destination,
+                payload,
+                done,
+            } => {
+                let headers = payload.header_pairs();
+                let body = payload.body().clone();
+                let reached = self
+                    .broker
+                    .send_to_user(now, &user, &destination, &headers, body);
+                let _ = done.send(reached);
+            }
+            Command::Reply {
+                connection,
+                destination,
+                payload,
+                done,
+            } => {
+                let headers = payload.header_pairs();
+                let body = payload.body().clone();
+                let reached = self
+                    .broker
+                    .reply(now, connection, &destination, &headers, body);
+                let _ = done.send(reached);
+            }
+            Command::Fail {
+                connection,
+                message,
+            } => self.broker.close_with_error(connection, now, &message),
+            Command::Stats { done } => {
+                let mut queues: Vec<(String, usize)> = self
+                    .broker
+                    .queue_depths()
+                    .map(|(name, depth)| (name.to_owned(), depth))
+                    .collect();
+                queues.sort();
+                let broker = self.broker.stats();
+                let _ = done.send(Stats { broker, queues });
+            }
+        }
+    }
+
+    /// Hands a SEND or SUBSCRIBE to an application destination to the session's worker.
+    fn hand_to_worker(
+        &mut self,
+        connection: ConnectionId,
+        now: Instant,
+        destination: String,
+        frame: FrameBuf,
+        subscription: bool,
+    ) {
+        let found = match subscription {
+            true => self.app.subscribe_handler(&destination),
+            false => self.app.message_handler(&destination),
+        };
+        let (Some((handler, params)), Some(link)) = (found, self.links.get(&connection)) else {
+            return;
+        };
+        let reply_to = match subscription {
+            true => destination.clone(),
+            false => frame
+                .header("reply-to")
+                .map(|r| r.into_owned())
+                .unwrap_or_else(|| self.app.default_reply_destination().to_owned()),
+        };
+        let context = Context {
+            handle: self.handle.clone(),
+            connection,
+            session: link.session.clone(),
+            user: link.user.clone(),
+            params,
+            reply_to,
+        };
+        let message = Message::new(frame, destination);
+        let job = Job {
+            handler,
+            context,
+            message,
+        };
+        if self.workers.submit(connection, job) {
+            self.broker.hold_input(connection, now, true);
+        }
+    }
+
     fn application(&mut self, now: Instant) {
         while let Some(event) = self.broker.poll_event() {
             match event {
-                BrokerEvent::Connected { connection, login } => {
+                BrokerEvent::Connected { connection, user } => {
                     tracing::debug!(
                         connection,
-                        login = login.as_deref().unwrap_or("-"),
+                        user = user.as_deref().unwrap_or("-"),
                         "connected"
                     );
+                    if let Some(link) = self.links.get_mut(&connection) {
+                        link.user = user.map(Arc::from);
+                    }
                 }
                 BrokerEvent::AppMessage {
                     connection,
                     destination,
                     frame,
-                } => {
-                    chat::on_app_message(&mut self.broker, now, connection, &destination, &frame);
-                }
+                } => self.hand_to_worker(connection, now, destination, frame, false),
+                BrokerEvent::AppSubscribe {
+                    connection,
+                    destination,
+                    frame,
+                    ..
+                } => self.hand_to_worker(connection, now, destination, frame, true),
                 BrokerEvent::Dropped {
                     connection,
                     destination,
@@ -298,10 +456,7 @@ impl Hub {
                 }
                 BrokerEvent::Closed { connection, reason } => {
                     tracing::debug!(connection, %reason, "session closed");
-                    self.counts.closed += 1;
-                    if reason != CloseReason::Disconnected {
-                        self.counts.abnormal += 1;
-                    }
+                    self.workers.remove(connection);
                     // Nothing queued can reach a peer that is gone or silent, and a write
                     // blocked on it must not hold the connection open.
                     if matches!(
@@ -337,14 +492,13 @@ impl Hub {
                     && (link.out.capacity() <= HEADROOM || waiting > self.max_outbound_bytes)
                 {
                     closing_slow = true;
-                    self.counts.slow += 1;
                     tracing::warn!(
                         connection = id,
                         octets = waiting,
                         "outbound queue full: closing a slow consumer"
                     );
                     self.broker
-                        .close_with_error(id, now, "too slow, outbound queue full");
+                        .close_slow_consumer(id, now, "too slow, outbound queue full");
                     continue;
                 }
                 let Some(bytes) = self.broker.poll_transmit(id) else {
@@ -388,9 +542,9 @@ mod tests {
     struct Buggy;
 
     impl Authorizer for Buggy {
-        fn connect(&self, request: &ConnectRequest) -> Result<(), String> {
+        fn connect(&self, request: &ConnectRequest) -> Result<Option<String>, String> {
             assert_ne!(request.login.as_deref(), Some("boom"), "a bug");
-            Ok(())
+            Ok(None)
         }
     }
 
@@ -424,7 +578,8 @@ mod tests {
         let broker = Broker::with_authorizer(BrokerConfig::default(), Box::new(Buggy));
         let (hub, inbox) = mpsc::channel(16);
         let summary = std::time::Duration::from_secs(60);
-        tokio::spawn(Hub::new(broker, 1 << 20, summary).run(inbox));
+        let app = Arc::new(App::new());
+        tokio::spawn(Hub::new(broker, app, hub.clone(), 1 << 20, summary).run(inbox));
         let (mut victim, victim_id) = open(&hub).await;
         let (mut other, other_id) = open(&hub).await;
         let connect = |login: &str| {

@@ -1,48 +1,37 @@
-//! `stomp-server`: a STOMP broker over TCP (default 127.0.0.1:61613) and WebSocket (default
-//! ws://127.0.0.1:15674/stomp), built on the sans-IO stomp-session and stomp-broker crates.
-//!
-//! Both transports drive the same sessions: one task per connection feeds received bytes to
-//! the broker task and writes what it hands back, with one timer per connection re-armed from
-//! the session's next deadline. SIGINT (Ctrl-C) and SIGTERM close every client with an ERROR
-//! after writing out what was queued for it.
+//! `stomp-server`: the classic chat on the stomp-server library, over TCP (default
+//! 127.0.0.1:61613) and WebSocket (default ws://127.0.0.1:15674/stomp), with its page at
+//! http://127.0.0.1:15674/ and Prometheus figures at /metrics. SIGINT (Ctrl-C) and SIGTERM
+//! close every client with an ERROR after writing out what was queued for it.
 
-mod chat;
 mod cli;
-mod connection;
-mod hub;
-mod tcp;
-mod ws;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser;
-use stomp_broker::{Authorizer, Broker};
-use stomp_session::ConnectRequest;
+use stomp_server::{App, ConnectRequest, Server, chat};
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, mpsc};
 use tracing_subscriber::EnvFilter;
 
-/// Accepts one login, given as `user:passcode`, compared in constant time.
-struct OneLogin {
+/// Whether a CONNECT carries the one login allowed (`user:passcode`), compared in constant
+/// time; the session is then that user's.
+fn one_login(
     login: String,
     passcode: String,
-}
-
-impl Authorizer for OneLogin {
-    fn connect(&self, request: &ConnectRequest) -> Result<(), String> {
-        let login = request.login.as_deref().unwrap_or_default();
-        let passcode = request
+) -> impl Fn(&ConnectRequest) -> Result<Option<String>, String> + Send + Sync {
+    move |request| {
+        let given = request.login.as_deref().unwrap_or_default();
+        let secret = request
             .passcode
             .as_ref()
             .map(|p| p.expose())
             .unwrap_or_default();
-        let same_login = login.as_bytes().ct_eq(self.login.as_bytes());
-        let same_passcode = passcode.as_bytes().ct_eq(self.passcode.as_bytes());
+        let same_login = given.as_bytes().ct_eq(login.as_bytes());
+        let same_passcode = secret.as_bytes().ct_eq(passcode.as_bytes());
         if bool::from(same_login & same_passcode) {
-            Ok(())
+            Ok(Some(login.clone()))
         } else {
             Err("bad login or passcode".into())
         }
@@ -99,67 +88,41 @@ async fn stop_signal() -> std::io::Result<()> {
 }
 
 async fn run(args: cli::Args) -> std::io::Result<()> {
-    let broker = match &args.login {
-        None => Broker::new(args.broker_config()),
-        Some((login, passcode)) => {
-            let check = OneLogin {
-                login: login.clone(),
-                passcode: passcode.clone(),
-            };
-            Broker::with_authorizer(args.broker_config(), Box::new(check))
-        }
-    };
+    let mut app: App = chat::app();
+    if let Some((login, passcode)) = args.login.clone() {
+        app = app.authenticate(one_login(login, passcode));
+    }
     let tcp = TcpListener::bind(args.tcp).await?;
     let ws = TcpListener::bind(args.ws).await?;
+    let server = Server::builder()
+        .config(args.broker_config())
+        .app(app)
+        .max_connections(args.max_connections)
+        .max_outbound_buffers(args.max_outbound)
+        .send_timeout(args.send_timeout())
+        .summary_interval(Duration::from_secs(args.summary_interval))
+        .start();
     // Scripts and tests read the bound addresses from this line (ports may be 0).
     println!(
-        "stomp-server listening tcp={} ws=ws://{}{}",
+        "stomp-server listening tcp={} ws=ws://{}{} http=http://{}/",
         tcp.local_addr()?,
         ws.local_addr()?,
-        args.ws_path
+        args.ws_path,
+        ws.local_addr()?,
     );
     tracing::info!(tcp = %tcp.local_addr()?, ws = %ws.local_addr()?, path = %args.ws_path, "listening");
-
-    let (hub_tx, hub_rx) = mpsc::channel(1024);
-    // Every connection task holds a clone until it is done: shutdown waits for them all.
-    let (alive, mut all_done) = mpsc::channel::<()>(1);
-    let settings = connection::Settings {
-        hub: hub_tx.clone(),
-        queue: hub::Hub::queue_size(args.max_outbound),
-        send_timeout: args.send_timeout(),
-        connect_timeout: args.connect_timeout(),
-        connections: Arc::new(Semaphore::new(args.max_connections)),
-        alive,
-    };
+    // One HTTP server: the chat page at /, STOMP over WebSocket, and the figures at /metrics.
+    let router = chat::page(args.stompjs.clone())
+        .route(&args.ws_path, server.endpoint())
+        .route("/metrics", server.metrics());
     let listeners = [
-        tokio::spawn(tcp::listen(tcp, settings.clone())),
-        tokio::spawn(ws::listen(
-            ws,
-            args.ws_path.clone(),
-            args.max_ws_message(),
-            settings,
-        )),
+        tokio::spawn(server.serve_tcp(tcp)),
+        tokio::spawn(server.serve_http(ws, router)),
     ];
-    let summary = std::time::Duration::from_secs(args.summary_interval);
-    let hub = hub::Hub::new(broker, args.max_outbound_bytes, summary);
-    let hub = tokio::spawn(hub.run(hub_rx));
     stop_signal().await?;
-    let _ = hub_tx.send(hub::ToHub::Shutdown).await;
-    let grace = std::time::Duration::from_secs(5);
-    let finished = tokio::time::timeout(grace, async {
-        // The hub ends once every connection has had its ERROR written and is gone...
-        let _ = hub.await;
-        for listener in &listeners {
-            listener.abort();
-        }
-        for listener in listeners {
-            let _ = listener.await;
-        }
-        // ...and the connection tasks end just after.
-        all_done.recv().await
-    });
-    if finished.await.is_err() {
-        tracing::warn!("connections still open after {grace:?}; exiting");
+    for listener in &listeners {
+        listener.abort();
     }
+    server.shutdown(Duration::from_secs(5)).await;
     Ok(())
 }

@@ -1,27 +1,47 @@
-//! STOMP over WebSocket (sub-protocols `v12.stomp`, `v11.stomp`, `v10.stomp`): one message may
-//! carry several frames or part of one, so messages are fed to the session as a byte stream.
+//! STOMP over WebSocket as an axum route (sub-protocols `v12.stomp`, `v11.stomp`,
+//! `v10.stomp`): one message may carry several frames or part of one, so messages are fed to
+//! the session as a byte stream.
 
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::time::{timeout, timeout_at};
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{Error, Message, Utf8Bytes};
+use tokio::time::timeout;
 
-use crate::connection::{self, Reader, Settings, Writer};
+use crate::connection::{self, Accepted, Reader, Settings, Writer};
 
 /// The sub-protocols offered, best first; the STOMP version is still negotiated in CONNECT.
 const SUBPROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];
 
+/// Set by the server's own HTTP listener on each request it serves: when the connection was
+/// accepted (the CONNECT deadline counts from there, the handshake included) and from where.
+#[derive(Clone, Debug)]
+pub(crate) struct Origin {
+    pub(crate) at: Instant,
+    pub(crate) peer: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Origin {
+    type Rejection = std::convert::Infallible;
+
+    /// For a request served by another listener (`axum::serve`): now, from somewhere.
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Origin, Self::Rejection> {
+        Ok(parts.extensions.get::<Origin>().cloned().unwrap_or(Origin {
+            at: Instant::now(),
+            peer: "ws".to_owned(),
+        }))
+    }
+}
+
 struct WsReader {
-    stream: SplitStream<WebSocketStream<TcpStream>>,
+    stream: SplitStream<WebSocket>,
 }
 
 impl Reader for WsReader {
@@ -33,18 +53,18 @@ impl Reader for WsReader {
                 Some(Ok(Message::Binary(bytes))) => Ok(Some(bytes)),
                 // Pings are answered by the WebSocket layer itself.
                 Some(Ok(_)) => continue,
-                // A message over the limits: the client is told why.
-                Some(Err(Error::Capacity(e))) => {
-                    Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
-                }
-                Some(Err(e)) => Err(io::Error::other(e)),
+                // A message over the limits, or broken framing: the client is told why.
+                Some(Err(e)) => Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("WebSocket: {e}"),
+                )),
             };
         }
     }
 }
 
 struct WsWriter {
-    sink: SplitSink<WebSocketStream<TcpStream>, Message>,
+    sink: SplitSink<WebSocket, Message>,
 }
 
 impl Writer for WsWriter {
@@ -66,84 +86,39 @@ impl Writer for WsWriter {
     }
 }
 
-/// Accepts WebSocket connections at `path` until the listener fails. The handshake must end
-/// within the connect timeout, counted from the accept; messages and frames are bounded like
-/// the STOMP frames they carry (`max_message`).
-pub(crate) async fn listen(
-    listener: TcpListener,
-    path: String,
-    max_message: usize,
-    settings: Settings,
-) {
-    let limit = settings.connections.clone();
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(max_message))
-        .max_frame_size(Some(max_message))
-        // STOMP frames are small; a large read buffer per idle connection is memory wasted.
-        .read_buffer_size(16 * 1024);
-    connection::accept_loop(listener, "ws", limit, |stream, accepted| {
-        let (path, settings) = (path.clone(), settings.clone());
-        // The handshake callback's error type is tungstenite's own, large as it is.
-        #[allow(clippy::result_large_err)]
-        tokio::spawn(async move {
-            let handshake =
-                |request: &Request, response: Response| handshake(&path, request, response);
-            let deadline = accepted.at + settings.connect_timeout;
-            let upgrade =
-                tokio_tungstenite::accept_hdr_async_with_config(stream, handshake, Some(config));
-            match timeout_at(deadline.into(), upgrade).await {
-                Ok(Ok(socket)) => {
-                    let (sink, stream) = socket.split();
-                    let (reader, writer) = (WsReader { stream }, WsWriter { sink });
-                    connection::serve(reader, writer, accepted, settings).await;
-                }
-                Ok(Err(e)) => {
-                    tracing::info!(peer = %accepted.peer, error = %e, "WebSocket handshake refused");
-                }
-                Err(_) => tracing::info!(
-                    peer = %accepted.peer,
-                    "no WebSocket handshake within the connect timeout: closed"
-                ),
-            }
-        });
-    })
-    .await;
-}
-
-/// Accepts the upgrade at `path` only, choosing the first STOMP sub-protocol the client offers.
-#[allow(clippy::result_large_err)] // the callback's signature is tungstenite's
-fn handshake(
-    path: &str,
-    request: &Request,
-    mut response: Response,
-) -> Result<Response, ErrorResponse> {
-    if request.uri().path() != path {
-        let mut refusal = ErrorResponse::new(Some(format!(
-            "no STOMP endpoint at {}",
-            request.uri().path()
-        )));
-        *refusal.status_mut() = StatusCode::NOT_FOUND;
-        return Err(refusal);
-    }
-    let offered = request
-        .headers()
-        .get_all("sec-websocket-protocol")
+/// The endpoint: upgrades to STOMP over WebSocket within the connection limit, choosing the
+/// first STOMP sub-protocol the client offers; past the limit, 503.
+pub(crate) async fn upgrade(
+    State(settings): State<Settings>,
+    Origin { at, peer }: Origin,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let Ok(permit) = settings.connections.clone().try_acquire_owned() else {
+        connection::refused("ws");
+        return (StatusCode::SERVICE_UNAVAILABLE, "connection limit reached").into_response();
+    };
+    let max = settings.max_ws_message;
+    // The first STOMP sub-protocol in the client's order of preference.
+    let offered = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(str::trim);
-    if let Some(chosen) = offered.into_iter().find(|p| SUBPROTOCOLS.contains(p)) {
-        response.headers_mut().insert(
-            "sec-websocket-protocol",
-            HeaderValue::from_static(static_name(chosen)),
-        );
-    }
-    Ok(response)
-}
-
-fn static_name(protocol: &str) -> &'static str {
-    SUBPROTOCOLS
+    let chosen = offered
         .into_iter()
-        .find(|p| *p == protocol)
-        .unwrap_or(SUBPROTOCOLS[0])
+        .find_map(|p| SUBPROTOCOLS.into_iter().find(|s| *s == p));
+    upgrade
+        .protocols(chosen)
+        .max_message_size(max)
+        .max_frame_size(max)
+        // STOMP frames are small; a large read buffer per idle connection is memory wasted.
+        .read_buffer_size(16 * 1024)
+        .on_upgrade(move |socket| async move {
+            let (sink, stream) = socket.split();
+            let (reader, writer) = (WsReader { stream }, WsWriter { sink });
+            let accepted = Accepted { peer, at, permit };
+            connection::serve(reader, writer, accepted, settings).await;
+        })
 }

@@ -1,0 +1,94 @@
+//! [`Context`]: who sent what a handler is handling, and how to answer.
+
+use std::sync::Arc;
+
+use stomp_broker::ConnectionId;
+
+use crate::handle::{Handle, Stopped};
+use crate::message::Payload;
+use crate::route::Params;
+
+/// What a handler knows besides the message: the session and user it came from, the
+/// destination's parameters, and the way back to the broker.
+#[derive(Clone, Debug)]
+pub struct Context {
+    pub(crate) handle: Handle,
+    pub(crate) connection: ConnectionId,
+    pub(crate) session: Arc<str>,
+    pub(crate) user: Option<Arc<str>>,
+    pub(crate) params: Params,
+    /// Where [`reply`](Self::reply) answers.
+    pub(crate) reply_to: String,
+}
+
+impl Context {
+    /// The session's id, as CONNECTED gave it to the client (`session` header).
+    pub fn session_id(&self) -> &str {
+        &self.session
+    }
+
+    /// The user the session acts as (see [`App::authenticate`](crate::App::authenticate)), if
+    /// any.
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+
+    /// The value the destination gave parameter `name` of the handler's template: for
+    /// `/app/chat/{room}` and `/app/chat/lobby`, `param("room")` is `Some("lobby")`.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The way to the broker, to keep or hand on.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// Where [`reply`](Self::reply) answers: the SEND's `reply-to` header if it has one, else
+    /// the application's reply destination ([`App::reply_destination`](crate::App::reply_destination));
+    /// for a subscription handler, the subscription's own destination.
+    pub fn reply_destination(&self) -> &str {
+        &self.reply_to
+    }
+
+    /// Answers the sender alone on its subscriptions to [`reply_destination`](Self::reply_destination);
+    /// returns how many it reached (0 when it holds none there).
+    pub async fn reply(&self, payload: impl Into<Payload>) -> Result<usize, Stopped> {
+        self.reply_on(self.reply_to.clone(), payload).await
+    }
+
+    /// Answers the sender alone on its own subscriptions to `destination`, such as the
+    /// `/chat/lobby` it subscribed to or a `/user/queue/replies` of its own, leaving every other
+    /// subscriber of that destination out; returns how many subscriptions it reached.
+    pub async fn reply_on(
+        &self,
+        destination: impl Into<String>,
+        payload: impl Into<Payload>,
+    ) -> Result<usize, Stopped> {
+        self.handle
+            .reply(self.connection, destination.into(), payload.into())
+            .await
+    }
+
+    /// Publishes to a broker destination; see [`Handle::publish`].
+    pub async fn publish(
+        &self,
+        destination: impl Into<String>,
+        payload: impl Into<Payload>,
+    ) -> Result<String, Stopped> {
+        self.handle.publish(destination, payload).await
+    }
+
+    /// Sends to every session of `user`; see [`Handle::send_to_user`].
+    pub async fn send_to_user(
+        &self,
+        user: impl Into<String>,
+        destination: impl Into<String>,
+        payload: impl Into<Payload>,
+    ) -> Result<usize, Stopped> {
+        self.handle.send_to_user(user, destination, payload).await
+    }
+}

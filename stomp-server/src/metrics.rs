@@ -1,0 +1,157 @@
+//! `/metrics`: the server's figures in the Prometheus text format (version 0.0.4).
+
+use std::fmt::Write;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::handle::{Handle, Stats};
+
+/// Most queues listed one by one, deepest first: a bound on the page whatever clients do.
+const MAX_QUEUES: usize = 100;
+
+pub(crate) async fn serve(State(handle): State<Handle>) -> Response {
+    match handle.stats().await {
+        Ok(stats) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            render(&stats),
+        )
+            .into_response(),
+        Err(stopped) => (StatusCode::SERVICE_UNAVAILABLE, stopped.to_string()).into_response(),
+    }
+}
+
+/// The figures as Prometheus text.
+pub(crate) fn render(stats: &Stats) -> String {
+    let b = &stats.broker;
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+        let _ = write!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        );
+    };
+    let gauges = [
+        ("stomp_sessions", "Open STOMP connections.", b.connections),
+        (
+            "stomp_users",
+            "Logged-in users with at least one session.",
+            b.users,
+        ),
+        (
+            "stomp_subscriptions",
+            "Subscriptions of all sessions.",
+            b.subscriptions,
+        ),
+        (
+            "stomp_topics",
+            "Topic destinations with a subscriber.",
+            b.topics,
+        ),
+        (
+            "stomp_queues",
+            "Queues with messages or consumers.",
+            b.queues,
+        ),
+        (
+            "stomp_queued_messages",
+            "Messages waiting in queues.",
+            b.queued_messages,
+        ),
+        (
+            "stomp_queued_bytes",
+            "Octets held in queues, waiting or unacknowledged.",
+            b.queued_bytes,
+        ),
+        (
+            "stomp_paused_publishers",
+            "Connections whose input is stopped by a queue limit.",
+            b.paused_publishers,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        metric(name, "gauge", help, value as u64);
+    }
+    let counters = [
+        (
+            "stomp_sessions_opened_total",
+            "Connections opened.",
+            b.opened,
+        ),
+        ("stomp_sessions_closed_total", "Sessions closed.", b.closed),
+        (
+            "stomp_sessions_closed_abnormally_total",
+            "Sessions closed other than by DISCONNECT.",
+            b.closed_abnormally,
+        ),
+        (
+            "stomp_slow_consumers_closed_total",
+            "Consumers closed for falling behind.",
+            b.slow_consumers_closed,
+        ),
+        (
+            "stomp_frames_received_total",
+            "Frames received, heart-beats aside.",
+            b.frames_received,
+        ),
+        (
+            "stomp_frames_sent_total",
+            "Frames sent, heart-beats aside.",
+            b.frames_sent,
+        ),
+        (
+            "stomp_deliveries_total",
+            "MESSAGE frames delivered to subscribers.",
+            b.deliveries,
+        ),
+    ];
+    for (name, help, value) in counters {
+        metric(name, "counter", help, value);
+    }
+    let mut queues: Vec<&(String, usize)> = stats.queues.iter().collect();
+    queues.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    out.push_str("# HELP stomp_queue_depth Messages waiting in one queue (the deepest 100).\n");
+    out.push_str("# TYPE stomp_queue_depth gauge\n");
+    for (name, depth) in queues.into_iter().take(MAX_QUEUES) {
+        let _ = writeln!(
+            out,
+            "stomp_queue_depth{{queue=\"{}\"}} {depth}",
+            label(name)
+        );
+    }
+    out
+}
+
+/// A label value with `\`, `"` and line feeds escaped, as the format requires.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_names_are_escaped_and_listed_deepest_first() {
+        let stats = Stats {
+            queues: vec![("/queue/a".into(), 1), ("/queue/\"b\"\n".into(), 5)],
+            ..Stats::default()
+        };
+        let text = render(&stats);
+        let a = text
+            .find("stomp_queue_depth{queue=\"/queue/a\"} 1")
+            .unwrap();
+        let b = text
+            .find("stomp_queue_depth{queue=\"/queue/\\\"b\\\"\\n\"} 5")
+            .unwrap();
+        assert!(b < a, "{text}");
+        assert!(text.contains("# TYPE stomp_deliveries_total counter\nstomp_deliveries_total 0\n"));
+    }
+}

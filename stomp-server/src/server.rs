@@ -1,0 +1,230 @@
+//! [`Server`]: the broker task, its transports and its application, started together.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{MethodRouter, get};
+use stomp_broker::{Broker, BrokerConfig};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinHandle;
+
+use crate::app::{App, Gate};
+use crate::connection::Settings;
+use crate::handle::Handle;
+use crate::hub::{Hub, ToHub};
+use crate::{http, metrics, tcp, ws};
+
+/// How a [`Server`] is set up: the broker's configuration, the application, and the bounds of
+/// the transports. [`Server::builder`] starts one with every default.
+#[derive(Debug)]
+pub struct ServerBuilder {
+    config: BrokerConfig,
+    app: App,
+    max_connections: usize,
+    max_outbound: usize,
+    send_timeout: Duration,
+    summary_interval: Duration,
+}
+
+impl ServerBuilder {
+    /// The broker's configuration: destinations, sessions and every limit (default
+    /// [`BrokerConfig::default`]).
+    pub fn config(mut self, config: BrokerConfig) -> ServerBuilder {
+        self.config = config;
+        self
+    }
+
+    /// The application: handlers and hooks (default: none, every login let in).
+    pub fn app(mut self, app: App) -> ServerBuilder {
+        self.app = app;
+        self
+    }
+
+    /// Most STOMP connections open at once, TCP and WebSocket together (default 10,000); past
+    /// it, new TCP sockets are closed at once and WebSocket upgrades refused with 503. The
+    /// server's own HTTP listener keeps as many HTTP connections besides.
+    pub fn max_connections(mut self, connections: usize) -> ServerBuilder {
+        self.max_connections = connections.max(1);
+        self
+    }
+
+    /// Most buffers waiting to be written to one connection (default 4096); a consumer that
+    /// falls further behind is closed with an ERROR, as one past
+    /// [`BrokerConfig::max_outbound_bytes`] octets is.
+    pub fn max_outbound_buffers(mut self, buffers: usize) -> ServerBuilder {
+        self.max_outbound = buffers.max(1);
+        self
+    }
+
+    /// How long a write may make no progress before the connection is closed (default 10 s),
+    /// as for a client that stopped reading.
+    pub fn send_timeout(mut self, timeout: Duration) -> ServerBuilder {
+        self.send_timeout = timeout;
+        self
+    }
+
+    /// How often the summary (connections, subscriptions, queues, totals) is logged at info
+    /// level (default 60 s).
+    pub fn summary_interval(mut self, interval: Duration) -> ServerBuilder {
+        self.summary_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Starts the broker task on the current tokio runtime. Connections come once the server
+    /// is given listeners ([`Server::serve_tcp`], [`Server::serve_http`]) or its
+    /// [endpoint](Server::endpoint) is mounted in an axum router.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn start(self) -> Server {
+        let app = Arc::new(self.app);
+        let gate = Gate {
+            app: app.clone(),
+            app_prefixes: self.config.app_prefixes.clone(),
+        };
+        let limits = self.config.session.limits;
+        let connect_timeout = self.config.session.connect_timeout;
+        let max_outbound_bytes = self.config.max_outbound_bytes;
+        let broker = Broker::with_authorizer(self.config, Box::new(gate));
+        let (hub_tx, hub_rx) = mpsc::channel(1024);
+        let settings = Settings {
+            hub: hub_tx.clone(),
+            queue: Hub::queue_size(self.max_outbound),
+            send_timeout: self.send_timeout,
+            connect_timeout,
+            connections: Arc::new(Semaphore::new(self.max_connections)),
+            // One STOMP frame at the limits: the largest a WebSocket message need carry.
+            max_ws_message: limits
+                .max_head_bytes
+                .saturating_add(limits.max_body)
+                .saturating_add(2),
+        };
+        let hub = Hub::new(
+            broker,
+            app,
+            hub_tx.clone(),
+            max_outbound_bytes,
+            self.summary_interval,
+        );
+        let task = tokio::spawn(hub.run(hub_rx));
+        Server {
+            handle: Handle::new(hub_tx),
+            settings,
+            max_connections: self.max_connections,
+            task,
+        }
+    }
+}
+
+/// A running STOMP server: the in-memory broker and the application, served over any number
+/// of TCP listeners, WebSocket endpoints and axum routers.
+///
+/// ```no_run
+/// use stomp_server::{App, Context, Failure, Message, Server};
+///
+/// # #[tokio::main] async fn main() -> std::io::Result<()> {
+/// let app = App::new().message("/app/echo", |_: Context, message: Message| async move {
+///     Ok::<_, Failure>(message.text()?.to_uppercase())
+/// });
+/// let server = Server::builder().app(app).start();
+/// // STOMP over TCP, and an axum application with STOMP over WebSocket at /stomp.
+/// let tcp = tokio::net::TcpListener::bind("127.0.0.1:61613").await?;
+/// tokio::spawn(server.serve_tcp(tcp));
+/// let router = axum::Router::new()
+///     .route("/hello", axum::routing::get(|| async { "hello" }))
+///     .route("/stomp", server.endpoint());
+/// let http = tokio::net::TcpListener::bind("127.0.0.1:15674").await?;
+/// axum::serve(http, router).await
+/// # }
+/// ```
+pub struct Server {
+    handle: Handle,
+    settings: Settings,
+    max_connections: usize,
+    task: JoinHandle<()>,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("max_connections", &self.max_connections)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// A builder with every default: [`BrokerConfig::default`], an empty [`App`], 10,000
+    /// connections.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder {
+            config: BrokerConfig::default(),
+            app: App::new(),
+            max_connections: 10_000,
+            max_outbound: 4096,
+            send_timeout: Duration::from_secs(10),
+            summary_interval: Duration::from_secs(60),
+        }
+    }
+
+    /// The way to publish and send to users from anywhere in the application.
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
+    /// The STOMP-over-WebSocket endpoint, to mount as a route of any axum router
+    /// (`.route("/stomp", server.endpoint())`): it negotiates the `v12.stomp`, `v11.stomp` and
+    /// `v10.stomp` sub-protocols and keeps the server's limits (message size, connections).
+    /// Served by [`serve_http`](Self::serve_http), the CONNECT deadline counts from the TCP
+    /// accept, the handshake included; under `axum::serve`, from the upgrade.
+    pub fn endpoint<S: Clone + Send + Sync + 'static>(&self) -> MethodRouter<S> {
+        get(ws::upgrade).with_state(self.settings.clone())
+    }
+
+    /// The server's figures in the Prometheus text format, to mount as a route
+    /// (`.route("/metrics", server.metrics())`): sessions (open, opened, closed, closed
+    /// abnormally), frames in and out, deliveries, slow consumers closed, subscriptions,
+    /// queues and their depths.
+    pub fn metrics<S: Clone + Send + Sync + 'static>(&self) -> MethodRouter<S> {
+        get(metrics::serve).with_state(self.handle.clone())
+    }
+
+    /// A router with the endpoint at `/stomp` and the figures at `/metrics`, to serve as it is
+    /// or merge into an application's router.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/stomp", self.endpoint())
+            .route("/metrics", self.metrics())
+    }
+
+    /// Serves STOMP over TCP on `listener` until it fails (as when out of descriptors, it
+    /// backs off and goes on). Each connection gets a task; Nagle is off.
+    pub fn serve_tcp(&self, listener: TcpListener) -> impl Future<Output = ()> + Send + 'static {
+        tcp::listen(listener, self.settings.clone())
+    }
+
+    /// Serves `router` over HTTP/1.1 on `listener` until it fails, as `axum::serve` would,
+    /// bounded: at most [`max_connections`](ServerBuilder::max_connections) HTTP connections,
+    /// and each request head (the WebSocket upgrade included) within the session's connect
+    /// timeout.
+    pub fn serve_http(
+        &self,
+        listener: TcpListener,
+        router: Router,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let limit = Arc::new(Semaphore::new(self.max_connections));
+        http::serve(listener, router, limit, self.settings.connect_timeout)
+    }
+
+    /// Closes every client with an ERROR after writing out what was queued for it, and waits
+    /// for them to be gone (at most `grace`); then the broker task ends. Listeners and routers
+    /// still running refuse new clients with an ERROR.
+    pub async fn shutdown(self, grace: Duration) {
+        let _ = self.settings.hub.send(ToHub::Shutdown).await;
+        if tokio::time::timeout(grace, self.task).await.is_err() {
+            tracing::warn!("connections still open after {grace:?}");
+        }
+    }
+}

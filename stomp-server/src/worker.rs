@@ -1,0 +1,161 @@
+//! Where handlers run: one task per session that has sent to the application, taking its
+//! messages one at a time in order, apart from the broker task and from other sessions. A
+//! session's queue is bounded; past it, the broker task holds the session's input until the
+//! handlers catch up. A handler that panics fails its message, not the server.
+
+use std::collections::{HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures_util::FutureExt;
+use stomp_broker::ConnectionId;
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
+
+use crate::app::{Failures, Handler};
+use crate::context::Context;
+use crate::hub::ToHub;
+use crate::message::Message;
+
+/// One message for one handler.
+pub(crate) struct Job {
+    pub(crate) handler: Arc<dyn Handler>,
+    pub(crate) context: Context,
+    pub(crate) message: Message,
+}
+
+/// One session's worker, as the broker task sees it.
+struct Worker {
+    jobs: mpsc::Sender<Job>,
+    /// Jobs that found the queue full, in order; the session's input is held meanwhile. At
+    /// most what one read of input held.
+    backlog: VecDeque<Job>,
+    /// Set while there is a backlog: the worker reports each job done ([`ToHub::Worked`]).
+    wanted: Arc<AtomicBool>,
+}
+
+/// Every session's worker.
+pub(crate) struct Workers {
+    by_connection: HashMap<ConnectionId, Worker>,
+    queue: usize,
+    failures: Failures,
+    hub: mpsc::Sender<ToHub>,
+}
+
+impl Workers {
+    pub(crate) fn new(queue: usize, failures: Failures, hub: mpsc::Sender<ToHub>) -> Workers {
+        Workers {
+            by_connection: HashMap::new(),
+            queue,
+            failures,
+            hub,
+        }
+    }
+
+    /// Queues a job for `connection`'s worker, starting it if need be; whether the session's
+    /// input must now be held.
+    pub(crate) fn submit(&mut self, connection: ConnectionId, job: Job) -> bool {
+        let worker = self.by_connection.entry(connection).or_insert_with(|| {
+            let (jobs, inbox) = mpsc::channel(self.queue);
+            let wanted = Arc::new(AtomicBool::new(false));
+            let run = run(
+                inbox,
+                connection,
+                self.failures,
+                wanted.clone(),
+                self.hub.clone(),
+            );
+            tokio::spawn(run);
+            Worker {
+                jobs,
+                backlog: VecDeque::new(),
+                wanted,
+            }
+        });
+        worker.backlog.push_back(job);
+        worker.drain()
+    }
+
+    /// `connection`'s worker finished a job; whether its input must still be held.
+    pub(crate) fn worked(&mut self, connection: ConnectionId) -> bool {
+        self.by_connection
+            .get_mut(&connection)
+            .is_some_and(Worker::drain)
+    }
+
+    /// The session is over: its worker finishes what it has and ends.
+    pub(crate) fn remove(&mut self, connection: ConnectionId) {
+        self.by_connection.remove(&connection);
+    }
+}
+
+impl Worker {
+    /// Moves the backlog into the queue while there is room; whether some is left.
+    fn drain(&mut self) -> bool {
+        while let Some(job) = self.backlog.pop_front() {
+            match self.jobs.try_send(job) {
+                Ok(()) => {}
+                Err(TrySendError::Full(job)) => {
+                    self.backlog.push_front(job);
+                    // The queue is full, so the worker has a job ahead and will see this.
+                    self.wanted.store(true, Ordering::Release);
+                    return true;
+                }
+                // The worker ended (the runtime is shutting down): nothing more runs.
+                Err(TrySendError::Closed(_)) => {
+                    self.backlog.clear();
+                    return false;
+                }
+            }
+        }
+        false
+    }
+}
+
+/// Runs one session's jobs in order until the broker task forgets the session.
+async fn run(
+    mut inbox: mpsc::Receiver<Job>,
+    connection: ConnectionId,
+    failures: Failures,
+    wanted: Arc<AtomicBool>,
+    hub: mpsc::Sender<ToHub>,
+) {
+    while let Some(Job {
+        handler,
+        context,
+        message,
+    }) = inbox.recv().await
+    {
+        let destination = message.destination().to_owned();
+        let call = AssertUnwindSafe(async { handler.call(context.clone(), message).await });
+        match call.catch_unwind().await {
+            Ok(Ok(Some(answer))) => {
+                let _ = context.reply(answer).await;
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(failure)) => {
+                tracing::debug!(connection, %destination, %failure, "handler failed");
+                match failures {
+                    Failures::Reply => {
+                        let _ = context.reply(failure.into_reply()).await;
+                    }
+                    Failures::Error => {
+                        let message = failure.message().to_owned();
+                        context.handle.fail(connection, message).await;
+                    }
+                }
+            }
+            Err(_) => {
+                tracing::error!(connection, %destination, "handler panicked: closing its session");
+                let message = "internal server error".to_owned();
+                context.handle.fail(connection, message).await;
+            }
+        }
+        if wanted.swap(false, Ordering::AcqRel)
+            && hub.send(ToHub::Worked(connection)).await.is_err()
+        {
+            return;
+        }
+    }
+}
