@@ -1,6 +1,8 @@
 //! Starting the `stomp-server` binary on free ports, for the end-to-end tests.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod peer;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
