@@ -26,7 +26,7 @@ pub const REPLY_DESTINATION: &str = "/user/queue/responses";
 
 /// The stompjs bundle the page loads when the server is not given one to serve.
 pub const STOMPJS_CDN: &str =
-    "https://cdn.jsdelivr.net/npm/@stomp/stompjs@7.1.1/bundles/stomp.umd.min.js";
+    "https://cdn.jsdelivr.net/npm/@stomp/stompjs@7.5.0/bundles/stomp.umd.min.js";
 
 /// The chat: its one handler on `/app/chat-api`.
 pub fn app() -> App {

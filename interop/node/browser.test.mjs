@@ -1,0 +1,75 @@
+// The chat page stomp-server serves at / (stompjs in a browser, as browser developers use it),
+// in Debian's Chromium, headless, driven by puppeteer-core (which downloads no browser).
+// scripts/interop starts the server with --stompjs pointing at this package's stompjs bundle
+// and sets STOMP_HTTP (http://host:port/). A missing browser fails the test.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import puppeteer from 'puppeteer-core';
+
+const chromium = process.env.CHROMIUM || '/usr/bin/chromium';
+const page = process.env.STOMP_HTTP;
+const screenshot = path.resolve('../../target/interop/chat.png');
+
+/** Opens the chat as `name` in `room` and waits until it is connected. */
+async function open(browser, room, name) {
+  const tab = await browser.newPage();
+  tab.on('console', (message) => console.log(`[${name}] ${message.text()}`));
+  await tab.goto(`${page}?room=${room}&name=${name}`);
+  await tab.waitForFunction(() => document.getElementById('status').textContent === 'connected', { timeout: 10000, polling: 100 });
+  return tab;
+}
+
+/** Types and sends `text`; waits for the page to mark it delivered (its RESPONSE came). */
+async function say(tab, text) {
+  await tab.bringToFront();
+  await tab.type('#text', text);
+  await tab.click('#send');
+  await tab.waitForFunction(
+    (t) => [...document.querySelectorAll('li.delivered')].some((li) => li.textContent.includes(t)),
+    { timeout: 5000, polling: 100 },
+    text,
+  );
+}
+
+// Polling by time, not animation frames: pages in the background get none.
+/** Waits until the page shows a message from `who` saying `text`. */
+const hears = (tab, who, text) => tab.waitForFunction(
+  (w, t) => [...document.querySelectorAll('li')].some((li) =>
+    li.querySelector('.who').textContent === w && li.querySelector('.text').textContent === t),
+  { timeout: 5000, polling: 100 },
+  who,
+  text,
+);
+
+test('two pages in one room exchange messages, and each sender sees its RESPONSE', async () => {
+  assert.ok(fs.existsSync(chromium), `no browser at ${chromium}: apt-get install chromium`);
+  const browser = await puppeteer.launch({
+    executablePath: chromium,
+    headless: true,
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+  });
+  try {
+    const alice = await open(browser, 'lobby', 'alice');
+    const bob = await open(browser, 'lobby', 'bob');
+    const carol = await open(browser, 'elsewhere', 'carol');
+    await say(alice, 'hello from alice');
+    await hears(bob, 'alice', 'hello from alice');
+    await say(bob, 'hi alice, bob here');
+    await hears(alice, 'bob', 'hi alice, bob here');
+    // Another room hears nothing.
+    const carolSaw = await carol.$$eval('li', (items) => items.length);
+    assert.equal(carolSaw, 0);
+    fs.mkdirSync(path.dirname(screenshot), { recursive: true });
+    // A page in the background draws no frames: bring it forward to take its picture.
+    await alice.bringToFront();
+    await alice.screenshot({ path: screenshot });
+    console.log(`screenshot: ${screenshot}`);
+  } finally {
+    await browser.close();
+  }
+});
