@@ -364,3 +364,108 @@ fn connected_names_the_session_and_the_user() {
     );
     assert!(connected.contains("\nuser-name:alice\n"), "{connected}");
 }
+
+#[test]
+fn a_subscribe_to_an_application_destination_is_the_applications_to_answer() {
+    let mut net = Net::new(Broker::new(BrokerConfig::default()));
+    let (a, b) = (net.client("a"), net.client("b"));
+    let id = net.subscribe(a, "/app/rooms", AckMode::Auto);
+    net.subscribe(b, "/app/rooms", AckMode::Auto);
+    let subscribed: Vec<(u64, String)> = net
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            BrokerEvent::AppSubscribe {
+                connection,
+                id,
+                destination,
+                ..
+            } if destination == "/app/rooms" => Some((*connection, id.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(subscribed.len(), 2);
+    let (connection, event_id) = subscribed[0].clone();
+    assert_eq!(event_id, id);
+    // An answer reaches that subscriber alone; a publish to the destination reaches nobody.
+    let now = net.now;
+    let body = Bytes::from_static(b"[\"lobby\"]");
+    assert_eq!(
+        net.broker
+            .reply(now, connection, "/app/rooms", &[], body.clone()),
+        1
+    );
+    net.broker.publish(now, "/app/rooms", &[], body);
+    net.pump();
+    assert_eq!(bodies(&net.take_messages(a)), ["[\"lobby\"]"]);
+    assert!(net.take_messages(b).is_empty());
+    assert_eq!(net.broker.stats().topics, 0);
+    // Patterns are refused there, as on queues.
+    net.subscribe(b, "/app/*", AckMode::Auto);
+    assert_eq!(
+        net.error_message(b).as_deref(),
+        Some("patterns are not allowed on application destinations: /app/*")
+    );
+}
+
+#[test]
+fn held_input_is_not_read_and_its_silence_does_not_count() {
+    let mut broker = Broker::new(BrokerConfig::default());
+    #[allow(clippy::disallowed_methods)] // the origin of virtual time
+    let mut now = std::time::Instant::now();
+    let connection = broker.open(now);
+    // The client promises a heart-beat at least every 10 s (the server's wish), then falls
+    // silent: 20 s of silence (margin 2) would close it.
+    broker.handle_input(
+        connection,
+        now,
+        b"CONNECT\naccept-version:1.2\nheart-beat:10000,10000\n\n\0",
+    );
+    let mut run_for = |broker: &mut Broker, seconds: u64| {
+        for _ in 0..seconds {
+            now += Duration::from_secs(1);
+            if broker.poll_timeout(connection).is_some_and(|at| at <= now) {
+                broker.handle_timeout(connection, now);
+            }
+        }
+        now
+    };
+    let at = run_for(&mut broker, 5);
+    broker.hold_input(connection, at, true);
+    assert!(!broker.wants_input(connection));
+    run_for(&mut broker, 120);
+    assert!(!broker.is_closed(connection), "closed while held");
+    let at = run_for(&mut broker, 0);
+    broker.hold_input(connection, at, false);
+    assert!(broker.wants_input(connection));
+    run_for(&mut broker, 15);
+    assert!(
+        !broker.is_closed(connection),
+        "the silence counts from the resume"
+    );
+    run_for(&mut broker, 10);
+    assert!(
+        broker.is_closed(connection),
+        "silent for 25 s since the resume"
+    );
+}
+
+#[test]
+fn stats_count_sessions_frames_and_deliveries() {
+    let mut net = Net::new(Broker::new(BrokerConfig::default()));
+    let (a, b) = (net.client("a"), net.client("b"));
+    net.subscribe(a, "/topic/t", AckMode::Auto);
+    net.send(b, "/topic/t", "1");
+    net.send(b, "/topic/t", "2");
+    let stats = net.broker.stats();
+    assert_eq!((stats.opened, stats.closed, stats.deliveries), (2, 0, 2));
+    // CONNECT x2, SUBSCRIBE, SEND x2 in; CONNECTED x2, RECEIPT for the SUBSCRIBE, MESSAGE x2 out.
+    assert_eq!(stats.frames_received, 5);
+    assert_eq!(stats.frames_sent, 5);
+    let connection = net.clients[b].0;
+    let now = net.now;
+    net.broker.close_with_error(connection, now, "bye");
+    net.pump();
+    let stats = net.broker.stats();
+    assert_eq!((stats.closed, stats.closed_abnormally), (1, 1));
+}

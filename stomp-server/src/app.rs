@@ -278,17 +278,24 @@ pub(crate) struct Gate {
 }
 
 impl Gate {
-    fn intercept(&self, inbound: Inbound<'_>) -> Result<(), String> {
-        self.app
-            .interceptors
+    /// Runs the interceptors, then refuses application destinations no handler serves.
+    fn admit(&self, inbound: Inbound<'_>) -> Result<(), String> {
+        let interceptors = &self.app.interceptors;
+        interceptors.iter().try_for_each(|check| check(&inbound))?;
+        let destination = inbound.destination;
+        let is_app = self
+            .app_prefixes
             .iter()
-            .try_for_each(|check| check(&inbound))
-    }
-
-    fn is_app(&self, destination: &str) -> bool {
-        self.app_prefixes
-            .iter()
-            .any(|p| destination.starts_with(p.as_str()))
+            .any(|p| destination.starts_with(p.as_str()));
+        match inbound.command {
+            Command::Subscribe if is_app && self.app.subscribe_handler(destination).is_none() => {
+                Err(format!("no such destination: {destination}"))
+            }
+            Command::Send if is_app && self.app.message_handler(destination).is_none() => {
+                Err(format!("no handler for {destination}"))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -307,29 +314,21 @@ impl Authorizer for Gate {
         frame: &FrameBuf,
     ) -> Result<(), String> {
         let command = Command::Subscribe;
-        self.intercept(Inbound {
+        self.admit(Inbound {
             command,
             user,
             destination,
             frame,
-        })?;
-        if self.is_app(destination) && self.app.subscribe_handler(destination).is_none() {
-            return Err(format!("no such destination: {destination}"));
-        }
-        Ok(())
+        })
     }
 
     fn send(&self, user: Option<&str>, destination: &str, frame: &FrameBuf) -> Result<(), String> {
         let command = Command::Send;
-        self.intercept(Inbound {
+        self.admit(Inbound {
             command,
             user,
             destination,
             frame,
-        })?;
-        if self.is_app(destination) && self.app.message_handler(destination).is_none() {
-            return Err(format!("no handler for {destination}"));
-        }
-        Ok(())
+        })
     }
 }
