@@ -39,12 +39,6 @@ use std::time::{Duration, Instant};
 
 use stomp_session::{ClientConfig, ClientEvent, ClientSession, CloseReason};
 
-/// The README's examples, compiled (and run where they need no server) as doc tests, so that
-/// they stay true.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeExamples;
-
 /// A connected STOMP client on a blocking TCP socket.
 #[derive(Debug)]
 pub struct Client {

@@ -14,7 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::time::sleep_until;
 
-use crate::hub::{Control, Link, Out, ToHub};
+use crate::hub::{Client, Control, Out, ToHub};
 
 /// The receiving half of a transport STOMP runs over: TCP, or WebSocket messages.
 pub(crate) trait Reader: Send {
@@ -84,10 +84,10 @@ pub(crate) async fn serve<R: Reader, W: Writer>(
     let (out, outbox) = mpsc::channel(settings.queue);
     let (control_tx, mut control) = watch::channel(Control::default());
     let counters = Arc::new(Counters::default());
-    let link = Link::new(out, control_tx, counters.clone());
+    let client = Client::new(out, control_tx, counters.clone());
     let (reply, id) = oneshot::channel();
     let open = ToHub::Open {
-        link,
+        client,
         peer,
         accepted_at: at,
         reply,

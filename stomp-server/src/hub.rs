@@ -24,7 +24,7 @@ use crate::worker::{Job, Workers};
 #[derive(Debug)]
 pub(crate) enum ToHub {
     Open {
-        link: Link,
+        client: Client,
         peer: String,
         accepted_at: Instant,
         reply: oneshot::Sender<ConnectionId>,
@@ -119,7 +119,7 @@ const HEADROOM: usize = 4;
 
 /// The broker task's end of one connection.
 #[derive(Debug)]
-pub(crate) struct Link {
+pub(crate) struct Client {
     out: mpsc::Sender<Out>,
     control: watch::Sender<Control>,
     counters: Arc<Counters>,
@@ -131,13 +131,13 @@ pub(crate) struct Link {
     session: Arc<str>,
 }
 
-impl Link {
+impl Client {
     pub(crate) fn new(
         out: mpsc::Sender<Out>,
         control: watch::Sender<Control>,
         counters: Arc<Counters>,
-    ) -> Link {
-        Link {
+    ) -> Client {
+        Client {
             out,
             control,
             counters,
@@ -150,7 +150,7 @@ impl Link {
 
 pub(crate) struct Hub {
     broker: Broker,
-    links: HashMap<ConnectionId, Link>,
+    clients: HashMap<ConnectionId, Client>,
     app: Arc<App>,
     workers: Workers,
     handle: Handle,
@@ -174,7 +174,7 @@ impl Hub {
         let workers = Workers::new(app.queue_size(), app.failure_mode(), inbox.clone());
         Hub {
             broker,
-            links: HashMap::new(),
+            clients: HashMap::new(),
             app,
             workers,
             handle: Handle::new(inbox),
@@ -215,7 +215,7 @@ impl Hub {
             if served.is_err() {
                 self.recover(culprit, now);
             }
-            if self.shutting_down && self.links.is_empty() {
+            if self.shutting_down && self.clients.is_empty() {
                 return;
             }
         }
@@ -257,9 +257,9 @@ impl Hub {
                     .close_with_error(id, now, "internal server error");
             }));
             if closed.is_err() {
-                if let Some(link) = self.links.get_mut(&id) {
-                    let _ = link.out.try_send(Out::Close);
-                    link.closing = true;
+                if let Some(client) = self.clients.get_mut(&id) {
+                    let _ = client.out.try_send(Out::Close);
+                    client.closing = true;
                 }
             }
         }
@@ -272,7 +272,7 @@ impl Hub {
     fn handle(&mut self, message: ToHub, now: Instant) {
         match message {
             ToHub::Open {
-                link,
+                client,
                 peer,
                 accepted_at,
                 reply,
@@ -280,9 +280,9 @@ impl Hub {
                 // The CONNECT deadline counts from the accept, handshakes included.
                 let id = self.broker.open(accepted_at);
                 tracing::debug!(connection = id, %peer, "connection opened");
-                let mut link = link;
-                link.session = Arc::from(session_name(id));
-                self.links.insert(id, link);
+                let mut client = client;
+                client.session = Arc::from(session_name(id));
+                self.clients.insert(id, client);
                 let _ = reply.send(id);
                 if self.shutting_down {
                     self.broker
@@ -295,8 +295,8 @@ impl Hub {
             ToHub::Timeout(id) => {
                 // The connection's timer has fired and is unset: it gets its next deadline
                 // whether or not that changed.
-                if let Some(link) = self.links.get_mut(&id) {
-                    link.control.send_if_modified(|c| {
+                if let Some(client) = self.clients.get_mut(&id) {
+                    client.control.send_if_modified(|c| {
                         c.deadline = None;
                         false
                     });
@@ -307,7 +307,7 @@ impl Hub {
             ToHub::Gone(id, octets) => {
                 self.broker.handle_written(id, now, octets);
                 self.broker.remove(id, now);
-                self.links.remove(&id);
+                self.clients.remove(&id);
             }
             ToHub::Command(command) => self.command(command, now),
             ToHub::Worked(id) => {
@@ -395,7 +395,7 @@ impl Hub {
             true => self.app.subscribe_handler(&destination),
             false => self.app.message_handler(&destination),
         };
-        let (Some((handler, params)), Some(link)) = (found, self.links.get(&connection)) else {
+        let (Some((handler, params)), Some(client)) = (found, self.clients.get(&connection)) else {
             return;
         };
         let reply_to = match subscription {
@@ -408,8 +408,8 @@ impl Hub {
         let context = Context {
             handle: self.handle.clone(),
             connection,
-            session: link.session.clone(),
-            user: link.user.clone(),
+            session: client.session.clone(),
+            user: client.user.clone(),
             params,
             reply_to,
         };
@@ -433,8 +433,8 @@ impl Hub {
                         user = user.as_deref().unwrap_or("-"),
                         "connected"
                     );
-                    if let Some(link) = self.links.get_mut(&connection) {
-                        link.user = user.map(Arc::from);
+                    if let Some(client) = self.clients.get_mut(&connection) {
+                        client.user = user.map(Arc::from);
                     }
                 }
                 BrokerEvent::AppMessage {
@@ -463,8 +463,8 @@ impl Hub {
                         reason,
                         CloseReason::HeartBeatTimedOut | CloseReason::PeerClosed
                     ) {
-                        if let Some(link) = self.links.get_mut(&connection) {
-                            link.control.send_modify(|c| c.abort = true);
+                        if let Some(client) = self.clients.get_mut(&connection) {
+                            client.control.send_modify(|c| c.abort = true);
                         }
                     }
                 }
@@ -477,19 +477,19 @@ impl Hub {
     /// state; tells finished ones to close.
     fn flush(&mut self, now: Instant) {
         while let Some(id) = self.broker.poll_ready() {
-            let Some(link) = self.links.get_mut(&id) else {
+            let Some(client) = self.clients.get_mut(&id) else {
                 continue;
             };
-            if link.closing {
+            if client.closing {
                 continue;
             }
             let mut closing_slow = false;
             loop {
                 // Backpressure: a consumer too slow for its traffic. What it has not been
                 // handed is dropped, and it is closed with an ERROR that still fits.
-                let waiting = link.counters.unwritten.load(Ordering::Acquire);
+                let waiting = client.counters.unwritten.load(Ordering::Acquire);
                 if !closing_slow
-                    && (link.out.capacity() <= HEADROOM || waiting > self.max_outbound_bytes)
+                    && (client.out.capacity() <= HEADROOM || waiting > self.max_outbound_bytes)
                 {
                     closing_slow = true;
                     tracing::warn!(
@@ -505,28 +505,28 @@ impl Hub {
                     break;
                 };
                 let len = bytes.len() as u64;
-                link.counters.unwritten.fetch_add(len, Ordering::AcqRel);
-                if link.out.try_send(Out::Write(bytes)).is_err() {
+                client.counters.unwritten.fetch_add(len, Ordering::AcqRel);
+                if client.out.try_send(Out::Write(bytes)).is_err() {
                     self.broker.handle_eof(id, now);
                     break;
                 }
             }
             if self.broker.poll_write_report(id).is_some() {
-                let _ = link.out.try_send(Out::Report);
+                let _ = client.out.try_send(Out::Report);
             }
             let control = Control {
                 deadline: self.broker.poll_timeout(id),
                 paused: !self.broker.wants_input(id),
-                abort: link.control.borrow().abort,
+                abort: client.control.borrow().abort,
             };
-            link.control.send_if_modified(|c| {
+            client.control.send_if_modified(|c| {
                 let changed = *c != control;
                 *c = control;
                 changed
             });
             if self.broker.is_closed(id) {
-                let _ = link.out.try_send(Out::Close);
-                link.closing = true;
+                let _ = client.out.try_send(Out::Close);
+                client.closing = true;
             }
         }
     }
@@ -553,11 +553,11 @@ mod tests {
         let (out, outbox) = mpsc::channel(16);
         let (control, _) = watch::channel(Control::default());
         let (reply, id) = oneshot::channel();
-        let link = Link::new(out, control, Arc::default());
+        let client = Client::new(out, control, Arc::default());
         let accepted_at = Instant::now();
         let peer = "test".into();
         let open = ToHub::Open {
-            link,
+            client,
             peer,
             accepted_at,
             reply,

@@ -101,7 +101,7 @@ async fn a_subscription_handler_answers_the_subscriber_alone() {
         answer.header("content-type").as_deref(),
         Some("application/json;charset=UTF-8")
     );
-    assert_eq!(body(&answer), r#"{"for":"a","rooms":["lobby","rust"]}"#);
+    assert_eq!(body(&answer), r#"{"rooms":["lobby","rust"],"for":"a"}"#);
     assert!(ben.frame_within(Duration::from_millis(300)).await.is_none());
 
     // An application destination nobody answers is refused before the RECEIPT.

@@ -518,18 +518,7 @@ impl ServerSession {
         }
         match frame.command() {
             Command::Connect | Command::Stomp => return Err(refuse("already connected")),
-            Command::Send => {
-                if !has_destination {
-                    return Err(refuse("SEND without destination"));
-                }
-                if let Some(check) = &self.config.send_check {
-                    let destination = frame.header("destination").unwrap_or_default();
-                    check
-                        .check(self.login.as_deref(), &destination, &frame)
-                        .map_err(refuse)?;
-                }
-                self.defer_or_apply(transaction.as_deref(), Deferred::Send(frame))?;
-            }
+            Command::Send => self.on_send(frame, transaction.as_deref(), has_destination)?,
             Command::Subscribe => {
                 if self.config.confirm_subscriptions {
                     // The RECEIPT waits for the application's confirmation.
@@ -539,35 +528,9 @@ impl ServerSession {
             }
             Command::Unsubscribe => self.on_unsubscribe(&frame)?,
             Command::Ack | Command::Nack => self.on_ack(frame)?,
-            Command::Begin => {
-                let tx = required(&frame, "transaction")?;
-                if self.transactions.contains_key(&tx) {
-                    return Err(refuse(format!("transaction {tx:?} is already open")));
-                }
-                if self.transactions.len() >= self.config.max_transactions {
-                    return Err(refuse(format!(
-                        "more than {} open transactions",
-                        self.config.max_transactions
-                    )));
-                }
-                self.transactions.insert(tx, Transaction::default());
-            }
-            Command::Commit => {
-                let tx = required(&frame, "transaction")?;
-                let deferred = self
-                    .transactions
-                    .remove(&tx)
-                    .ok_or_else(|| refuse(format!("COMMIT of unknown transaction {tx:?}")))?;
-                for frame in deferred.frames {
-                    self.apply(frame);
-                }
-            }
-            Command::Abort => {
-                let tx = required(&frame, "transaction")?;
-                self.transactions
-                    .remove(&tx)
-                    .ok_or_else(|| refuse(format!("ABORT of unknown transaction {tx:?}")))?;
-            }
+            Command::Begin => self.on_begin(&frame)?,
+            Command::Commit => self.on_commit(&frame)?,
+            Command::Abort => self.on_abort(&frame)?,
             Command::Disconnect => {
                 if let Some(receipt) = receipt {
                     self.send_receipt(now, receipt);
@@ -582,6 +545,63 @@ impl ServerSession {
         if let Some(receipt) = receipt {
             self.send_receipt(now, receipt);
         }
+        Ok(())
+    }
+
+    /// SEND: checked as it arrives (1.2 "SEND"), applied now or at its transaction's COMMIT.
+    fn on_send(
+        &mut self,
+        frame: FrameBuf,
+        transaction: Option<&str>,
+        has_destination: bool,
+    ) -> Result<(), Refusal> {
+        if !has_destination {
+            return Err(refuse("SEND without destination"));
+        }
+        if let Some(check) = &self.config.send_check {
+            let destination = frame.header("destination").unwrap_or_default();
+            check
+                .check(self.login.as_deref(), &destination, &frame)
+                .map_err(refuse)?;
+        }
+        self.defer_or_apply(transaction, Deferred::Send(frame))
+    }
+
+    /// BEGIN (1.2 "BEGIN"): a new transaction, within the limit on open ones.
+    fn on_begin(&mut self, frame: &FrameBuf) -> Result<(), Refusal> {
+        let tx = required(frame, "transaction")?;
+        if self.transactions.contains_key(&tx) {
+            return Err(refuse(format!("transaction {tx:?} is already open")));
+        }
+        if self.transactions.len() >= self.config.max_transactions {
+            return Err(refuse(format!(
+                "more than {} open transactions",
+                self.config.max_transactions
+            )));
+        }
+        self.transactions.insert(tx, Transaction::default());
+        Ok(())
+    }
+
+    /// COMMIT (1.2 "COMMIT"): what the transaction held is applied, in order.
+    fn on_commit(&mut self, frame: &FrameBuf) -> Result<(), Refusal> {
+        let tx = required(frame, "transaction")?;
+        let deferred = self
+            .transactions
+            .remove(&tx)
+            .ok_or_else(|| refuse(format!("COMMIT of unknown transaction {tx:?}")))?;
+        for frame in deferred.frames {
+            self.apply(frame);
+        }
+        Ok(())
+    }
+
+    /// ABORT (1.2 "ABORT"): what the transaction held is dropped.
+    fn on_abort(&mut self, frame: &FrameBuf) -> Result<(), Refusal> {
+        let tx = required(frame, "transaction")?;
+        self.transactions
+            .remove(&tx)
+            .ok_or_else(|| refuse(format!("ABORT of unknown transaction {tx:?}")))?;
         Ok(())
     }
 
