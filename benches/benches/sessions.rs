@@ -40,12 +40,7 @@ fn pump(client: &mut ClientSession, server: &mut ServerSession, now: Instant) ->
             match event {
                 ServerEvent::Connect(_) => server.accept(now).unwrap(),
                 ServerEvent::Send(frame) => {
-                    let delivery = Delivery {
-                        destination: "/topic/bench",
-                        message_id: "m",
-                        headers: &[],
-                        body: frame.body(),
-                    };
+                    let delivery = Delivery::new("/topic/bench", "m", frame.body());
                     server.deliver(now, "sub-1", delivery).unwrap();
                 }
                 _ => {}
@@ -118,12 +113,8 @@ pub fn fan_out(c: &mut Criterion, table: &mut Table) {
             let id = format!("{subscribers}_subscribers_{}", report::slug(label));
             g.bench_function(id.as_str(), |b| {
                 b.iter(|| {
-                    let delivery = Delivery {
-                        destination: "/topic/fan",
-                        message_id: "m-1",
-                        headers: &[("content-type", "text/plain")],
-                        body: &body,
-                    };
+                    let delivery = Delivery::new("/topic/fan", "m-1", &body)
+                        .with_headers(&[("content-type", "text/plain")]);
                     for session in &mut sessions {
                         session.deliver(now, "0", delivery).unwrap();
                         while let Some(bytes) = session.poll_transmit() {

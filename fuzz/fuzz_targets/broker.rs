@@ -239,14 +239,12 @@ impl Run {
 
 fuzz_target!(|ops: Vec<Op>| {
     let now = Instant::now();
-    let config = BrokerConfig {
-        max_queue_bytes: 2048,
-        max_total_queue_bytes: 4096,
-        prefetch_auto: 3,
-        prefetch_client: 2,
-        max_outbound_bytes: 1024,
-        ..BrokerConfig::default()
-    };
+    let config = BrokerConfig::default()
+        .with_max_queue_bytes(2048)
+        .with_max_total_queue_bytes(4096)
+        .with_prefetch_auto(3)
+        .with_prefetch_client(2)
+        .with_max_outbound_bytes(1024);
     let mut run = Run {
         now,
         broker: Broker::new(config),

@@ -97,12 +97,7 @@ impl World {
         for id in targets {
             self.next_message += 1;
             let message_id = format!("m-{}", self.next_message);
-            let delivery = Delivery {
-                destination,
-                message_id: &message_id,
-                headers: &[],
-                body,
-            };
+            let delivery = Delivery::new(destination, &message_id, body);
             if self.server.deliver(self.now, &id, delivery).is_ok() {
                 self.delivered.push((id, message_id));
             }
@@ -214,10 +209,7 @@ fuzz_target!(|input: Input| {
     let client = ClientConfig::new("/")
         .with_versions(&versions)
         .with_heart_beat(heart_beat);
-    let server = ServerConfig {
-        heart_beat,
-        ..ServerConfig::default()
-    };
+    let server = ServerConfig::default().with_heart_beat(heart_beat);
     let mut world = World {
         now: start,
         client: ClientSession::new(client, start),

@@ -38,12 +38,7 @@ impl Run {
                     for id in &self.subscriptions {
                         self.next_message += 1;
                         let message_id = format!("m-{}", self.next_message);
-                        let delivery = Delivery {
-                            destination: "/q",
-                            message_id: &message_id,
-                            headers: &[],
-                            body: frame.body(),
-                        };
+                        let delivery = Delivery::new("/q", &message_id, frame.body());
                         match self.server.deliver(self.now, id, delivery) {
                             Ok(())
                             | Err(SessionError::Closed | SessionError::UnknownSubscription(_)) => {}
@@ -77,11 +72,9 @@ fuzz_target!(|data: &[u8]| {
     let split = rest.len().saturating_sub(usize::from(tail_len));
     let (mut stream, control) = rest.split_at(split);
     let start = Instant::now();
-    let config = ServerConfig {
-        heart_beat: HeartBeat::from_millis(100, 100),
-        connect_timeout: Duration::from_millis(500),
-        ..ServerConfig::default()
-    };
+    let config = ServerConfig::default()
+        .with_heart_beat(HeartBeat::from_millis(100, 100))
+        .with_connect_timeout(Duration::from_millis(500));
     let mut run = Run {
         now: start,
         server: ServerSession::new(config, start),

@@ -10,48 +10,48 @@ use stomp_session::{ConnectRequest, FrameBuf, ServerConfig};
 pub struct BrokerConfig {
     /// Every connection's session settings (heart-beats, frame limits, versions, subscriptions
     /// and transactions per connection).
-    pub session: ServerConfig,
+    pub(crate) session: ServerConfig,
     /// Destinations the broker serves (default `/topic/`, `/queue/`, `/chat/`): clients may
     /// subscribe and send only under these, the application and user prefixes aside.
-    pub broker_prefixes: Vec<String>,
+    pub(crate) broker_prefixes: Vec<String>,
     /// Destinations whose SENDs go to application code (default `/app/`).
-    pub app_prefixes: Vec<String>,
+    pub(crate) app_prefixes: Vec<String>,
     /// Broker destinations with queue semantics (default `/queue/`); the others are topics.
-    pub queue_prefix: String,
+    pub(crate) queue_prefix: String,
     /// User destinations (default `/user/`): a SUBSCRIBE to `/user/queue/x` is that session's
     /// own, reached only by the application ([`Broker::reply`](crate::Broker::reply)); clients
     /// may not SEND there, nor subscribe with patterns.
-    pub user_prefix: String,
+    pub(crate) user_prefix: String,
     /// Longest destination, in octets (default 1024). A longer one is an ERROR.
-    pub max_destination_length: usize,
+    pub(crate) max_destination_length: usize,
     /// Most `/`-separated segments in a destination (default 64). More is an ERROR.
-    pub max_destination_segments: usize,
+    pub(crate) max_destination_segments: usize,
     /// Most octets one queue holds, waiting and unacknowledged (default 64 MiB). Past it, a
     /// connection that sends to the queue is flow-controlled: its message is kept, and its
     /// input is not read until the queue is back under the limit.
-    pub max_queue_bytes: usize,
+    pub(crate) max_queue_bytes: usize,
     /// Most octets all queues hold together (default 512 MiB), with the same flow control.
-    pub max_total_queue_bytes: usize,
+    pub(crate) max_total_queue_bytes: usize,
     /// Queue messages an auto-ack subscription may have in flight, handed to the connection
     /// and not yet written (default 256).
-    pub prefetch_auto: usize,
+    pub(crate) prefetch_auto: usize,
     /// Messages a `client` or `client-individual` subscription may hold unacknowledged
     /// (default 64). A queue consumer at its window gets no more until it acknowledges; a
     /// topic subscriber past it is closed with an ERROR.
-    pub prefetch_client: usize,
+    pub(crate) prefetch_client: usize,
     /// The largest window a SUBSCRIBE may ask for with RabbitMQ's `prefetch-count` or
     /// ActiveMQ's `activemq.prefetchSize` header (default 65535); larger values are cut to it.
-    pub max_prefetch: usize,
+    pub(crate) max_prefetch: usize,
     /// Queue messages are handed to a connection only while fewer than this many octets wait
     /// to be written to it (default 4 MiB), so that a queue backlog never makes a consumer
     /// look slow. A driver closing slow consumers should allow at least this much.
-    pub max_outbound_bytes: usize,
+    pub(crate) max_outbound_bytes: usize,
     /// How long a refused login waits for its ERROR (default 1 s), to slow down guessing.
-    pub login_failure_delay: Duration,
+    pub(crate) login_failure_delay: Duration,
     /// Whether a SEND to a destination nobody serves is dropped with a
     /// [`BrokerEvent::Dropped`](crate::BrokerEvent::Dropped), as Spring's simple broker does,
     /// rather than refused with an ERROR before its RECEIPT (default: refused).
-    pub drop_unserved_sends: bool,
+    pub(crate) drop_unserved_sends: bool,
 }
 
 impl Default for BrokerConfig {
@@ -73,6 +73,208 @@ impl Default for BrokerConfig {
             login_failure_delay: Duration::from_secs(1),
             drop_unserved_sends: false,
         }
+    }
+}
+
+impl BrokerConfig {
+    /// Sets [`session`](Self::session).
+    #[must_use]
+    pub fn with_session(mut self, session: ServerConfig) -> Self {
+        self.session = session;
+        self
+    }
+
+    /// Every connection's session settings (heart-beats, frame limits, versions, subscriptions
+    /// and transactions per connection).
+    pub fn session(&self) -> &ServerConfig {
+        &self.session
+    }
+
+    /// Sets [`broker_prefixes`](Self::broker_prefixes).
+    #[must_use]
+    pub fn with_broker_prefixes(
+        mut self,
+        broker_prefixes: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.broker_prefixes = broker_prefixes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Destinations the broker serves (default `/topic/`, `/queue/`, `/chat/`): clients may
+    /// subscribe and send only under these, the application and user prefixes aside.
+    pub fn broker_prefixes(&self) -> &[String] {
+        &self.broker_prefixes
+    }
+
+    /// Sets [`app_prefixes`](Self::app_prefixes).
+    #[must_use]
+    pub fn with_app_prefixes(
+        mut self,
+        app_prefixes: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.app_prefixes = app_prefixes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Destinations whose SENDs go to application code (default `/app/`).
+    pub fn app_prefixes(&self) -> &[String] {
+        &self.app_prefixes
+    }
+
+    /// Sets [`queue_prefix`](Self::queue_prefix).
+    #[must_use]
+    pub fn with_queue_prefix(mut self, queue_prefix: impl Into<String>) -> Self {
+        self.queue_prefix = queue_prefix.into();
+        self
+    }
+
+    /// Broker destinations with queue semantics (default `/queue/`); the others are topics.
+    pub fn queue_prefix(&self) -> &str {
+        &self.queue_prefix
+    }
+
+    /// Sets [`user_prefix`](Self::user_prefix).
+    #[must_use]
+    pub fn with_user_prefix(mut self, user_prefix: impl Into<String>) -> Self {
+        self.user_prefix = user_prefix.into();
+        self
+    }
+
+    /// User destinations (default `/user/`): a SUBSCRIBE to `/user/queue/x` is that session's
+    /// own, reached only by the application ([`Broker::reply`](crate::Broker::reply)); clients
+    /// may not SEND there, nor subscribe with patterns.
+    pub fn user_prefix(&self) -> &str {
+        &self.user_prefix
+    }
+
+    /// Sets [`max_destination_length`](Self::max_destination_length).
+    #[must_use]
+    pub fn with_max_destination_length(mut self, max_destination_length: usize) -> Self {
+        self.max_destination_length = max_destination_length;
+        self
+    }
+
+    /// Longest destination, in octets (default 1024). A longer one is an ERROR.
+    pub fn max_destination_length(&self) -> usize {
+        self.max_destination_length
+    }
+
+    /// Sets [`max_destination_segments`](Self::max_destination_segments).
+    #[must_use]
+    pub fn with_max_destination_segments(mut self, max_destination_segments: usize) -> Self {
+        self.max_destination_segments = max_destination_segments;
+        self
+    }
+
+    /// Most `/`-separated segments in a destination (default 64). More is an ERROR.
+    pub fn max_destination_segments(&self) -> usize {
+        self.max_destination_segments
+    }
+
+    /// Sets [`max_queue_bytes`](Self::max_queue_bytes).
+    #[must_use]
+    pub fn with_max_queue_bytes(mut self, max_queue_bytes: usize) -> Self {
+        self.max_queue_bytes = max_queue_bytes;
+        self
+    }
+
+    /// Most octets one queue holds, waiting and unacknowledged (default 64 MiB). Past it, a
+    /// connection that sends to the queue is flow-controlled: its message is kept, and its
+    /// input is not read until the queue is back under the limit.
+    pub fn max_queue_bytes(&self) -> usize {
+        self.max_queue_bytes
+    }
+
+    /// Sets [`max_total_queue_bytes`](Self::max_total_queue_bytes).
+    #[must_use]
+    pub fn with_max_total_queue_bytes(mut self, max_total_queue_bytes: usize) -> Self {
+        self.max_total_queue_bytes = max_total_queue_bytes;
+        self
+    }
+
+    /// Most octets all queues hold together (default 512 MiB), with the same flow control.
+    pub fn max_total_queue_bytes(&self) -> usize {
+        self.max_total_queue_bytes
+    }
+
+    /// Sets [`prefetch_auto`](Self::prefetch_auto).
+    #[must_use]
+    pub fn with_prefetch_auto(mut self, prefetch_auto: usize) -> Self {
+        self.prefetch_auto = prefetch_auto;
+        self
+    }
+
+    /// Queue messages an auto-ack subscription may have in flight, handed to the connection
+    /// and not yet written (default 256).
+    pub fn prefetch_auto(&self) -> usize {
+        self.prefetch_auto
+    }
+
+    /// Sets [`prefetch_client`](Self::prefetch_client).
+    #[must_use]
+    pub fn with_prefetch_client(mut self, prefetch_client: usize) -> Self {
+        self.prefetch_client = prefetch_client;
+        self
+    }
+
+    /// Messages a `client` or `client-individual` subscription may hold unacknowledged
+    /// (default 64). A queue consumer at its window gets no more until it acknowledges; a
+    /// topic subscriber past it is closed with an ERROR.
+    pub fn prefetch_client(&self) -> usize {
+        self.prefetch_client
+    }
+
+    /// Sets [`max_prefetch`](Self::max_prefetch).
+    #[must_use]
+    pub fn with_max_prefetch(mut self, max_prefetch: usize) -> Self {
+        self.max_prefetch = max_prefetch;
+        self
+    }
+
+    /// The largest window a SUBSCRIBE may ask for with RabbitMQ's `prefetch-count` or
+    /// ActiveMQ's `activemq.prefetchSize` header (default 65535); larger values are cut to it.
+    pub fn max_prefetch(&self) -> usize {
+        self.max_prefetch
+    }
+
+    /// Sets [`max_outbound_bytes`](Self::max_outbound_bytes).
+    #[must_use]
+    pub fn with_max_outbound_bytes(mut self, max_outbound_bytes: usize) -> Self {
+        self.max_outbound_bytes = max_outbound_bytes;
+        self
+    }
+
+    /// Queue messages are handed to a connection only while fewer than this many octets wait
+    /// to be written to it (default 4 MiB), so that a queue backlog never makes a consumer
+    /// look slow. A driver closing slow consumers should allow at least this much.
+    pub fn max_outbound_bytes(&self) -> usize {
+        self.max_outbound_bytes
+    }
+
+    /// Sets [`login_failure_delay`](Self::login_failure_delay).
+    #[must_use]
+    pub fn with_login_failure_delay(mut self, login_failure_delay: Duration) -> Self {
+        self.login_failure_delay = login_failure_delay;
+        self
+    }
+
+    /// How long a refused login waits for its ERROR (default 1 s), to slow down guessing.
+    pub fn login_failure_delay(&self) -> Duration {
+        self.login_failure_delay
+    }
+
+    /// Sets [`drop_unserved_sends`](Self::drop_unserved_sends).
+    #[must_use]
+    pub fn with_drop_unserved_sends(mut self, drop_unserved_sends: bool) -> Self {
+        self.drop_unserved_sends = drop_unserved_sends;
+        self
+    }
+
+    /// Whether a SEND to a destination nobody serves is dropped with a
+    /// [`BrokerEvent::Dropped`](crate::BrokerEvent::Dropped), as Spring's simple broker does,
+    /// rather than refused with an ERROR before its RECEIPT (default: refused).
+    pub fn drop_unserved_sends(&self) -> bool {
+        self.drop_unserved_sends
     }
 }
 

@@ -293,8 +293,10 @@ impl Broker {
         let policy = Arc::new(Policy::new(&config, Arc::from(authorizer)));
         // Subscriptions outside the broker prefixes are refused before their RECEIPT, and so
         // are SENDs, by the policy each session consults.
-        config.session.confirm_subscriptions = true;
-        config.session.send_check = Some(policy.clone());
+        config.session = config
+            .session
+            .with_confirm_subscriptions(true)
+            .with_send_check(policy.clone());
         Broker {
             config,
             policy,
@@ -1144,12 +1146,8 @@ fn deliver(
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str())),
     );
-    let delivery = Delivery {
-        destination: &message.destination,
-        message_id: &message.message_id,
-        headers: &headers,
-        body: &message.body,
-    };
+    let delivery = Delivery::new(&message.destination, &message.message_id, &message.body)
+        .with_headers(&headers);
     session.deliver(now, subscription, delivery).is_ok()
 }
 

@@ -291,10 +291,7 @@ fn sends_to_unserved_destinations_are_refused_before_their_receipt() {
 
 #[test]
 fn sends_to_unserved_destinations_can_be_dropped_and_reported_instead() {
-    let config = BrokerConfig {
-        drop_unserved_sends: true,
-        ..BrokerConfig::default()
-    };
+    let config = BrokerConfig::default().with_drop_unserved_sends(true);
     let mut net = Net::new(Broker::new(config));
     let a = net.client("a");
     net.send(a, "/nowhere", "x");

@@ -204,10 +204,7 @@ fn a_client_ack_consumer_killed_mid_window_has_its_messages_redelivered() {
 
 #[test]
 fn a_publisher_past_a_queue_limit_is_paused_and_nothing_is_lost() {
-    let config = BrokerConfig {
-        max_queue_bytes: 64 * 1024,
-        ..BrokerConfig::default()
-    };
+    let config = BrokerConfig::default().with_max_queue_bytes(64 * 1024);
     let mut net = Net::new(Broker::new(config));
     let (publisher, consumer) = (net.client("publisher"), net.client("consumer"));
     let connection = net.clients[publisher].0;

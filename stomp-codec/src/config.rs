@@ -9,10 +9,10 @@ use crate::{Limits, Version};
 /// use stomp_codec::{Config, Limits, Version};
 ///
 /// let config = Config::new(Version::V1_1)
-///     .with_limits(Limits { max_headers: 32, ..Limits::default() })
+///     .with_limits(Limits::default().with_max_headers(32))
 ///     .keep_undefined_escapes(true);
 /// assert_eq!(config.version(), Version::V1_1);
-/// assert_eq!(config.limits().max_headers, 32);
+/// assert_eq!(config.limits().max_headers(), 32);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Config {

@@ -15,24 +15,75 @@
 /// ```
 /// use stomp_codec::Limits;
 ///
-/// let limits = Limits { max_body: 64 * 1024, ..Limits::default() };
-/// assert_eq!(limits.max_headers, 128);
+/// let limits = Limits::default().with_max_body(64 * 1024);
+/// assert_eq!(limits.max_body(), 64 * 1024);
+/// assert_eq!(limits.max_headers(), 128);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Limits {
     /// Most octets from the start of the command line to the end of the blank line that ends the
     /// headers.
-    pub max_head_bytes: usize,
+    pub(crate) max_head_bytes: usize,
     /// Most header lines in one frame.
-    pub max_headers: usize,
+    pub(crate) max_headers: usize,
     /// Most octets in one header line, its EOL not counted.
-    pub max_header_line: usize,
+    pub(crate) max_header_line: usize,
     /// Most body octets, NUL not counted. A larger `content-length` is refused as soon as it is
     /// read.
-    pub max_body: usize,
+    pub(crate) max_body: usize,
 }
 
 impl Limits {
+    /// Sets [`max_head_bytes`](Self::max_head_bytes).
+    #[must_use]
+    pub const fn with_max_head_bytes(mut self, max_head_bytes: usize) -> Self {
+        self.max_head_bytes = max_head_bytes;
+        self
+    }
+
+    /// Most octets from the start of the command line to the end of the blank line that ends the
+    /// headers.
+    pub const fn max_head_bytes(&self) -> usize {
+        self.max_head_bytes
+    }
+
+    /// Sets [`max_headers`](Self::max_headers).
+    #[must_use]
+    pub const fn with_max_headers(mut self, max_headers: usize) -> Self {
+        self.max_headers = max_headers;
+        self
+    }
+
+    /// Most header lines in one frame.
+    pub const fn max_headers(&self) -> usize {
+        self.max_headers
+    }
+
+    /// Sets [`max_header_line`](Self::max_header_line).
+    #[must_use]
+    pub const fn with_max_header_line(mut self, max_header_line: usize) -> Self {
+        self.max_header_line = max_header_line;
+        self
+    }
+
+    /// Most octets in one header line, its EOL not counted.
+    pub const fn max_header_line(&self) -> usize {
+        self.max_header_line
+    }
+
+    /// Sets [`max_body`](Self::max_body).
+    #[must_use]
+    pub const fn with_max_body(mut self, max_body: usize) -> Self {
+        self.max_body = max_body;
+        self
+    }
+
+    /// Most body octets, NUL not counted. A larger `content-length` is refused as soon as it is
+    /// read.
+    pub const fn max_body(&self) -> usize {
+        self.max_body
+    }
+
     /// No limits at all: for trusted peers and tests only.
     pub const UNLIMITED: Limits = Limits {
         max_head_bytes: usize::MAX,

@@ -340,10 +340,7 @@ fn only_the_first_content_length_counts() {
 
 #[test]
 fn content_length_over_the_limit_is_refused_once_its_header_is_read() {
-    let config = v(V12).with_limits(Limits {
-        max_body: 100,
-        ..Limits::default()
-    });
+    let config = v(V12).with_limits(Limits::default().with_max_body(100));
     let mut decoder = Decoder::new(config);
     let mut buf = BytesMut::from(&b"SEND\ncontent-length:101\n"[..]);
     assert_eq!(
@@ -602,10 +599,7 @@ fn refused_while_incomplete(limits: Limits, input: &[u8]) -> Error {
 
 #[test]
 fn head_size_limit() {
-    let limits = Limits {
-        max_head_bytes: 32,
-        ..Limits::default()
-    };
+    let limits = Limits::default().with_max_head_bytes(32);
     let error = refused_while_incomplete(limits, b"SEND\nx-a:0123456789\nx-b:0123456789\n");
     assert_eq!(
         error,
@@ -625,10 +619,7 @@ fn head_size_limit() {
 
 #[test]
 fn header_count_limit() {
-    let limits = Limits {
-        max_headers: 2,
-        ..Limits::default()
-    };
+    let limits = Limits::default().with_max_headers(2);
     let error = refused_while_incomplete(limits, b"SEND\na:1\nb:2\nc:3\n");
     assert_eq!(
         error,
@@ -641,10 +632,7 @@ fn header_count_limit() {
 
 #[test]
 fn header_line_limit() {
-    let limits = Limits {
-        max_header_line: 8,
-        ..Limits::default()
-    };
+    let limits = Limits::default().with_max_header_line(8);
     let error = refused_while_incomplete(limits, b"SEND\nx:1234567");
     assert_eq!(
         error,
@@ -661,10 +649,7 @@ fn header_line_limit() {
 
 #[test]
 fn body_limit_without_content_length() {
-    let limits = Limits {
-        max_body: 4,
-        ..Limits::default()
-    };
+    let limits = Limits::default().with_max_body(4);
     let error = refused_while_incomplete(limits, b"SEND\n\n12345");
     assert_eq!(
         error,
@@ -686,10 +671,10 @@ fn default_limits_are_documented_values() {
     let limits = Limits::default();
     assert_eq!(
         (
-            limits.max_head_bytes,
-            limits.max_headers,
-            limits.max_header_line,
-            limits.max_body
+            limits.max_head_bytes(),
+            limits.max_headers(),
+            limits.max_header_line(),
+            limits.max_body()
         ),
         (64 * 1024, 128, 16 * 1024, 16 * 1024 * 1024)
     );

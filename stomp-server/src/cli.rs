@@ -44,14 +44,14 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = 2.0, value_parser = parse_margin)]
     pub(crate) heart_beat_margin: f64,
     /// Most octets in one frame's body.
-    #[arg(long, default_value_t = Limits::default().max_body, value_parser = at_least_one)]
+    #[arg(long, default_value_t = Limits::default().max_body(), value_parser = at_least_one)]
     pub(crate) max_body: usize,
     /// Most header lines in one frame.
-    #[arg(long, default_value_t = Limits::default().max_headers, value_parser = at_least_one)]
+    #[arg(long, default_value_t = Limits::default().max_headers(), value_parser = at_least_one)]
     pub(crate) max_headers: usize,
     /// Most octets in one frame's command and headers; also all a client may send before its
     /// CONNECT is accepted.
-    #[arg(long, default_value_t = Limits::default().max_head_bytes, value_parser = at_least_one)]
+    #[arg(long, default_value_t = Limits::default().max_head_bytes(), value_parser = at_least_one)]
     pub(crate) max_head: usize,
     /// Most buffers waiting to be written to one connection; a consumer that falls further
     /// behind is closed with an ERROR.
@@ -93,36 +93,36 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = 10_000, value_parser = at_least_one)]
     pub(crate) max_connections: usize,
     /// Most subscriptions one connection may hold.
-    #[arg(long, default_value_t = ServerConfig::default().max_subscriptions, value_parser = at_least_one)]
+    #[arg(long, default_value_t = ServerConfig::default().max_subscriptions(), value_parser = at_least_one)]
     pub(crate) max_subscriptions: usize,
     /// Most transactions one connection may have open at once.
-    #[arg(long, default_value_t = ServerConfig::default().max_transactions, value_parser = at_least_one)]
+    #[arg(long, default_value_t = ServerConfig::default().max_transactions(), value_parser = at_least_one)]
     pub(crate) max_transactions: usize,
     /// Most SEND, ACK and NACK frames one transaction may hold.
-    #[arg(long, default_value_t = ServerConfig::default().max_transaction_frames, value_parser = at_least_one)]
+    #[arg(long, default_value_t = ServerConfig::default().max_transaction_frames(), value_parser = at_least_one)]
     pub(crate) max_transaction_frames: usize,
     /// Most octets one transaction may hold.
-    #[arg(long, default_value_t = ServerConfig::default().max_transaction_bytes, value_parser = at_least_one)]
+    #[arg(long, default_value_t = ServerConfig::default().max_transaction_bytes(), value_parser = at_least_one)]
     pub(crate) max_transaction_bytes: usize,
     /// Longest destination, in octets.
-    #[arg(long, default_value_t = BrokerConfig::default().max_destination_length, value_parser = at_least_one)]
+    #[arg(long, default_value_t = BrokerConfig::default().max_destination_length(), value_parser = at_least_one)]
     pub(crate) max_destination_length: usize,
     /// Most `/`-separated segments in a destination.
-    #[arg(long, default_value_t = BrokerConfig::default().max_destination_segments, value_parser = at_least_one)]
+    #[arg(long, default_value_t = BrokerConfig::default().max_destination_segments(), value_parser = at_least_one)]
     pub(crate) max_destination_segments: usize,
     /// Most octets one queue holds; publishers to a full queue are not read until it drains.
-    #[arg(long, default_value_t = BrokerConfig::default().max_queue_bytes, value_parser = at_least_one)]
+    #[arg(long, default_value_t = BrokerConfig::default().max_queue_bytes(), value_parser = at_least_one)]
     pub(crate) max_queue_bytes: usize,
     /// Most octets all queues hold together, with the same flow control.
-    #[arg(long, default_value_t = BrokerConfig::default().max_total_queue_bytes, value_parser = at_least_one)]
+    #[arg(long, default_value_t = BrokerConfig::default().max_total_queue_bytes(), value_parser = at_least_one)]
     pub(crate) max_total_queue_bytes: usize,
     /// Queue messages an auto-ack subscription may have in flight (unless its SUBSCRIBE sets
     /// `prefetch-count` or `activemq.prefetchSize`).
-    #[arg(long, default_value_t = BrokerConfig::default().prefetch_auto, value_parser = at_least_one)]
+    #[arg(long, default_value_t = BrokerConfig::default().prefetch_auto(), value_parser = at_least_one)]
     pub(crate) prefetch: usize,
     /// Messages a client-ack subscription may hold unacknowledged (unless its SUBSCRIBE sets
     /// `prefetch-count` or `activemq.prefetchSize`).
-    #[arg(long, default_value_t = BrokerConfig::default().prefetch_client, value_parser = at_least_one)]
+    #[arg(long, default_value_t = BrokerConfig::default().prefetch_client(), value_parser = at_least_one)]
     pub(crate) prefetch_client: usize,
 }
 
@@ -155,40 +155,35 @@ fn parse_login(value: &str) -> Result<(String, String), String> {
 
 impl Args {
     pub(crate) fn broker_config(&self) -> BrokerConfig {
-        let session = ServerConfig {
-            heart_beat: self.heart_beat,
-            heart_beat_margin: self.heart_beat_margin,
-            connect_timeout: self.connect_timeout(),
-            server: Some(format!("stomp-server/{}", env!("CARGO_PKG_VERSION"))),
-            limits: Limits {
-                max_body: self.max_body,
-                max_headers: self.max_headers,
-                max_head_bytes: self.max_head,
-                ..Limits::default()
-            },
-            max_subscriptions: self.max_subscriptions,
-            max_transactions: self.max_transactions,
-            max_transaction_frames: self.max_transaction_frames,
-            max_transaction_bytes: self.max_transaction_bytes,
-            require_host: self.require_host,
-            ..ServerConfig::default()
-        };
-        BrokerConfig {
-            session,
-            broker_prefixes: self.broker_prefixes.clone(),
-            app_prefixes: self.app_prefixes.clone(),
-            user_prefix: self.user_prefix.clone(),
-            max_destination_length: self.max_destination_length,
-            max_destination_segments: self.max_destination_segments,
-            max_queue_bytes: self.max_queue_bytes,
-            max_total_queue_bytes: self.max_total_queue_bytes,
-            prefetch_auto: self.prefetch,
-            prefetch_client: self.prefetch_client,
-            max_outbound_bytes: self.max_outbound_bytes,
-            login_failure_delay: Duration::from_millis(self.login_failure_delay),
-            drop_unserved_sends: self.drop_unserved_sends,
-            ..BrokerConfig::default()
-        }
+        let limits = Limits::default()
+            .with_max_body(self.max_body)
+            .with_max_headers(self.max_headers)
+            .with_max_head_bytes(self.max_head);
+        let session = ServerConfig::default()
+            .with_heart_beat(self.heart_beat)
+            .with_heart_beat_margin(self.heart_beat_margin)
+            .with_connect_timeout(self.connect_timeout())
+            .with_server(format!("stomp-server/{}", env!("CARGO_PKG_VERSION")))
+            .with_limits(limits)
+            .with_max_subscriptions(self.max_subscriptions)
+            .with_max_transactions(self.max_transactions)
+            .with_max_transaction_frames(self.max_transaction_frames)
+            .with_max_transaction_bytes(self.max_transaction_bytes)
+            .with_require_host(self.require_host);
+        BrokerConfig::default()
+            .with_session(session)
+            .with_broker_prefixes(self.broker_prefixes.clone())
+            .with_app_prefixes(self.app_prefixes.clone())
+            .with_user_prefix(self.user_prefix.clone())
+            .with_max_destination_length(self.max_destination_length)
+            .with_max_destination_segments(self.max_destination_segments)
+            .with_max_queue_bytes(self.max_queue_bytes)
+            .with_max_total_queue_bytes(self.max_total_queue_bytes)
+            .with_prefetch_auto(self.prefetch)
+            .with_prefetch_client(self.prefetch_client)
+            .with_max_outbound_bytes(self.max_outbound_bytes)
+            .with_login_failure_delay(Duration::from_millis(self.login_failure_delay))
+            .with_drop_unserved_sends(self.drop_unserved_sends)
     }
 
     pub(crate) fn connect_timeout(&self) -> Duration {

@@ -83,11 +83,11 @@ impl ServerBuilder {
         let app = Arc::new(self.app);
         let gate = Gate {
             app: app.clone(),
-            app_prefixes: self.config.app_prefixes.clone(),
+            app_prefixes: self.config.app_prefixes().to_vec(),
         };
-        let limits = self.config.session.limits;
-        let connect_timeout = self.config.session.connect_timeout;
-        let max_outbound_bytes = self.config.max_outbound_bytes;
+        let limits = self.config.session().limits();
+        let connect_timeout = self.config.session().connect_timeout();
+        let max_outbound_bytes = self.config.max_outbound_bytes();
         let broker = Broker::with_authorizer(self.config, Box::new(gate));
         let (hub_tx, hub_rx) = mpsc::channel(1024);
         let settings = Settings {
@@ -98,8 +98,8 @@ impl ServerBuilder {
             connections: Arc::new(Semaphore::new(self.max_connections)),
             // One STOMP frame at the limits: the largest a WebSocket message need carry.
             max_ws_message: limits
-                .max_head_bytes
-                .saturating_add(limits.max_body)
+                .max_head_bytes()
+                .saturating_add(limits.max_body())
                 .saturating_add(2),
         };
         let hub = Hub::new(

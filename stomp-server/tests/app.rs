@@ -229,10 +229,10 @@ async fn the_connect_hook_names_the_user_and_interceptors_refuse_before_the_rece
             None => Ok(()),
         });
     let server = Server::builder()
-        .config(stomp_server::BrokerConfig {
-            login_failure_delay: Duration::from_millis(10),
-            ..Default::default()
-        })
+        .config(
+            stomp_server::BrokerConfig::default()
+                .with_login_failure_delay(Duration::from_millis(10)),
+        )
         .app(app)
         .start();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -15,25 +15,25 @@ use crate::{CloseReason, SessionError};
 #[derive(Clone)]
 pub struct ClientConfig {
     /// The `host` header: the virtual host to connect to (RabbitMQ: `/`). Required from 1.1.
-    pub host: String,
+    host: String,
     /// The `login` header, if any.
-    pub login: Option<String>,
+    login: Option<String>,
     /// The `passcode` header, if any. Never shown by `Debug`.
-    pub passcode: Option<Secret>,
+    passcode: Option<Secret>,
     /// The versions offered in `accept-version`. Offering only 1.0 sends no `accept-version`.
-    pub versions: Vec<Version>,
+    versions: Vec<Version>,
     /// The `heart-beat` offer.
-    pub heart_beat: HeartBeat,
+    heart_beat: HeartBeat,
     /// Silence from the server longer than this many receive periods closes the session.
-    pub heart_beat_margin: f64,
+    heart_beat_margin: f64,
     /// Sends STOMP instead of CONNECT (1.1+ servers treat them alike).
-    pub use_stomp_command: bool,
+    use_stomp_command: bool,
     /// How long to wait for CONNECTED.
-    pub connect_timeout: Duration,
+    connect_timeout: Duration,
     /// How long a graceful DISCONNECT waits for its RECEIPT.
-    pub disconnect_timeout: Duration,
+    disconnect_timeout: Duration,
     /// Limits on frames from the server.
-    pub limits: Limits,
+    limits: Limits,
 }
 
 impl ClientConfig {
@@ -74,6 +74,91 @@ impl ClientConfig {
     pub fn with_versions(mut self, versions: &[Version]) -> Self {
         self.versions = versions.to_vec();
         self
+    }
+
+    /// The `host` header: the virtual host to connect to (RabbitMQ: `/`). Required from 1.1.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The `login` header, if any.
+    pub fn login(&self) -> Option<&str> {
+        self.login.as_deref()
+    }
+
+    /// The `passcode` header, if any. Never shown by `Debug`.
+    pub fn passcode(&self) -> Option<&Secret> {
+        self.passcode.as_ref()
+    }
+
+    /// The versions offered in `accept-version`. Offering only 1.0 sends no `accept-version`.
+    pub fn versions(&self) -> &[Version] {
+        &self.versions
+    }
+
+    /// The `heart-beat` offer.
+    pub fn heart_beat(&self) -> HeartBeat {
+        self.heart_beat
+    }
+
+    /// Sets [`heart_beat_margin`](Self::heart_beat_margin).
+    #[must_use]
+    pub fn with_heart_beat_margin(mut self, heart_beat_margin: f64) -> Self {
+        self.heart_beat_margin = heart_beat_margin;
+        self
+    }
+
+    /// Silence from the server longer than this many receive periods closes the session.
+    pub fn heart_beat_margin(&self) -> f64 {
+        self.heart_beat_margin
+    }
+
+    /// Sets [`use_stomp_command`](Self::use_stomp_command).
+    #[must_use]
+    pub fn with_use_stomp_command(mut self, use_stomp_command: bool) -> Self {
+        self.use_stomp_command = use_stomp_command;
+        self
+    }
+
+    /// Sends STOMP instead of CONNECT (1.1+ servers treat them alike).
+    pub fn use_stomp_command(&self) -> bool {
+        self.use_stomp_command
+    }
+
+    /// Sets [`connect_timeout`](Self::connect_timeout).
+    #[must_use]
+    pub fn with_connect_timeout(mut self, connect_timeout: Duration) -> Self {
+        self.connect_timeout = connect_timeout;
+        self
+    }
+
+    /// How long to wait for CONNECTED.
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// Sets [`disconnect_timeout`](Self::disconnect_timeout).
+    #[must_use]
+    pub fn with_disconnect_timeout(mut self, disconnect_timeout: Duration) -> Self {
+        self.disconnect_timeout = disconnect_timeout;
+        self
+    }
+
+    /// How long a graceful DISCONNECT waits for its RECEIPT.
+    pub fn disconnect_timeout(&self) -> Duration {
+        self.disconnect_timeout
+    }
+
+    /// Sets [`limits`](Self::limits).
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Limits on frames from the server.
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 }
 
@@ -802,6 +887,7 @@ fn shorten<'a, 'h: 'a>(pair: (&'h str, &'h str)) -> (&'a str, &'a str) {
 
 /// A new subscription.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Subscribed {
     /// The subscription's id, which its messages carry.
     pub id: String,
@@ -811,6 +897,7 @@ pub struct Subscribed {
 
 /// A new transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Transaction {
     /// The transaction's id.
     pub id: String,

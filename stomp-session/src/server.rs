@@ -28,35 +28,35 @@ pub trait SendCheck: Send + Sync {
 #[derive(Clone)]
 pub struct ServerConfig {
     /// The versions this server speaks; the highest one the client also offers is chosen.
-    pub versions: Vec<Version>,
+    versions: Vec<Version>,
     /// The server's `heart-beat` offer: the period it can send at, the period it wants.
-    pub heart_beat: HeartBeat,
+    heart_beat: HeartBeat,
     /// Silence from the client longer than this many receive periods closes the session.
-    pub heart_beat_margin: f64,
+    heart_beat_margin: f64,
     /// A connection that sends no CONNECT within this time is closed.
-    pub connect_timeout: Duration,
+    connect_timeout: Duration,
     /// The `server` header of CONNECTED, if any.
-    pub server: Option<String>,
+    server: Option<String>,
     /// Limits on frames from the client.
-    pub limits: Limits,
+    limits: Limits,
     /// Whether each SUBSCRIBE waits for [`ServerSession::confirm_subscription`] or
     /// [`ServerSession::refuse_subscription`] before it takes effect and its RECEIPT is sent, so
     /// that the application can refuse destinations it does not serve. Later frames wait too.
-    pub confirm_subscriptions: bool,
+    confirm_subscriptions: bool,
     /// Decides each SEND's destination before it takes effect; `None` allows every one.
-    pub send_check: Option<Arc<dyn SendCheck>>,
+    send_check: Option<Arc<dyn SendCheck>>,
     /// Most subscriptions one connection may hold; one more is an ERROR.
-    pub max_subscriptions: usize,
+    max_subscriptions: usize,
     /// Most transactions one connection may have open at once; one more is an ERROR.
-    pub max_transactions: usize,
+    max_transactions: usize,
     /// Most SEND, ACK and NACK frames one transaction may hold until its COMMIT.
-    pub max_transaction_frames: usize,
+    max_transaction_frames: usize,
     /// Most octets (heads and bodies) one transaction may hold until its COMMIT.
-    pub max_transaction_bytes: usize,
+    max_transaction_bytes: usize,
     /// Whether a 1.1 or 1.2 CONNECT without `host` is refused, as the specification says.
     /// Off by default: stompjs never sends `host` and stomp.py only with a virtual host, and
     /// RabbitMQ, ActiveMQ and Spring accept such a CONNECT.
-    pub require_host: bool,
+    require_host: bool,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -102,8 +102,171 @@ impl Default for ServerConfig {
     }
 }
 
+impl ServerConfig {
+    /// Sets [`versions`](Self::versions).
+    #[must_use]
+    pub fn with_versions(mut self, versions: &[Version]) -> Self {
+        self.versions = versions.to_vec();
+        self
+    }
+
+    /// The versions this server speaks; the highest one the client also offers is chosen.
+    pub fn versions(&self) -> &[Version] {
+        &self.versions
+    }
+
+    /// Sets [`heart_beat`](Self::heart_beat).
+    #[must_use]
+    pub fn with_heart_beat(mut self, heart_beat: HeartBeat) -> Self {
+        self.heart_beat = heart_beat;
+        self
+    }
+
+    /// The server's `heart-beat` offer: the period it can send at, the period it wants.
+    pub fn heart_beat(&self) -> HeartBeat {
+        self.heart_beat
+    }
+
+    /// Sets [`heart_beat_margin`](Self::heart_beat_margin).
+    #[must_use]
+    pub fn with_heart_beat_margin(mut self, heart_beat_margin: f64) -> Self {
+        self.heart_beat_margin = heart_beat_margin;
+        self
+    }
+
+    /// Silence from the client longer than this many receive periods closes the session.
+    pub fn heart_beat_margin(&self) -> f64 {
+        self.heart_beat_margin
+    }
+
+    /// Sets [`connect_timeout`](Self::connect_timeout).
+    #[must_use]
+    pub fn with_connect_timeout(mut self, connect_timeout: Duration) -> Self {
+        self.connect_timeout = connect_timeout;
+        self
+    }
+
+    /// A connection that sends no CONNECT within this time is closed.
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// Sets [`server`](Self::server).
+    #[must_use]
+    pub fn with_server(mut self, server: impl Into<String>) -> Self {
+        self.server = Some(server.into());
+        self
+    }
+
+    /// The `server` header of CONNECTED, if any.
+    pub fn server(&self) -> Option<&str> {
+        self.server.as_deref()
+    }
+
+    /// Sets [`limits`](Self::limits).
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Limits on frames from the client.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Sets [`confirm_subscriptions`](Self::confirm_subscriptions).
+    #[must_use]
+    pub fn with_confirm_subscriptions(mut self, confirm_subscriptions: bool) -> Self {
+        self.confirm_subscriptions = confirm_subscriptions;
+        self
+    }
+
+    /// Whether each SUBSCRIBE waits for [`ServerSession::confirm_subscription`] or
+    /// [`ServerSession::refuse_subscription`] before it takes effect and its RECEIPT is sent, so
+    /// that the application can refuse destinations it does not serve. Later frames wait too.
+    pub fn confirm_subscriptions(&self) -> bool {
+        self.confirm_subscriptions
+    }
+
+    /// Sets [`max_subscriptions`](Self::max_subscriptions).
+    #[must_use]
+    pub fn with_max_subscriptions(mut self, max_subscriptions: usize) -> Self {
+        self.max_subscriptions = max_subscriptions;
+        self
+    }
+
+    /// Most subscriptions one connection may hold; one more is an ERROR.
+    pub fn max_subscriptions(&self) -> usize {
+        self.max_subscriptions
+    }
+
+    /// Sets [`max_transactions`](Self::max_transactions).
+    #[must_use]
+    pub fn with_max_transactions(mut self, max_transactions: usize) -> Self {
+        self.max_transactions = max_transactions;
+        self
+    }
+
+    /// Most transactions one connection may have open at once; one more is an ERROR.
+    pub fn max_transactions(&self) -> usize {
+        self.max_transactions
+    }
+
+    /// Sets [`max_transaction_frames`](Self::max_transaction_frames).
+    #[must_use]
+    pub fn with_max_transaction_frames(mut self, max_transaction_frames: usize) -> Self {
+        self.max_transaction_frames = max_transaction_frames;
+        self
+    }
+
+    /// Most SEND, ACK and NACK frames one transaction may hold until its COMMIT.
+    pub fn max_transaction_frames(&self) -> usize {
+        self.max_transaction_frames
+    }
+
+    /// Sets [`max_transaction_bytes`](Self::max_transaction_bytes).
+    #[must_use]
+    pub fn with_max_transaction_bytes(mut self, max_transaction_bytes: usize) -> Self {
+        self.max_transaction_bytes = max_transaction_bytes;
+        self
+    }
+
+    /// Most octets (heads and bodies) one transaction may hold until its COMMIT.
+    pub fn max_transaction_bytes(&self) -> usize {
+        self.max_transaction_bytes
+    }
+
+    /// Sets [`require_host`](Self::require_host).
+    #[must_use]
+    pub fn with_require_host(mut self, require_host: bool) -> Self {
+        self.require_host = require_host;
+        self
+    }
+
+    /// Whether a 1.1 or 1.2 CONNECT without `host` is refused, as the specification says.
+    /// Off by default: stompjs never sends `host` and stomp.py only with a virtual host, and
+    /// RabbitMQ, ActiveMQ and Spring accept such a CONNECT.
+    pub fn require_host(&self) -> bool {
+        self.require_host
+    }
+
+    /// Sets [`send_check`](Self::send_check).
+    #[must_use]
+    pub fn with_send_check(mut self, check: Arc<dyn SendCheck>) -> Self {
+        self.send_check = Some(check);
+        self
+    }
+
+    /// Decides each SEND's destination before it takes effect; none allows every one.
+    pub fn send_check(&self) -> Option<&Arc<dyn SendCheck>> {
+        self.send_check.as_ref()
+    }
+}
+
 /// A client's CONNECT, for the application to accept or reject.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConnectRequest {
     /// The version that will be used.
     pub version: Version,
@@ -158,8 +321,10 @@ pub enum ServerEvent {
     },
 }
 
-/// A message to deliver to a subscription.
+/// A message to deliver to a subscription: [`Delivery::new`], with
+/// [`with_headers`](Delivery::with_headers) for headers of its own.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct Delivery<'a> {
     /// The `destination` header: where the message was sent.
     pub destination: &'a str,
@@ -169,6 +334,25 @@ pub struct Delivery<'a> {
     pub headers: &'a [(&'a str, &'a str)],
     /// The body, shared by every delivery of the message.
     pub body: &'a Bytes,
+}
+
+impl<'a> Delivery<'a> {
+    /// A message from `destination` with id `message_id`, and no further headers.
+    pub fn new(destination: &'a str, message_id: &'a str, body: &'a Bytes) -> Delivery<'a> {
+        Delivery {
+            destination,
+            message_id,
+            headers: &[],
+            body,
+        }
+    }
+
+    /// The same delivery with further headers.
+    #[must_use]
+    pub fn with_headers(mut self, headers: &'a [(&'a str, &'a str)]) -> Delivery<'a> {
+        self.headers = headers;
+        self
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -267,7 +451,7 @@ fn refuse(message: impl Into<String>) -> Refusal {
 /// server.handle_input(now, b"SUBSCRIBE\nid:0\ndestination:/topic/a\n\n\0");
 /// let Some(ServerEvent::Subscribe { id, .. }) = server.poll_event() else { panic!() };
 /// let body = Bytes::from_static(b"hello");
-/// let delivery = Delivery { destination: "/topic/a", message_id: "m-1", headers: &[], body: &body };
+/// let delivery = Delivery::new("/topic/a", "m-1", &body);
 /// server.deliver(now, &id, delivery)?;
 /// assert_eq!(
 ///     &server.poll_transmit().unwrap()[..],
@@ -390,10 +574,10 @@ impl ServerSession {
         // bounded by the driver's read and the frame limits.)
         let limits = self.config.limits;
         let (bound, message) = if self.pending_subscription.is_some() {
-            let bound = limits.max_head_bytes.saturating_add(limits.max_body);
+            let bound = limits.max_head_bytes().saturating_add(limits.max_body());
             (bound, "while awaiting an answer")
         } else {
-            (limits.max_head_bytes, "before CONNECT was accepted")
+            (limits.max_head_bytes(), "before CONNECT was accepted")
         };
         if self.link.buffered() > bound {
             let message = format!("more than {bound} octets sent {message}");

@@ -42,11 +42,25 @@ pub(crate) enum AckRef<'a> {
 
 /// Messages of one subscription: those an ACK or NACK settled, or those left unacknowledged.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MessageSet {
     /// The subscription's id.
     pub subscription: String,
     /// The `message-id`s, oldest first.
     pub message_ids: Vec<String>,
+}
+
+impl MessageSet {
+    /// The messages `message_ids` of `subscription`, as an application compares them.
+    pub fn new(
+        subscription: impl Into<String>,
+        message_ids: impl IntoIterator<Item = impl Into<String>>,
+    ) -> MessageSet {
+        MessageSet {
+            subscription: subscription.into(),
+            message_ids: message_ids.into_iter().map(Into::into).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]

@@ -33,10 +33,7 @@ fn acks(pair: &Pair) -> Vec<ServerEvent> {
 }
 
 fn set(subscription: &str, ids: &[&str]) -> MessageSet {
-    MessageSet {
-        subscription: subscription.into(),
-        message_ids: ids.iter().map(|s| s.to_string()).collect(),
-    }
+    MessageSet::new(subscription, ids.iter().copied())
 }
 
 fn subsets(versions: &[Version]) -> Vec<Vec<Version>> {
@@ -57,10 +54,7 @@ fn connect_in_every_version_pair() {
     for bytewise in BOTH {
         for offered in subsets(&Version::ALL) {
             for supported in subsets(&Version::ALL) {
-                let server = ServerConfig {
-                    versions: supported.clone(),
-                    ..ServerConfig::default()
-                };
+                let server = ServerConfig::default().with_versions(&supported);
                 let mut pair = Pair::new(client().with_versions(&offered), server, bytewise);
                 pair.drive();
                 let common = offered.iter().filter(|v| supported.contains(v)).max();
@@ -98,9 +92,9 @@ fn connect_in_every_version_pair() {
 
 #[test]
 fn connect_sends_host_login_and_heart_beat_and_stomp_when_asked() {
-    let mut config = client();
-    config.use_stomp_command = true;
-    config.heart_beat = stomp_session::HeartBeat::from_millis(1000, 2000);
+    let config = client()
+        .with_use_stomp_command(true)
+        .with_heart_beat(stomp_session::HeartBeat::from_millis(1000, 2000));
     let mut pair = Pair::new(config, ServerConfig::default(), false);
     pair.drive();
     let wrote = pair.client_wrote();

@@ -17,10 +17,7 @@ const MS: Duration = Duration::from_millis(1);
 fn config(client: HeartBeat, server: HeartBeat) -> (ClientConfig, ServerConfig) {
     (
         ClientConfig::new("/").with_heart_beat(client),
-        ServerConfig {
-            heart_beat: server,
-            ..ServerConfig::default()
-        },
+        ServerConfig::default().with_heart_beat(server),
     )
 }
 
@@ -101,11 +98,11 @@ fn heart_beats_hold_on_v10_too() {
 #[test]
 fn a_silent_server_is_declared_dead_at_the_margin() {
     for (margin, dead_at) in [(2.0, 2000), (1.5, 1500), (3.0, 3000)] {
-        let (mut client, server) = config(
+        let (client, server) = config(
             HeartBeat::from_millis(0, 1000),
             HeartBeat::from_millis(1000, 0),
         );
-        client.heart_beat_margin = margin;
+        let client = client.with_heart_beat_margin(margin);
         let mut pair = Pair::connected(client, server, false);
         pair.mute_server = true;
         pair.advance((dead_at - 1) * MS);

@@ -75,11 +75,7 @@ proptest! {
     ) {
         #[allow(clippy::disallowed_methods)] // the origin of virtual time
         let mut now = Instant::now();
-        let config = ServerConfig {
-            heart_beat: HeartBeat::from_millis(100, 100),
-            connect_timeout: Duration::from_millis(500),
-            ..ServerConfig::default()
-        };
+        let config = ServerConfig::default().with_heart_beat(HeartBeat::from_millis(100, 100)).with_connect_timeout(Duration::from_millis(500));
         let mut server = ServerSession::new(config, now);
         let mut wire = Vec::new();
         let mut closed: Option<CloseReason> = None;
@@ -110,12 +106,7 @@ proptest! {
                         for id in &subscriptions {
                             next_message += 1;
                             let message_id = format!("m-{next_message}");
-                            let delivery = Delivery {
-                                destination: "/q",
-                                message_id: &message_id,
-                                headers: &[],
-                                body: frame.body(),
-                            };
+                            let delivery = Delivery::new("/q", &message_id, frame.body());
                             // Frames after this SEND, in the same input, may have ended the
                             // subscription or closed the session meanwhile.
                             match server.deliver(now, id, delivery) {

@@ -166,10 +166,7 @@ fn missing_host_from_v11() {
         assert_eq!(outcome.frames[0].0, "CONNECTED", "{version}");
     }
     // ...and refused when the specification's rule is asked for.
-    let strict = || ServerConfig {
-        require_host: true,
-        ..ServerConfig::default()
-    };
+    let strict = || ServerConfig::default().with_require_host(true);
     assert_error_with(
         strict,
         "CONNECT\naccept-version:1.1\n\n\0",
@@ -322,13 +319,8 @@ fn undecodable_bytes_get_an_error_that_says_why() {
 fn frames_over_the_limits_are_refused_before_they_complete() {
     #[allow(clippy::disallowed_methods)]
     let now = Instant::now();
-    let config = ServerConfig {
-        limits: stomp_session::Limits {
-            max_body: 16,
-            ..Default::default()
-        },
-        ..ServerConfig::default()
-    };
+    let config =
+        ServerConfig::default().with_limits(stomp_session::Limits::default().with_max_body(16));
     let mut server = ServerSession::new(config, now);
     server.handle_input(now, CONNECT_12.as_bytes());
     let _ = server.poll_event();
@@ -350,10 +342,7 @@ fn frames_over_the_limits_are_refused_before_they_complete() {
 fn a_silent_connection_is_closed_after_the_connect_timeout() {
     #[allow(clippy::disallowed_methods)]
     let start = Instant::now();
-    let config = ServerConfig {
-        connect_timeout: Duration::from_secs(3),
-        ..ServerConfig::default()
-    };
+    let config = ServerConfig::default().with_connect_timeout(Duration::from_secs(3));
     let mut server = ServerSession::new(config, start);
     assert_eq!(server.poll_timeout(), Some(start + Duration::from_secs(3)));
     server.handle_timeout(start + Duration::from_millis(2999));
@@ -377,18 +366,10 @@ fn a_silent_connection_is_closed_after_the_connect_timeout() {
 fn input_before_the_connect_is_answered_is_bounded() {
     #[allow(clippy::disallowed_methods)]
     let now = Instant::now();
-    let limits = stomp_session::Limits {
-        max_head_bytes: 64,
-        max_body: 64,
-        ..Default::default()
-    };
-    let mut server = ServerSession::new(
-        ServerConfig {
-            limits,
-            ..ServerConfig::default()
-        },
-        now,
-    );
+    let limits = stomp_session::Limits::default()
+        .with_max_head_bytes(64)
+        .with_max_body(64);
+    let mut server = ServerSession::new(ServerConfig::default().with_limits(limits), now);
     server.handle_input(now, CONNECT_12.as_bytes());
     assert!(matches!(server.poll_event(), Some(ServerEvent::Connect(_))));
     // The application has not answered yet; pipelined frames wait, up to one head's size.
@@ -427,10 +408,7 @@ fn frames_pipelined_after_connect_are_acted_on_at_accept() {
 fn a_subscription_can_wait_for_the_application_and_be_refused_before_its_receipt() {
     #[allow(clippy::disallowed_methods)]
     let now = Instant::now();
-    let config = ServerConfig {
-        confirm_subscriptions: true,
-        ..ServerConfig::default()
-    };
+    let config = ServerConfig::default().with_confirm_subscriptions(true);
     let mut server = ServerSession::new(config, now);
     server.handle_input(now, CONNECT_12.as_bytes());
     let _ = server.poll_event();
@@ -516,13 +494,8 @@ fn a_receipt_that_could_never_be_echoed_is_refused_and_the_error_still_goes_out(
 fn more_than_one_connect_head_before_the_connect_is_accepted_is_refused() {
     // Only one head's worth is taken while the CONNECT awaits the application (a login
     // check), not the 16 MiB a pipelined body could hold.
-    let config = ServerConfig {
-        limits: stomp_session::Limits {
-            max_head_bytes: 256,
-            ..Default::default()
-        },
-        ..ServerConfig::default()
-    };
+    let config = ServerConfig::default()
+        .with_limits(stomp_session::Limits::default().with_max_head_bytes(256));
     #[allow(clippy::disallowed_methods)]
     let now = Instant::now();
     let mut server = ServerSession::new(config, now);
@@ -538,10 +511,7 @@ fn more_than_one_connect_head_before_the_connect_is_accepted_is_refused() {
 
 #[test]
 fn subscriptions_per_connection_are_bounded() {
-    let config = || ServerConfig {
-        max_subscriptions: 2,
-        ..ServerConfig::default()
-    };
+    let config = || ServerConfig::default().with_max_subscriptions(2);
     let input = format!(
         "{CONNECT_12}SUBSCRIBE\nid:0\ndestination:/a\n\n\0SUBSCRIBE\nid:1\ndestination:/b\n\n\0\
          SUBSCRIBE\nid:2\ndestination:/c\nreceipt:r\n\n\0"
@@ -551,11 +521,11 @@ fn subscriptions_per_connection_are_bounded() {
 
 #[test]
 fn transactions_are_bounded_in_number_frames_and_octets() {
-    let config = || ServerConfig {
-        max_transactions: 2,
-        max_transaction_frames: 3,
-        max_transaction_bytes: 200,
-        ..ServerConfig::default()
+    let config = || {
+        ServerConfig::default()
+            .with_max_transactions(2)
+            .with_max_transaction_frames(3)
+            .with_max_transaction_bytes(200)
     };
     let begins = format!(
         "{CONNECT_12}BEGIN\ntransaction:a\n\n\0BEGIN\ntransaction:b\n\n\0BEGIN\ntransaction:c\n\n\0"
@@ -610,10 +580,7 @@ impl stomp_session::SendCheck for NoSecrets {
 
 #[test]
 fn a_send_check_refuses_before_the_receipt_inside_a_transaction_too() {
-    let config = || ServerConfig {
-        send_check: Some(std::sync::Arc::new(NoSecrets)),
-        ..ServerConfig::default()
-    };
+    let config = || ServerConfig::default().with_send_check(std::sync::Arc::new(NoSecrets));
     let connect = "CONNECT\naccept-version:1.2\nhost:/\nlogin:eve\n\n\0";
     let direct = format!("{connect}SEND\ndestination:/secret/x\nreceipt:r1\n\nhi\0");
     assert_error_with(config, &direct, "eve may not send to /secret/x", Some("r1"));
@@ -637,10 +604,7 @@ fn a_margin_that_is_not_a_number_or_below_one_cannot_panic() {
         (f64::INFINITY, true),
         (1e300, false),
     ] {
-        let config = ServerConfig {
-            heart_beat_margin: margin,
-            ..ServerConfig::default()
-        };
+        let config = ServerConfig::default().with_heart_beat_margin(margin);
         #[allow(clippy::disallowed_methods)]
         let now = Instant::now();
         let mut server = ServerSession::new(config, now);
@@ -693,10 +657,7 @@ fn a_client_whose_input_is_paused_is_not_timed_out_for_its_silence() {
 fn a_connect_never_accepted_is_told_so_at_the_connect_timeout() {
     #[allow(clippy::disallowed_methods)]
     let start = Instant::now();
-    let config = ServerConfig {
-        connect_timeout: Duration::from_secs(3),
-        ..ServerConfig::default()
-    };
+    let config = ServerConfig::default().with_connect_timeout(Duration::from_secs(3));
     let mut server = ServerSession::new(config, start);
     server.handle_input(start, CONNECT_12.as_bytes());
     assert!(matches!(server.poll_event(), Some(ServerEvent::Connect(_))));

@@ -145,12 +145,7 @@ impl Pair {
                 for id in targets {
                     self.next_message += 1;
                     let message_id = format!("m-{}", self.next_message);
-                    let delivery = Delivery {
-                        destination: &destination,
-                        message_id: &message_id,
-                        headers: &[],
-                        body: frame.body(),
-                    };
+                    let delivery = Delivery::new(&destination, &message_id, frame.body());
                     self.server.deliver(self.now, &id, delivery).unwrap();
                 }
             }
