@@ -6,7 +6,7 @@ use bytes::Bytes;
 use criterion::{Criterion, Throughput};
 use stomp_session::{
     AckMode, ClientConfig, ClientEvent, ClientSession, Delivery, SendFrame, ServerConfig,
-    ServerEvent, ServerSession,
+    ServerEvent, ServerSession, SubscriptionId,
 };
 
 use crate::report::{self, Table};
@@ -14,7 +14,7 @@ use crate::report::{self, Table};
 const BATCH: usize = 100;
 
 /// A connected client and server session, the client subscribed to `/topic/bench`.
-fn connected_pair(now: Instant) -> (ClientSession, ServerSession, String) {
+fn connected_pair(now: Instant) -> (ClientSession, ServerSession, SubscriptionId) {
     let mut client = ClientSession::new(ClientConfig::new("/"), now);
     let mut server = ServerSession::new(ServerConfig::default(), now);
     pump(&mut client, &mut server, now);
@@ -28,6 +28,8 @@ fn connected_pair(now: Instant) -> (ClientSession, ServerSession, String) {
 /// Passes bytes both ways; the server accepts every CONNECT and delivers each SEND to the one
 /// subscription. Returns the messages the client received.
 fn pump(client: &mut ClientSession, server: &mut ServerSession, now: Instant) -> usize {
+    // Once per batch, not per message.
+    let subscription = SubscriptionId::from("sub-1");
     let mut received = 0;
     loop {
         let mut progressed = false;
@@ -41,7 +43,7 @@ fn pump(client: &mut ClientSession, server: &mut ServerSession, now: Instant) ->
                 ServerEvent::Connect(_) => server.accept(now).unwrap(),
                 ServerEvent::Send(frame) => {
                     let delivery = Delivery::new("/topic/bench", "m", frame.body());
-                    server.deliver(now, "sub-1", delivery).unwrap();
+                    server.deliver(now, &subscription, delivery).unwrap();
                 }
                 _ => {}
             }
@@ -111,12 +113,13 @@ pub fn fan_out(c: &mut Criterion, table: &mut Table) {
         for (label, size) in [("256 B", 256usize), ("64 KiB", 64 * 1024)] {
             let body = Bytes::from(vec![b'x'; size]);
             let id = format!("{subscribers}_subscribers_{}", report::slug(label));
+            let subscription = SubscriptionId::from("0");
             g.bench_function(id.as_str(), |b| {
                 b.iter(|| {
                     let delivery = Delivery::new("/topic/fan", "m-1", &body)
                         .with_headers(&[("content-type", "text/plain")]);
                     for session in &mut sessions {
-                        session.deliver(now, "0", delivery).unwrap();
+                        session.deliver(now, &subscription, delivery).unwrap();
                         while let Some(bytes) = session.poll_transmit() {
                             std::hint::black_box(bytes);
                         }

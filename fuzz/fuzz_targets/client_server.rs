@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use stomp_session::{
-    AckMode, ClientConfig, ClientEvent, ClientSession, Delivery, HeartBeat, Message, SendFrame,
-    ServerConfig, ServerEvent, ServerSession, Version,
+    AckMode, ClientConfig, ClientEvent, ClientSession, Delivery, HeartBeat, Message, ReceiptId,
+    SendFrame, ServerConfig, ServerEvent, ServerSession, SubscriptionId, TransactionId, Version,
 };
 
 #[derive(Arbitrary, Debug)]
@@ -68,18 +68,18 @@ struct World {
     client: ClientSession,
     server: ServerSession,
     /// Server side: subscription id to destination.
-    subscriptions: BTreeMap<String, String>,
+    subscriptions: BTreeMap<SubscriptionId, String>,
     next_message: u32,
     /// (subscription, message-id) delivered by the server, and received by the client.
-    delivered: Vec<(String, String)>,
-    received: Vec<(String, String)>,
+    delivered: Vec<(SubscriptionId, String)>,
+    received: Vec<(SubscriptionId, String)>,
     messages: Vec<Message>,
-    requested: BTreeSet<String>,
-    answered: BTreeSet<String>,
-    lost: BTreeSet<String>,
+    requested: BTreeSet<ReceiptId>,
+    answered: BTreeSet<ReceiptId>,
+    lost: BTreeSet<ReceiptId>,
     client_closed: bool,
     server_closed: bool,
-    transaction: Option<String>,
+    transaction: Option<TransactionId>,
 }
 
 fn destination(n: u8) -> String {
@@ -88,7 +88,7 @@ fn destination(n: u8) -> String {
 
 impl World {
     fn publish(&mut self, destination: &str, body: &bytes::Bytes) {
-        let targets: Vec<String> = self
+        let targets: Vec<SubscriptionId> = self
             .subscriptions
             .iter()
             .filter(|(_, d)| *d == destination)
@@ -150,7 +150,7 @@ impl World {
                     ClientEvent::Message(message) => {
                         let id = message.message_id().unwrap_or_default().into_owned();
                         self.received
-                            .push((message.subscription().unwrap_or_default().into_owned(), id));
+                            .push((message.subscription().unwrap_or_default(), id));
                         self.messages.push(message);
                     }
                     ClientEvent::Receipt { receipt, .. } => {
@@ -182,7 +182,7 @@ impl World {
         panic!("the sessions never fell quiet");
     }
 
-    fn note_receipt(&mut self, receipt: Option<String>) {
+    fn note_receipt(&mut self, receipt: Option<ReceiptId>) {
         if let Some(receipt) = receipt {
             self.requested.insert(receipt);
         }
@@ -227,7 +227,7 @@ fuzz_target!(|input: Input| {
         transaction: None,
     };
     world.pump(usize::MAX);
-    let mut client_subscriptions: Vec<String> = Vec::new();
+    let mut client_subscriptions: Vec<SubscriptionId> = Vec::new();
     for op in input.ops.into_iter().take(200) {
         let now = world.now;
         match op {
@@ -264,7 +264,7 @@ fuzz_target!(|input: Input| {
                     send = send.with_receipt();
                 }
                 if let (true, Some(tx)) = (in_transaction, &world.transaction) {
-                    send = send.in_transaction(tx.clone());
+                    send = send.in_transaction(tx);
                 }
                 if let Ok(r) = world.client.send(now, send) {
                     world.note_receipt(r);

@@ -13,6 +13,7 @@ use libfuzzer_sys::fuzz_target;
 use stomp_codec::{Command, Config, Status, parse};
 use stomp_session::{
     CloseReason, Delivery, HeartBeat, ServerConfig, ServerEvent, ServerSession, SessionError,
+    SubscriptionId,
 };
 
 struct Run {
@@ -20,7 +21,7 @@ struct Run {
     server: ServerSession,
     wire: Vec<u8>,
     closed: Option<CloseReason>,
-    subscriptions: Vec<String>,
+    subscriptions: Vec<SubscriptionId>,
     accept: bool,
     next_message: u32,
 }

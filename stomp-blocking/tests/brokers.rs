@@ -55,10 +55,14 @@ fn queue(broker: Broker, version: Version, what: &str) -> String {
 }
 
 /// Waits for the receipt `id`, keeping the other events.
-fn await_receipt(client: &mut Client, id: &str, others: &mut Vec<ClientEvent>) {
+fn await_receipt(
+    client: &mut Client,
+    id: &stomp_session::ReceiptId,
+    others: &mut Vec<ClientEvent>,
+) {
     loop {
         match client.next_event(Some(WAIT)).unwrap() {
-            Some(ClientEvent::Receipt { receipt, .. }) if receipt == id => return,
+            Some(ClientEvent::Receipt { receipt, .. }) if receipt == *id => return,
             Some(ClientEvent::Closed { reason, .. }) => panic!("closed waiting for {id}: {reason}"),
             Some(event) => others.push(event),
             None => panic!("no receipt {id}"),
@@ -111,7 +115,7 @@ fn messaging(broker: Broker, version: Version) {
     let receipt = client.session().send(now(), send).unwrap().unwrap();
     await_receipt(&mut client, &receipt, &mut others);
     let message = await_message(&mut client, &mut others);
-    assert_eq!(message.subscription().as_deref(), Some(sub.id.as_str()));
+    assert_eq!(message.subscription().as_ref(), Some(&sub.id));
     assert_eq!(&message.body()[..], body.as_bytes());
     assert_eq!(message.destination().as_deref(), Some(destination.as_str()));
     if version != Version::V1_0 {

@@ -71,10 +71,26 @@ use queue::{Queues, Stored};
 use routes::Routes;
 use stomp_session::{
     AckMode, CloseReason, Delivery, FrameBuf, MessageSet, ServerEvent, ServerSession,
+    SubscriptionId,
 };
 
-/// Identifies one connection of the broker.
-pub type ConnectionId = u64;
+/// Identifies one connection of the broker, for the broker's whole life: its
+/// [`session_name`] is the `session` header its CONNECTED carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnectionId(u64);
+
+impl ConnectionId {
+    /// The number behind the id, as logs show it.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
 
 /// Identifies one subscription across the broker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -107,7 +123,7 @@ pub enum BrokerEvent {
         /// The subscriber.
         connection: ConnectionId,
         /// The subscription's id in its session.
-        id: String,
+        id: SubscriptionId,
         /// The destination it subscribed to.
         destination: String,
         /// The SUBSCRIBE frame.
@@ -173,7 +189,7 @@ pub struct BrokerStats {
 struct Subscriber {
     connection: ConnectionId,
     /// Its id in its session.
-    id: String,
+    id: SubscriptionId,
     /// As subscribed.
     pattern: Pattern,
     kind: Kind,
@@ -207,7 +223,7 @@ struct Connection {
     /// The user the session acts as, once connected.
     user: Option<String>,
     /// Subscriptions by their id in the session.
-    subscriptions: HashMap<String, SubscriberKey>,
+    subscriptions: HashMap<SubscriptionId, SubscriberKey>,
     /// All of them by destination as subscribed, for replies.
     by_destination: BTreeSet<(String, SubscriberKey)>,
     /// Those of them that consume queues, by queue name.
@@ -243,7 +259,7 @@ pub struct Broker {
     subscribers: HashMap<SubscriberKey, Subscriber>,
     routes: Routes,
     queues: Queues,
-    next_connection: ConnectionId,
+    next_connection: u64,
     next_subscriber: u64,
     next_message: u64,
     next_take: u64,
@@ -322,7 +338,7 @@ impl Broker {
     /// then, and [`poll_ready`](Self::poll_ready) names it so the driver learns the deadline.
     pub fn open(&mut self, now: Instant) -> ConnectionId {
         self.next_connection += 1;
-        let id = self.next_connection;
+        let id = ConnectionId(self.next_connection);
         let connection = Connection {
             session: ServerSession::new(self.config.session.clone(), now),
             user: None,
@@ -904,7 +920,7 @@ impl Broker {
                 ServerEvent::Ack(set) => self.settle_acks(connection, now, set, true),
                 ServerEvent::Nack(set) => self.settle_acks(connection, now, set, false),
                 ServerEvent::Closed { reason, .. } => {
-                    let ids: Vec<String> = c.subscriptions.keys().cloned().collect();
+                    let ids: Vec<SubscriptionId> = c.subscriptions.keys().cloned().collect();
                     for id in ids {
                         self.unsubscribe(connection, now, &id);
                     }
@@ -937,7 +953,7 @@ impl Broker {
         &mut self,
         connection: ConnectionId,
         now: Instant,
-        id: String,
+        id: SubscriptionId,
         destination: String,
         ack: AckMode,
         frame: &FrameBuf,
@@ -1009,7 +1025,7 @@ impl Broker {
     /// Ends a subscription: its unacknowledged queue messages go back to their queue. Queue
     /// messages already handed to the session under auto ack are still written; should the
     /// connection end first, they go back too.
-    fn unsubscribe(&mut self, connection: ConnectionId, now: Instant, id: &str) {
+    fn unsubscribe(&mut self, connection: ConnectionId, now: Instant, id: &SubscriptionId) {
         let Some(c) = self.connections.get_mut(&connection) else {
             return;
         };
@@ -1133,7 +1149,7 @@ const RESERVED: [&str; 10] = [
 fn deliver(
     session: &mut ServerSession,
     now: Instant,
-    subscription: &str,
+    subscription: &SubscriptionId,
     message: &Stored,
 ) -> bool {
     let mut headers: Vec<(&str, &str)> = Vec::with_capacity(message.headers.len() + 1);

@@ -368,7 +368,7 @@ fn a_subscribe_to_an_application_destination_is_the_applications_to_answer() {
     let (a, b) = (net.client("a"), net.client("b"));
     let id = net.subscribe(a, "/app/rooms", AckMode::Auto);
     net.subscribe(b, "/app/rooms", AckMode::Auto);
-    let subscribed: Vec<(u64, String)> = net
+    let subscribed: Vec<(stomp_broker::ConnectionId, stomp_session::SubscriptionId)> = net
         .events
         .iter()
         .filter_map(|e| match e {

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use stomp_broker::ConnectionId;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::time::sleep_until;
@@ -149,7 +150,7 @@ pub(crate) async fn serve<R: Reader, W: Writer>(
     }
     let written = counters.written.load(Ordering::Acquire);
     let _ = hub.send(ToHub::Gone(id, written)).await;
-    tracing::debug!(connection = id, "connection closed");
+    tracing::debug!(connection = %id, "connection closed");
 }
 
 /// Writes what the broker task hands out until it says close, or a write fails or stalls.
@@ -157,7 +158,7 @@ async fn write_loop<W: Writer>(
     mut writer: W,
     mut outbox: mpsc::Receiver<Out>,
     hub: mpsc::Sender<ToHub>,
-    id: u64,
+    id: ConnectionId,
     counters: Arc<Counters>,
     stall: Duration,
 ) {
@@ -172,13 +173,13 @@ async fn write_loop<W: Writer>(
                     }
                     Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                         tracing::warn!(
-                            connection = id,
+                            connection = %id,
                             "no write progress for {stall:?}: closing a client that stopped reading"
                         );
                         return;
                     }
                     Err(e) => {
-                        tracing::debug!(connection = id, error = %e, "write failed");
+                        tracing::debug!(connection = %id, error = %e, "write failed");
                         return;
                     }
                 }

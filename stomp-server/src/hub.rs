@@ -248,7 +248,7 @@ impl Hub {
     /// After a panic: the connection being served is closed with an ERROR, the rest go on.
     fn recover(&mut self, culprit: Option<ConnectionId>, now: Instant) {
         tracing::error!(
-            connection = culprit,
+            connection = ?culprit,
             "panic while serving a connection: closing it"
         );
         if let Some(id) = culprit {
@@ -279,7 +279,7 @@ impl Hub {
             } => {
                 // The CONNECT deadline counts from the accept, handshakes included.
                 let id = self.broker.open(accepted_at);
-                tracing::debug!(connection = id, %peer, "connection opened");
+                tracing::debug!(connection = %id, %peer, "connection opened");
                 let mut client = client;
                 client.session = Arc::from(session_name(id));
                 self.clients.insert(id, client);
@@ -429,7 +429,7 @@ impl Hub {
             match event {
                 BrokerEvent::Connected { connection, user } => {
                     tracing::debug!(
-                        connection,
+                        %connection,
                         user = user.as_deref().unwrap_or("-"),
                         "connected"
                     );
@@ -452,10 +452,10 @@ impl Hub {
                     connection,
                     destination,
                 } => {
-                    tracing::warn!(connection, %destination, "SEND to a destination nobody serves dropped");
+                    tracing::warn!(%connection, %destination, "SEND to a destination nobody serves dropped");
                 }
                 BrokerEvent::Closed { connection, reason } => {
-                    tracing::debug!(connection, %reason, "session closed");
+                    tracing::debug!(%connection, %reason, "session closed");
                     self.workers.remove(connection);
                     // Nothing queued can reach a peer that is gone or silent, and a write
                     // blocked on it must not hold the connection open.
@@ -493,7 +493,7 @@ impl Hub {
                 {
                     closing_slow = true;
                     tracing::warn!(
-                        connection = id,
+                        connection = %id,
                         octets = waiting,
                         "outbound queue full: closing a slow consumer"
                     );

@@ -135,7 +135,7 @@ async fn run(
             }
             Ok(Ok(None)) => {}
             Ok(Err(failure)) => {
-                tracing::debug!(connection, %destination, %failure, "handler failed");
+                tracing::debug!(%connection, %destination, %failure, "handler failed");
                 match failures {
                     Failures::Reply => {
                         let _ = context.reply(failure.into_reply()).await;
@@ -147,7 +147,7 @@ async fn run(
                 }
             }
             Err(_) => {
-                tracing::error!(connection, %destination, "handler panicked: closing its session");
+                tracing::error!(%connection, %destination, "handler panicked: closing its session");
                 let message = "internal server error".to_owned();
                 context.handle.fail(connection, message).await;
             }

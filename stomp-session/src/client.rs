@@ -7,6 +7,7 @@ use bytes::Bytes;
 use stomp_codec::{Command, Config, FrameBuf, Item, Limits, Version};
 
 use crate::heartbeat::{HeartBeat, Periods};
+use crate::ids::{ReceiptId, SubscriptionId, TransactionId};
 use crate::link::Link;
 use crate::types::{AckMode, Secret};
 use crate::{CloseReason, SessionError};
@@ -218,8 +219,8 @@ impl SendFrame {
 
     /// Sends within a transaction: the server delivers it only at COMMIT.
     #[must_use]
-    pub fn in_transaction(mut self, transaction: impl Into<String>) -> SendFrame {
-        self.transaction = Some(transaction.into());
+    pub fn in_transaction(mut self, transaction: &TransactionId) -> SendFrame {
+        self.transaction = Some(transaction.as_str().to_owned());
         self
     }
 
@@ -240,8 +241,10 @@ pub struct Message {
 
 impl Message {
     /// The id of the subscription the message was delivered for (its `subscription` header).
-    pub fn subscription(&self) -> Option<std::borrow::Cow<'_, str>> {
-        self.frame.header("subscription")
+    pub fn subscription(&self) -> Option<SubscriptionId> {
+        self.frame
+            .header("subscription")
+            .map(|id| SubscriptionId::from(id.into_owned()))
     }
 
     /// The ack mode of that subscription, if it is still known.
@@ -290,7 +293,7 @@ pub enum ClientEvent {
     /// The server processed a frame that asked for a receipt.
     Receipt {
         /// The receipt id the session put on the frame.
-        receipt: String,
+        receipt: ReceiptId,
         /// The command of that frame.
         command: Command,
     },
@@ -301,7 +304,7 @@ pub enum ClientEvent {
         /// Why.
         reason: CloseReason,
         /// Receipt ids asked for and never answered.
-        unanswered_receipts: Vec<String>,
+        unanswered_receipts: Vec<ReceiptId>,
     },
 }
 
@@ -575,8 +578,10 @@ impl ClientSession {
         };
         let receipt = id.into_owned();
         let graceful = matches!(&self.state, State::Disconnecting { receipt: wanted, .. } if *wanted == receipt);
-        self.events
-            .push_back(ClientEvent::Receipt { receipt, command });
+        self.events.push_back(ClientEvent::Receipt {
+            receipt: ReceiptId::from(receipt),
+            command,
+        });
         if graceful {
             self.close(CloseReason::Disconnected);
         }
@@ -606,7 +611,7 @@ impl ClientSession {
         headers: I,
         body: &Bytes,
         receipt: bool,
-    ) -> Result<Option<String>, SessionError>
+    ) -> Result<Option<ReceiptId>, SessionError>
     where
         I: IntoIterator<Item = (&'h str, &'h str)>,
         I::IntoIter: Clone,
@@ -619,7 +624,7 @@ impl ClientSession {
         if let Some(id) = &receipt {
             self.receipts.insert(id.clone(), command);
         }
-        Ok(receipt)
+        Ok(receipt.map(ReceiptId::from))
     }
 
     /// Subscribes to `destination` and returns the new subscription's id.
@@ -651,6 +656,7 @@ impl ClientSession {
         headers.extend(extra.iter().copied());
         let receipt = self.transmit(now, Command::Subscribe, headers, &Bytes::new(), receipt)?;
         self.subscriptions.insert(id.clone(), ack);
+        let id = SubscriptionId::from(id);
         Ok(Subscribed { id, receipt })
     }
 
@@ -658,26 +664,30 @@ impl ClientSession {
     pub fn unsubscribe(
         &mut self,
         now: Instant,
-        id: &str,
+        id: &SubscriptionId,
         receipt: bool,
-    ) -> Result<Option<String>, SessionError> {
+    ) -> Result<Option<ReceiptId>, SessionError> {
         self.check_connected()?;
-        if !self.subscriptions.contains_key(id) {
-            return Err(SessionError::UnknownSubscription(id.to_owned()));
+        if !self.subscriptions.contains_key(id.as_str()) {
+            return Err(SessionError::UnknownSubscription(id.clone()));
         }
         let receipt = self.transmit(
             now,
             Command::Unsubscribe,
-            [("id", id)],
+            [("id", id.as_str())],
             &Bytes::new(),
             receipt,
         )?;
-        self.subscriptions.remove(id);
+        self.subscriptions.remove(id.as_str());
         Ok(receipt)
     }
 
     /// Sends a message; returns the receipt id when one was asked for.
-    pub fn send(&mut self, now: Instant, send: SendFrame) -> Result<Option<String>, SessionError> {
+    pub fn send(
+        &mut self,
+        now: Instant,
+        send: SendFrame,
+    ) -> Result<Option<ReceiptId>, SessionError> {
         self.check_connected()?;
         if let Some(tx) = &send.transaction {
             self.check_transaction(tx)?;
@@ -695,9 +705,9 @@ impl ClientSession {
         &mut self,
         now: Instant,
         message: &Message,
-        transaction: Option<&str>,
+        transaction: Option<&TransactionId>,
         receipt: bool,
-    ) -> Result<Option<String>, SessionError> {
+    ) -> Result<Option<ReceiptId>, SessionError> {
         self.acknowledge(now, Command::Ack, message, transaction, receipt)
     }
 
@@ -706,9 +716,9 @@ impl ClientSession {
         &mut self,
         now: Instant,
         message: &Message,
-        transaction: Option<&str>,
+        transaction: Option<&TransactionId>,
         receipt: bool,
-    ) -> Result<Option<String>, SessionError> {
+    ) -> Result<Option<ReceiptId>, SessionError> {
         if self.version() == Version::V1_0 {
             return Err(SessionError::Unsupported {
                 command: Command::Nack,
@@ -723,17 +733,17 @@ impl ClientSession {
         now: Instant,
         command: Command,
         message: &Message,
-        transaction: Option<&str>,
+        transaction: Option<&TransactionId>,
         receipt: bool,
-    ) -> Result<Option<String>, SessionError> {
+    ) -> Result<Option<ReceiptId>, SessionError> {
         self.check_connected()?;
         if let Some(tx) = transaction {
-            self.check_transaction(tx)?;
+            self.check_transaction(tx.as_str())?;
         }
         let frame = message.frame();
         let message_id = frame.header("message-id");
         let ack = frame.header("ack");
-        let subscription = message.subscription();
+        let subscription = message.frame().header("subscription");
         let mut headers: Vec<(&str, &str)> = match self.version() {
             Version::V1_0 => vec![(
                 "message-id",
@@ -761,7 +771,7 @@ impl ClientSession {
             )],
         };
         if let Some(tx) = transaction {
-            headers.push(("transaction", tx));
+            headers.push(("transaction", tx.as_str()));
         }
         self.transmit(now, command, headers, &Bytes::new(), receipt)
     }
@@ -770,7 +780,7 @@ impl ClientSession {
         if self.transactions.iter().any(|t| t == tx) {
             Ok(())
         } else {
-            Err(SessionError::UnknownTransaction(tx.to_owned()))
+            Err(SessionError::UnknownTransaction(tx.into()))
         }
     }
 
@@ -786,6 +796,7 @@ impl ClientSession {
             receipt,
         )?;
         self.transactions.push(id.clone());
+        let id = TransactionId::from(id);
         Ok(Transaction { id, receipt })
     }
 
@@ -793,9 +804,9 @@ impl ClientSession {
     pub fn commit(
         &mut self,
         now: Instant,
-        id: &str,
+        id: &TransactionId,
         receipt: bool,
-    ) -> Result<Option<String>, SessionError> {
+    ) -> Result<Option<ReceiptId>, SessionError> {
         self.end_transaction(now, Command::Commit, id, receipt)
     }
 
@@ -803,9 +814,9 @@ impl ClientSession {
     pub fn abort(
         &mut self,
         now: Instant,
-        id: &str,
+        id: &TransactionId,
         receipt: bool,
-    ) -> Result<Option<String>, SessionError> {
+    ) -> Result<Option<ReceiptId>, SessionError> {
         self.end_transaction(now, Command::Abort, id, receipt)
     }
 
@@ -813,13 +824,14 @@ impl ClientSession {
         &mut self,
         now: Instant,
         command: Command,
-        id: &str,
+        id: &TransactionId,
         receipt: bool,
-    ) -> Result<Option<String>, SessionError> {
+    ) -> Result<Option<ReceiptId>, SessionError> {
         self.check_connected()?;
-        self.check_transaction(id)?;
-        let receipt = self.transmit(now, command, [("transaction", id)], &Bytes::new(), receipt)?;
-        self.transactions.retain(|t| t != id);
+        self.check_transaction(id.as_str())?;
+        let headers = [("transaction", id.as_str())];
+        let receipt = self.transmit(now, command, headers, &Bytes::new(), receipt)?;
+        self.transactions.retain(|t| t != id.as_str());
         Ok(receipt)
     }
 
@@ -831,7 +843,7 @@ impl ClientSession {
             .unwrap_or_default();
         self.link.stop_heart_beats();
         self.state = State::Disconnecting {
-            receipt,
+            receipt: receipt.into(),
             deadline: now + self.config.disconnect_timeout,
         };
         Ok(())
@@ -870,8 +882,8 @@ impl ClientSession {
         self.state = State::Closed;
         // Nothing more is read or written: the connection is over.
         self.link.discard();
-        let mut unanswered_receipts: Vec<String> =
-            self.receipts.drain().map(|(id, _)| id).collect();
+        let mut unanswered_receipts: Vec<ReceiptId> =
+            self.receipts.drain().map(|(id, _)| id.into()).collect();
         unanswered_receipts.sort();
         self.events.push_back(ClientEvent::Closed {
             reason,
@@ -890,9 +902,9 @@ fn shorten<'a, 'h: 'a>(pair: (&'h str, &'h str)) -> (&'a str, &'a str) {
 #[non_exhaustive]
 pub struct Subscribed {
     /// The subscription's id, which its messages carry.
-    pub id: String,
+    pub id: SubscriptionId,
     /// The receipt id, when one was asked for.
-    pub receipt: Option<String>,
+    pub receipt: Option<ReceiptId>,
 }
 
 /// A new transaction.
@@ -900,7 +912,7 @@ pub struct Subscribed {
 #[non_exhaustive]
 pub struct Transaction {
     /// The transaction's id.
-    pub id: String,
+    pub id: TransactionId,
     /// The receipt id, when one was asked for.
-    pub receipt: Option<String>,
+    pub receipt: Option<ReceiptId>,
 }

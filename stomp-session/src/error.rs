@@ -4,6 +4,8 @@ use std::fmt;
 
 use stomp_codec::{Command, EncodeError, Version};
 
+use crate::ids::{SubscriptionId, TransactionId};
+
 /// Why the session refused a command from the application. The session is unchanged.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -15,9 +17,9 @@ pub enum SessionError {
     /// The session is closed.
     Closed,
     /// No subscription has this id.
-    UnknownSubscription(String),
+    UnknownSubscription(SubscriptionId),
     /// No open transaction has this id.
-    UnknownTransaction(String),
+    UnknownTransaction(TransactionId),
     /// A transaction with this id is open already.
     DuplicateTransaction(String),
     /// The message needs no acknowledgement, or carries no id to acknowledge it by.

@@ -73,6 +73,7 @@
 mod client;
 mod error;
 mod heartbeat;
+mod ids;
 mod link;
 mod outbox;
 mod server;
@@ -84,6 +85,7 @@ pub use client::{
 };
 pub use error::{CloseReason, SessionError};
 pub use heartbeat::{HeartBeat, InvalidHeartBeat, Periods};
+pub use ids::{ReceiptId, SubscriptionId, TransactionId};
 pub use server::{ConnectRequest, Delivery, SendCheck, ServerConfig, ServerEvent, ServerSession};
 /// The codec this crate is built on, for its other types (`stomp_session::stomp_codec::Error`
 /// is what [`CloseReason::Decode`] carries).

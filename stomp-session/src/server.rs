@@ -10,6 +10,7 @@ use bytes::Bytes;
 use stomp_codec::{Command, Config, Encoder, FrameBuf, Item, Limits, Version};
 
 use crate::heartbeat::{HeartBeat, Periods};
+use crate::ids::SubscriptionId;
 use crate::link::Link;
 use crate::subscriptions::{AckRef, MessageSet, Subscriptions};
 use crate::types::{AckMode, Secret};
@@ -289,7 +290,7 @@ pub enum ServerEvent {
     /// A new subscription.
     Subscribe {
         /// Its id, unique in this session.
-        id: String,
+        id: SubscriptionId,
         /// Its destination.
         destination: String,
         /// Its ack mode.
@@ -300,7 +301,7 @@ pub enum ServerEvent {
     /// A subscription ended; its unacknowledged messages are listed.
     Unsubscribe {
         /// The subscription's id.
-        id: String,
+        id: SubscriptionId,
         /// Its destination.
         destination: String,
         /// Messages delivered to it and never acknowledged, to redeliver elsewhere.
@@ -531,15 +532,17 @@ impl ServerSession {
     }
 
     /// The destination and ack mode of subscription `id`.
-    pub fn subscription(&self, id: &str) -> Option<(&str, AckMode)> {
+    pub fn subscription(&self, id: &SubscriptionId) -> Option<(&str, AckMode)> {
         self.subscriptions
-            .get(id)
+            .get(id.as_str())
             .map(|s| (s.destination.as_str(), s.ack))
     }
 
     /// How many messages of subscription `id` wait for an ACK or NACK.
-    pub fn unacked_count(&self, id: &str) -> usize {
-        self.subscriptions.get(id).map_or(0, |s| s.unacked_len())
+    pub fn unacked_count(&self, id: &SubscriptionId) -> usize {
+        self.subscriptions
+            .get(id.as_str())
+            .map_or(0, |s| s.unacked_len())
     }
 
     /// How many subscriptions the client holds.
@@ -936,7 +939,7 @@ impl ServerSession {
             self.subscriptions.add(id.clone(), destination.clone(), ack);
         }
         self.events.push_back(ServerEvent::Subscribe {
-            id,
+            id: id.into(),
             destination,
             ack,
             frame,
@@ -955,7 +958,7 @@ impl ServerSession {
             .remove(&id)
             .ok_or_else(|| refuse(format!("UNSUBSCRIBE of unknown subscription {id:?}")))?;
         self.events.push_back(ServerEvent::Unsubscribe {
-            id,
+            id: id.into(),
             destination: subscription.destination,
             unacked,
         });
@@ -1121,7 +1124,7 @@ impl ServerSession {
     pub fn deliver(
         &mut self,
         now: Instant,
-        id: &str,
+        id: &SubscriptionId,
         delivery: Delivery<'_>,
     ) -> Result<(), SessionError> {
         match self.state {
@@ -1131,15 +1134,15 @@ impl ServerSession {
         }
         let ack_mode = self
             .subscriptions
-            .get(id)
+            .get(id.as_str())
             .map(|s| s.ack)
-            .ok_or_else(|| SessionError::UnknownSubscription(id.to_owned()))?;
+            .ok_or_else(|| SessionError::UnknownSubscription(id.clone()))?;
         let ack_id = ack_mode.needs_ack().then(|| {
             self.next_ack += 1;
             self.next_ack.to_string()
         });
         let own = [
-            ("subscription", id),
+            ("subscription", id.as_str()),
             ("message-id", delivery.message_id),
             ("destination", delivery.destination),
         ];
@@ -1156,7 +1159,7 @@ impl ServerSession {
             .send(now, Command::Message, headers, delivery.body)?;
         if let Some(ack_id) = ack_id {
             self.subscriptions
-                .delivered(id, ack_id, delivery.message_id.to_owned());
+                .delivered(id.as_str(), ack_id, delivery.message_id.to_owned());
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use crate::ids::SubscriptionId;
 use crate::types::AckMode;
 
 /// A delivered message that waits for its ACK or NACK.
@@ -45,7 +46,7 @@ pub(crate) enum AckRef<'a> {
 #[non_exhaustive]
 pub struct MessageSet {
     /// The subscription's id.
-    pub subscription: String,
+    pub subscription: SubscriptionId,
     /// The `message-id`s, oldest first.
     pub message_ids: Vec<String>,
 }
@@ -53,7 +54,7 @@ pub struct MessageSet {
 impl MessageSet {
     /// The messages `message_ids` of `subscription`, as an application compares them.
     pub fn new(
-        subscription: impl Into<String>,
+        subscription: impl Into<SubscriptionId>,
         message_ids: impl IntoIterator<Item = impl Into<String>>,
     ) -> MessageSet {
         MessageSet {
@@ -162,7 +163,7 @@ impl Subscriptions {
             })
             .collect();
         Some(MessageSet {
-            subscription: id,
+            subscription: id.into(),
             message_ids,
         })
     }
@@ -175,7 +176,7 @@ impl Subscriptions {
             .iter_mut()
             .filter(|(_, s)| !s.unacked.is_empty())
             .map(|(id, s)| MessageSet {
-                subscription: id.clone(),
+                subscription: id.as_str().into(),
                 message_ids: s.unacked.drain(..).map(|u| u.message_id).collect(),
             })
             .collect();

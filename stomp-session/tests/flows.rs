@@ -128,7 +128,7 @@ fn subscribe_send_and_receive_in_every_version() {
             let received = messages(&pair);
             assert_eq!(received.len(), 1, "{version}");
             let message = &received[0];
-            assert_eq!(message.subscription().as_deref(), Some(sub.id.as_str()));
+            assert_eq!(message.subscription().as_ref(), Some(&sub.id));
             assert_eq!(message.destination().as_deref(), Some("/topic/news"));
             assert_eq!(message.message_id().as_deref(), Some("m-1"));
             assert_eq!(&message.body()[..], b"hello:world\0binary");
@@ -177,7 +177,7 @@ fn client_individual_acks_one_by_one_in_every_version() {
             pair.drive();
             assert_eq!(
                 acks(&pair),
-                [ServerEvent::Ack(set(&sub.id, &["m-2"]))],
+                [ServerEvent::Ack(set(sub.id.as_str(), &["m-2"]))],
                 "{version}"
             );
             let wrote = pair.client_wrote();
@@ -221,7 +221,10 @@ fn client_mode_acks_cumulatively() {
         pair.drive();
         assert_eq!(
             acks(&pair),
-            [ServerEvent::Ack(set(&sub.id, &["m-1", "m-2", "m-3"]))]
+            [ServerEvent::Ack(set(
+                sub.id.as_str(),
+                &["m-1", "m-2", "m-3"]
+            ))]
         );
         // The last one is still unacknowledged, and is reported when the client goes away.
         pair.client.disconnect(now).unwrap();
@@ -230,7 +233,7 @@ fn client_mode_acks_cumulatively() {
             panic!()
         };
         assert_eq!(*reason, CloseReason::Disconnected);
-        assert_eq!(*unacked, [set(&sub.id, &["m-4"])]);
+        assert_eq!(*unacked, [set(sub.id.as_str(), &["m-4"])]);
     }
 }
 
@@ -250,7 +253,10 @@ fn nack_refuses_messages_and_is_not_in_v10() {
         let received = messages(&pair);
         pair.client.nack(now, &received[0], None, false).unwrap();
         pair.drive();
-        assert_eq!(acks(&pair), [ServerEvent::Nack(set(&sub.id, &["m-1"]))]);
+        assert_eq!(
+            acks(&pair),
+            [ServerEvent::Nack(set(sub.id.as_str(), &["m-1"]))]
+        );
         assert!(pair.client_wrote().contains("NACK\nid:"));
     }
     let mut old = Pair::connected(

@@ -79,7 +79,7 @@ proptest! {
         let mut server = ServerSession::new(config, now);
         let mut wire = Vec::new();
         let mut closed: Option<CloseReason> = None;
-        let mut subscriptions: Vec<String> = Vec::new();
+        let mut subscriptions: Vec<stomp_session::SubscriptionId> = Vec::new();
         let mut next_message = 0u32;
         let connect = Step::Input(b"CONNECT\naccept-version:1.2\nhost:/\n\n\0".to_vec());
         for step in connect_first.then_some(connect).into_iter().chain(steps) {

@@ -424,7 +424,10 @@ fn a_subscription_can_wait_for_the_application_and_be_refused_before_its_receipt
     assert!(server.poll_event().is_none());
     assert!(server.poll_transmit().is_none());
     server.confirm_subscription(now).unwrap();
-    assert_eq!(server.subscription("0").map(|s| s.0), Some("/topic/ok"));
+    assert_eq!(
+        server.subscription(&"0".into()).map(|s| s.0),
+        Some("/topic/ok")
+    );
     let Some(ServerEvent::Subscribe { destination, .. }) = server.poll_event() else {
         panic!()
     };
@@ -443,7 +446,7 @@ fn a_subscription_can_wait_for_the_application_and_be_refused_before_its_receipt
         ),
         "{text}"
     );
-    assert!(server.subscription("1").is_none());
+    assert!(server.subscription(&"1".into()).is_none());
     assert!(server.is_closed());
 }
 

@@ -109,7 +109,12 @@ impl Net {
         }
     }
 
-    pub fn subscribe(&mut self, who: usize, destination: &str, ack: AckMode) -> String {
+    pub fn subscribe(
+        &mut self,
+        who: usize,
+        destination: &str,
+        ack: AckMode,
+    ) -> stomp_session::SubscriptionId {
         let now = self.now;
         let sub = self.clients[who]
             .1

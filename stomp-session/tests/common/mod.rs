@@ -32,7 +32,7 @@ pub struct Pair {
     /// A side that stopped writing (a silent peer).
     pub mute_client: bool,
     pub mute_server: bool,
-    subscriptions: Vec<(String, String)>,
+    subscriptions: Vec<(stomp_session::SubscriptionId, String)>,
     next_message: u64,
 }
 
@@ -136,7 +136,7 @@ impl Pair {
             ServerEvent::Unsubscribe { id, .. } => self.subscriptions.retain(|(s, _)| s != id),
             ServerEvent::Send(frame) if self.echo => {
                 let destination = frame.header("destination").unwrap().into_owned();
-                let targets: Vec<String> = self
+                let targets: Vec<stomp_session::SubscriptionId> = self
                     .subscriptions
                     .iter()
                     .filter(|(_, d)| *d == destination)
