@@ -10,7 +10,7 @@ use crate::heartbeat::{HeartBeat, Periods};
 use crate::ids::{ReceiptId, SubscriptionId, TransactionId};
 use crate::link::Link;
 use crate::types::{AckMode, Secret};
-use crate::{CloseReason, SessionError};
+use crate::{CloseReason, SessionError, Violation};
 
 /// How a client connects.
 #[derive(Clone)]
@@ -530,9 +530,7 @@ impl ClientSession {
                 self.events
                     .push_back(ClientEvent::Message(Message { frame, ack_mode }));
             }
-            (command, _) => self.close(CloseReason::Protocol(format!(
-                "unexpected {command} frame from the server"
-            ))),
+            (command, _) => self.close(CloseReason::Protocol(Violation::UnexpectedFrame(command))),
         }
     }
 
@@ -543,9 +541,8 @@ impl ClientSession {
             Some(v) => match v.parse::<Version>() {
                 Ok(v) if self.config.versions.contains(&v) => v,
                 _ => {
-                    return self.close(CloseReason::Protocol(format!(
-                        "server chose version {v:?}, which was not offered"
-                    )));
+                    let violation = Violation::VersionNotOffered(v.into_owned());
+                    return self.close(CloseReason::Protocol(violation));
                 }
             },
         };
@@ -553,7 +550,10 @@ impl ClientSession {
             None => HeartBeat::NONE,
             Some(h) => match h.parse::<HeartBeat>() {
                 Ok(offer) => offer,
-                Err(e) => return self.close(CloseReason::Protocol(e.to_string())),
+                Err(e) => {
+                    let violation = Violation::InvalidHeartBeat(e.to_string());
+                    return self.close(CloseReason::Protocol(violation));
+                }
             },
         };
         let periods = self.config.heart_beat.negotiate(offer);
@@ -570,7 +570,7 @@ impl ClientSession {
 
     fn on_receipt(&mut self, frame: &FrameBuf) {
         let Some(id) = frame.header("receipt-id") else {
-            return self.close(CloseReason::Protocol("RECEIPT without receipt-id".into()));
+            return self.close(CloseReason::Protocol(Violation::ReceiptWithoutId));
         };
         let Some(command) = self.receipts.remove(id.as_ref()) else {
             // A receipt for nothing this session asked: harmless, and ignored.

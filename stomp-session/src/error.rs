@@ -45,8 +45,12 @@ impl fmt::Display for SessionError {
                 f.write_str("DISCONNECT was sent; nothing may follow it")
             }
             SessionError::Closed => f.write_str("the session is closed"),
-            SessionError::UnknownSubscription(id) => write!(f, "no subscription {id:?}"),
-            SessionError::UnknownTransaction(id) => write!(f, "no open transaction {id:?}"),
+            SessionError::UnknownSubscription(id) => {
+                write!(f, "no subscription {:?}", id.as_str())
+            }
+            SessionError::UnknownTransaction(id) => {
+                write!(f, "no open transaction {:?}", id.as_str())
+            }
             SessionError::DuplicateTransaction(id) => {
                 write!(f, "transaction {id:?} is open already")
             }
@@ -94,8 +98,8 @@ pub enum CloseReason {
     ConnectTimedOut,
     /// The peer's bytes are not STOMP.
     Decode(stomp_codec::Error),
-    /// The peer broke a protocol rule; the message says which. A server sent it in an ERROR.
-    Protocol(String),
+    /// The peer broke a protocol rule; a server said which in its ERROR.
+    Protocol(Violation),
     /// The server sent an ERROR frame, with this `message` header.
     ErrorFrame(Option<String>),
     /// The server application refused the connection (for example a bad login), with this
@@ -114,11 +118,201 @@ impl fmt::Display for CloseReason {
             CloseReason::HeartBeatTimedOut => f.write_str("the peer fell silent (heart-beat)"),
             CloseReason::ConnectTimedOut => f.write_str("the connection was not set up in time"),
             CloseReason::Decode(e) => write!(f, "invalid STOMP from the peer: {e}"),
-            CloseReason::Protocol(message) => write!(f, "protocol error: {message}"),
+            CloseReason::Protocol(violation) => write!(f, "protocol error: {violation}"),
             CloseReason::ErrorFrame(Some(message)) => write!(f, "server error: {message}"),
             CloseReason::ErrorFrame(None) => f.write_str("server error"),
             CloseReason::Rejected(message) => write!(f, "connection refused: {message}"),
             CloseReason::Local(message) => write!(f, "closed: {message}"),
+        }
+    }
+}
+
+/// A protocol rule a peer broke, as [`CloseReason::Protocol`] reports it. A server session
+/// sends the [`Display`](fmt::Display) text as its ERROR frame's `message`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Violation {
+    /// A client's first frame was not CONNECT or STOMP.
+    NotConnected(Command),
+    /// CONNECT or STOMP on an established connection.
+    AlreadyConnected,
+    /// A frame only a server sends, from a client.
+    ServerFrame(Command),
+    /// A frame the client did not expect from the server, or not at this point.
+    UnexpectedFrame(Command),
+    /// A frame without a header it needs.
+    MissingHeader {
+        /// The frame's command.
+        command: Command,
+        /// The header.
+        header: &'static str,
+        /// Since which version it is needed, when not always.
+        since: Option<Version>,
+    },
+    /// CONNECT offered no version this server speaks.
+    NoCommonVersion {
+        /// The versions this server speaks, as `accept-version` lists them.
+        supported: String,
+    },
+    /// CONNECTED chose a version the client did not offer.
+    VersionNotOffered(String),
+    /// A `heart-beat` header that is not two numbers.
+    InvalidHeartBeat(String),
+    /// A header value the negotiated version could never send back in the frames that echo it.
+    Unechoable {
+        /// The header as echoed.
+        header: &'static str,
+        /// Its value.
+        value: String,
+        /// The frame that would echo it.
+        command: Command,
+        /// The negotiated version.
+        version: Version,
+    },
+    /// BEGIN of a transaction that is open already.
+    TransactionOpen(TransactionId),
+    /// A frame in, or the end of, a transaction that is not open.
+    UnknownTransaction {
+        /// COMMIT or ABORT, or none for a frame inside the transaction.
+        command: Option<Command>,
+        /// The transaction.
+        id: TransactionId,
+    },
+    /// More open transactions than the limit.
+    TooManyTransactions(usize),
+    /// A transaction holding more frames than the limit.
+    TransactionFrames {
+        /// The transaction.
+        id: TransactionId,
+        /// The limit.
+        limit: usize,
+    },
+    /// A transaction holding more octets than the limit.
+    TransactionBytes {
+        /// The transaction.
+        id: TransactionId,
+        /// The limit.
+        limit: usize,
+    },
+    /// SUBSCRIBE with an id in use.
+    SubscriptionInUse(SubscriptionId),
+    /// More subscriptions than the limit.
+    TooManySubscriptions(usize),
+    /// UNSUBSCRIBE of a subscription that does not exist.
+    UnknownSubscription(SubscriptionId),
+    /// An `ack` header naming no ack mode.
+    UnknownAckMode(String),
+    /// A command the negotiated version does not have (NACK in 1.0).
+    Unsupported {
+        /// The command.
+        command: Command,
+        /// The negotiated version.
+        version: Version,
+    },
+    /// ACK or NACK of a message that awaits no acknowledgement.
+    NotPending(Command),
+    /// More input than allowed while the session waits for the application.
+    TooMuchInput {
+        /// The octets allowed.
+        bound: usize,
+        /// What the session was waiting for.
+        waiting: &'static str,
+    },
+    /// RECEIPT without `receipt-id`.
+    ReceiptWithoutId,
+    /// The application refused the frame (a send check, a refused subscription), saying why.
+    Refused(String),
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Violation::NotConnected(command) => {
+                write!(
+                    f,
+                    "expected CONNECT or STOMP as the first frame, got {command}"
+                )
+            }
+            Violation::AlreadyConnected => f.write_str("already connected"),
+            Violation::ServerFrame(command) => write!(f, "{command} is a server frame"),
+            Violation::UnexpectedFrame(command) => {
+                write!(f, "unexpected {command} frame from the server")
+            }
+            Violation::MissingHeader {
+                command,
+                header,
+                since: None,
+            } => write!(f, "{command} without {header}"),
+            Violation::MissingHeader {
+                command,
+                header,
+                since: Some(version),
+            } => write!(
+                f,
+                "{command} without {header} (required from STOMP {version})"
+            ),
+            Violation::NoCommonVersion { supported } => {
+                write!(f, "no common STOMP version; this server speaks {supported}")
+            }
+            Violation::VersionNotOffered(version) => {
+                write!(f, "server chose version {version:?}, which was not offered")
+            }
+            Violation::InvalidHeartBeat(text) => f.write_str(text),
+            Violation::Unechoable {
+                header,
+                value,
+                command,
+                version,
+            } => write!(
+                f,
+                "{header} {value:?} cannot be sent back in a STOMP {version} {command}"
+            ),
+            Violation::TransactionOpen(id) => {
+                write!(f, "transaction {:?} is already open", id.as_str())
+            }
+            Violation::UnknownTransaction { command: None, id } => {
+                write!(f, "unknown transaction {:?}", id.as_str())
+            }
+            Violation::UnknownTransaction {
+                command: Some(command),
+                id,
+            } => write!(f, "{command} of unknown transaction {:?}", id.as_str()),
+            Violation::TooManyTransactions(limit) => {
+                write!(f, "more than {limit} open transactions")
+            }
+            Violation::TransactionFrames { id, limit } => {
+                write!(
+                    f,
+                    "transaction {:?} holds more than {limit} frames",
+                    id.as_str()
+                )
+            }
+            Violation::TransactionBytes { id, limit } => {
+                write!(
+                    f,
+                    "transaction {:?} holds more than {limit} octets",
+                    id.as_str()
+                )
+            }
+            Violation::SubscriptionInUse(id) => {
+                write!(f, "subscription id {:?} is already in use", id.as_str())
+            }
+            Violation::TooManySubscriptions(limit) => write!(f, "more than {limit} subscriptions"),
+            Violation::UnknownSubscription(id) => {
+                write!(f, "UNSUBSCRIBE of unknown subscription {:?}", id.as_str())
+            }
+            Violation::UnknownAckMode(mode) => write!(f, "unknown ack mode {mode:?}"),
+            Violation::Unsupported { command, version } => {
+                write!(f, "{command} is not part of STOMP {version}")
+            }
+            Violation::NotPending(command) => {
+                write!(f, "{command} of a message that awaits no acknowledgement")
+            }
+            Violation::TooMuchInput { bound, waiting } => {
+                write!(f, "more than {bound} octets sent {waiting}")
+            }
+            Violation::ReceiptWithoutId => f.write_str("RECEIPT without receipt-id"),
+            Violation::Refused(reason) => f.write_str(reason),
         }
     }
 }

@@ -83,7 +83,7 @@ mod types;
 pub use client::{
     ClientConfig, ClientEvent, ClientSession, Message, SendFrame, Subscribed, Transaction,
 };
-pub use error::{CloseReason, SessionError};
+pub use error::{CloseReason, SessionError, Violation};
 pub use heartbeat::{HeartBeat, InvalidHeartBeat, Periods};
 pub use ids::{ReceiptId, SubscriptionId, TransactionId};
 pub use server::{ConnectRequest, Delivery, SendCheck, ServerConfig, ServerEvent, ServerSession};

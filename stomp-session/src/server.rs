@@ -14,7 +14,7 @@ use crate::ids::SubscriptionId;
 use crate::link::Link;
 use crate::subscriptions::{AckRef, MessageSet, Subscriptions};
 use crate::types::{AckMode, Secret};
-use crate::{CloseReason, SessionError};
+use crate::{CloseReason, SessionError, Violation};
 
 /// Decides, as each SEND arrives (inside a transaction too), whether the client may send to
 /// its destination. A refusal is an ERROR carrying the returned message (and the SEND's
@@ -406,15 +406,15 @@ struct Transaction {
     octets: usize,
 }
 
-/// A protocol error: the message for the ERROR frame and the receipt to echo.
+/// A protocol error: the rule broken (the ERROR frame's message) and the receipt to echo.
 struct Refusal {
-    message: String,
+    violation: Violation,
     receipt: Option<String>,
 }
 
-fn refuse(message: impl Into<String>) -> Refusal {
+fn refuse(violation: Violation) -> Refusal {
     Refusal {
-        message: message.into(),
+        violation,
         receipt: None,
     }
 }
@@ -583,8 +583,16 @@ impl ServerSession {
             (limits.max_head_bytes(), "before CONNECT was accepted")
         };
         if self.link.buffered() > bound {
-            let message = format!("more than {bound} octets sent {message}");
-            self.fail(now, message.clone(), None, CloseReason::Protocol(message));
+            let violation = Violation::TooMuchInput {
+                bound,
+                waiting: message,
+            };
+            self.fail(
+                now,
+                violation.to_string(),
+                None,
+                CloseReason::Protocol(violation),
+            );
         }
     }
 
@@ -610,8 +618,9 @@ impl ServerSession {
                 Ok(Some(Item::HeartBeat)) => {}
                 Ok(Some(Item::Frame(frame))) => {
                     if let Err(refusal) = self.on_frame(now, frame) {
-                        let reason = CloseReason::Protocol(refusal.message.clone());
-                        self.fail(now, refusal.message, refusal.receipt, reason);
+                        let message = refusal.violation.to_string();
+                        let reason = CloseReason::Protocol(refusal.violation);
+                        self.fail(now, message, refusal.receipt, reason);
                     }
                 }
                 Err(e) => {
@@ -667,9 +676,7 @@ impl ServerSession {
         if let State::AwaitingConnect { .. } = self.state {
             return match frame.command() {
                 Command::Connect | Command::Stomp => self.on_connect(now, &frame),
-                other => Err(refuse(format!(
-                    "expected CONNECT or STOMP as the first frame, got {other}"
-                ))),
+                other => Err(refuse(Violation::NotConnected(other))),
             };
         }
         let common = common_headers(&frame);
@@ -697,14 +704,16 @@ impl ServerSession {
                 .check_header(Command::Receipt, "receipt-id", receipt)
                 .is_err()
             {
-                return Err(refuse(format!(
-                    "receipt {receipt:?} cannot be sent back in a STOMP {} RECEIPT",
-                    self.version()
-                )));
+                return Err(refuse(Violation::Unechoable {
+                    header: "receipt",
+                    value: receipt.to_owned(),
+                    command: Command::Receipt,
+                    version: self.version(),
+                }));
             }
         }
         match frame.command() {
-            Command::Connect | Command::Stomp => return Err(refuse("already connected")),
+            Command::Connect | Command::Stomp => return Err(refuse(Violation::AlreadyConnected)),
             Command::Send => self.on_send(frame, transaction.as_deref(), has_destination)?,
             Command::Subscribe => {
                 if self.config.confirm_subscriptions {
@@ -726,7 +735,7 @@ impl ServerSession {
                 return Ok(());
             }
             server_frame => {
-                return Err(refuse(format!("{server_frame} is a server frame")));
+                return Err(refuse(Violation::ServerFrame(server_frame)));
             }
         }
         if let Some(receipt) = receipt {
@@ -743,13 +752,17 @@ impl ServerSession {
         has_destination: bool,
     ) -> Result<(), Refusal> {
         if !has_destination {
-            return Err(refuse("SEND without destination"));
+            return Err(refuse(Violation::MissingHeader {
+                command: Command::Send,
+                header: "destination",
+                since: None,
+            }));
         }
         if let Some(check) = &self.config.send_check {
             let destination = frame.header("destination").unwrap_or_default();
             check
                 .check(self.login.as_deref(), &destination, &frame)
-                .map_err(refuse)?;
+                .map_err(|reason| refuse(Violation::Refused(reason)))?;
         }
         self.defer_or_apply(transaction, Deferred::Send(frame))
     }
@@ -758,12 +771,11 @@ impl ServerSession {
     fn on_begin(&mut self, frame: &FrameBuf) -> Result<(), Refusal> {
         let tx = required(frame, "transaction")?;
         if self.transactions.contains_key(&tx) {
-            return Err(refuse(format!("transaction {tx:?} is already open")));
+            return Err(refuse(Violation::TransactionOpen(tx.into())));
         }
         if self.transactions.len() >= self.config.max_transactions {
-            return Err(refuse(format!(
-                "more than {} open transactions",
-                self.config.max_transactions
+            return Err(refuse(Violation::TooManyTransactions(
+                self.config.max_transactions,
             )));
         }
         self.transactions.insert(tx, Transaction::default());
@@ -773,10 +785,12 @@ impl ServerSession {
     /// COMMIT (1.2 "COMMIT"): what the transaction held is applied, in order.
     fn on_commit(&mut self, frame: &FrameBuf) -> Result<(), Refusal> {
         let tx = required(frame, "transaction")?;
-        let deferred = self
-            .transactions
-            .remove(&tx)
-            .ok_or_else(|| refuse(format!("COMMIT of unknown transaction {tx:?}")))?;
+        let deferred = self.transactions.remove(&tx).ok_or_else(|| {
+            refuse(Violation::UnknownTransaction {
+                command: Some(Command::Commit),
+                id: tx.as_str().into(),
+            })
+        })?;
         for frame in deferred.frames {
             self.apply(frame);
         }
@@ -786,9 +800,12 @@ impl ServerSession {
     /// ABORT (1.2 "ABORT"): what the transaction held is dropped.
     fn on_abort(&mut self, frame: &FrameBuf) -> Result<(), Refusal> {
         let tx = required(frame, "transaction")?;
-        self.transactions
-            .remove(&tx)
-            .ok_or_else(|| refuse(format!("ABORT of unknown transaction {tx:?}")))?;
+        self.transactions.remove(&tx).ok_or_else(|| {
+            refuse(Violation::UnknownTransaction {
+                command: Some(Command::Abort),
+                id: tx.as_str().into(),
+            })
+        })?;
         Ok(())
     }
 
@@ -811,13 +828,17 @@ impl ServerSession {
         };
         let host = frame.header("host").map(|h| h.into_owned());
         if host.is_none() && version >= Version::V1_1 && self.config.require_host {
-            return Err(refuse("CONNECT without host (required from STOMP 1.1)"));
+            return Err(refuse(Violation::MissingHeader {
+                command: Command::Connect,
+                header: "host",
+                since: Some(Version::V1_1),
+            }));
         }
         let offer = match frame.header("heart-beat") {
             None => HeartBeat::NONE,
-            Some(h) => h
-                .parse()
-                .map_err(|e: crate::InvalidHeartBeat| refuse(e.to_string()))?,
+            Some(h) => h.parse().map_err(|e: crate::InvalidHeartBeat| {
+                refuse(Violation::InvalidHeartBeat(e.to_string()))
+            })?,
         };
         let heart_beat = self.config.heart_beat.negotiate(offer);
         self.link.set_version(version);
@@ -852,7 +873,10 @@ impl ServerSession {
             .map(|v| v.as_str())
             .collect::<Vec<_>>()
             .join(",");
-        let message = format!("no common STOMP version; this server speaks {list}");
+        let violation = Violation::NoCommonVersion {
+            supported: list.clone(),
+        };
+        let message = violation.to_string();
         let headers = [
             ("message", message.as_str()),
             ("version", list.as_str()),
@@ -861,7 +885,7 @@ impl ServerSession {
         let _ = self
             .link
             .send(now, Command::Error, headers, &Bytes::from(message.clone()));
-        self.close(CloseReason::Protocol(message), false);
+        self.close(CloseReason::Protocol(violation), false);
     }
 
     /// Holds a frame in the transaction it names until COMMIT, within the transaction
@@ -871,22 +895,24 @@ impl ServerSession {
             self.apply(frame);
             return Ok(());
         };
-        let tx = self
-            .transactions
-            .get_mut(name)
-            .ok_or_else(|| refuse(format!("unknown transaction {name:?}")))?;
+        let tx = self.transactions.get_mut(name).ok_or_else(|| {
+            refuse(Violation::UnknownTransaction {
+                command: None,
+                id: name.into(),
+            })
+        })?;
         let size = frame.size();
         if tx.frames.len() >= self.config.max_transaction_frames {
-            return Err(refuse(format!(
-                "transaction {name:?} holds more than {} frames",
-                self.config.max_transaction_frames
-            )));
+            return Err(refuse(Violation::TransactionFrames {
+                id: name.into(),
+                limit: self.config.max_transaction_frames,
+            }));
         }
         if tx.octets.saturating_add(size) > self.config.max_transaction_bytes {
-            return Err(refuse(format!(
-                "transaction {name:?} holds more than {} octets",
-                self.config.max_transaction_bytes
-            )));
+            return Err(refuse(Violation::TransactionBytes {
+                id: name.into(),
+                limit: self.config.max_transaction_bytes,
+            }));
         }
         tx.octets += size;
         tx.frames.push(frame);
@@ -900,15 +926,20 @@ impl ServerSession {
         let id = match frame.header("id") {
             Some(id) => id.into_owned(),
             None if self.version() == Version::V1_0 => destination.clone(),
-            None => return Err(refuse("SUBSCRIBE without id (required from STOMP 1.1)")),
+            None => {
+                return Err(refuse(Violation::MissingHeader {
+                    command: Command::Subscribe,
+                    header: "id",
+                    since: Some(Version::V1_1),
+                }));
+            }
         };
         if self.subscriptions.contains(&id) {
-            return Err(refuse(format!("subscription id {id:?} is already in use")));
+            return Err(refuse(Violation::SubscriptionInUse(id.into())));
         }
         if self.subscriptions.len() >= self.config.max_subscriptions {
-            return Err(refuse(format!(
-                "more than {} subscriptions",
-                self.config.max_subscriptions
+            return Err(refuse(Violation::TooManySubscriptions(
+                self.config.max_subscriptions,
             )));
         }
         // Every MESSAGE echoes these: refuse now what this version could never send back (in
@@ -916,16 +947,19 @@ impl ServerSession {
         let encoder = Encoder::new(self.version());
         for (name, value) in [("subscription", &id), ("destination", &destination)] {
             if encoder.check_header(Command::Message, name, value).is_err() {
-                return Err(refuse(format!(
-                    "{name} {value:?} cannot be sent back in a STOMP {} MESSAGE",
-                    self.version()
-                )));
+                return Err(refuse(Violation::Unechoable {
+                    header: name,
+                    value: value.clone(),
+                    command: Command::Message,
+                    version: self.version(),
+                }));
             }
         }
         let ack = match frame.header("ack") {
             None => AckMode::Auto,
             Some(mode) => {
-                AckMode::parse(&mode).ok_or_else(|| refuse(format!("unknown ack mode {mode:?}")))?
+                let unknown = || refuse(Violation::UnknownAckMode(mode.to_string()));
+                AckMode::parse(&mode).ok_or_else(unknown)?
             }
         };
         if self.config.confirm_subscriptions {
@@ -951,12 +985,18 @@ impl ServerSession {
         let id = match frame.header("id") {
             Some(id) => id.into_owned(),
             None if self.version() == Version::V1_0 => required(frame, "destination")?,
-            None => return Err(refuse("UNSUBSCRIBE without id")),
+            None => {
+                return Err(refuse(Violation::MissingHeader {
+                    command: Command::Unsubscribe,
+                    header: "id",
+                    since: None,
+                }));
+            }
         };
         let (subscription, unacked) = self
             .subscriptions
             .remove(&id)
-            .ok_or_else(|| refuse(format!("UNSUBSCRIBE of unknown subscription {id:?}")))?;
+            .ok_or_else(|| refuse(Violation::UnknownSubscription(id.as_str().into())))?;
         self.events.push_back(ServerEvent::Unsubscribe {
             id: id.into(),
             destination: subscription.destination,
@@ -968,16 +1008,17 @@ impl ServerSession {
     fn on_ack(&mut self, frame: FrameBuf) -> Result<(), Refusal> {
         let command = frame.command();
         if command == Command::Nack && self.version() == Version::V1_0 {
-            return Err(refuse("NACK is not part of STOMP 1.0"));
+            return Err(refuse(Violation::Unsupported {
+                command: Command::Nack,
+                version: Version::V1_0,
+            }));
         }
         let pending = {
             let reference = ack_ref(&frame, self.version())?;
             self.subscriptions.is_pending(reference.as_ref())
         };
         if !pending {
-            return Err(refuse(format!(
-                "{command} of a message that awaits no acknowledgement"
-            )));
+            return Err(refuse(Violation::NotPending(command)));
         }
         let deferred = if command == Command::Ack {
             Deferred::Ack(frame.clone())
@@ -1114,7 +1155,7 @@ impl ServerSession {
             .ok_or(SessionError::InvalidState(
                 "no SUBSCRIBE awaits confirmation",
             ))?;
-        let reason = CloseReason::Protocol(message.to_owned());
+        let reason = CloseReason::Protocol(Violation::Refused(message.to_owned()));
         self.fail(now, message.to_owned(), pending.receipt, reason);
         Ok(())
     }
@@ -1288,11 +1329,14 @@ fn common_headers(frame: &FrameBuf) -> Common<'_> {
 }
 
 /// The value of a header the frame must carry.
-fn required(frame: &FrameBuf, name: &str) -> Result<String, Refusal> {
-    frame
-        .header(name)
-        .map(|v| v.into_owned())
-        .ok_or_else(|| refuse(format!("{} without {name}", frame.command())))
+fn required(frame: &FrameBuf, name: &'static str) -> Result<String, Refusal> {
+    frame.header(name).map(|v| v.into_owned()).ok_or_else(|| {
+        refuse(Violation::MissingHeader {
+            command: frame.command(),
+            header: name,
+            since: None,
+        })
+    })
 }
 
 /// An owned [`AckRef`].

@@ -690,3 +690,44 @@ fn a_clock_that_goes_backwards_cannot_panic_a_session() {
     }
     while server.poll_transmit().is_some() {}
 }
+
+#[test]
+fn a_protocol_close_names_the_rule_broken_as_a_value() {
+    use stomp_session::{Command, Violation};
+    let cases = [
+        (
+            format!("{CONNECT_12}SEND\n\nhi\0"),
+            Violation::MissingHeader {
+                command: Command::Send,
+                header: "destination",
+                since: None,
+            },
+        ),
+        (
+            format!("{CONNECT_12}MESSAGE\n\n\0"),
+            Violation::ServerFrame(Command::Message),
+        ),
+        (
+            format!("{CONNECT_12}COMMIT\ntransaction:t\n\n\0"),
+            Violation::UnknownTransaction {
+                command: Some(Command::Commit),
+                id: "t".into(),
+            },
+        ),
+        (
+            "SEND\ndestination:/q\n\n\0".to_owned(),
+            Violation::NotConnected(Command::Send),
+        ),
+    ];
+    for (input, violation) in cases {
+        let outcome = run(&input, false);
+        let message = violation.to_string();
+        assert_eq!(outcome.reason, Some(CloseReason::Protocol(violation)));
+        // The ERROR frame carries the same rule as text.
+        let (_, headers, _) = &outcome.frames[outcome.frames.len() - 1];
+        assert!(
+            headers.contains(&("message".into(), message)),
+            "{headers:?}"
+        );
+    }
+}
