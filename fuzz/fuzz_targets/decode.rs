@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
             expected
         );
         assert_eq!(comparable(&decode_in_pieces(config, data, &[1])), expected);
-        for item in &whole.0 {
+        for item in &whole.items {
             let Seen::Frame(frame) = item else { continue };
             let mut wire = Vec::new();
             // A decoded header may hold what this version cannot send back (a 1.1 value ending
