@@ -1,6 +1,10 @@
 //! A sans-IO in-memory STOMP broker over [`stomp_session::ServerSession`], in the shape of
 //! Spring's simple broker, bounded and isolated so that no client can exhaust it.
 //!
+//! **Who this is for.** Authors of servers on a runtime of their choice. To run a broker or
+//! build an application with handlers, start with `stomp-server`, which drives this crate over
+//! TCP and WebSocket with tokio.
+//!
 //! - Broker destinations (by prefix, `/topic/`, `/queue/` and `/chat/` by default): topic
 //!   semantics (every subscriber gets each message; `*` matches one segment and `**` any
 //!   number), and queue semantics under the queue prefix: each message goes to one consumer,
@@ -69,10 +73,11 @@ pub use pattern::Pattern;
 use policy::{Kind, Policy};
 use queue::{Queues, Stored};
 use routes::Routes;
-use stomp_session::{
-    AckMode, CloseReason, Delivery, FrameBuf, MessageSet, ServerEvent, ServerSession,
-    SubscriptionId,
-};
+/// The session crate this broker is built on; the session types its API uses are re-exported
+/// here too, so that no other crate need be named.
+pub use stomp_session;
+use stomp_session::{AckMode, Delivery, MessageSet, ServerEvent, ServerSession};
+pub use stomp_session::{CloseReason, ConnectRequest, FrameBuf, ServerConfig, SubscriptionId};
 
 /// Identifies one connection of the broker, for the broker's whole life: its
 /// [`session_name`] is the `session` header its CONNECTED carries.

@@ -4,6 +4,11 @@
 //! in a byte stream from any transport (TCP, WebSocket messages, test vectors), checks them
 //! against the rules of the negotiated version, and encodes outgoing ones. It does no IO.
 //!
+//! **Who this is for.** Anyone who handles STOMP bytes directly: drivers, proxies, capture
+//! tools, tests. It is what `stomp-session` is built on; an application that wants to connect,
+//! subscribe and send should start with a driver (`stomp-blocking`, or `stomp-server` for a
+//! server) rather than here.
+//!
 //! - [`parse`]: one item from a `&[u8]`; the [`Frame`] borrows its command, headers and body from
 //!   the input, with no allocation.
 //! - [`Decoder`]: a resumable decoder over `BytesMut` that yields owned [`FrameBuf`]s backed by

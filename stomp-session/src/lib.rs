@@ -1,5 +1,11 @@
 //! Sans-IO STOMP sessions: the client and server state machines of STOMP 1.0, 1.1 and 1.2.
 //!
+//! **Who this is for.** Authors of drivers and servers: code that owns a socket and wants the
+//! protocol done right without choosing a runtime for its users. To *use* STOMP from an
+//! application, start with a driver instead: [`stomp-blocking`](https://docs.rs/stomp-blocking)
+//! for a `std::net` client, or [`stomp-server`](https://docs.rs/stomp-server) for a server with
+//! application handlers.
+//!
 //! A session handles CONNECT, SUBSCRIBE, SEND, ACK and NACK, transactions, receipts and
 //! heart-beats, and nothing else: it does no IO, starts no thread and reads no clock. Bytes and
 //! time go in; bytes to write, events and the next deadline come out. So any transport can drive
@@ -10,11 +16,23 @@
 //!   bounded wait.
 //! - [`ServerSession`]: one per accepted connection; negotiates the version, checks every client
 //!   frame, keeps subscriptions, unacknowledged messages and transactions, and answers protocol
-//!   errors with an ERROR frame before it closes.
+//!   errors with an ERROR frame (its [`Violation`]) before it closes.
 //!
-//! Both follow quinn-proto's shape: `handle_input(now, bytes)`, `handle_eof(now)` and
-//! `handle_timeout(now)` take input; commands come from the application; `poll_transmit()`,
-//! `poll_event()` and `poll_timeout()` give output.
+//! # Driving a session
+//!
+//! 1. Input: [`handle_input`](ClientSession::handle_input) with every chunk of bytes received,
+//!    in order, in any chunking; [`handle_eof`](ClientSession::handle_eof) when the peer closes;
+//!    [`handle_timeout`](ClientSession::handle_timeout) once the deadline from
+//!    [`poll_timeout`](ClientSession::poll_timeout) has passed.
+//! 2. Commands from the application ([`ClientSession::send`], [`ServerSession::deliver`], ...)
+//!    at any time; each returns at once.
+//! 3. After any of the above, drain the output: [`poll_event`](ClientSession::poll_event) until
+//!    `None` (acting on events may queue more frames), then
+//!    [`poll_transmit`](ClientSession::poll_transmit) until `None`, writing each buffer in
+//!    order; then ask [`poll_timeout`](ClientSession::poll_timeout) for the next deadline.
+//!    Writing before acting on events would leave what they queued unwritten until the next
+//!    input: the classic hang of hand-written drivers.
+//! 4. Stop when [`is_closed`](ClientSession::is_closed) is true: everything is written.
 //!
 //! ```
 //! use std::time::{Duration, Instant};
