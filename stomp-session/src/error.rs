@@ -127,6 +127,16 @@ impl fmt::Display for CloseReason {
     }
 }
 
+impl std::error::Error for CloseReason {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CloseReason::Decode(e) => Some(e),
+            CloseReason::Protocol(violation) => Some(violation),
+            _ => None,
+        }
+    }
+}
+
 /// A protocol rule a peer broke, as [`CloseReason::Protocol`] reports it. A server session
 /// sends the [`Display`](fmt::Display) text as its ERROR frame's `message`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -316,3 +326,5 @@ impl fmt::Display for Violation {
         }
     }
 }
+
+impl std::error::Error for Violation {}
