@@ -464,6 +464,13 @@ impl ClientSession {
         self.state == State::Closed && !self.link.has_output()
     }
 
+    /// The driver stops (`true`) or resumes (`false`) reading the server, as backpressure
+    /// from a slow consumer: the server's silence meanwhile does not count against its
+    /// heart-beats, and the receive period starts afresh when reading resumes.
+    pub fn pause_input(&mut self, now: Instant, paused: bool) {
+        self.link.pause_input(now, paused);
+    }
+
     // ---- Input ----
 
     /// Takes bytes received from the server, in any chunking.

@@ -20,8 +20,6 @@ pub enum SessionError {
     UnknownSubscription(SubscriptionId),
     /// No open transaction has this id.
     UnknownTransaction(TransactionId),
-    /// A transaction with this id is open already.
-    DuplicateTransaction(String),
     /// The message needs no acknowledgement, or carries no id to acknowledge it by.
     NotAcknowledgeable,
     /// The negotiated version has no such command (NACK in 1.0).
@@ -50,9 +48,6 @@ impl fmt::Display for SessionError {
             }
             SessionError::UnknownTransaction(id) => {
                 write!(f, "no open transaction {:?}", id.as_str())
-            }
-            SessionError::DuplicateTransaction(id) => {
-                write!(f, "transaction {id:?} is open already")
             }
             SessionError::NotAcknowledgeable => {
                 f.write_str("the message has nothing to acknowledge it by")
