@@ -77,6 +77,13 @@ impl ClientConfig {
         self
     }
 
+    /// The same configuration for another virtual host.
+    #[must_use]
+    pub fn with_host(mut self, host: impl Into<String>) -> Self {
+        self.host = host.into();
+        self
+    }
+
     /// The `host` header: the virtual host to connect to (RabbitMQ: `/`). Required from 1.1.
     pub fn host(&self) -> &str {
         &self.host

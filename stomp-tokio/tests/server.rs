@@ -1,0 +1,212 @@
+//! stomp-tokio against stomp-server in the same process, over TCP and WebSocket: connect,
+//! receipts, subscriptions, acks, backpressure, cancel safety, refused logins and heart-beat
+//! loss.
+
+use std::time::Duration;
+
+use stomp_server::{App, BrokerConfig, Server};
+use stomp_tokio::{AckMode, Client, CloseReason, Error, HeartBeat, SendFrame};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// A server on free ports; its TCP address and WebSocket URL.
+async fn server_with(app: App) -> (Server, String, String) {
+    let config = BrokerConfig::default().with_login_failure_delay(Duration::from_millis(10));
+    let server = Server::builder().config(config).app(app).start();
+    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let tcp_address = tcp.local_addr().unwrap().to_string();
+    let ws = format!("ws://{}/stomp", http.local_addr().unwrap());
+    tokio::spawn(server.serve_tcp(tcp));
+    tokio::spawn(server.serve_http(http, server.router()));
+    (server, tcp_address, ws)
+}
+
+async fn server() -> (Server, String, String) {
+    server_with(App::new()).await
+}
+
+fn text(message: &stomp_tokio::Message) -> String {
+    String::from_utf8_lossy(message.body()).into_owned()
+}
+
+#[tokio::test]
+async fn subscribe_send_with_receipt_receive_and_disconnect_over_tcp_and_websocket() {
+    let (_server, tcp, ws) = server().await;
+    for endpoint in [tcp.clone(), format!("tcp://{tcp}"), ws] {
+        let client = Client::builder(endpoint.as_str()).connect().await.unwrap();
+        let mut news = client
+            .subscribe("/topic/news", AckMode::Auto)
+            .await
+            .unwrap();
+        let frame = SendFrame::new("/topic/news", "hello").header("priority", "9");
+        client.send_with_receipt(frame).await.unwrap();
+        client.send("/topic/news", "again").await.unwrap();
+        let first = tokio::time::timeout(Duration::from_secs(5), news.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(text(&first), "hello", "{endpoint}");
+        assert_eq!(first.frame().header("priority").as_deref(), Some("9"));
+        assert_eq!(text(&news.next().await.unwrap()), "again");
+        client.disconnect().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_refused_login_is_a_typed_error_with_the_servers_message() {
+    let app = App::new().authenticate(|_| Err("who are you?".to_owned()));
+    let (_server, tcp, _) = server_with(app).await;
+    let refused = Client::builder(tcp).login("eve", "guess").connect().await;
+    match refused {
+        Err(Error::Refused(Some(message))) => assert_eq!(message, "who are you?"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn client_acks_and_nacks_by_the_versions_rules() {
+    let (_server, tcp, _) = server().await;
+    let client = Client::builder(tcp).connect().await.unwrap();
+    let mut jobs = client
+        .subscribe("/queue/jobs", AckMode::Client)
+        .await
+        .unwrap();
+    client
+        .send_with_receipt(SendFrame::new("/queue/jobs", "job 1"))
+        .await
+        .unwrap();
+    let first = jobs.next().await.unwrap();
+    jobs.nack(&first).await.unwrap();
+    // A NACKed queue message comes back, marked as redelivered.
+    let again = jobs.next().await.unwrap();
+    assert_eq!(text(&again), "job 1");
+    assert_eq!(again.frame().header("redelivered").as_deref(), Some("true"));
+    jobs.ack(&again).await.unwrap();
+    client.disconnect().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_slow_consumer_holds_the_connection_back_and_loses_nothing() {
+    let (server, tcp, _) = server().await;
+    let consumer = Client::builder(tcp.as_str())
+        .subscription_buffer(2)
+        .connect()
+        .await
+        .unwrap();
+    let mut slow = consumer
+        .subscribe("/queue/work", AckMode::Auto)
+        .await
+        .unwrap();
+    let producer = Client::builder(tcp.as_str()).connect().await.unwrap();
+    // 32 MiB in all: more than the socket buffers and the server's outbound allowance hold.
+    let body = |i: usize| {
+        let mut body = format!("{i}\n").into_bytes();
+        body.resize(16 * 1024, b'x');
+        body
+    };
+    const COUNT: usize = 2000;
+    for i in 0..COUNT {
+        producer.send("/queue/work", body(i)).await.unwrap();
+    }
+    producer
+        .send_with_receipt(SendFrame::new("/queue/work", "last"))
+        .await
+        .unwrap();
+    // The consumer has taken nothing: it holds two messages and one read; the rest waits in
+    // the broker's queue, not in the consumer's memory.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stats = server.handle().stats().await.unwrap();
+    assert!(stats.broker.queued_messages > 500, "{stats:?}");
+    for i in 0..COUNT {
+        let message = slow.next().await.unwrap();
+        assert_eq!(message.body().len(), 16 * 1024);
+        assert!(text(&message).starts_with(&format!("{i}\n")), "message {i}");
+    }
+    assert_eq!(text(&slow.next().await.unwrap()), "last");
+}
+
+#[tokio::test]
+async fn receiving_is_cancel_safe() {
+    let (_server, tcp, _) = server().await;
+    let client = Client::builder(tcp).connect().await.unwrap();
+    let mut ticks = client
+        .subscribe("/topic/ticks", AckMode::Auto)
+        .await
+        .unwrap();
+    let sender = client.clone();
+    tokio::spawn(async move {
+        for i in 0..300 {
+            sender.send("/topic/ticks", format!("{i}")).await.unwrap();
+            if i % 10 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    let mut received = Vec::new();
+    while received.len() < 300 {
+        // A timer that often wins the race drops the `next()` future half the time.
+        tokio::select! {
+            message = ticks.next() => received.push(text(&message.unwrap())),
+            () = tokio::time::sleep(Duration::from_micros(50)) => {}
+        }
+    }
+    let expected: Vec<String> = (0..300).map(|i| i.to_string()).collect();
+    assert_eq!(received, expected);
+}
+
+#[tokio::test]
+async fn dropping_a_subscription_unsubscribes() {
+    let (server, tcp, _) = server().await;
+    let client = Client::builder(tcp).connect().await.unwrap();
+    let subscription = client.subscribe("/topic/a", AckMode::Auto).await.unwrap();
+    assert_eq!(
+        server.handle().stats().await.unwrap().broker.subscriptions,
+        1
+    );
+    drop(subscription);
+    client
+        .send_with_receipt(SendFrame::new("/topic/a", "sync"))
+        .await
+        .unwrap();
+    assert_eq!(
+        server.handle().stats().await.unwrap().broker.subscriptions,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_silent_server_ends_the_connection_with_a_typed_reason() {
+    // A server that accepts, promises heart-beats every 100 ms, and says nothing more.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut buffer = [0; 1024];
+        let _ = socket.read(&mut buffer).await.unwrap();
+        socket
+            .write_all(b"CONNECTED\nversion:1.2\nheart-beat:100,100\n\n\0")
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    });
+    let client = Client::builder(address)
+        .heart_beat(HeartBeat::from_millis(100, 100))
+        .connect()
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let reason = tokio::time::timeout(Duration::from_secs(5), client.closed())
+        .await
+        .unwrap();
+    assert_eq!(reason, CloseReason::HeartBeatTimedOut);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    match client.send("/topic/x", "late").await {
+        Err(Error::Closed(CloseReason::HeartBeatTimedOut)) => {}
+        other => panic!("expected the close reason, got {other:?}"),
+    }
+}
