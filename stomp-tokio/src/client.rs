@@ -9,7 +9,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use stomp_session::{
     AckMode, ClientConfig, ClientSession, CloseReason, HeartBeat, Limits, Message, SendFrame,
-    SubscriptionId, Version,
+    SubscriptionId, TransactionId, Version,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -223,6 +223,20 @@ impl Client {
         })
     }
 
+    /// Begins a transaction, once the server confirmed it (its RECEIPT). What is sent and
+    /// acknowledged through it takes effect at [`Transaction::commit`]; dropping it uncommitted
+    /// aborts it.
+    pub async fn begin(&self) -> Result<Transaction, Error> {
+        let (done, answer) = oneshot::channel();
+        self.command(Command::Begin { done }).await?;
+        let id = answer.await.map_err(|_| self.gone())??;
+        Ok(Transaction {
+            id,
+            client: self.clone(),
+            ended: false,
+        })
+    }
+
     /// Disconnects gracefully: DISCONNECT, then the server's RECEIPT, within the session's
     /// disconnect timeout (5 s).
     pub async fn disconnect(self) -> Result<(), Error> {
@@ -296,6 +310,7 @@ impl Subscription {
         let command = Command::Acknowledge {
             message,
             nack,
+            transaction: None,
             done,
         };
         self.client.command(command).await?;
@@ -314,5 +329,93 @@ impl Stream for Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         let _ = self.client.control.send(self.id.clone());
+    }
+}
+
+/// A transaction: its SENDs, ACKs and NACKs take effect together at
+/// [`commit`](Self::commit), or not at all at [`abort`](Self::abort) (or when dropped).
+pub struct Transaction {
+    id: TransactionId,
+    client: Client,
+    ended: bool,
+}
+
+impl fmt::Debug for Transaction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transaction")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Transaction {
+    /// The transaction's id.
+    pub fn id(&self) -> &TransactionId {
+        &self.id
+    }
+
+    /// Sends a message within the transaction; returns once queued.
+    pub async fn send(&self, frame: SendFrame) -> Result<(), Error> {
+        let frame = frame.in_transaction(&self.id);
+        self.client.send_frame(frame).await
+    }
+
+    /// Acknowledges `message` within the transaction.
+    pub async fn ack(&self, message: &Message) -> Result<(), Error> {
+        self.acknowledge(message, false).await
+    }
+
+    /// Refuses `message` within the transaction.
+    pub async fn nack(&self, message: &Message) -> Result<(), Error> {
+        self.acknowledge(message, true).await
+    }
+
+    async fn acknowledge(&self, message: &Message, nack: bool) -> Result<(), Error> {
+        let (done, answer) = oneshot::channel();
+        let command = Command::Acknowledge {
+            message: Box::new(message.clone()),
+            nack,
+            transaction: Some(self.id.clone()),
+            done,
+        };
+        self.client.command(command).await?;
+        answer.await.map_err(|_| self.client.gone())?
+    }
+
+    /// Commits, and waits for the server's RECEIPT.
+    pub async fn commit(self) -> Result<(), Error> {
+        self.end(true).await
+    }
+
+    /// Aborts, and waits for the server's RECEIPT.
+    pub async fn abort(self) -> Result<(), Error> {
+        self.end(false).await
+    }
+
+    async fn end(mut self, commit: bool) -> Result<(), Error> {
+        self.ended = true;
+        let (done, answer) = oneshot::channel();
+        let command = Command::End {
+            id: self.id.clone(),
+            commit,
+            done: Some(done),
+        };
+        self.client.command(command).await?;
+        answer.await.map_err(|_| self.client.gone())?
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        if !self.ended {
+            let command = Command::End {
+                id: self.id.clone(),
+                commit: false,
+                done: None,
+            };
+            // With the queue full or the connection over, the server drops the transaction at
+            // the close anyway.
+            let _ = self.client.commands.try_send(command);
+        }
     }
 }

@@ -9,7 +9,8 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use stomp_session::{
-    AckMode, ClientEvent, ClientSession, CloseReason, Message, ReceiptId, SendFrame, SubscriptionId,
+    AckMode, ClientEvent, ClientSession, CloseReason, Message, ReceiptId, SendFrame,
+    SubscriptionId, TransactionId,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::sleep_until;
@@ -35,7 +36,18 @@ pub(crate) enum Command {
     Acknowledge {
         message: Box<Message>,
         nack: bool,
+        transaction: Option<TransactionId>,
         done: oneshot::Sender<Result<(), Error>>,
+    },
+    Begin {
+        /// Answered at the BEGIN's RECEIPT.
+        done: oneshot::Sender<Result<TransactionId, Error>>,
+    },
+    End {
+        id: TransactionId,
+        commit: bool,
+        /// Answered at the RECEIPT; none for an abort on drop.
+        done: Option<oneshot::Sender<Result<(), Error>>>,
     },
     Disconnect {
         done: oneshot::Sender<Result<(), Error>>,
@@ -49,6 +61,7 @@ enum Waiter {
         SubscriptionId,
         oneshot::Sender<Result<SubscriptionId, Error>>,
     ),
+    Began(TransactionId, oneshot::Sender<Result<TransactionId, Error>>),
 }
 
 impl Waiter {
@@ -58,6 +71,9 @@ impl Waiter {
                 let _ = done.send(Err(Error::Closed(reason.clone())));
             }
             Waiter::Subscribed(_, done) => {
+                let _ = done.send(Err(Error::Closed(reason.clone())));
+            }
+            Waiter::Began(_, done) => {
                 let _ = done.send(Err(Error::Closed(reason.clone())));
             }
         }
@@ -202,11 +218,13 @@ impl Driver {
             Command::Acknowledge {
                 message,
                 nack,
+                transaction,
                 done,
             } => {
+                let tx = transaction.as_ref();
                 let sent = match nack {
-                    false => self.session.ack(now, &message, None, true),
-                    true => self.session.nack(now, &message, None, true),
+                    false => self.session.ack(now, &message, tx, true),
+                    true => self.session.nack(now, &message, tx, true),
                 };
                 match sent {
                     Ok(Some(receipt)) => {
@@ -218,6 +236,33 @@ impl Driver {
                     Err(e) => {
                         let _ = done.send(Err(e.into()));
                     }
+                }
+            }
+            Command::Begin { done } => match self.session.begin(now, true) {
+                Ok(transaction) => {
+                    if let Some(receipt) = transaction.receipt {
+                        let waiter = Waiter::Began(transaction.id, done);
+                        routing.receipts.insert(receipt, waiter);
+                    }
+                }
+                Err(e) => {
+                    let _ = done.send(Err(e.into()));
+                }
+            },
+            Command::End { id, commit, done } => {
+                let receipt = done.is_some();
+                let ended = match commit {
+                    true => self.session.commit(now, &id, receipt),
+                    false => self.session.abort(now, &id, receipt),
+                };
+                match (ended, done) {
+                    (Ok(Some(receipt)), Some(done)) => {
+                        routing.receipts.insert(receipt, Waiter::Done(done));
+                    }
+                    (Err(e), Some(done)) => {
+                        let _ = done.send(Err(e.into()));
+                    }
+                    _ => {}
                 }
             }
             Command::Disconnect { done } => match self.session.disconnect(now) {
@@ -264,6 +309,9 @@ impl Driver {
                         let _ = done.send(Ok(()));
                     }
                     Some(Waiter::Subscribed(id, done)) => {
+                        let _ = done.send(Ok(id));
+                    }
+                    Some(Waiter::Began(id, done)) => {
                         let _ = done.send(Ok(id));
                     }
                     None => {}

@@ -29,8 +29,9 @@ mod driver;
 mod error;
 mod transport;
 
-pub use client::{Client, ClientBuilder, Subscription};
+pub use client::{Client, ClientBuilder, Subscription, Transaction};
 pub use error::Error;
 pub use stomp_session::{
-    self, AckMode, CloseReason, HeartBeat, Limits, Message, SendFrame, SubscriptionId, Version,
+    self, AckMode, CloseReason, HeartBeat, Limits, Message, SendFrame, SubscriptionId,
+    TransactionId, Version,
 };

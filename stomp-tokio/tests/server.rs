@@ -210,3 +210,47 @@ async fn a_silent_server_ends_the_connection_with_a_typed_reason() {
         other => panic!("expected the close reason, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_transaction_takes_effect_at_commit_and_not_at_all_when_aborted_or_dropped() {
+    let (_server, tcp, _) = server().await;
+    let client = Client::builder(tcp).connect().await.unwrap();
+    let mut orders = client
+        .subscribe("/topic/orders", AckMode::Auto)
+        .await
+        .unwrap();
+
+    let aborted = client.begin().await.unwrap();
+    aborted
+        .send(SendFrame::new("/topic/orders", "never"))
+        .await
+        .unwrap();
+    aborted.abort().await.unwrap();
+    let dropped = client.begin().await.unwrap();
+    dropped
+        .send(SendFrame::new("/topic/orders", "nor this"))
+        .await
+        .unwrap();
+    drop(dropped);
+    assert!(quiet(&mut orders).await);
+
+    let tx = client.begin().await.unwrap();
+    tx.send(SendFrame::new("/topic/orders", "one"))
+        .await
+        .unwrap();
+    tx.send(SendFrame::new("/topic/orders", "two"))
+        .await
+        .unwrap();
+    assert!(quiet(&mut orders).await, "nothing before the COMMIT");
+    tx.commit().await.unwrap();
+    assert_eq!(text(&orders.next().await.unwrap()), "one");
+    assert_eq!(text(&orders.next().await.unwrap()), "two");
+    client.disconnect().await.unwrap();
+}
+
+/// Whether no message arrives within 200 ms.
+async fn quiet(subscription: &mut stomp_tokio::Subscription) -> bool {
+    tokio::time::timeout(Duration::from_millis(200), subscription.next())
+        .await
+        .is_err()
+}
