@@ -86,8 +86,3 @@ pub use message::{Failure, IntoReply, JSON, Json, Message, Payload, TEXT};
 pub use server::{Server, ServerBuilder};
 pub use stomp_broker::{self, BrokerConfig, BrokerStats};
 pub use stomp_session::{self, ConnectRequest, ServerConfig};
-
-/// The README's Rust examples, compiled, and run where they need no server, as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct Readme;

@@ -1,5 +1,6 @@
 //! The README's Rust examples are the files the tests run, word for word: the axum
-//! application (run by tests/axum.rs) and the `TcpStream` client (run by scripts/interop).
+//! application (run by tests/axum.rs), and the tokio and `TcpStream` clients (run by
+//! scripts/interop).
 
 const README: &str = include_str!("../../README.md");
 
@@ -9,6 +10,10 @@ fn the_readme_shows_the_examples_that_run() {
         (
             "stomp-server/examples/axum_app.rs",
             include_str!("../examples/axum_app.rs"),
+        ),
+        (
+            "stomp-tokio/examples/client.rs",
+            include_str!("../../stomp-tokio/examples/client.rs"),
         ),
         (
             "stomp-session/examples/tcp_client.rs",

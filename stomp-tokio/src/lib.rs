@@ -35,3 +35,9 @@ pub use stomp_session::{
     self, AckMode, CloseReason, HeartBeat, Limits, Message, SendFrame, SubscriptionId,
     TransactionId, Version,
 };
+
+/// The README's Rust examples, compiled, and run where they need no server, as doctests:
+/// this crate's tests can build them all.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct Readme;
