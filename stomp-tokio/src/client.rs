@@ -177,14 +177,13 @@ impl Client {
         answer.await.map_err(|_| self.gone())?
     }
 
-    /// Queues a message without waiting: fails at once when the command queue is full.
+    /// Queues a message without waiting: fails at once with [`Error::QueueFull`] when the
+    /// command queue is full.
     pub fn try_send(&self, frame: SendFrame) -> Result<(), Error> {
         self.commands
             .try_send(Command::Send { frame, done: None })
             .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => {
-                    Error::Io(std::io::ErrorKind::WouldBlock.into())
-                }
+                mpsc::error::TrySendError::Full(_) => Error::QueueFull,
                 mpsc::error::TrySendError::Closed(_) => self.gone(),
             })
     }

@@ -22,6 +22,8 @@ pub enum Error {
     Session(SessionError),
     /// No answer within the time allowed (CONNECTED, or a DISCONNECT's RECEIPT).
     TimedOut,
+    /// [`Client::try_send`](crate::Client::try_send) found the command queue full.
+    QueueFull,
 }
 
 impl fmt::Display for Error {
@@ -34,6 +36,7 @@ impl fmt::Display for Error {
             Error::Closed(reason) => write!(f, "connection closed: {reason}"),
             Error::Session(e) => write!(f, "{e}"),
             Error::TimedOut => f.write_str("timed out"),
+            Error::QueueFull => f.write_str("the command queue is full"),
         }
     }
 }

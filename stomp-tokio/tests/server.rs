@@ -254,3 +254,19 @@ async fn quiet(subscription: &mut stomp_tokio::Subscription) -> bool {
         .await
         .is_err()
 }
+
+#[tokio::test]
+async fn try_send_never_waits_and_says_when_the_queue_is_full() {
+    let (_server, tcp, _) = server().await;
+    let client = Client::builder(tcp)
+        .command_queue(1)
+        .connect()
+        .await
+        .unwrap();
+    // On a current-thread runtime the connection task cannot run between these calls, so
+    // the one-command queue fills at once.
+    let first = client.try_send(SendFrame::new("/topic/t", "1"));
+    let second = client.try_send(SendFrame::new("/topic/t", "2"));
+    assert!(first.is_ok(), "{first:?}");
+    assert!(matches!(second, Err(Error::QueueFull)), "{second:?}");
+}
