@@ -151,6 +151,33 @@ impl Client {
         self.commands.send(command).await.map_err(|_| self.gone())
     }
 
+    /// Sends a command that carries where its answer goes, and waits for the answer.
+    async fn ask<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<T, Error>>) -> Command,
+    ) -> Result<T, Error> {
+        let (done, answer) = oneshot::channel();
+        self.command(command(done)).await?;
+        answer.await.map_err(|_| self.gone())?
+    }
+
+    /// Acknowledges or refuses `message`, within `transaction` if one is given, and waits
+    /// for the server's RECEIPT.
+    async fn acknowledge(
+        &self,
+        message: &Message,
+        nack: bool,
+        transaction: Option<TransactionId>,
+    ) -> Result<(), Error> {
+        self.ask(|done| Command::Acknowledge {
+            message: Box::new(message.clone()),
+            nack,
+            transaction,
+            done,
+        })
+        .await
+    }
+
     /// The error for a connection that is over.
     fn gone(&self) -> Error {
         let reason = self.closed.borrow().clone();
@@ -171,10 +198,11 @@ impl Client {
     /// Sends a message and waits for the server's RECEIPT: once this returns `Ok`, the server
     /// has taken the message.
     pub async fn send_with_receipt(&self, frame: SendFrame) -> Result<(), Error> {
-        let (done, answer) = oneshot::channel();
-        let done = Some(done);
-        self.command(Command::Send { frame, done }).await?;
-        answer.await.map_err(|_| self.gone())?
+        self.ask(|done| Command::Send {
+            frame,
+            done: Some(done),
+        })
+        .await
     }
 
     /// Queues a message without waiting: fails at once with [`Error::QueueFull`] when the
@@ -202,19 +230,19 @@ impl Client {
         headers: &[(&str, &str)],
     ) -> Result<Subscription, Error> {
         let (messages_tx, messages) = mpsc::channel(self.buffer);
-        let (done, answer) = oneshot::channel();
-        let command = Command::Subscribe {
-            destination: destination.to_owned(),
-            ack,
-            headers: headers
-                .iter()
-                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-                .collect(),
-            messages: messages_tx,
-            done,
-        };
-        self.command(command).await?;
-        let id = answer.await.map_err(|_| self.gone())??;
+        let headers = headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        let id = self
+            .ask(|done| Command::Subscribe {
+                destination: destination.to_owned(),
+                ack,
+                headers,
+                messages: messages_tx,
+                done,
+            })
+            .await?;
         Ok(Subscription {
             id,
             messages,
@@ -226,9 +254,7 @@ impl Client {
     /// acknowledged through it takes effect at [`Transaction::commit`]; dropping it uncommitted
     /// aborts it.
     pub async fn begin(&self) -> Result<Transaction, Error> {
-        let (done, answer) = oneshot::channel();
-        self.command(Command::Begin { done }).await?;
-        let id = answer.await.map_err(|_| self.gone())??;
+        let id = self.ask(|done| Command::Begin { done }).await?;
         Ok(Transaction {
             id,
             client: self.clone(),
@@ -239,9 +265,7 @@ impl Client {
     /// Disconnects gracefully: DISCONNECT, then the server's RECEIPT, within the session's
     /// disconnect timeout (5 s).
     pub async fn disconnect(self) -> Result<(), Error> {
-        let (done, answer) = oneshot::channel();
-        self.command(Command::Disconnect { done }).await?;
-        answer.await.map_err(|_| self.gone())?
+        self.ask(|done| Command::Disconnect { done }).await
     }
 
     /// Why the connection closed, once it has (a heart-beat timeout, the server's ERROR...).
@@ -295,25 +319,12 @@ impl Subscription {
 
     /// Acknowledges `message` by its version's rules, and waits for the server's RECEIPT.
     pub async fn ack(&self, message: &Message) -> Result<(), Error> {
-        self.acknowledge(message, false).await
+        self.client.acknowledge(message, false, None).await
     }
 
     /// Refuses `message` (STOMP 1.1 and later): the server may redeliver it.
     pub async fn nack(&self, message: &Message) -> Result<(), Error> {
-        self.acknowledge(message, true).await
-    }
-
-    async fn acknowledge(&self, message: &Message, nack: bool) -> Result<(), Error> {
-        let (done, answer) = oneshot::channel();
-        let message = Box::new(message.clone());
-        let command = Command::Acknowledge {
-            message,
-            nack,
-            transaction: None,
-            done,
-        };
-        self.client.command(command).await?;
-        answer.await.map_err(|_| self.client.gone())?
+        self.client.acknowledge(message, true, None).await
     }
 }
 
@@ -361,24 +372,14 @@ impl Transaction {
 
     /// Acknowledges `message` within the transaction.
     pub async fn ack(&self, message: &Message) -> Result<(), Error> {
-        self.acknowledge(message, false).await
+        let transaction = Some(self.id.clone());
+        self.client.acknowledge(message, false, transaction).await
     }
 
     /// Refuses `message` within the transaction.
     pub async fn nack(&self, message: &Message) -> Result<(), Error> {
-        self.acknowledge(message, true).await
-    }
-
-    async fn acknowledge(&self, message: &Message, nack: bool) -> Result<(), Error> {
-        let (done, answer) = oneshot::channel();
-        let command = Command::Acknowledge {
-            message: Box::new(message.clone()),
-            nack,
-            transaction: Some(self.id.clone()),
-            done,
-        };
-        self.client.command(command).await?;
-        answer.await.map_err(|_| self.client.gone())?
+        let transaction = Some(self.id.clone());
+        self.client.acknowledge(message, true, transaction).await
     }
 
     /// Commits, and waits for the server's RECEIPT.
@@ -393,14 +394,14 @@ impl Transaction {
 
     async fn end(mut self, commit: bool) -> Result<(), Error> {
         self.ended = true;
-        let (done, answer) = oneshot::channel();
-        let command = Command::End {
-            id: self.id.clone(),
-            commit,
-            done: Some(done),
-        };
-        self.client.command(command).await?;
-        answer.await.map_err(|_| self.client.gone())?
+        let id = self.id.clone();
+        self.client
+            .ask(|done| Command::End {
+                id,
+                commit,
+                done: Some(done),
+            })
+            .await
     }
 }
 
