@@ -231,11 +231,33 @@ impl SendFrame {
         self
     }
 
+    /// Sets the `content-type` header, the MIME type of the body (1.1 and later), such as
+    /// `application/json` or `text/plain;charset=utf-8`.
+    #[must_use]
+    pub fn content_type(self, content_type: impl Into<String>) -> SendFrame {
+        self.header("content-type", content_type)
+    }
+
     /// Asks for a RECEIPT.
     #[must_use]
     pub fn with_receipt(mut self) -> SendFrame {
         self.receipt = true;
         self
+    }
+
+    /// The destination.
+    pub fn destination(&self) -> &str {
+        &self.destination
+    }
+
+    /// The body.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The transaction it is sent in, if any.
+    pub fn transaction(&self) -> Option<TransactionId> {
+        self.transaction.as_deref().map(TransactionId::from)
     }
 }
 
@@ -662,16 +684,42 @@ impl ClientSession {
         receipt: bool,
     ) -> Result<Subscribed, SessionError> {
         self.check_connected()?;
-        let id = self.next_id("sub");
+        // Ids given to `subscribe_as` are never handed out again.
+        let id = loop {
+            let id = self.next_id("sub");
+            if !self.subscriptions.contains_key(&id) {
+                break SubscriptionId::from(id);
+            }
+        };
+        let receipt = self.subscribe_as(now, &id, destination, ack, extra, receipt)?;
+        Ok(Subscribed { id, receipt })
+    }
+
+    /// Subscribes under an id the caller chose, such as one a subscription had on an earlier
+    /// connection, restored after a reconnect so that its messages keep the id the
+    /// application knows. Fails with [`SessionError::DuplicateSubscription`] if this session
+    /// already has a subscription `id`; [`subscribe`](Self::subscribe) never hands it out.
+    pub fn subscribe_as(
+        &mut self,
+        now: Instant,
+        id: &SubscriptionId,
+        destination: &str,
+        ack: AckMode,
+        extra: &[(&str, &str)],
+        receipt: bool,
+    ) -> Result<Option<ReceiptId>, SessionError> {
+        self.check_connected()?;
+        if self.subscriptions.contains_key(id.as_str()) {
+            return Err(SessionError::DuplicateSubscription(id.clone()));
+        }
         let mut headers = vec![("id", id.as_str()), ("destination", destination)];
         if ack != AckMode::Auto {
             headers.push(("ack", ack.as_str()));
         }
         headers.extend(extra.iter().copied());
         let receipt = self.transmit(now, Command::Subscribe, headers, &Bytes::new(), receipt)?;
-        self.subscriptions.insert(id.clone(), ack);
-        let id = SubscriptionId::from(id);
-        Ok(Subscribed { id, receipt })
+        self.subscriptions.insert(id.as_str().to_owned(), ack);
+        Ok(receipt)
     }
 
     /// Ends subscription `id`.

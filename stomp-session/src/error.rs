@@ -18,6 +18,8 @@ pub enum SessionError {
     Closed,
     /// No subscription has this id.
     UnknownSubscription(SubscriptionId),
+    /// A subscription already has this id.
+    DuplicateSubscription(SubscriptionId),
     /// No open transaction has this id.
     UnknownTransaction(TransactionId),
     /// The message needs no acknowledgement, or carries no id to acknowledge it by.
@@ -45,6 +47,9 @@ impl fmt::Display for SessionError {
             SessionError::Closed => f.write_str("the session is closed"),
             SessionError::UnknownSubscription(id) => {
                 write!(f, "no subscription {:?}", id.as_str())
+            }
+            SessionError::DuplicateSubscription(id) => {
+                write!(f, "a subscription {:?} exists already", id.as_str())
             }
             SessionError::UnknownTransaction(id) => {
                 write!(f, "no open transaction {:?}", id.as_str())

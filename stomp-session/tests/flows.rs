@@ -7,7 +7,7 @@ mod common;
 use common::{BOTH, Pair};
 use stomp_session::{
     AckMode, ClientConfig, ClientEvent, CloseReason, Command, Message, MessageSet, SendFrame,
-    ServerConfig, ServerEvent, Version,
+    ServerConfig, ServerEvent, SessionError, SubscriptionId, Version,
 };
 
 fn client() -> ClientConfig {
@@ -146,6 +146,51 @@ fn subscribe_send_and_receive_in_every_version() {
                 "{version}"
             );
         }
+    }
+}
+
+#[test]
+fn a_subscription_restored_under_its_earlier_id_keeps_it_and_the_id_is_not_handed_out_again() {
+    for bytewise in BOTH {
+        let mut pair = Pair::connected(client(), ServerConfig::default(), bytewise);
+        let now = pair.now;
+        let restored = SubscriptionId::from("sub-2");
+        let headers = [("prefetch-count", "5")];
+        pair.client
+            .subscribe_as(now, &restored, "/queue/jobs", AckMode::Client, &headers, false)
+            .unwrap();
+        assert_eq!(
+            pair.client
+                .subscribe_as(now, &restored, "/queue/other", AckMode::Auto, &[], false),
+            Err(SessionError::DuplicateSubscription(restored.clone()))
+        );
+        // New subscriptions get fresh ids around the restored one.
+        let first = pair
+            .client
+            .subscribe(now, "/topic/a", AckMode::Auto, false)
+            .unwrap();
+        let second = pair
+            .client
+            .subscribe(now, "/topic/b", AckMode::Auto, false)
+            .unwrap();
+        assert_eq!(first.id.as_str(), "sub-1");
+        assert_eq!(second.id.as_str(), "sub-3");
+        pair.drive();
+        assert!(
+            pair.client_wrote().contains(
+                "SUBSCRIBE\nid:sub-2\ndestination:/queue/jobs\nack:client\nprefetch-count:5\n"
+            ),
+            "{}",
+            pair.client_wrote()
+        );
+        pair.client
+            .send(now, SendFrame::new("/queue/jobs", "job"))
+            .unwrap();
+        pair.drive();
+        let received = messages(&pair);
+        assert_eq!(received.len(), 1);
+        assert_eq!(received[0].subscription().as_ref(), Some(&restored));
+        assert_eq!(received[0].ack_mode(), Some(AckMode::Client));
     }
 }
 
