@@ -157,7 +157,14 @@ fn a_subscription_restored_under_its_earlier_id_keeps_it_and_the_id_is_not_hande
         let restored = SubscriptionId::from("sub-2");
         let headers = [("prefetch-count", "5")];
         pair.client
-            .subscribe_as(now, &restored, "/queue/jobs", AckMode::Client, &headers, false)
+            .subscribe_as(
+                now,
+                &restored,
+                "/queue/jobs",
+                AckMode::Client,
+                &headers,
+                false,
+            )
             .unwrap();
         assert_eq!(
             pair.client

@@ -1,29 +1,36 @@
-//! The application's side: [`Client`], [`ClientBuilder`] and [`Subscription`].
+//! The application's side: [`ClientBuilder`] and [`Client`].
 
 use std::fmt;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::Stream;
 use stomp_session::{
-    AckMode, ClientConfig, ClientSession, CloseReason, HeartBeat, Limits, Message, SendFrame,
-    SubscriptionId, TransactionId, Version,
+    AckMode, ClientConfig, CloseReason, HeartBeat, Limits, SendFrame, TransactionId, Version,
 };
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio_rustls::rustls;
 
 use crate::Error;
-use crate::driver::{Command, Driver};
-use crate::transport::{Endpoint, Transport};
+use crate::driver::{Command, Control, Driver, Setup};
+use crate::endpoint::Endpoint;
+use crate::events::{Events, Shared};
+use crate::message::Message;
+use crate::reconnect::Reconnect;
+use crate::subscription::Subscription;
+use crate::tls::Trust;
+use crate::transaction::Transaction;
 
 /// How a [`Client`] connects: [`Client::builder`], then [`connect`](Self::connect).
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
-    endpoint: String,
+    endpoints: Vec<String>,
     config: ClientConfig,
     commands: usize,
     buffer: usize,
+    trust: Trust,
+    reconnect: Option<Reconnect>,
+    write_timeout: Duration,
 }
 
 impl ClientBuilder {
@@ -51,15 +58,30 @@ impl ClientBuilder {
         self
     }
 
-    /// Limits on the frames the server sends.
+    /// Limits on the frames the server sends (and on WebSocket messages: one frame at most).
     pub fn limits(mut self, limits: Limits) -> Self {
         self.config = self.config.with_limits(limits);
         self
     }
 
-    /// How long to wait for CONNECTED (default 30 s).
+    /// How long a connection may take to be set up (default 30 s): TCP, TLS and WebSocket
+    /// handshakes together, then CONNECTED.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.config = self.config.with_connect_timeout(timeout);
+        self
+    }
+
+    /// How long [`Client::disconnect`] waits for the server's RECEIPT (default 5 s).
+    pub fn disconnect_timeout(mut self, timeout: Duration) -> Self {
+        self.config = self.config.with_disconnect_timeout(timeout);
+        self
+    }
+
+    /// How long a write may make no progress (default 10 s) before the connection counts as
+    /// lost, as when the server stopped reading: heart-beats and the disconnect timeout are
+    /// only kept while writes progress.
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
         self
     }
 
@@ -78,36 +100,88 @@ impl ClientBuilder {
         self
     }
 
+    /// Another address of the same broker (or of a member of its cluster), in any scheme the
+    /// builder takes. [`connect`](Self::connect) tries the addresses in order until one
+    /// answers; a reconnect goes round them, starting with the one after the address lost.
+    pub fn failover(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoints.push(endpoint.into());
+        self
+    }
+
+    /// Reconnects after the connection is lost (by default the client closes instead).
+    ///
+    /// On each new connection, before anything else goes out, every subscription still held
+    /// by the application is subscribed again under its id, with its ack mode and headers;
+    /// the subscription's stream goes on where it was. Then:
+    /// - SENDs awaiting their RECEIPT ([`Client::send_with_receipt`]) are sent again, so each
+    ///   completes once a server has taken the message; one whose RECEIPT was lost with the
+    ///   connection may arrive twice (at least once). Fire-and-forget SENDs already written
+    ///   may be lost with the connection; those still queued go out on the new one.
+    /// - Messages received but not acknowledged are redelivered by the broker (to this client
+    ///   or another consumer); acknowledging them afterwards fails with
+    ///   [`Error::StaleMessage`], since their ids mean nothing to the new connection.
+    /// - Transactions die with the connection (the broker aborts them): their commands fail
+    ///   with [`Error::Closed`] or an unknown transaction.
+    /// - While the connection is down, commands wait in the command queue (`send` waits when
+    ///   it is full, `try_send` fails), and [`Client::disconnect`] ends the client at once.
+    ///
+    /// [`Client::events`] reports each loss, attempt and reconnection.
+    pub fn reconnect(mut self, policy: Reconnect) -> Self {
+        self.reconnect = Some(policy);
+        self
+    }
+
+    /// Trusts these root certificates for `tls://` and `wss://` endpoints, instead of the
+    /// system's.
+    pub fn tls_roots(mut self, roots: rustls::RootCertStore) -> Self {
+        self.trust = Trust::Roots(Arc::new(roots));
+        self
+    }
+
+    /// Uses this TLS configuration for `tls://` and `wss://` endpoints (client certificates,
+    /// another crypto provider...).
+    pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        self.trust = Trust::Config(config);
+        self
+    }
+
     /// Connects, and resolves once the server has accepted the connection (CONNECTED), or
-    /// fails with [`Error::Refused`] carrying the server's ERROR message.
+    /// fails with [`Error::Refused`] carrying the server's ERROR message. With several
+    /// addresses, each is tried once in order and the last failure is returned; the
+    /// [`reconnect`](Self::reconnect) policy applies once connected.
     pub async fn connect(self) -> Result<Client, Error> {
-        let endpoint = Endpoint::parse(&self.endpoint)?;
-        let timeout = self.config.connect_timeout();
-        let transport = tokio::time::timeout(timeout, Transport::open(&endpoint))
-            .await
-            .map_err(|_| Error::TimedOut)??;
-        // The driver task reads the clock; the session never does.
-        #[allow(clippy::disallowed_methods)]
-        let now = Instant::now();
-        let session = ClientSession::new(self.config, now);
+        let endpoints = self
+            .endpoints
+            .iter()
+            .map(|e| Endpoint::parse(e))
+            .collect::<Result<Vec<_>, _>>()?;
+        let setup = Setup {
+            config: self.config,
+            endpoints,
+            trust: self.trust,
+            reconnect: self.reconnect,
+            write_timeout: self.write_timeout,
+        };
         let (commands_tx, commands) = mpsc::channel(self.commands);
         let (control_tx, control) = mpsc::unbounded_channel();
-        let (connected_tx, connected) = oneshot::channel();
+        let (first_tx, first) = oneshot::channel();
         let (closed_tx, closed) = watch::channel(None);
-        let driver = Driver {
-            session,
-            transport,
+        let shared = Arc::new(Shared::new());
+        let driver = Driver::new(
+            setup,
             commands,
             control,
-            connected: Some(connected_tx),
-            closed: closed_tx,
-        };
+            first_tx,
+            closed_tx,
+            shared.clone(),
+        );
         tokio::spawn(driver.run());
-        match connected.await {
+        match first.await {
             Ok(Ok(())) => Ok(Client {
                 commands: commands_tx,
                 control: control_tx,
                 closed,
+                shared,
                 buffer: self.buffer,
             }),
             Ok(Err(e)) => Err(e),
@@ -118,12 +192,14 @@ impl ClientBuilder {
 
 /// A connection to a STOMP server, driven by a task of its own. Cheap to clone, `Send` and
 /// `Sync`: every clone uses the same connection. The connection ends when
-/// [`disconnect`](Self::disconnect) is called or the last clone is dropped.
+/// [`disconnect`](Self::disconnect) is called or the last clone (and the last subscription)
+/// is dropped.
 #[derive(Clone)]
 pub struct Client {
     commands: mpsc::Sender<Command>,
-    control: mpsc::UnboundedSender<SubscriptionId>,
+    control: mpsc::UnboundedSender<Control>,
     closed: watch::Receiver<Option<CloseReason>>,
+    shared: Arc<Shared>,
     buffer: usize,
 }
 
@@ -137,13 +213,17 @@ impl fmt::Debug for Client {
 
 impl Client {
     /// A builder for a connection to `endpoint`: `host:port` or `tcp://host:port` for TCP,
-    /// `ws://host:port/path` for WebSocket.
+    /// `tls://host:port` (or `ssl://`) for TLS, `ws://host:port/path` and
+    /// `wss://host:port/path` for WebSocket, plain or over TLS.
     pub fn builder(endpoint: impl Into<String>) -> ClientBuilder {
         ClientBuilder {
-            endpoint: endpoint.into(),
+            endpoints: vec![endpoint.into()],
             config: ClientConfig::new("/"),
             commands: 256,
             buffer: 64,
+            trust: Trust::System,
+            reconnect: None,
+            write_timeout: Duration::from_secs(10),
         }
     }
 
@@ -152,7 +232,7 @@ impl Client {
     }
 
     /// Sends a command that carries where its answer goes, and waits for the answer.
-    async fn ask<T>(
+    pub(crate) async fn ask<T>(
         &self,
         command: impl FnOnce(oneshot::Sender<Result<T, Error>>) -> Command,
     ) -> Result<T, Error> {
@@ -163,7 +243,7 @@ impl Client {
 
     /// Acknowledges or refuses `message`, within `transaction` if one is given, and waits
     /// for the server's RECEIPT.
-    async fn acknowledge(
+    pub(crate) async fn acknowledge(
         &self,
         message: &Message,
         nack: bool,
@@ -176,6 +256,19 @@ impl Client {
             done,
         })
         .await
+    }
+
+    /// Tells the connection task that a subscription was dropped.
+    pub(crate) fn unsubscribe(&self, id: stomp_session::SubscriptionId) {
+        let _ = self.control.send(Control::Unsubscribe(id));
+    }
+
+    /// Queues a command without waiting, if there is room.
+    pub(crate) fn try_command(&self, command: Command) -> Result<(), Error> {
+        self.commands.try_send(command).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => Error::QueueFull,
+            mpsc::error::TrySendError::Closed(_) => self.gone(),
+        })
     }
 
     /// The error for a connection that is over.
@@ -196,7 +289,8 @@ impl Client {
     }
 
     /// Sends a message and waits for the server's RECEIPT: once this returns `Ok`, the server
-    /// has taken the message.
+    /// has taken the message. With a reconnect policy, a SEND whose connection was lost before
+    /// its RECEIPT is sent again on the next connection.
     pub async fn send_with_receipt(&self, frame: SendFrame) -> Result<(), Error> {
         self.ask(|done| Command::Send {
             frame,
@@ -208,12 +302,7 @@ impl Client {
     /// Queues a message without waiting: fails at once with [`Error::QueueFull`] when the
     /// command queue is full.
     pub fn try_send(&self, frame: SendFrame) -> Result<(), Error> {
-        self.commands
-            .try_send(Command::Send { frame, done: None })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => Error::QueueFull,
-                mpsc::error::TrySendError::Closed(_) => self.gone(),
-            })
+        self.try_command(Command::Send { frame, done: None })
     }
 
     /// Subscribes to `destination` and resolves once the server confirmed it (its RECEIPT),
@@ -243,11 +332,7 @@ impl Client {
                 done,
             })
             .await?;
-        Ok(Subscription {
-            id,
-            messages,
-            client: self.clone(),
-        })
+        Ok(Subscription::new(id, messages, self.clone()))
     }
 
     /// Begins a transaction, once the server confirmed it (its RECEIPT). What is sent and
@@ -255,25 +340,34 @@ impl Client {
     /// aborts it.
     pub async fn begin(&self) -> Result<Transaction, Error> {
         let id = self.ask(|done| Command::Begin { done }).await?;
-        Ok(Transaction {
-            id,
-            client: self.clone(),
-            ended: false,
-        })
+        Ok(Transaction::new(id, self.clone()))
     }
 
-    /// Disconnects gracefully: DISCONNECT, then the server's RECEIPT, within the session's
-    /// disconnect timeout (5 s).
+    /// Disconnects gracefully: the commands queued before go out, then DISCONNECT, then the
+    /// server's RECEIPT, within the disconnect timeout (default 5 s; [`Error::TimedOut`] past
+    /// it) once written (each write within the write timeout). While reconnecting, it ends the
+    /// client at once.
     pub async fn disconnect(self) -> Result<(), Error> {
-        self.ask(|done| Command::Disconnect { done }).await
+        let (done, answer) = oneshot::channel();
+        if self.control.send(Control::Disconnect(done)).is_err() {
+            return Err(self.gone());
+        }
+        answer.await.map_err(|_| self.gone())?
     }
 
-    /// Why the connection closed, once it has (a heart-beat timeout, the server's ERROR...).
+    /// The connection's events from now on, starting with where it stands: connected, lost,
+    /// reconnecting, reconnected, closed.
+    pub fn events(&self) -> Events {
+        self.shared.subscribe()
+    }
+
+    /// Why the client closed for good, once it has (a heart-beat timeout without a reconnect
+    /// policy, the server's ERROR, a disconnect...).
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.closed.borrow().clone()
     }
 
-    /// Resolves when the connection closes, with the reason.
+    /// Resolves when the client closes for good, with the reason.
     pub async fn closed(&self) -> CloseReason {
         let mut closed = self.closed.clone();
         loop {
@@ -283,139 +377,6 @@ impl Client {
             if closed.changed().await.is_err() {
                 return CloseReason::PeerClosed;
             }
-        }
-    }
-}
-
-/// A subscription's messages, in order. It is a [`Stream`]; [`next`](Self::next) is the same
-/// as an inherent method. Dropping it unsubscribes.
-///
-/// Receiving is cancel-safe: a `next()` future dropped in a `select!` loses no message.
-pub struct Subscription {
-    id: SubscriptionId,
-    messages: mpsc::Receiver<Message>,
-    client: Client,
-}
-
-impl fmt::Debug for Subscription {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Subscription")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Subscription {
-    /// The subscription's id, which its messages carry.
-    pub fn id(&self) -> &SubscriptionId {
-        &self.id
-    }
-
-    /// The next message; `None` once the connection is over and every message was taken.
-    /// Cancel-safe.
-    pub async fn next(&mut self) -> Option<Message> {
-        self.messages.recv().await
-    }
-
-    /// Acknowledges `message` by its version's rules, and waits for the server's RECEIPT.
-    pub async fn ack(&self, message: &Message) -> Result<(), Error> {
-        self.client.acknowledge(message, false, None).await
-    }
-
-    /// Refuses `message` (STOMP 1.1 and later): the server may redeliver it.
-    pub async fn nack(&self, message: &Message) -> Result<(), Error> {
-        self.client.acknowledge(message, true, None).await
-    }
-}
-
-impl Stream for Subscription {
-    type Item = Message;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
-        self.messages.poll_recv(cx)
-    }
-}
-
-impl Drop for Subscription {
-    fn drop(&mut self) {
-        let _ = self.client.control.send(self.id.clone());
-    }
-}
-
-/// A transaction: its SENDs, ACKs and NACKs take effect together at
-/// [`commit`](Self::commit), or not at all at [`abort`](Self::abort) (or when dropped).
-pub struct Transaction {
-    id: TransactionId,
-    client: Client,
-    ended: bool,
-}
-
-impl fmt::Debug for Transaction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Transaction")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Transaction {
-    /// The transaction's id.
-    pub fn id(&self) -> &TransactionId {
-        &self.id
-    }
-
-    /// Sends a message within the transaction; returns once queued.
-    pub async fn send(&self, frame: SendFrame) -> Result<(), Error> {
-        let frame = frame.in_transaction(&self.id);
-        self.client.send_frame(frame).await
-    }
-
-    /// Acknowledges `message` within the transaction.
-    pub async fn ack(&self, message: &Message) -> Result<(), Error> {
-        let transaction = Some(self.id.clone());
-        self.client.acknowledge(message, false, transaction).await
-    }
-
-    /// Refuses `message` within the transaction.
-    pub async fn nack(&self, message: &Message) -> Result<(), Error> {
-        let transaction = Some(self.id.clone());
-        self.client.acknowledge(message, true, transaction).await
-    }
-
-    /// Commits, and waits for the server's RECEIPT.
-    pub async fn commit(self) -> Result<(), Error> {
-        self.end(true).await
-    }
-
-    /// Aborts, and waits for the server's RECEIPT.
-    pub async fn abort(self) -> Result<(), Error> {
-        self.end(false).await
-    }
-
-    async fn end(mut self, commit: bool) -> Result<(), Error> {
-        self.ended = true;
-        let id = self.id.clone();
-        self.client
-            .ask(|done| Command::End {
-                id,
-                commit,
-                done: Some(done),
-            })
-            .await
-    }
-}
-
-impl Drop for Transaction {
-    fn drop(&mut self) {
-        if !self.ended {
-            let command = Command::End {
-                id: self.id.clone(),
-                commit: false,
-                done: None,
-            };
-            // With the queue full or the connection over, the server drops the transaction at
-            // the close anyway.
-            let _ = self.client.commands.try_send(command);
         }
     }
 }

@@ -1,24 +1,38 @@
-//! The task that owns the connection: it feeds the session what the transport reads and the
-//! time, writes what the session queues, runs the application's commands, and hands each
-//! MESSAGE to its subscription. When a subscription's buffer is full it stops reading the
-//! transport (backpressure) until the consumer takes a message: nothing is dropped, and
-//! memory stays bounded by the buffers.
+//! The task that owns the connection: it opens the transport, feeds the session what the
+//! transport reads and the time, writes what the session queues, runs the application's
+//! commands, and hands each MESSAGE to its subscription. When a subscription's buffer is full
+//! it stops reading the transport (backpressure) until the consumer takes a message: nothing
+//! is dropped, and memory stays bounded by the buffers.
+//!
+//! With a reconnect policy, a lost connection is followed by attempts over the endpoints in
+//! turn; on the new connection the subscriptions are restored under their ids before the SENDs
+//! still awaiting a RECEIPT go out again, and only then are queued commands read.
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use stomp_session::{
-    AckMode, ClientEvent, ClientSession, CloseReason, Message, ReceiptId, SendFrame,
+    AckMode, ClientConfig, ClientEvent, ClientSession, CloseReason, ReceiptId, SendFrame,
     SubscriptionId, TransactionId,
 };
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::time::sleep_until;
+use tokio::time::{sleep_until, timeout};
+use tokio_rustls::TlsConnector;
 
 use crate::Error;
+use crate::endpoint::Endpoint;
+use crate::events::{ConnectionEvent, ConnectionInfo, Shared};
+use crate::message::Message;
+use crate::reconnect::Reconnect;
+use crate::tls::Trust;
 use crate::transport::Transport;
 
-/// What the application asks of the connection.
+/// Commands processed in a row before what they queued is written.
+const BATCH: usize = 64;
+
+/// What the application asks of the connection, in the order it asked.
 pub(crate) enum Command {
     Send {
         frame: SendFrame,
@@ -49,143 +63,385 @@ pub(crate) enum Command {
         /// Answered at the RECEIPT; none for an abort on drop.
         done: Option<oneshot::Sender<Result<(), Error>>>,
     },
-    Disconnect {
-        done: oneshot::Sender<Result<(), Error>>,
-    },
+}
+
+/// What goes past the command queue: it is never full, and it is read while the connection is
+/// down.
+pub(crate) enum Control {
+    /// A subscription was dropped.
+    Unsubscribe(SubscriptionId),
+    /// Leave: after the commands queued so far when connected; at once while reconnecting.
+    Disconnect(oneshot::Sender<Result<(), Error>>),
 }
 
 /// Who waits for a RECEIPT.
 enum Waiter {
+    /// A SEND outside any transaction: kept across a reconnect and sent again.
+    Sent(SendFrame, oneshot::Sender<Result<(), Error>>),
+    /// An acknowledgement, a transaction's end, or a SEND within a transaction.
     Done(oneshot::Sender<Result<(), Error>>),
     Subscribed(
         SubscriptionId,
         oneshot::Sender<Result<SubscriptionId, Error>>,
     ),
     Began(TransactionId, oneshot::Sender<Result<TransactionId, Error>>),
+    /// A subscription restored on a new connection.
+    Restored,
 }
 
 impl Waiter {
     fn fail(self, reason: &CloseReason) {
+        let error = || Error::Closed(reason.clone());
         match self {
-            Waiter::Done(done) => {
-                let _ = done.send(Err(Error::Closed(reason.clone())));
+            Waiter::Sent(_, done) | Waiter::Done(done) => {
+                let _ = done.send(Err(error()));
             }
             Waiter::Subscribed(_, done) => {
-                let _ = done.send(Err(Error::Closed(reason.clone())));
+                let _ = done.send(Err(error()));
             }
             Waiter::Began(_, done) => {
-                let _ = done.send(Err(Error::Closed(reason.clone())));
+                let _ = done.send(Err(error()));
             }
+            Waiter::Restored => {}
         }
     }
+}
+
+/// A live subscription, as it is restored after a reconnect.
+struct Subscription {
+    destination: String,
+    ack: AckMode,
+    headers: Vec<(String, String)>,
+    messages: mpsc::Sender<Message>,
+}
+
+/// Where a connection stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for CONNECTED.
+    Connecting,
+    /// Connected again, waiting for the RECEIPTs of this many restored subscriptions.
+    Restoring(usize),
+    /// Taking commands.
+    Ready,
+}
+
+/// How one connection ended.
+enum Ended {
+    /// For good: a graceful DISCONNECT, or every handle gone.
+    Finished(CloseReason),
+    /// Before it was ready (refused, unreachable, lost while restoring).
+    Failed(Error),
+    /// After it was ready.
+    Lost(CloseReason),
+}
+
+/// How the driver is set up, from the builder.
+pub(crate) struct Setup {
+    pub(crate) config: ClientConfig,
+    pub(crate) endpoints: Vec<Endpoint>,
+    pub(crate) trust: Trust,
+    pub(crate) reconnect: Option<Reconnect>,
+    /// How long a write may make no progress before the connection counts as lost.
+    pub(crate) write_timeout: Duration,
 }
 
 pub(crate) struct Driver {
-    pub(crate) session: ClientSession,
-    pub(crate) transport: Transport,
-    pub(crate) commands: mpsc::Receiver<Command>,
-    /// Unsubscribes from dropped subscriptions: unbounded, but one per subscription at most.
-    pub(crate) control: mpsc::UnboundedReceiver<SubscriptionId>,
-    /// Told once, when the server accepts the connection or the attempt fails.
-    pub(crate) connected: Option<oneshot::Sender<Result<(), Error>>>,
-    /// Why the connection closed, once it has.
-    pub(crate) closed: watch::Sender<Option<CloseReason>>,
-}
-
-/// The driver's own state besides what it was given.
-#[derive(Default)]
-struct Routing {
-    subscriptions: HashMap<SubscriptionId, mpsc::Sender<Message>>,
+    setup: Setup,
+    tls: Option<TlsConnector>,
+    commands: mpsc::Receiver<Command>,
+    control: mpsc::UnboundedReceiver<Control>,
+    /// Told once, when the first connection is up or every endpoint failed.
+    first: Option<oneshot::Sender<Result<(), Error>>>,
+    /// Why the client closed, once it has for good.
+    closed: watch::Sender<Option<CloseReason>>,
+    shared: Arc<Shared>,
+    /// The current connection's number, from 1.
+    connection: u64,
+    endpoint: usize,
+    phase: Phase,
+    info: Option<ConnectionInfo>,
+    subscriptions: HashMap<SubscriptionId, Subscription>,
     receipts: HashMap<ReceiptId, Waiter>,
     /// A message whose subscription's buffer was full: input waits until it is taken.
     blocked: Option<(mpsc::Sender<Message>, Message)>,
+    /// Kept from a lost connection: SENDs to send again, subscriptions to confirm once
+    /// restored.
+    resend: Vec<(SendFrame, oneshot::Sender<Result<(), Error>>)>,
+    unconfirmed: Vec<(
+        SubscriptionId,
+        oneshot::Sender<Result<SubscriptionId, Error>>,
+    )>,
     disconnecting: Option<oneshot::Sender<Result<(), Error>>>,
+    /// Every handle is gone.
+    abandoned: bool,
 }
 
 impl Driver {
+    pub(crate) fn new(
+        setup: Setup,
+        commands: mpsc::Receiver<Command>,
+        control: mpsc::UnboundedReceiver<Control>,
+        first: oneshot::Sender<Result<(), Error>>,
+        closed: watch::Sender<Option<CloseReason>>,
+        shared: Arc<Shared>,
+    ) -> Driver {
+        Driver {
+            setup,
+            tls: None,
+            commands,
+            control,
+            first: Some(first),
+            closed,
+            shared,
+            connection: 0,
+            endpoint: 0,
+            phase: Phase::Connecting,
+            info: None,
+            subscriptions: HashMap::new(),
+            receipts: HashMap::new(),
+            blocked: None,
+            resend: Vec::new(),
+            unconfirmed: Vec::new(),
+            disconnecting: None,
+            abandoned: false,
+        }
+    }
+
     pub(crate) async fn run(mut self) {
-        let mut routing = Routing::default();
-        let mut buffer = BytesMut::new();
-        let mut reading = true;
-        let mut commands_open = true;
-        loop {
-            self.dispatch(&mut routing);
-            // A write that fails ends the connection as the server closing it would.
-            if self.flush().await.is_err() {
-                self.session.handle_eof(Instant::now());
-                self.dispatch(&mut routing);
-            }
-            if self.session.is_closed() {
-                break;
-            }
-            let deadline = self.session.poll_timeout();
-            let blocked = routing.blocked.as_ref().map(|(tx, _)| tx.clone());
-            tokio::select! {
-                permit = reserve(blocked), if routing.blocked.is_some() => {
-                    if let Some((_, message)) = routing.blocked.take() {
-                        if let Some(permit) = permit {
-                            permit.send(message);
+        // The first connection: each endpoint once, in order; the last failure is the answer.
+        let mut lost = loop {
+            match self.attempt().await {
+                Ended::Lost(reason) => break reason,
+                Ended::Finished(reason) => return self.finish(reason).await,
+                Ended::Failed(e) => {
+                    self.endpoint += 1;
+                    if self.endpoint == self.setup.endpoints.len() {
+                        if let Some(first) = self.first.take() {
+                            let _ = first.send(Err(e));
                         }
+                        return;
                     }
-                    self.session.pause_input(Instant::now(), false);
                 }
-                command = self.commands.recv(), if commands_open => match command {
-                    Some(command) => self.command(command, &mut routing),
-                    // Every handle is gone: leave gracefully.
+            }
+        };
+        let reason = 'outage: loop {
+            let Some(policy) = self.setup.reconnect.clone() else {
+                break lost;
+            };
+            self.shared
+                .publish(ConnectionEvent::Disconnected(lost.clone()));
+            let mut attempt = 0;
+            loop {
+                if !policy.allows(attempt) {
+                    break 'outage lost;
+                }
+                self.endpoint = (self.endpoint + 1) % self.setup.endpoints.len();
+                let delay = policy.delay(attempt, fastrand::f64());
+                attempt += 1;
+                let endpoint = self.setup.endpoints[self.endpoint].text.clone();
+                self.shared.publish(ConnectionEvent::Reconnecting {
+                    attempt,
+                    endpoint: endpoint.clone(),
+                    delay,
+                });
+                if let Some(reason) = self.pause(delay).await {
+                    break 'outage reason;
+                }
+                match self.attempt().await {
+                    Ended::Failed(error) => {
+                        self.shared.publish(ConnectionEvent::AttemptFailed {
+                            attempt,
+                            endpoint,
+                            error: Arc::new(error),
+                        });
+                    }
+                    Ended::Lost(reason) => {
+                        lost = reason;
+                        continue 'outage;
+                    }
+                    Ended::Finished(reason) => break 'outage reason,
+                }
+            }
+        };
+        self.finish(reason).await;
+    }
+
+    /// Waits `delay` between attempts, and after it as long as a message waits for room in
+    /// its subscription: reading a new connection would have to wait for it anyway. Dropped
+    /// subscriptions are forgotten meanwhile. `Some` when the client is to stop.
+    async fn pause(&mut self, delay: Duration) -> Option<CloseReason> {
+        let until = tokio::time::Instant::now() + delay;
+        let mut slept = false;
+        loop {
+            if slept && self.blocked.is_none() {
+                return None;
+            }
+            let blocked = self.blocked.as_ref().map(|(tx, _)| tx.clone());
+            tokio::select! {
+                () = sleep_until(until), if !slept => slept = true,
+                permit = reserve(blocked), if self.blocked.is_some() => self.unblock(permit),
+                control = self.control.recv() => match control {
+                    Some(Control::Unsubscribe(id)) => {
+                        self.subscriptions.remove(&id);
+                    }
+                    Some(Control::Disconnect(done)) => {
+                        self.disconnecting = Some(done);
+                        return Some(CloseReason::Disconnected);
+                    }
                     None => {
-                        commands_open = false;
-                        let _ = self.session.disconnect(Instant::now());
+                        self.abandoned = true;
+                        return Some(CloseReason::Local("every handle was dropped".into()));
                     }
                 },
-                Some(id) = self.control.recv() => {
-                    if routing.subscriptions.remove(&id).is_some() {
-                        let _ = self.session.unsubscribe(Instant::now(), &id, false);
-                    }
+            }
+        }
+    }
+
+    /// One connection to the current endpoint, from opening it until it ends.
+    async fn attempt(&mut self) -> Ended {
+        let endpoint = self.setup.endpoints[self.endpoint].clone();
+        if endpoint.is_secure() && self.tls.is_none() {
+            match self.setup.trust.connector() {
+                Ok(connector) => self.tls = Some(connector),
+                Err(e) => return Ended::Failed(Error::Tls(e)),
+            }
+        }
+        let limits = self.setup.config.limits();
+        let max_message = limits
+            .max_head_bytes()
+            .saturating_add(limits.max_body())
+            .saturating_add(2);
+        let opened = timeout(
+            self.setup.config.connect_timeout(),
+            Transport::open(&endpoint, self.tls.as_ref(), max_message),
+        )
+        .await;
+        let mut transport = match opened {
+            Ok(Ok(transport)) => transport,
+            Ok(Err(e)) => return Ended::Failed(e),
+            Err(_) => return Ended::Failed(Error::TimedOut),
+        };
+        self.connection += 1;
+        self.phase = Phase::Connecting;
+        let session = ClientSession::new(self.setup.config.clone(), Instant::now());
+        let ended = self.serve(&mut transport, session, &endpoint).await;
+        transport.close().await;
+        ended
+    }
+
+    /// Drives one session on `transport` until it closes.
+    async fn serve(
+        &mut self,
+        transport: &mut Transport,
+        mut session: ClientSession,
+        endpoint: &Endpoint,
+    ) -> Ended {
+        let mut buffer = BytesMut::new();
+        let mut reading = true;
+        let mut closed = None;
+        loop {
+            self.dispatch(&mut session, endpoint, &mut closed);
+            // A write that fails, or stalls because the server stopped reading, ends the
+            // connection as the server closing it would.
+            let written = timeout(self.setup.write_timeout, transport.send_all(&mut session));
+            if !matches!(written.await, Ok(Ok(()))) {
+                session.handle_eof(Instant::now());
+                self.dispatch(&mut session, endpoint, &mut closed);
+            }
+            if session.is_closed() {
+                break;
+            }
+            let deadline = session.poll_timeout();
+            let blocked = self.blocked.as_ref().map(|(tx, _)| tx.clone());
+            let ready = self.phase == Phase::Ready && !self.abandoned;
+            tokio::select! {
+                permit = reserve(blocked), if self.blocked.is_some() => {
+                    self.unblock(permit);
+                    session.pause_input(Instant::now(), false);
                 }
-                received = self.transport.receive(&mut buffer), if reading && routing.blocked.is_none() => {
+                command = self.commands.recv(), if ready => match command {
+                    Some(command) => {
+                        self.command(command, &mut session);
+                        for _ in 1..BATCH {
+                            match self.commands.try_recv() {
+                                Ok(command) => self.command(command, &mut session),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    // Every handle is gone: leave gracefully.
+                    None => {
+                        self.abandoned = true;
+                        let _ = session.disconnect(Instant::now());
+                    }
+                },
+                Some(control) = self.control.recv() => match control {
+                    Control::Unsubscribe(id) => {
+                        if self.subscriptions.remove(&id).is_some() && session.is_connected() {
+                            let _ = session.unsubscribe(Instant::now(), &id, false);
+                        }
+                    }
+                    Control::Disconnect(done) => {
+                        if self.phase != Phase::Ready {
+                            // Not connected yet: there is nothing to leave gracefully.
+                            self.disconnecting = Some(done);
+                            return Ended::Finished(CloseReason::Disconnected);
+                        }
+                        // What was queued before goes out first.
+                        while let Ok(command) = self.commands.try_recv() {
+                            self.command(command, &mut session);
+                        }
+                        match session.disconnect(Instant::now()) {
+                            Ok(()) => self.disconnecting = Some(done),
+                            Err(e) => {
+                                let _ = done.send(Err(e.into()));
+                            }
+                        }
+                    }
+                },
+                received = transport.receive(&mut buffer), if reading && self.blocked.is_none() => {
                     let now = Instant::now();
                     match received {
-                        Ok(Some(bytes)) => self.session.handle_input(now, &bytes),
+                        Ok(Some(bytes)) => session.handle_input(now, &bytes),
                         Ok(None) | Err(_) => {
                             reading = false;
-                            self.session.handle_eof(now);
+                            session.handle_eof(now);
                         }
                     }
                 }
-                () = wait_until(deadline) => self.session.handle_timeout(Instant::now()),
+                () = wait_until(deadline) => session.handle_timeout(Instant::now()),
             }
         }
-        self.transport.close().await;
-    }
-
-    /// Writes everything the session has queued.
-    async fn flush(&mut self) -> std::io::Result<()> {
-        while let Some(bytes) = self.session.poll_transmit() {
-            self.transport.send(bytes).await?;
+        let (reason, refusal) = closed.unwrap_or((CloseReason::PeerClosed, None));
+        let finished = matches!(
+            reason,
+            CloseReason::Disconnected | CloseReason::DisconnectTimedOut
+        ) || self.abandoned;
+        if finished {
+            Ended::Finished(reason)
+        } else if self.phase == Phase::Ready {
+            Ended::Lost(reason)
+        } else {
+            Ended::Failed(match (refusal, reason) {
+                (Some(message), _) => Error::Refused(message),
+                (None, reason) => Error::Closed(reason),
+            })
         }
-        Ok(())
     }
 
-    fn command(&mut self, command: Command, routing: &mut Routing) {
+    fn unblock(&mut self, permit: Option<mpsc::OwnedPermit<Message>>) {
+        if let Some((_, message)) = self.blocked.take() {
+            if let Some(permit) = permit {
+                permit.send(message);
+            }
+        }
+    }
+
+    fn command(&mut self, command: Command, session: &mut ClientSession) {
         let now = Instant::now();
         match command {
-            Command::Send { frame, done } => {
-                let frame = if done.is_some() {
-                    frame.with_receipt()
-                } else {
-                    frame
-                };
-                match (self.session.send(now, frame), done) {
-                    (Ok(Some(receipt)), Some(done)) => {
-                        routing.receipts.insert(receipt, Waiter::Done(done));
-                    }
-                    (Ok(_), _) => {}
-                    (Err(e), Some(done)) => {
-                        let _ = done.send(Err(e.into()));
-                    }
-                    (Err(_), None) => {}
-                }
-            }
+            Command::Send { frame, done } => self.send(session, frame, done),
             Command::Subscribe {
                 destination,
                 ack,
@@ -197,17 +453,19 @@ impl Driver {
                     .iter()
                     .map(|(n, v)| (n.as_str(), v.as_str()))
                     .collect();
-                match self
-                    .session
-                    .subscribe_with_headers(now, &destination, ack, &pairs, true)
-                {
+                match session.subscribe_with_headers(now, &destination, ack, &pairs, true) {
                     Ok(subscribed) => {
-                        routing
-                            .subscriptions
-                            .insert(subscribed.id.clone(), messages);
+                        let subscription = Subscription {
+                            destination,
+                            ack,
+                            headers,
+                            messages,
+                        };
+                        self.subscriptions
+                            .insert(subscribed.id.clone(), subscription);
                         if let Some(receipt) = subscribed.receipt {
                             let waiter = Waiter::Subscribed(subscribed.id, done);
-                            routing.receipts.insert(receipt, waiter);
+                            self.receipts.insert(receipt, waiter);
                         }
                     }
                     Err(e) => {
@@ -221,28 +479,23 @@ impl Driver {
                 transaction,
                 done,
             } => {
-                let tx = transaction.as_ref();
-                let sent = match nack {
-                    false => self.session.ack(now, &message, tx, true),
-                    true => self.session.nack(now, &message, tx, true),
-                };
-                match sent {
-                    Ok(Some(receipt)) => {
-                        routing.receipts.insert(receipt, Waiter::Done(done));
-                    }
-                    Ok(None) => {
-                        let _ = done.send(Ok(()));
-                    }
-                    Err(e) => {
-                        let _ = done.send(Err(e.into()));
-                    }
+                if message.connection() != self.connection {
+                    let _ = done.send(Err(Error::StaleMessage));
+                    return;
                 }
+                let tx = transaction.as_ref();
+                let inner = message.as_session_message();
+                let sent = match nack {
+                    false => session.ack(now, inner, tx, true),
+                    true => session.nack(now, inner, tx, true),
+                };
+                self.answer_at_receipt(sent, done);
             }
-            Command::Begin { done } => match self.session.begin(now, true) {
+            Command::Begin { done } => match session.begin(now, true) {
                 Ok(transaction) => {
                     if let Some(receipt) = transaction.receipt {
                         let waiter = Waiter::Began(transaction.id, done);
-                        routing.receipts.insert(receipt, waiter);
+                        self.receipts.insert(receipt, waiter);
                     }
                 }
                 Err(e) => {
@@ -250,62 +503,105 @@ impl Driver {
                 }
             },
             Command::End { id, commit, done } => {
-                let receipt = done.is_some();
                 let ended = match commit {
-                    true => self.session.commit(now, &id, receipt),
-                    false => self.session.abort(now, &id, receipt),
+                    true => session.commit(now, &id, done.is_some()),
+                    false => session.abort(now, &id, done.is_some()),
                 };
-                match (ended, done) {
-                    (Ok(Some(receipt)), Some(done)) => {
-                        routing.receipts.insert(receipt, Waiter::Done(done));
-                    }
-                    (Err(e), Some(done)) => {
-                        let _ = done.send(Err(e.into()));
-                    }
-                    _ => {}
+                if let Some(done) = done {
+                    self.answer_at_receipt(ended, done);
                 }
             }
-            Command::Disconnect { done } => match self.session.disconnect(now) {
-                Ok(()) => routing.disconnecting = Some(done),
-                Err(e) => {
-                    let _ = done.send(Err(e.into()));
-                }
-            },
         }
     }
 
-    /// Hands out the session's events, until a subscription's buffer is full.
-    fn dispatch(&mut self, routing: &mut Routing) {
-        while routing.blocked.is_none() {
-            let Some(event) = self.session.poll_event() else {
+    fn send(
+        &mut self,
+        session: &mut ClientSession,
+        frame: SendFrame,
+        done: Option<oneshot::Sender<Result<(), Error>>>,
+    ) {
+        let now = Instant::now();
+        let Some(done) = done else {
+            // Queued is all that was asked; a refusal has nobody to tell.
+            let _ = session.send(now, frame);
+            return;
+        };
+        // Only a SEND outside a transaction can be sent again on another connection.
+        let kept = frame.transaction().is_none().then(|| frame.clone());
+        match session.send(now, frame.with_receipt()) {
+            Ok(Some(receipt)) => {
+                let waiter = match kept {
+                    Some(frame) => Waiter::Sent(frame, done),
+                    None => Waiter::Done(done),
+                };
+                self.receipts.insert(receipt, waiter);
+            }
+            Ok(None) => {
+                let _ = done.send(Ok(()));
+            }
+            Err(e) => {
+                let _ = done.send(Err(e.into()));
+            }
+        }
+    }
+
+    fn answer_at_receipt(
+        &mut self,
+        sent: Result<Option<ReceiptId>, stomp_session::SessionError>,
+        done: oneshot::Sender<Result<(), Error>>,
+    ) {
+        match sent {
+            Ok(Some(receipt)) => {
+                self.receipts.insert(receipt, Waiter::Done(done));
+            }
+            Ok(None) => {
+                let _ = done.send(Ok(()));
+            }
+            Err(e) => {
+                let _ = done.send(Err(e.into()));
+            }
+        }
+    }
+
+    /// Hands out the session's events, until a subscription's buffer is full. A close is
+    /// noted in `closed`, with the refusal's message when the server refused CONNECT.
+    fn dispatch(
+        &mut self,
+        session: &mut ClientSession,
+        endpoint: &Endpoint,
+        closed: &mut Option<(CloseReason, Option<Option<String>>)>,
+    ) {
+        let mut refusal = None;
+        while self.blocked.is_none() {
+            let Some(event) = session.poll_event() else {
                 return;
             };
             match event {
-                ClientEvent::Connected { .. } => {
-                    if let Some(connected) = self.connected.take() {
-                        let _ = connected.send(Ok(()));
+                ClientEvent::Connected {
+                    version,
+                    server,
+                    session: id,
+                    ..
+                } => {
+                    let info = ConnectionInfo {
+                        endpoint: endpoint.text.clone(),
+                        number: self.connection,
+                        version,
+                        server,
+                        session: id,
+                    };
+                    if let Some(first) = self.first.take() {
+                        self.phase = Phase::Ready;
+                        let _ = first.send(Ok(()));
+                        self.shared.publish(ConnectionEvent::Connected(info));
+                    } else {
+                        self.info = Some(info);
+                        self.restore(session);
                     }
                 }
-                ClientEvent::Message(message) => {
-                    let Some(id) = message.subscription() else {
-                        continue;
-                    };
-                    // A message for a subscription the application dropped goes nowhere;
-                    // unacknowledged, the broker redelivers it.
-                    let Some(tx) = routing.subscriptions.get(&id) else {
-                        continue;
-                    };
-                    match tx.try_send(message) {
-                        Ok(()) => {}
-                        Err(mpsc::error::TrySendError::Full(message)) => {
-                            routing.blocked = Some((tx.clone(), message));
-                            self.session.pause_input(Instant::now(), true);
-                        }
-                        Err(mpsc::error::TrySendError::Closed(_)) => {}
-                    }
-                }
-                ClientEvent::Receipt { receipt, .. } => match routing.receipts.remove(&receipt) {
-                    Some(Waiter::Done(done)) => {
+                ClientEvent::Message(message) => self.deliver(session, message),
+                ClientEvent::Receipt { receipt, .. } => match self.receipts.remove(&receipt) {
+                    Some(Waiter::Sent(_, done) | Waiter::Done(done)) => {
                         let _ = done.send(Ok(()));
                     }
                     Some(Waiter::Subscribed(id, done)) => {
@@ -314,35 +610,136 @@ impl Driver {
                     Some(Waiter::Began(id, done)) => {
                         let _ = done.send(Ok(id));
                     }
+                    Some(Waiter::Restored) => {
+                        if let Phase::Restoring(waiting) = self.phase {
+                            self.phase = Phase::Restoring(waiting - 1);
+                            if waiting == 1 {
+                                self.restored(session);
+                            }
+                        }
+                    }
                     None => {}
                 },
-                ClientEvent::Error(frame) => {
-                    if let Some(connected) = self.connected.take() {
-                        let message = frame.header("message").map(|m| m.into_owned());
-                        let _ = connected.send(Err(Error::Refused(message)));
-                    }
+                ClientEvent::Error(frame) if self.phase == Phase::Connecting => {
+                    refusal = Some(frame.header("message").map(|m| m.into_owned()));
                 }
                 ClientEvent::Closed { reason, .. } => {
-                    if let Some(connected) = self.connected.take() {
-                        let _ = connected.send(Err(Error::Closed(reason.clone())));
-                    }
-                    for (_, waiter) in routing.receipts.drain() {
-                        waiter.fail(&reason);
-                    }
-                    // The subscriptions' streams end once what they hold is taken.
-                    routing.subscriptions.clear();
-                    if let Some(done) = routing.disconnecting.take() {
-                        let outcome = match &reason {
-                            CloseReason::Disconnected => Ok(()),
-                            CloseReason::DisconnectTimedOut => Err(Error::TimedOut),
-                            other => Err(Error::Closed(other.clone())),
-                        };
-                        let _ = done.send(outcome);
-                    }
-                    self.closed.send_replace(Some(reason));
+                    self.cut(&reason);
+                    *closed = Some((reason, refusal.take()));
                 }
                 _ => {}
             }
+        }
+    }
+
+    fn deliver(&mut self, session: &mut ClientSession, message: stomp_session::Message) {
+        let Some(id) = message.subscription() else {
+            return;
+        };
+        // A message for a subscription the application dropped goes nowhere; unacknowledged,
+        // the broker redelivers it.
+        let Some(subscription) = self.subscriptions.get(&id) else {
+            return;
+        };
+        let message = Message::new(message, self.connection);
+        match subscription.messages.try_send(message) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(message)) => {
+                self.blocked = Some((subscription.messages.clone(), message));
+                session.pause_input(Instant::now(), true);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    /// Connected again: every live subscription is subscribed anew under its id, with a
+    /// receipt; the connection is ready when they have all come.
+    fn restore(&mut self, session: &mut ClientSession) {
+        let now = Instant::now();
+        let mut waiting = 0;
+        for (id, subscription) in &self.subscriptions {
+            let headers: Vec<(&str, &str)> = subscription
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            let restored = session.subscribe_as(
+                now,
+                id,
+                &subscription.destination,
+                subscription.ack,
+                &headers,
+                true,
+            );
+            if let Ok(Some(receipt)) = restored {
+                self.receipts.insert(receipt, Waiter::Restored);
+                waiting += 1;
+            }
+        }
+        self.phase = Phase::Restoring(waiting);
+        if waiting == 0 {
+            self.restored(session);
+        }
+    }
+
+    /// The subscriptions are back: the SENDs that had no RECEIPT go out again, then queued
+    /// commands are read.
+    fn restored(&mut self, session: &mut ClientSession) {
+        self.phase = Phase::Ready;
+        for (id, done) in self.unconfirmed.drain(..) {
+            let _ = done.send(Ok(id));
+        }
+        for (frame, done) in std::mem::take(&mut self.resend) {
+            self.send(session, frame, Some(done));
+        }
+        if let Some(info) = self.info.take() {
+            self.shared.publish(ConnectionEvent::Reconnected(info));
+        }
+    }
+
+    /// The connection closed: what can outlive it is kept for the next one, the rest is told.
+    fn cut(&mut self, reason: &CloseReason) {
+        for (_, waiter) in self.receipts.drain() {
+            match waiter {
+                Waiter::Sent(frame, done) => self.resend.push((frame, done)),
+                Waiter::Subscribed(id, done) => self.unconfirmed.push((id, done)),
+                other => other.fail(reason),
+            }
+        }
+        if let Some(done) = self.disconnecting.take() {
+            let outcome = match reason {
+                CloseReason::Disconnected => Ok(()),
+                CloseReason::DisconnectTimedOut => Err(Error::TimedOut),
+                other => Err(Error::Closed(other.clone())),
+            };
+            let _ = done.send(outcome);
+            // A DISCONNECT ends the client whatever became of it.
+            self.abandoned = true;
+        }
+    }
+
+    /// The client is over: everything still waiting is told why, subscriptions end once their
+    /// consumers have taken what they hold.
+    async fn finish(mut self, reason: CloseReason) {
+        for (_, done) in self.resend.drain(..) {
+            let _ = done.send(Err(Error::Closed(reason.clone())));
+        }
+        for (_, done) in self.unconfirmed.drain(..) {
+            let _ = done.send(Err(Error::Closed(reason.clone())));
+        }
+        for (_, waiter) in self.receipts.drain() {
+            waiter.fail(&reason);
+        }
+        if let Some(done) = self.disconnecting.take() {
+            let _ = done.send(Ok(()));
+        }
+        self.subscriptions.clear();
+        self.closed.send_replace(Some(reason.clone()));
+        self.shared.publish(ConnectionEvent::Closed(reason));
+        // A message held back by a full buffer was received: it is still handed over.
+        if let Some((messages, message)) = self.blocked.take() {
+            drop(self.commands);
+            let _ = messages.send(message).await;
         }
     }
 }

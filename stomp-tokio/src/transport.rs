@@ -1,88 +1,99 @@
-//! The byte streams STOMP runs over: TCP, and WebSocket messages (`ws://`, sub-protocols
-//! `v12.stomp`, `v11.stomp`, `v10.stomp`). One WebSocket message may carry several frames or
-//! part of one, so both are byte streams to the session.
+//! The byte streams STOMP runs over: TCP, TLS over TCP, and WebSocket messages (sub-protocols
+//! `v12.stomp`, `v11.stomp`, `v10.stomp`) over either. One WebSocket message may carry several
+//! frames or part of one, so all of them are byte streams to the session.
 
 use std::io;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use stomp_session::ClientSession;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::Error;
+use crate::endpoint::Endpoint;
 
-/// Where to connect, as given to [`Client::builder`](crate::Client::builder).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Endpoint {
-    /// `host:port` or `tcp://host:port`.
-    Tcp(String),
-    /// `ws://host:port/path`.
-    WebSocket(String),
+/// A plain or TLS byte stream.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+type Stream = Box<dyn Io>;
+
+pub(crate) struct Transport(Inner);
+
+enum Inner {
+    Stream(Stream),
+    WebSocket(Box<WebSocketStream<Stream>>),
 }
 
-impl Endpoint {
-    pub(crate) fn parse(text: &str) -> Result<Endpoint, Error> {
-        if let Some(address) = text.strip_prefix("tcp://") {
-            return Ok(Endpoint::Tcp(address.to_owned()));
-        }
-        if text.starts_with("ws://") {
-            return Ok(Endpoint::WebSocket(text.to_owned()));
-        }
-        if text.contains("://") {
-            return Err(Error::InvalidEndpoint(format!(
-                "{text}: the schemes served are tcp:// and ws://"
-            )));
-        }
-        Ok(Endpoint::Tcp(text.to_owned()))
-    }
-}
-
-pub(crate) enum Transport {
-    Tcp(TcpStream),
-    WebSocket(Box<WebSocketStream<MaybeTlsStream<TcpStream>>>),
-}
+/// Read at least this much room at a time from a byte stream.
+const READ_SIZE: usize = 16 * 1024;
 
 impl Transport {
-    pub(crate) async fn open(endpoint: &Endpoint) -> Result<Transport, Error> {
-        match endpoint {
-            Endpoint::Tcp(address) => {
-                let stream = TcpStream::connect(address.as_str()).await?;
-                stream.set_nodelay(true)?;
-                Ok(Transport::Tcp(stream))
+    /// Opens a connection to `endpoint`: TCP (Nagle off), the TLS handshake through `tls` when
+    /// the endpoint is secure, and the WebSocket handshake when it is a WebSocket URL, whose
+    /// messages are bounded by `max_message`.
+    pub(crate) async fn open(
+        endpoint: &Endpoint,
+        tls: Option<&TlsConnector>,
+        max_message: usize,
+    ) -> Result<Transport, Error> {
+        let tcp = TcpStream::connect(endpoint.address.as_str()).await?;
+        tcp.set_nodelay(true)?;
+        let stream: Stream = match tls {
+            Some(connector) if endpoint.is_secure() => {
+                let name = ServerName::try_from(endpoint.host.clone())
+                    .map_err(|e| Error::InvalidEndpoint(format!("{}: {e}", endpoint.text)))?;
+                Box::new(
+                    connector
+                        .connect(name, tcp)
+                        .await
+                        .map_err(Error::from_tls)?,
+                )
             }
-            Endpoint::WebSocket(url) => {
-                let mut request = url
-                    .as_str()
-                    .into_client_request()
-                    .map_err(|e| Error::InvalidEndpoint(format!("{url}: {e}")))?;
-                request.headers_mut().insert(
-                    "sec-websocket-protocol",
-                    HeaderValue::from_static("v12.stomp, v11.stomp, v10.stomp"),
-                );
-                let (socket, _) = tokio_tungstenite::connect_async(request)
-                    .await
-                    .map_err(|e| Error::Io(io::Error::other(e)))?;
-                Ok(Transport::WebSocket(Box::new(socket)))
-            }
+            _ => Box::new(tcp),
+        };
+        if !endpoint.is_websocket() {
+            return Ok(Transport(Inner::Stream(stream)));
         }
+        let mut request = endpoint
+            .text
+            .as_str()
+            .into_client_request()
+            .map_err(|e| Error::InvalidEndpoint(format!("{}: {e}", endpoint.text)))?;
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            HeaderValue::from_static("v12.stomp, v11.stomp, v10.stomp"),
+        );
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(max_message))
+            .max_frame_size(Some(max_message));
+        let (socket, _) =
+            tokio_tungstenite::client_async_with_config(request, stream, Some(config))
+                .await
+                .map_err(|e| Error::Io(io::Error::other(e)))?;
+        Ok(Transport(Inner::WebSocket(Box::new(socket))))
     }
 
     /// The next bytes received; `None` at the end of the stream. Cancel-safe: nothing is lost
     /// when another event wins a `select!`.
     pub(crate) async fn receive(&mut self, buf: &mut BytesMut) -> io::Result<Option<Bytes>> {
-        match self {
-            Transport::Tcp(stream) => {
-                buf.reserve(16 * 1024);
+        match &mut self.0 {
+            Inner::Stream(stream) => {
+                buf.reserve(READ_SIZE);
                 match stream.read_buf(buf).await? {
                     0 => Ok(None),
                     _ => Ok(Some(buf.split().freeze())),
                 }
             }
-            Transport::WebSocket(socket) => loop {
+            Inner::WebSocket(socket) => loop {
                 return match socket.next().await {
                     None | Some(Ok(Message::Close(_))) => Ok(None),
                     Some(Ok(Message::Text(text))) => Ok(Some(Bytes::from(text))),
@@ -95,26 +106,47 @@ impl Transport {
         }
     }
 
-    pub(crate) async fn send(&mut self, bytes: Bytes) -> io::Result<()> {
-        match self {
-            Transport::Tcp(stream) => stream.write_all(&bytes).await,
-            Transport::WebSocket(socket) => {
-                // STOMP is text; a body that is not UTF-8 goes as a binary message.
-                let message = match Utf8Bytes::try_from(bytes.clone()) {
-                    Ok(text) => Message::Text(text),
-                    Err(_) => Message::Binary(bytes),
-                };
-                socket.send(message).await.map_err(io::Error::other)
+    /// Writes everything `session` has queued, then flushes once: the session packs small
+    /// frames together, so a burst of commands goes out in one write.
+    pub(crate) async fn send_all(&mut self, session: &mut ClientSession) -> io::Result<()> {
+        let Some(mut bytes) = session.poll_transmit() else {
+            return Ok(());
+        };
+        match &mut self.0 {
+            Inner::Stream(stream) => {
+                loop {
+                    stream.write_all(&bytes).await?;
+                    match session.poll_transmit() {
+                        Some(next) => bytes = next,
+                        None => break,
+                    }
+                }
+                stream.flush().await
+            }
+            Inner::WebSocket(socket) => {
+                loop {
+                    // STOMP is text; a body that is not UTF-8 goes as a binary message.
+                    let message = match Utf8Bytes::try_from(bytes.clone()) {
+                        Ok(text) => Message::Text(text),
+                        Err(_) => Message::Binary(bytes),
+                    };
+                    socket.feed(message).await.map_err(io::Error::other)?;
+                    match session.poll_transmit() {
+                        Some(next) => bytes = next,
+                        None => break,
+                    }
+                }
+                socket.flush().await.map_err(io::Error::other)
             }
         }
     }
 
     pub(crate) async fn close(&mut self) {
-        match self {
-            Transport::Tcp(stream) => {
+        match &mut self.0 {
+            Inner::Stream(stream) => {
                 let _ = stream.shutdown().await;
             }
-            Transport::WebSocket(socket) => {
+            Inner::WebSocket(socket) => {
                 // Sends a Close frame and flushes it.
                 let _ = SinkExt::close(socket.as_mut()).await;
             }

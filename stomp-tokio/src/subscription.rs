@@ -1,0 +1,85 @@
+//! [`Subscription`]: a subscription's messages as a bounded stream.
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_util::Stream;
+use stomp_session::SubscriptionId;
+use tokio::sync::mpsc;
+
+use crate::{Client, Error, Message};
+
+/// A subscription's messages, in order. It is a [`Stream`]; [`next`](Self::next) is the same
+/// as an inherent method. Dropping it unsubscribes.
+///
+/// Receiving is cancel-safe: a `next()` future dropped in a `select!` loses no message.
+///
+/// The stream is bounded ([`ClientBuilder::subscription_buffer`]): when it is full the
+/// connection stops reading from the server until the consumer takes a message. With a
+/// reconnect policy the stream outlives a lost connection: the subscription is restored under
+/// the same id and messages go on coming.
+///
+/// [`ClientBuilder::subscription_buffer`]: crate::ClientBuilder::subscription_buffer
+pub struct Subscription {
+    id: SubscriptionId,
+    messages: mpsc::Receiver<Message>,
+    client: Client,
+}
+
+impl fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscription")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Subscription {
+    pub(crate) fn new(
+        id: SubscriptionId,
+        messages: mpsc::Receiver<Message>,
+        client: Client,
+    ) -> Subscription {
+        Subscription {
+            id,
+            messages,
+            client,
+        }
+    }
+
+    /// The subscription's id, which its messages carry.
+    pub fn id(&self) -> &SubscriptionId {
+        &self.id
+    }
+
+    /// The next message; `None` once the connection is over and every message was taken.
+    /// Cancel-safe.
+    pub async fn next(&mut self) -> Option<Message> {
+        self.messages.recv().await
+    }
+
+    /// Acknowledges `message` by its version's rules, and waits for the server's RECEIPT.
+    pub async fn ack(&self, message: &Message) -> Result<(), Error> {
+        self.client.acknowledge(message, false, None).await
+    }
+
+    /// Refuses `message` (STOMP 1.1 and later): the server may redeliver it.
+    pub async fn nack(&self, message: &Message) -> Result<(), Error> {
+        self.client.acknowledge(message, true, None).await
+    }
+}
+
+impl Stream for Subscription {
+    type Item = Message;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
+        self.messages.poll_recv(cx)
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.client.unsubscribe(self.id.clone());
+    }
+}

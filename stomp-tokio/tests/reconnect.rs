@@ -1,0 +1,564 @@
+//! Reconnecting against stomp-server in the same process: the server stopped and started
+//! again on the same port, connections cut and frozen by a proxy in between, failover over a
+//! list of addresses, a policy that gives up, and what happens to commands meanwhile.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use stomp_server::{BrokerConfig, Server, ServerConfig};
+use stomp_tokio::{
+    AckMode, Client, CloseReason, ConnectionEvent, Error, Events, HeartBeat, Reconnect, SendFrame,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A quick policy, so that tests do not wait on backoff.
+fn quick() -> Reconnect {
+    Reconnect::new()
+        .with_initial_delay(Duration::from_millis(20))
+        .with_max_delay(Duration::from_millis(200))
+}
+
+/// A stomp-server listening on `address` over TCP, with its listener's task.
+struct Running {
+    server: Server,
+    listener: JoinHandle<()>,
+}
+
+impl Running {
+    async fn start(address: SocketAddr) -> Running {
+        Running::start_with(address, BrokerConfig::default()).await
+    }
+
+    async fn start_with(address: SocketAddr, config: BrokerConfig) -> Running {
+        // The port of a server just stopped may take a moment to be free again.
+        let mut tries = 0;
+        let listener = loop {
+            match TcpListener::bind(address).await {
+                Ok(listener) => break listener,
+                Err(_) if tries < 100 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("cannot bind {address}: {e}"),
+            }
+        };
+        let server = Server::builder().config(config).start();
+        let listener = tokio::spawn(server.serve_tcp(listener));
+        Running { server, listener }
+    }
+
+    /// Stops the server: every client gets an ERROR, and the port is let go.
+    async fn stop(self) {
+        self.listener.abort();
+        let _ = self.listener.await;
+        self.server.shutdown(Duration::from_secs(5)).await;
+    }
+}
+
+async fn free_address() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// Waits for the first event that `wanted` picks, failing after `WAIT`.
+async fn until<T>(events: &mut Events, mut wanted: impl FnMut(&ConnectionEvent) -> Option<T>) -> T {
+    timeout(WAIT, async {
+        loop {
+            let event = events.next().await.expect("the events ended");
+            if let Some(found) = wanted(&event) {
+                return found;
+            }
+        }
+    })
+    .await
+    .expect("no such event in time")
+}
+
+async fn reconnected(events: &mut Events) -> u64 {
+    until(events, |e| match e {
+        ConnectionEvent::Reconnected(info) => Some(info.number),
+        _ => None,
+    })
+    .await
+}
+
+fn text(message: &stomp_tokio::Message) -> String {
+    String::from_utf8_lossy(message.body()).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_gets_the_subscriptions_back_and_no_receipted_message_is_lost() {
+    let address = free_address().await;
+    let running = Running::start(address).await;
+    let endpoint = address.to_string();
+    let consumer = Client::builder(endpoint.as_str())
+        .reconnect(quick())
+        .connect()
+        .await
+        .unwrap();
+    let mut consumer_events = consumer.events();
+    let mut work = consumer
+        .subscribe("/queue/work", AckMode::Auto)
+        .await
+        .unwrap();
+    let producer = Client::builder(endpoint.as_str())
+        .reconnect(quick())
+        .connect()
+        .await
+        .unwrap();
+    let mut producer_events = producer.events();
+    // The first item says where the connection stands.
+    assert!(matches!(
+        producer_events.next().await,
+        Some(ConnectionEvent::Connected(info)) if info.number == 1
+    ));
+
+    // The producer sends 1..=400 one after another, each awaiting its RECEIPT, through the
+    // stop and the start; a send answered Ok was taken by a server.
+    let (confirmed_tx, confirmed) = watch::channel(0usize);
+    let sending = tokio::spawn({
+        let producer = producer.clone();
+        async move {
+            let mut taken = Vec::new();
+            for i in 1..=400usize {
+                let frame = SendFrame::new("/queue/work", i.to_string());
+                match producer.send_with_receipt(frame).await {
+                    Ok(()) => taken.push(i),
+                    Err(e) => panic!("send {i}: {e}"),
+                }
+                confirmed_tx.send_replace(i);
+                if i % 50 == 0 {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+            taken
+        }
+    });
+    // The consumer takes every message as it comes, so that it never holds the connection
+    // back while the test watches the events.
+    let (received_tx, mut received) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(message) = work.next().await {
+            let number: usize = text(&message).parse().unwrap();
+            let _ = received_tx.send((number, message.connection()));
+        }
+    });
+    let mut seen = Vec::new();
+    while seen.len() < 100 {
+        seen.push(timeout(WAIT, received.recv()).await.unwrap().unwrap());
+    }
+    running.stop().await;
+    let reason = until(&mut consumer_events, |e| match e {
+        ConnectionEvent::Disconnected(reason) => Some(reason.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        reason,
+        CloseReason::ErrorFrame(Some("server shutting down".into()))
+    );
+    // Attempts fail while nothing listens.
+    until(&mut consumer_events, |e| {
+        matches!(e, ConnectionEvent::AttemptFailed { .. }).then_some(())
+    })
+    .await;
+    let stalled_at = *confirmed.borrow();
+    let running = Running::start(address).await;
+    assert!(reconnected(&mut consumer_events).await >= 2);
+    assert!(reconnected(&mut producer_events).await >= 2);
+    let taken = timeout(WAIT * 3, sending).await.unwrap().unwrap();
+    assert_eq!(taken.len(), 400);
+    // Every message a server took is received, on the restored subscription once the server
+    // is back; the SEND in flight at the stop was sent again, so it may come twice (at least
+    // once). Each connection's messages are in order.
+    while !(1..=400).all(|i| seen.iter().any(|(n, _)| *n == i)) {
+        match timeout(WAIT, received.recv()).await {
+            Ok(Some(message)) => seen.push(message),
+            _ => {
+                let missing: Vec<usize> = (1..=400)
+                    .filter(|i| !seen.iter().any(|(n, _)| n == i))
+                    .collect();
+                panic!("missing {missing:?} (the server stopped after {stalled_at} were sent)");
+            }
+        }
+    }
+    let unique: HashSet<usize> = seen.iter().map(|(n, _)| *n).collect();
+    assert!(seen.len() - unique.len() <= 1, "duplicates: {seen:?}");
+    assert!(
+        seen.windows(2).all(|w| w[0].0 <= w[1].0),
+        "out of order: {seen:?}"
+    );
+    assert!(seen.last().unwrap().1 >= 2, "{seen:?}");
+    consumer.disconnect().await.unwrap();
+    producer.disconnect().await.unwrap();
+    running.stop().await;
+}
+
+/// A TCP proxy that can cut every connection through it, or freeze them (stop forwarding
+/// while keeping the sockets open).
+struct Proxy {
+    address: SocketAddr,
+    links: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    frozen: watch::Sender<bool>,
+}
+
+impl Proxy {
+    async fn start(upstream: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let links: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let (frozen, _) = watch::channel(false);
+        let accepting = (links.clone(), frozen.clone());
+        tokio::spawn(async move {
+            let (links, frozen) = accepting;
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = TcpStream::connect(upstream).await else {
+                    continue;
+                };
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                let up = tokio::spawn(pipe(client_read, server_write, frozen.subscribe()));
+                let down = tokio::spawn(pipe(server_read, client_write, frozen.subscribe()));
+                links.lock().unwrap().extend([up, down]);
+            }
+        });
+        Proxy {
+            address,
+            links,
+            frozen,
+        }
+    }
+
+    /// Closes every connection through the proxy; new ones are still accepted.
+    fn cut(&self) {
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    fn freeze(&self, frozen: bool) {
+        self.frozen.send_replace(frozen);
+    }
+}
+
+async fn pipe(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut frozen: watch::Receiver<bool>,
+) {
+    let mut buffer = vec![0; 16 * 1024];
+    loop {
+        let Ok(n @ 1..) = from.read(&mut buffer).await else {
+            return;
+        };
+        while *frozen.borrow_and_update() {
+            if frozen.changed().await.is_err() {
+                return;
+            }
+        }
+        if to.write_all(&buffer[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn server_on_free_port() -> (Running, SocketAddr) {
+    let address = free_address().await;
+    (Running::start(address).await, address)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_connection_is_restored_unacked_messages_come_again_and_stale_acks_are_refused() {
+    let (running, address) = server_on_free_port().await;
+    let proxy = Proxy::start(address).await;
+    let consumer = Client::builder(proxy.address.to_string())
+        .reconnect(quick())
+        .connect()
+        .await
+        .unwrap();
+    let mut events = consumer.events();
+    let mut jobs = consumer
+        .subscribe_with_headers(
+            "/queue/jobs",
+            AckMode::ClientIndividual,
+            &[("x-kept", "yes")],
+        )
+        .await
+        .unwrap();
+    let id = jobs.id().clone();
+    let producer = Client::builder(address.to_string())
+        .connect()
+        .await
+        .unwrap();
+    for job in ["job 1", "job 2"] {
+        producer
+            .send_with_receipt(SendFrame::new("/queue/jobs", job))
+            .await
+            .unwrap();
+    }
+    let first = timeout(WAIT, jobs.next()).await.unwrap().unwrap();
+    assert_eq!((text(&first).as_str(), first.connection()), ("job 1", 1));
+    jobs.ack(&first).await.unwrap();
+    let second = timeout(WAIT, jobs.next()).await.unwrap().unwrap();
+    assert_eq!(text(&second), "job 2");
+
+    proxy.cut();
+    assert!(matches!(
+        until(&mut events, |e| match e {
+            ConnectionEvent::Disconnected(reason) => Some(reason.clone()),
+            _ => None,
+        })
+        .await,
+        CloseReason::PeerClosed
+    ));
+    let number = reconnected(&mut events).await;
+    assert_eq!(number, 2);
+    // The broker saw the old connection go, and gives job 2, never acknowledged, again to the
+    // restored subscription, which kept its id.
+    let again = timeout(WAIT, jobs.next()).await.unwrap().unwrap();
+    assert_eq!(text(&again), "job 2");
+    assert_eq!(again.header("redelivered").as_deref(), Some("true"));
+    assert_eq!(again.subscription().as_ref(), Some(&id));
+    assert_eq!(again.connection(), 2);
+    match jobs.ack(&second).await {
+        Err(Error::StaleMessage) => {}
+        other => panic!("an ack from the first connection: {other:?}"),
+    }
+    jobs.ack(&again).await.unwrap();
+    producer
+        .send_with_receipt(SendFrame::new("/queue/jobs", "job 3"))
+        .await
+        .unwrap();
+    assert_eq!(
+        text(&timeout(WAIT, jobs.next()).await.unwrap().unwrap()),
+        "job 3"
+    );
+    let stats = running.server.handle().stats().await.unwrap();
+    assert_eq!(stats.broker.subscriptions, 1, "{stats:?}");
+    consumer.disconnect().await.unwrap();
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_connection_is_left_at_the_heart_beat_deadline_and_replaced() {
+    let address = free_address().await;
+    let session = ServerConfig::default().with_heart_beat(HeartBeat::from_millis(100, 100));
+    let config = BrokerConfig::default().with_session(session);
+    let running = Running::start_with(address, config).await;
+    let proxy = Proxy::start(address).await;
+    let client = Client::builder(proxy.address.to_string())
+        .heart_beat(HeartBeat::from_millis(100, 100))
+        .reconnect(quick())
+        .connect()
+        .await
+        .unwrap();
+    let mut events = client.events();
+    let mut news = client
+        .subscribe("/topic/news", AckMode::Auto)
+        .await
+        .unwrap();
+    // The server's heart-beats stop reaching the client.
+    proxy.freeze(true);
+    let reason = until(&mut events, |e| match e {
+        ConnectionEvent::Disconnected(reason) => Some(reason.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(reason, CloseReason::HeartBeatTimedOut);
+    proxy.cut();
+    proxy.freeze(false);
+    reconnected(&mut events).await;
+    let producer = Client::builder(address.to_string())
+        .connect()
+        .await
+        .unwrap();
+    producer
+        .send_with_receipt(SendFrame::new("/topic/news", "still here"))
+        .await
+        .unwrap();
+    assert_eq!(
+        text(&timeout(WAIT, news.next()).await.unwrap().unwrap()),
+        "still here"
+    );
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn connect_tries_each_address_and_reconnect_goes_round_them() {
+    let dead = free_address().await;
+    let (first, first_address) = server_on_free_port().await;
+    let (_second, second_address) = server_on_free_port().await;
+    let client = Client::builder(dead.to_string())
+        .failover(first_address.to_string())
+        .failover(second_address.to_string())
+        .reconnect(quick())
+        .connect()
+        .await
+        .unwrap();
+    let mut events = client.events();
+    let connected = until(&mut events, |e| match e {
+        ConnectionEvent::Connected(info) => Some(info.endpoint.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(connected, first_address.to_string());
+    let mut news = client
+        .subscribe("/topic/news", AckMode::Auto)
+        .await
+        .unwrap();
+    first.stop().await;
+    let endpoint = until(&mut events, |e| match e {
+        ConnectionEvent::Reconnected(info) => Some(info.endpoint.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(endpoint, second_address.to_string());
+    client
+        .send_with_receipt(SendFrame::new("/topic/news", "on the second"))
+        .await
+        .unwrap();
+    assert_eq!(
+        text(&timeout(WAIT, news.next()).await.unwrap().unwrap()),
+        "on the second"
+    );
+}
+
+#[tokio::test]
+async fn without_a_policy_or_past_its_attempts_the_client_closes_and_says_why() {
+    let (running, address) = server_on_free_port().await;
+    let once = Client::builder(address.to_string())
+        .connect()
+        .await
+        .unwrap();
+    let bounded = Client::builder(address.to_string())
+        .reconnect(quick().with_max_attempts(3))
+        .connect()
+        .await
+        .unwrap();
+    let mut events = bounded.events();
+    let mut news = bounded
+        .subscribe("/topic/news", AckMode::Auto)
+        .await
+        .unwrap();
+    running.stop().await;
+    let shutting_down = CloseReason::ErrorFrame(Some("server shutting down".into()));
+    assert_eq!(timeout(WAIT, once.closed()).await.unwrap(), shutting_down);
+    let mut failures = 0;
+    let reason = until(&mut events, |e| match e {
+        ConnectionEvent::AttemptFailed { attempt, error, .. } => {
+            failures += 1;
+            assert_eq!(*attempt, failures);
+            assert!(matches!(**error, Error::Io(_)), "{error:?}");
+            None
+        }
+        ConnectionEvent::Closed(reason) => Some(reason.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(failures, 3);
+    assert_eq!(reason, shutting_down);
+    assert_eq!(bounded.closed().await, shutting_down);
+    assert!(timeout(WAIT, news.next()).await.unwrap().is_none());
+    assert!(events.next().await.is_none(), "the events end after Closed");
+    match bounded.send("/topic/news", "late").await {
+        Err(Error::Closed(reason)) => assert_eq!(reason, shutting_down),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn while_reconnecting_commands_wait_in_the_bounded_queue_and_disconnect_ends_at_once() {
+    let (running, address) = server_on_free_port().await;
+    let client = Client::builder(address.to_string())
+        .command_queue(4)
+        .reconnect(
+            Reconnect::new()
+                .with_initial_delay(Duration::from_secs(1))
+                .with_max_delay(Duration::from_secs(1)),
+        )
+        .connect()
+        .await
+        .unwrap();
+    let mut events = client.events();
+    running.stop().await;
+    until(&mut events, |e| {
+        matches!(e, ConnectionEvent::Disconnected(_)).then_some(())
+    })
+    .await;
+    let mut queued = 0;
+    loop {
+        match client.try_send(SendFrame::new("/topic/t", "waiting")) {
+            Ok(()) => queued += 1,
+            Err(Error::QueueFull) => break,
+            Err(e) => panic!("{e}"),
+        }
+        assert!(queued <= 4, "the queue holds four");
+    }
+    assert_eq!(queued, 4);
+    let started = std::time::Instant::now();
+    timeout(Duration::from_millis(500), client.clone().disconnect())
+        .await
+        .expect("disconnect waits for no reconnect")
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_millis(500));
+    assert_eq!(client.closed().await, CloseReason::Disconnected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_awaiting_its_receipt_when_the_connection_is_cut_is_sent_again() {
+    let (running, address) = server_on_free_port().await;
+    let consumer = Client::builder(address.to_string())
+        .connect()
+        .await
+        .unwrap();
+    let mut orders = consumer
+        .subscribe("/queue/orders", AckMode::Auto)
+        .await
+        .unwrap();
+    let proxy = Proxy::start(address).await;
+    let producer = Client::builder(proxy.address.to_string())
+        .reconnect(quick())
+        .connect()
+        .await
+        .unwrap();
+    let mut events = producer.events();
+    // The SEND is written but never reaches the server; then the connection is cut.
+    proxy.freeze(true);
+    let sending = tokio::spawn({
+        let producer = producer.clone();
+        async move {
+            producer
+                .send_with_receipt(SendFrame::new("/queue/orders", "order 1"))
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!sending.is_finished(), "no RECEIPT can have come");
+    assert!(
+        timeout(Duration::from_millis(100), orders.next())
+            .await
+            .is_err(),
+        "nothing reached the server"
+    );
+    proxy.cut();
+    proxy.freeze(false);
+    reconnected(&mut events).await;
+    timeout(WAIT, sending).await.unwrap().unwrap().unwrap();
+    let order = timeout(WAIT, orders.next()).await.unwrap().unwrap();
+    assert_eq!(text(&order), "order 1");
+    assert!(
+        timeout(Duration::from_millis(200), orders.next())
+            .await
+            .is_err(),
+        "exactly once"
+    );
+    running.stop().await;
+}
