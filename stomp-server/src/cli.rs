@@ -24,6 +24,13 @@ pub(crate) struct Args {
     /// stompjs from the jsDelivr CDN.
     #[arg(long)]
     pub(crate) stompjs: Option<std::path::PathBuf>,
+    /// A PEM file of the server's certificate chain: with `--tls-key`, both listeners speak
+    /// TLS (STOMP over TLS on `--tcp`, HTTPS and `wss://` on `--ws`).
+    #[arg(long, requires = "tls_key")]
+    pub(crate) tls_cert: Option<std::path::PathBuf>,
+    /// A PEM file of the certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, requires = "tls_cert")]
+    pub(crate) tls_key: Option<std::path::PathBuf>,
     /// Path of the WebSocket endpoint.
     #[arg(long, default_value = "/stomp")]
     pub(crate) ws_path: String,
@@ -84,8 +91,8 @@ pub(crate) struct Args {
     /// Milliseconds a refused login waits for its ERROR.
     #[arg(long, default_value_t = 1000)]
     pub(crate) login_failure_delay: u64,
-    /// Seconds a new connection has, from the moment it is accepted (WebSocket handshake
-    /// included), to send CONNECT.
+    /// Seconds a new connection has, from the moment it is accepted (TLS and WebSocket
+    /// handshakes included), to send CONNECT.
     #[arg(long, default_value_t = 10, value_parser = at_least_one_u64)]
     pub(crate) connect_timeout: u64,
     /// Most connections open at once, TCP and WebSocket together; past it, new sockets are

@@ -1,53 +1,78 @@
 //! The server's own HTTP listener for an axum [`Router`]: what `axum::serve` does, with the
-//! bounds a public endpoint needs: a connection limit, and a deadline on each request head, so
-//! that sockets that never finish a request (the WebSocket upgrade included) cannot pile up.
+//! bounds a public endpoint needs: a connection limit, and a deadline on each request head (and
+//! on the TLS handshake before it), so that sockets that never finish a request (the WebSocket
+//! upgrade included) cannot pile up.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::Request;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
 use crate::connection::{self, Accepted};
+use crate::tls::Tls;
 use crate::ws::Origin;
 
-/// Serves `router` on `listener` until the listener fails.
+/// Serves `router` on `listener` until the listener fails; with `tls`, as HTTPS.
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     limit: Arc<Semaphore>,
     head_timeout: Duration,
+    tls: Option<Tls>,
 ) {
-    connection::accept_loop(listener, "http", limit, |stream, accepted| {
+    let kind = if tls.is_some() { "https" } else { "http" };
+    connection::accept_loop(listener, kind, limit, |stream, accepted| {
         let router = router.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let Accepted { peer, at, permit } = accepted;
-            let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-                let origin = Origin {
-                    at,
-                    peer: peer.clone(),
-                };
-                request.extensions_mut().insert(origin);
-                router.clone().oneshot(request)
-            });
-            let served = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(head_timeout)
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades()
-                .await;
-            if let Err(e) = served {
-                tracing::debug!(error = %e, "HTTP connection ended");
+            match tls {
+                None => serve_one(stream, router, peer, at, head_timeout).await,
+                Some(tls) => {
+                    let deadline = at + head_timeout;
+                    let handshake = tls.acceptor().accept(stream);
+                    match tokio::time::timeout_at(deadline.into(), handshake).await {
+                        Ok(Ok(stream)) => serve_one(stream, router, peer, at, head_timeout).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake not done in time"),
+                    }
+                }
             }
             // An upgraded connection is the WebSocket endpoint's now, under its own permit.
             drop(permit);
         });
     })
     .await;
+}
+
+/// Serves one HTTP/1.1 connection.
+async fn serve_one<S>(stream: S, router: Router, peer: String, at: Instant, head_timeout: Duration)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+        let origin = Origin {
+            at,
+            peer: peer.clone(),
+        };
+        request.extensions_mut().insert(origin);
+        router.clone().oneshot(request)
+    });
+    let served = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(head_timeout)
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades()
+        .await;
+    if let Err(e) = served {
+        tracing::debug!(error = %e, "HTTP connection ended");
+    }
 }

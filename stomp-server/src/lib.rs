@@ -13,7 +13,9 @@
 //! - [`Handle`] publishes to broker destinations and sends to users from anywhere in the
 //!   application (Spring's `SimpMessagingTemplate`).
 //! - [`Server::endpoint`] is the WebSocket endpoint as an axum route; [`Server::serve_tcp`]
-//!   serves STOMP over TCP; [`Server::metrics`] serves Prometheus figures.
+//!   serves STOMP over TCP; [`Server::serve_tls`] and [`Server::serve_https`] serve TCP and
+//!   HTTP (and so `wss://`) in TLS, with a [`Tls`] certificate; [`Server::metrics`] serves
+//!   Prometheus figures.
 //! - [`chat`] is the classic chat, built on this API alone; the `stomp-server` binary runs it.
 //!
 //! Every bound of the broker and the sessions ([`stomp_broker::BrokerConfig`]) holds over both
@@ -76,6 +78,7 @@ mod metrics;
 mod route;
 mod server;
 mod tcp;
+mod tls;
 mod worker;
 mod ws;
 
@@ -86,3 +89,5 @@ pub use message::{Failure, IntoReply, JSON, Json, Message, Payload, TEXT};
 pub use server::{Server, ServerBuilder};
 pub use stomp_broker::{self, BrokerConfig, BrokerStats};
 pub use stomp_session::{self, ConnectRequest, ServerConfig};
+pub use tls::Tls;
+pub use tokio_rustls::rustls;

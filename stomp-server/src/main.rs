@@ -1,6 +1,7 @@
 //! `stomp-server`: the classic chat on the stomp-server library, over TCP (default
 //! 127.0.0.1:61613) and WebSocket (default ws://127.0.0.1:15674/stomp), with its page at
-//! http://127.0.0.1:15674/ and Prometheus figures at /metrics. SIGINT (Ctrl-C) and SIGTERM
+//! http://127.0.0.1:15674/ and Prometheus figures at /metrics; with `--tls-cert` and
+//! `--tls-key`, both in TLS (`wss://`, `https://`). SIGINT (Ctrl-C) and SIGTERM
 //! close every client with an ERROR after writing out what was queued for it.
 
 mod cli;
@@ -10,7 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use stomp_server::{App, ConnectRequest, Server, chat};
+use stomp_server::{App, ConnectRequest, Server, Tls, chat};
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
@@ -92,6 +93,11 @@ async fn run(args: cli::Args) -> std::io::Result<()> {
     if let Some((login, passcode)) = args.login.clone() {
         app = app.authenticate(one_login(login, passcode));
     }
+    // A certificate that cannot be read stops the start, before anything listens.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(Tls::from_pem_files(cert, key)?),
+        _ => None,
+    };
     let tcp = TcpListener::bind(args.tcp).await?;
     let ws = TcpListener::bind(args.ws).await?;
     let server = Server::builder()
@@ -103,22 +109,32 @@ async fn run(args: cli::Args) -> std::io::Result<()> {
         .summary_interval(Duration::from_secs(args.summary_interval))
         .start();
     // Scripts and tests read the bound addresses from this line (ports may be 0).
+    let (ws_scheme, http_scheme, tls_note) = match tls {
+        Some(_) => ("wss", "https", " tls=on"),
+        None => ("ws", "http", ""),
+    };
     println!(
-        "stomp-server listening tcp={} ws=ws://{}{} http=http://{}/",
+        "stomp-server listening tcp={} ws={ws_scheme}://{}{} http={http_scheme}://{}/{tls_note}",
         tcp.local_addr()?,
         ws.local_addr()?,
         args.ws_path,
         ws.local_addr()?,
     );
-    tracing::info!(tcp = %tcp.local_addr()?, ws = %ws.local_addr()?, path = %args.ws_path, "listening");
+    tracing::info!(tcp = %tcp.local_addr()?, ws = %ws.local_addr()?, path = %args.ws_path, tls = tls.is_some(), "listening");
     // One HTTP server: the chat page at /, STOMP over WebSocket, and the figures at /metrics.
     let router = chat::page(args.stompjs.clone())
         .route(&args.ws_path, server.endpoint())
         .route("/metrics", server.metrics());
-    let listeners = [
-        tokio::spawn(server.serve_tcp(tcp)),
-        tokio::spawn(server.serve_http(ws, router)),
-    ];
+    let listeners = match tls {
+        Some(tls) => [
+            tokio::spawn(server.serve_tls(tcp, tls.clone())),
+            tokio::spawn(server.serve_https(ws, router, tls)),
+        ],
+        None => [
+            tokio::spawn(server.serve_tcp(tcp)),
+            tokio::spawn(server.serve_http(ws, router)),
+        ],
+    };
     stop_signal().await?;
     for listener in &listeners {
         listener.abort();

@@ -15,6 +15,7 @@ use crate::app::{App, Gate};
 use crate::connection::Settings;
 use crate::handle::Handle;
 use crate::hub::{Hub, ToHub};
+use crate::tls::Tls;
 use crate::{http, metrics, tcp, ws};
 
 /// How a [`Server`] is set up: the broker's configuration, the application, and the bounds of
@@ -202,7 +203,18 @@ impl Server {
     /// Serves STOMP over TCP on `listener` until it fails (as when out of descriptors, it
     /// backs off and goes on). Each connection gets a task; Nagle is off.
     pub fn serve_tcp(&self, listener: TcpListener) -> impl Future<Output = ()> + Send + 'static {
-        tcp::listen(listener, self.settings.clone())
+        tcp::listen(listener, self.settings.clone(), None)
+    }
+
+    /// Serves STOMP over TLS on `listener` (clients' `tls://` or `ssl://`), as
+    /// [`serve_tcp`](Self::serve_tcp) does over TCP; each handshake must be done within the
+    /// session's connect timeout, which counts from the accept.
+    pub fn serve_tls(
+        &self,
+        listener: TcpListener,
+        tls: Tls,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        tcp::listen(listener, self.settings.clone(), Some(tls))
     }
 
     /// Serves `router` over HTTP/1.1 on `listener` until it fails, as `axum::serve` would,
@@ -215,7 +227,26 @@ impl Server {
         router: Router,
     ) -> impl Future<Output = ()> + Send + 'static {
         let limit = Arc::new(Semaphore::new(self.max_connections));
-        http::serve(listener, router, limit, self.settings.connect_timeout)
+        http::serve(listener, router, limit, self.settings.connect_timeout, None)
+    }
+
+    /// Serves `router` over HTTPS on `listener`, bounded as
+    /// [`serve_http`](Self::serve_http) is, the TLS handshake within the same deadline as the
+    /// request head: STOMP over WebSocket is then `wss://`.
+    pub fn serve_https(
+        &self,
+        listener: TcpListener,
+        router: Router,
+        tls: Tls,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let limit = Arc::new(Semaphore::new(self.max_connections));
+        http::serve(
+            listener,
+            router,
+            limit,
+            self.settings.connect_timeout,
+            Some(tls),
+        )
     }
 
     /// Closes every client with an ERROR after writing out what was queued for it, and waits

@@ -1,22 +1,23 @@
-//! STOMP over TCP.
+//! STOMP over TCP, plain or in TLS.
 
 use std::io;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::time::timeout;
+use tokio::time::{timeout, timeout_at};
 
 use crate::connection::{self, Reader, Settings, Writer};
+use crate::tls::Tls;
 
-struct TcpReader {
-    stream: OwnedReadHalf,
+/// The read half of a byte stream.
+struct StreamReader<R> {
+    stream: R,
     buf: BytesMut,
 }
 
-impl Reader for TcpReader {
+impl<R: AsyncRead + Unpin + Send> Reader for StreamReader<R> {
     async fn receive(&mut self) -> io::Result<Option<Bytes>> {
         self.buf.reserve(16 * 1024);
         // `read_buf` is cancel-safe: nothing is lost if another event wins the race.
@@ -27,11 +28,12 @@ impl Reader for TcpReader {
     }
 }
 
-struct TcpWriter {
-    stream: OwnedWriteHalf,
+/// The write half of a byte stream.
+struct StreamWriter<W> {
+    stream: W,
 }
 
-impl Writer for TcpWriter {
+impl<W: AsyncWrite + Unpin + Send> Writer for StreamWriter<W> {
     async fn send(&mut self, bytes: Bytes, stall: Duration) -> io::Result<()> {
         let mut rest = &bytes[..];
         while !rest.is_empty() {
@@ -46,7 +48,11 @@ impl Writer for TcpWriter {
             }
             rest = &rest[n..];
         }
-        Ok(())
+        // TLS holds what it encrypted until flushed; TCP's flush does nothing.
+        match timeout(stall, self.stream.flush()).await {
+            Ok(flushed) => flushed,
+            Err(_) => Err(io::ErrorKind::TimedOut.into()),
+        }
     }
 
     async fn close(&mut self) {
@@ -54,22 +60,54 @@ impl Writer for TcpWriter {
     }
 }
 
-/// Accepts TCP connections until the listener fails.
-pub(crate) async fn listen(listener: TcpListener, settings: Settings) {
+fn split<S: AsyncRead + AsyncWrite + Send>(
+    stream: S,
+) -> (
+    StreamReader<tokio::io::ReadHalf<S>>,
+    StreamWriter<tokio::io::WriteHalf<S>>,
+) {
+    let (read, write) = tokio::io::split(stream);
+    let reader = StreamReader {
+        stream: read,
+        buf: BytesMut::new(),
+    };
+    (reader, StreamWriter { stream: write })
+}
+
+/// Accepts TCP connections until the listener fails; with `tls`, each speaks TLS, whose
+/// handshake must be done within the CONNECT deadline.
+pub(crate) async fn listen(listener: TcpListener, settings: Settings, tls: Option<Tls>) {
     let limit = settings.connections.clone();
-    connection::accept_loop(listener, "tcp", limit, |stream, accepted| {
-        let (read, write) = stream.into_split();
-        let reader = TcpReader {
-            stream: read,
-            buf: BytesMut::new(),
+    let kind = if tls.is_some() { "tls" } else { "tcp" };
+    connection::accept_loop(listener, kind, limit, |stream, accepted| {
+        let settings = settings.clone();
+        let Some(tls) = &tls else {
+            // Plain TCP splits without a lock.
+            let (read, write) = stream.into_split();
+            let reader = StreamReader {
+                stream: read,
+                buf: BytesMut::new(),
+            };
+            let writer = StreamWriter { stream: write };
+            tokio::spawn(connection::serve(reader, writer, accepted, settings));
+            return;
         };
-        let writer = TcpWriter { stream: write };
-        tokio::spawn(connection::serve(
-            reader,
-            writer,
-            accepted,
-            settings.clone(),
-        ));
+        let acceptor = tls.acceptor().clone();
+        tokio::spawn(async move {
+            let deadline = accepted.at + settings.connect_timeout;
+            match timeout_at(deadline.into(), acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => {
+                    let (reader, writer) = split(stream);
+                    connection::serve(reader, writer, accepted, settings).await;
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(peer = %accepted.peer, error = %e, "TLS handshake failed")
+                }
+                Err(_) => {
+                    tracing::debug!(peer = %accepted.peer, "TLS handshake not done in time")
+                }
+            }
+        });
     })
     .await;
 }
