@@ -12,6 +12,7 @@
     clippy::unwrap_used
 )]
 
+mod estimates;
 mod peers;
 mod report;
 mod sessions;
@@ -102,7 +103,7 @@ fn decode_workload(c: &mut Criterion, table: &mut Table, workload: Workload<'_>)
         // Only what decodes the workload correctly is timed.
         match decode(stream, piece) {
             Ok(n) if n == frames => {
-                g.bench_function(report::slug(name), |b| b.iter(|| decode(stream, piece)));
+                g.bench_function(estimates::slug(name), |b| b.iter(|| decode(stream, piece)));
                 row.measured(group, name);
             }
             Ok(n) => row.failed(name, format!("{n} frames of {frames}")),
@@ -114,7 +115,7 @@ fn decode_workload(c: &mut Criterion, table: &mut Table, workload: Workload<'_>)
         let name = "stomp-parser";
         match peers::stomp_parser(&whole_frames) {
             Ok(n) if n == frames => {
-                g.bench_function(report::slug(name), |b| {
+                g.bench_function(estimates::slug(name), |b| {
                     b.iter(|| peers::stomp_parser(&whole_frames))
                 });
                 row.measured(group, name);
@@ -152,7 +153,7 @@ fn encode_workload(c: &mut Criterion, table: &mut Table, group: &str, title: &st
             row.failed(name, first_line(&e));
             continue;
         }
-        g.bench_function(report::slug(name), |b| {
+        g.bench_function(estimates::slug(name), |b| {
             b.iter(|| {
                 for _ in 0..FRAMES {
                     dst.clear();

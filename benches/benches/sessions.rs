@@ -112,7 +112,10 @@ pub fn fan_out(c: &mut Criterion, table: &mut Table) {
         g.throughput(Throughput::Elements(subscribers as u64));
         for (label, size) in [("256 B", 256usize), ("64 KiB", 64 * 1024)] {
             let body = Bytes::from(vec![b'x'; size]);
-            let id = format!("{subscribers}_subscribers_{}", report::slug(label));
+            let id = format!(
+                "{subscribers}_subscribers_{}",
+                crate::estimates::slug(label)
+            );
             let subscription = SubscriptionId::from("0");
             g.bench_function(id.as_str(), |b| {
                 b.iter(|| {

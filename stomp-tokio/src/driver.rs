@@ -280,7 +280,7 @@ impl Driver {
             let blocked = self.blocked.as_ref().map(|(tx, _)| tx.clone());
             tokio::select! {
                 () = sleep_until(until), if !slept => slept = true,
-                permit = reserve(blocked), if self.blocked.is_some() => self.unblock(permit),
+                () = room(blocked), if self.blocked.is_some() => self.unblock(),
                 control = self.control.recv() => match control {
                     Some(Control::Unsubscribe(id)) => {
                         self.subscriptions.remove(&id);
@@ -356,16 +356,20 @@ impl Driver {
             let blocked = self.blocked.as_ref().map(|(tx, _)| tx.clone());
             let ready = self.phase == Phase::Ready && !self.abandoned;
             tokio::select! {
-                permit = reserve(blocked), if self.blocked.is_some() => {
-                    self.unblock(permit);
-                    session.pause_input(Instant::now(), false);
+                () = room(blocked), if self.blocked.is_some() => {
+                    self.unblock();
+                    if self.blocked.is_none() {
+                        session.pause_input(Instant::now(), false);
+                    }
                 }
                 command = self.commands.recv(), if ready => match command {
                     Some(command) => {
-                        self.command(command, &mut session);
+                        // One reading of the clock for the whole batch.
+                        let now = Instant::now();
+                        self.command(command, &mut session, now);
                         for _ in 1..BATCH {
                             match self.commands.try_recv() {
-                                Ok(command) => self.command(command, &mut session),
+                                Ok(command) => self.command(command, &mut session, now),
                                 Err(_) => break,
                             }
                         }
@@ -389,8 +393,9 @@ impl Driver {
                             return Ended::Finished(CloseReason::Disconnected);
                         }
                         // What was queued before goes out first.
+                        let now = Instant::now();
                         while let Ok(command) = self.commands.try_recv() {
-                            self.command(command, &mut session);
+                            self.command(command, &mut session, now);
                         }
                         match session.disconnect(Instant::now()) {
                             Ok(()) => self.disconnecting = Some(done),
@@ -430,18 +435,18 @@ impl Driver {
         }
     }
 
-    fn unblock(&mut self, permit: Option<mpsc::OwnedPermit<Message>>) {
-        if let Some((_, message)) = self.blocked.take() {
-            if let Some(permit) = permit {
-                permit.send(message);
+    /// Hands the held message over, now that its subscription has room (or is gone).
+    fn unblock(&mut self) {
+        if let Some((tx, message)) = self.blocked.take() {
+            if let Err(mpsc::error::TrySendError::Full(message)) = tx.try_send(message) {
+                self.blocked = Some((tx, message));
             }
         }
     }
 
-    fn command(&mut self, command: Command, session: &mut ClientSession) {
-        let now = Instant::now();
+    fn command(&mut self, command: Command, session: &mut ClientSession, now: Instant) {
         match command {
-            Command::Send { frame, done } => self.send(session, frame, done),
+            Command::Send { frame, done } => self.send(session, frame, done, now),
             Command::Subscribe {
                 destination,
                 ack,
@@ -519,8 +524,8 @@ impl Driver {
         session: &mut ClientSession,
         frame: SendFrame,
         done: Option<oneshot::Sender<Result<(), Error>>>,
+        now: Instant,
     ) {
-        let now = Instant::now();
         let Some(done) = done else {
             // Queued is all that was asked; a refusal has nobody to tell.
             let _ = session.send(now, frame);
@@ -633,12 +638,13 @@ impl Driver {
     }
 
     fn deliver(&mut self, session: &mut ClientSession, message: stomp_session::Message) {
-        let Some(id) = message.subscription() else {
-            return;
-        };
         // A message for a subscription the application dropped goes nowhere; unacknowledged,
         // the broker redelivers it.
-        let Some(subscription) = self.subscriptions.get(&id) else {
+        let subscription = match message.frame().header("subscription") {
+            Some(id) => self.subscriptions.get(id.as_ref()),
+            None => None,
+        };
+        let Some(subscription) = subscription else {
             return;
         };
         let message = Message::new(message, self.connection);
@@ -689,8 +695,9 @@ impl Driver {
         for (id, done) in self.unconfirmed.drain(..) {
             let _ = done.send(Ok(id));
         }
+        let now = Instant::now();
         for (frame, done) in std::mem::take(&mut self.resend) {
-            self.send(session, frame, Some(done));
+            self.send(session, frame, Some(done), now);
         }
         if let Some(info) = self.info.take() {
             self.shared.publish(ConnectionEvent::Reconnected(info));
@@ -744,11 +751,15 @@ impl Driver {
     }
 }
 
-/// Room in a full subscription buffer, once the consumer takes a message; `None` if the
-/// subscription was dropped.
-async fn reserve(blocked: Option<mpsc::Sender<Message>>) -> Option<mpsc::OwnedPermit<Message>> {
+/// Resolves once a full subscription buffer is half empty again (or the subscription is
+/// dropped): resuming for every message the consumer takes would cost a wake-up each.
+async fn room(blocked: Option<mpsc::Sender<Message>>) {
     match blocked {
-        Some(tx) => tx.reserve_owned().await.ok(),
+        Some(tx) => {
+            let half = (tx.max_capacity() / 2).max(1);
+            // The permits go back at once; the room stays, as only this task sends.
+            let _ = tx.reserve_many(half).await;
+        }
         None => std::future::pending().await,
     }
 }
