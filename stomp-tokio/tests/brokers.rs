@@ -1,41 +1,50 @@
 //! stomp-tokio against real brokers: RabbitMQ (STOMP on 127.0.0.1:61633, Web-STOMP on
-//! ws://127.0.0.1:15684/ws) and ActiveMQ (127.0.0.1:61623), started by `scripts/brokers.sh`.
+//! ws://127.0.0.1:15684/ws) and ActiveMQ (127.0.0.1:61623), started by `scripts/brokers.sh`,
+//! and stomp-server in this process (TCP and WebSocket), each in every version.
 //!
-//! These tests need the brokers, so plain `cargo test` lists them as ignored; `scripts/test`
-//! starts the brokers and runs them with `--include-ignored`, and there a missing broker fails
-//! the run.
+//! The real brokers' tests need them, so plain `cargo test` lists them as ignored;
+//! `scripts/test` starts the brokers and runs them with `--include-ignored`, and there a missing
+//! broker fails the run.
 
 use std::time::Duration;
 
+use stomp_server::{BrokerConfig, Server, ServerConfig};
 use stomp_tokio::{AckMode, Client, HeartBeat, SendFrame, Version};
+use tokio::net::TcpListener;
 
 #[derive(Clone, Copy, Debug)]
-struct Broker {
-    name: &'static str,
-    endpoint: &'static str,
-    /// RabbitMQ's virtual host is `/`; ActiveMQ takes any host.
-    host: &'static str,
+struct Broker<'a> {
+    name: &'a str,
+    endpoint: &'a str,
+    /// RabbitMQ's virtual host is `/`; ActiveMQ and stomp-server take any host.
+    host: &'a str,
+    /// Whether a NACKed queue message comes back (RabbitMQ, stomp-server) or goes to a
+    /// dead-letter queue (ActiveMQ takes a NACK as a poison acknowledgement).
+    nack_redelivers: bool,
 }
 
-const RABBITMQ: Broker = Broker {
+const RABBITMQ: Broker<'static> = Broker {
     name: "rabbitmq",
     endpoint: "127.0.0.1:61633",
     host: "/",
+    nack_redelivers: true,
 };
-const RABBITMQ_WEB_STOMP: Broker = Broker {
+const RABBITMQ_WEB_STOMP: Broker<'static> = Broker {
     name: "rabbitmq-web-stomp",
     endpoint: "ws://127.0.0.1:15684/ws",
     host: "/",
+    nack_redelivers: true,
 };
-const ACTIVEMQ: Broker = Broker {
+const ACTIVEMQ: Broker<'static> = Broker {
     name: "activemq",
     endpoint: "127.0.0.1:61623",
     host: "localhost",
+    nack_redelivers: false,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
 
-async fn connect(broker: Broker, version: Version) -> Client {
+async fn connect(broker: Broker<'_>, version: Version) -> Client {
     Client::builder(broker.endpoint)
         .host(broker.host)
         .login("guest", "guest")
@@ -47,7 +56,7 @@ async fn connect(broker: Broker, version: Version) -> Client {
 }
 
 /// A queue name no other run or test uses.
-fn queue(broker: Broker, version: Version, what: &str) -> String {
+fn queue(broker: Broker<'_>, version: Version, what: &str) -> String {
     let pid = std::process::id();
     format!(
         "/queue/stomp-rs-tokio.{}.{version}.{what}.{pid}",
@@ -61,7 +70,7 @@ fn text(message: &stomp_tokio::Message) -> String {
 
 /// Subscribe, send with receipt, receive, ack, nack (1.1+), a committed transaction,
 /// heart-beats held for several periods, and a graceful disconnect.
-async fn exercise(broker: Broker, version: Version) {
+async fn exercise(broker: Broker<'_>, version: Version) {
     let client = connect(broker, version).await;
     let name = queue(broker, version, "work");
     let mut work = client.subscribe(&name, AckMode::Client).await.unwrap();
@@ -76,7 +85,7 @@ async fn exercise(broker: Broker, version: Version) {
     assert_eq!(text(&first), "first", "{broker:?} {version}");
     if version == Version::V1_0 {
         work.ack(&first).await.unwrap();
-    } else if broker.name == ACTIVEMQ.name {
+    } else if !broker.nack_redelivers {
         // ActiveMQ takes a NACK as a poison acknowledgement: the message leaves the queue
         // for its dead-letter queue instead of coming back.
         work.nack(&first).await.unwrap();
@@ -85,7 +94,7 @@ async fn exercise(broker: Broker, version: Version) {
             "{broker:?} {version}: not redelivered"
         );
     } else {
-        // RabbitMQ requeues a NACKed message and redelivers it.
+        // RabbitMQ and stomp-server requeue a NACKed message and redeliver it.
         work.nack(&first).await.unwrap();
         let again = tokio::time::timeout(WAIT, work.next())
             .await
@@ -123,6 +132,35 @@ async fn exercise(broker: Broker, version: Version) {
     }
     drop(work);
     client.disconnect().await.unwrap();
+}
+
+#[tokio::test]
+async fn stomp_server_in_every_version_over_tcp_and_websocket() {
+    // Heart-beats of a second, so that 3.5 s idle spans several periods.
+    let session = ServerConfig::default().with_heart_beat(HeartBeat::from_millis(1000, 1000));
+    let server = Server::builder()
+        .config(BrokerConfig::default().with_session(session))
+        .start();
+    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let tcp_endpoint = tcp.local_addr().unwrap().to_string();
+    let ws_endpoint = format!("ws://{}/stomp", http.local_addr().unwrap());
+    tokio::spawn(server.serve_tcp(tcp));
+    tokio::spawn(server.serve_http(http, server.router()));
+    for (name, endpoint) in [
+        ("stomp-server", &tcp_endpoint),
+        ("stomp-server-ws", &ws_endpoint),
+    ] {
+        let broker = Broker {
+            name,
+            endpoint,
+            host: "/",
+            nack_redelivers: true,
+        };
+        for version in Version::ALL {
+            exercise(broker, version).await;
+        }
+    }
 }
 
 #[tokio::test]
