@@ -14,7 +14,9 @@
 //!
 //! Each implementation is used the way its documentation shows: stomp-tokio's `send` and
 //! `Subscription::next`, async-stomp's `SinkExt::send` and `StreamExt::next` on its transport,
-//! iridium-stomp's `Connection::send` and `Subscription`'s stream.
+//! iridium-stomp's `Connection::send` and `Subscription`'s stream. A last row does the same with
+//! no client at all (frames encoded by hand, written a batch at once, counted by their NULs):
+//! what the server and the kernel cost alone, the ceiling for any client.
 //!
 //! `cargo bench -p stomp-benches --bench clients` runs it; `target/criterion/clients.md` holds
 //! the table afterwards.
@@ -48,6 +50,9 @@ const ROUND_TRIPS: usize = 2000;
 /// Where the consumers listen; publishing alone goes where nobody does.
 const TOPIC: &str = "/topic/bench";
 const NOBODY: &str = "/topic/bench-unheard";
+
+/// The row of no client at all.
+const BARE: &str = "bare socket (no client)";
 
 /// The three throughput workloads: criterion group, and the column it fills.
 const WORKLOADS: [(&str, &str); 3] = [
@@ -387,8 +392,128 @@ impl Clients for Iridium {
     }
 }
 
-/// A producer that costs next to nothing: 1000 pre-encoded SENDs in one write, so that the
-/// consume workload measures the consumer.
+/// A bare socket, CONNECTed.
+async fn bare_connect(address: &str) -> tokio::net::TcpStream {
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    socket.set_nodelay(true).unwrap();
+    socket
+        .write_all(b"CONNECT\naccept-version:1.2\nhost:/\n\n\0")
+        .await
+        .unwrap();
+    let mut pending = Vec::new();
+    read_frames(&mut socket, &mut pending, 1, |_| {}).await;
+    socket
+}
+
+/// A SEND of `body` to `destination`, encoded by hand.
+fn encoded_send(destination: &str, body: &[u8], receipt: bool) -> Vec<u8> {
+    let receipt = if receipt { "receipt:done\n" } else { "" };
+    let mut frame = format!(
+        "SEND\ndestination:{destination}\n{receipt}content-length:{}\n\n",
+        body.len()
+    )
+    .into_bytes();
+    frame.extend_from_slice(body);
+    frame.push(0);
+    frame
+}
+
+/// Reads until `count` whole frames have come, handing each (without its NUL) to `each`;
+/// what follows the last stays in `pending`.
+async fn read_frames(
+    socket: &mut tokio::net::TcpStream,
+    pending: &mut Vec<u8>,
+    count: usize,
+    mut each: impl FnMut(&[u8]),
+) {
+    let mut seen = 0;
+    let mut buffer = vec![0; 64 * 1024];
+    loop {
+        let mut start = 0;
+        while seen < count {
+            let Some(end) = pending[start..].iter().position(|&b| b == 0) else {
+                break;
+            };
+            each(&pending[start..start + end]);
+            start += end + 1;
+            seen += 1;
+        }
+        pending.drain(..start);
+        if seen == count {
+            return;
+        }
+        let n = socket.read(&mut buffer).await.unwrap();
+        assert!(n > 0, "the server closed");
+        pending.extend_from_slice(&buffer[..n]);
+    }
+}
+
+/// No client library at all: frames encoded by hand, written a batch at a time, and counted by
+/// their NULs. What it measures is the server and the kernel alone, the ceiling for any client.
+struct Bare {
+    producer: tokio::net::TcpStream,
+    consumer: tokio::net::TcpStream,
+    pending: Vec<u8>,
+    unheard: Vec<u8>,
+}
+
+impl Bare {
+    async fn connect(address: &str) -> Bare {
+        let producer = bare_connect(address).await;
+        let mut consumer = bare_connect(address).await;
+        consumer
+            .write_all(
+                format!("SUBSCRIBE\nid:0\ndestination:{TOPIC}\nreceipt:ready\n\n\0").as_bytes(),
+            )
+            .await
+            .unwrap();
+        let mut pending = Vec::new();
+        read_frames(&mut consumer, &mut pending, 1, |_| {}).await;
+        let mut unheard = encoded_send(NOBODY, stamped_at_zero().as_bytes(), false).repeat(BATCH);
+        unheard.extend(encoded_send(NOBODY, stamped_at_zero().as_bytes(), true));
+        Bare {
+            producer,
+            consumer,
+            pending,
+            unheard,
+        }
+    }
+}
+
+impl Clients for Bare {
+    async fn publish(&mut self, count: usize) {
+        assert_eq!(count, BATCH);
+        self.producer.write_all(&self.unheard).await.unwrap();
+        read_frames(&mut self.producer, &mut Vec::new(), 1, |_| {}).await;
+    }
+
+    async fn consume(&mut self, count: usize) {
+        read_frames(&mut self.consumer, &mut self.pending, count, |_| {}).await;
+    }
+
+    async fn publish_consume(&mut self, mut pacer: Pacer, base: Instant) -> Vec<Duration> {
+        let count = pacer.count;
+        let producer = &mut self.producer;
+        let publish = async {
+            while let Some(burst) = pacer.burst().await {
+                let mut frames = Vec::with_capacity(burst * (BODY + 64));
+                for _ in 0..burst {
+                    frames.extend(encoded_send(TOPIC, &stamped(base), false));
+                }
+                producer.write_all(&frames).await.unwrap();
+            }
+        };
+        let mut latencies = Vec::with_capacity(count);
+        let consume = read_frames(&mut self.consumer, &mut self.pending, count, |frame| {
+            latencies.push(latency(&frame[frame.len() - BODY..], base));
+        });
+        tokio::join!(publish, consume);
+        latencies
+    }
+}
+
+/// A producer that costs next to nothing: 1000 SENDs in one write, so that the consume
+/// workload measures the consumer.
 struct RawProducer {
     socket: tokio::net::TcpStream,
     batch: Vec<u8>,
@@ -396,26 +521,9 @@ struct RawProducer {
 
 impl RawProducer {
     async fn connect(address: &str) -> RawProducer {
-        let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
-        socket.set_nodelay(true).unwrap();
-        socket
-            .write_all(b"CONNECT\naccept-version:1.2\nhost:/\n\n\0")
-            .await
-            .unwrap();
-        let mut answer = Vec::new();
-        while !answer.contains(&0) {
-            let mut buffer = [0; 512];
-            let n = socket.read(&mut buffer).await.unwrap();
-            assert!(n > 0, "the server closed: {answer:?}");
-            answer.extend_from_slice(&buffer[..n]);
-        }
-        let frame = format!(
-            "SEND\ndestination:{TOPIC}\ncontent-length:{BODY}\n\n{}\0",
-            stamped_at_zero()
-        );
         RawProducer {
-            socket,
-            batch: frame.repeat(BATCH).into_bytes(),
+            socket: bare_connect(address).await,
+            batch: encoded_send(TOPIC, stamped_at_zero().as_bytes(), false).repeat(BATCH),
         }
     }
 
@@ -560,10 +668,11 @@ fn table(figures: &[Figures]) -> String {
         );
     }
     let _ = writeln!(md);
-    let (ours, peers) = figures.split_first().unwrap();
+    let (ours, others) = figures.split_first().unwrap();
     for (group, title) in WORKLOADS {
-        let best = peers
+        let best = others
             .iter()
+            .filter(|p| p.name != BARE)
             .map(|p| (rate(group, p.name), p.name))
             .fold((0.0, ""), |a, b| if b.0 > a.0 { b } else { a });
         let _ = writeln!(
@@ -622,6 +731,8 @@ fn main() {
         peer,
         &mut raw,
     ));
+    let bare = runtime.block_on(Bare::connect(&address));
+    figures.push(measure(&mut c, &runtime, BARE, bare, &mut raw));
     let md = table(&figures);
     println!("\n{md}");
     let dir = estimates::criterion_dir();

@@ -408,7 +408,10 @@ impl Driver {
                 received = transport.receive(&mut buffer), if reading && self.blocked.is_none() => {
                     let now = Instant::now();
                     match received {
-                        Ok(Some(bytes)) => session.handle_input(now, &bytes),
+                        Ok(Some(_)) => {
+                            session.handle_input(now, &buffer);
+                            buffer.clear();
+                        }
                         Ok(None) | Err(_) => {
                             reading = false;
                             session.handle_eof(now);

@@ -33,8 +33,8 @@ enum Inner {
     WebSocket(Box<WebSocketStream<Stream>>),
 }
 
-/// Read at least this much room at a time from a byte stream.
-const READ_SIZE: usize = 16 * 1024;
+/// Room for each read from a byte stream: a burst of small frames in one system call.
+const READ_SIZE: usize = 64 * 1024;
 
 impl Transport {
     /// Opens a connection to `endpoint`: TCP (Nagle off), the TLS handshake through `tls` when
@@ -82,26 +82,30 @@ impl Transport {
         Ok(Transport(Inner::WebSocket(Box::new(socket))))
     }
 
-    /// The next bytes received; `None` at the end of the stream. Cancel-safe: nothing is lost
-    /// when another event wins a `select!`.
-    pub(crate) async fn receive(&mut self, buf: &mut BytesMut) -> io::Result<Option<Bytes>> {
+    /// Reads the next bytes received into `buf` (which the caller empties once it has used
+    /// them), and says how many came; `None` at the end of the stream. The buffer is kept from
+    /// read to read: the session copies what it needs. Cancel-safe: nothing is lost when
+    /// another event wins a `select!`.
+    pub(crate) async fn receive(&mut self, buf: &mut BytesMut) -> io::Result<Option<usize>> {
         match &mut self.0 {
             Inner::Stream(stream) => {
                 buf.reserve(READ_SIZE);
                 match stream.read_buf(buf).await? {
                     0 => Ok(None),
-                    _ => Ok(Some(buf.split().freeze())),
+                    n => Ok(Some(n)),
                 }
             }
             Inner::WebSocket(socket) => loop {
-                return match socket.next().await {
-                    None | Some(Ok(Message::Close(_))) => Ok(None),
-                    Some(Ok(Message::Text(text))) => Ok(Some(Bytes::from(text))),
-                    Some(Ok(Message::Binary(bytes))) => Ok(Some(bytes)),
+                let data = match socket.next().await {
+                    None | Some(Ok(Message::Close(_))) => return Ok(None),
+                    Some(Ok(Message::Text(text))) => Bytes::from(text),
+                    Some(Ok(Message::Binary(bytes))) => bytes,
                     // Pings are answered by the WebSocket layer itself.
                     Some(Ok(_)) => continue,
-                    Some(Err(e)) => Err(io::Error::other(e)),
+                    Some(Err(e)) => return Err(io::Error::other(e)),
                 };
+                buf.extend_from_slice(&data);
+                return Ok(Some(data.len()));
             },
         }
     }
