@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use stomp_session::{
     AckMode, ClientConfig, ClientEvent, ClientSession, CloseReason, ReceiptId, SendFrame,
-    SubscriptionId, TransactionId,
+    SessionError, SubscriptionId, TransactionId,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{sleep_until, timeout};
@@ -90,20 +90,39 @@ enum Waiter {
 }
 
 impl Waiter {
-    fn fail(self, reason: &CloseReason) {
-        let error = || Error::Closed(reason.clone());
+    /// The server's RECEIPT came.
+    fn confirm(self) {
         match self {
             Waiter::Sent(_, done) | Waiter::Done(done) => {
-                let _ = done.send(Err(error()));
+                let _ = done.send(Ok(()));
             }
-            Waiter::Subscribed(_, done) => {
-                let _ = done.send(Err(error()));
+            Waiter::Subscribed(id, done) => {
+                let _ = done.send(Ok(id));
             }
-            Waiter::Began(_, done) => {
-                let _ = done.send(Err(error()));
+            Waiter::Began(id, done) => {
+                let _ = done.send(Ok(id));
             }
             Waiter::Restored => {}
         }
+    }
+
+    fn refuse(self, error: Error) {
+        match self {
+            Waiter::Sent(_, done) | Waiter::Done(done) => {
+                let _ = done.send(Err(error));
+            }
+            Waiter::Subscribed(_, done) => {
+                let _ = done.send(Err(error));
+            }
+            Waiter::Began(_, done) => {
+                let _ = done.send(Err(error));
+            }
+            Waiter::Restored => {}
+        }
+    }
+
+    fn fail(self, reason: &CloseReason) {
+        self.refuse(Error::Closed(reason.clone()));
     }
 }
 
@@ -471,10 +490,8 @@ impl Driver {
                         };
                         self.subscriptions
                             .insert(subscribed.id.clone(), subscription);
-                        if let Some(receipt) = subscribed.receipt {
-                            let waiter = Waiter::Subscribed(subscribed.id, done);
-                            self.receipts.insert(receipt, waiter);
-                        }
+                        let waiter = Waiter::Subscribed(subscribed.id, done);
+                        self.await_receipt(Ok(subscribed.receipt), waiter);
                     }
                     Err(e) => {
                         let _ = done.send(Err(e.into()));
@@ -497,14 +514,12 @@ impl Driver {
                     false => session.ack(now, inner, tx, true),
                     true => session.nack(now, inner, tx, true),
                 };
-                self.answer_at_receipt(sent, done);
+                self.await_receipt(sent, Waiter::Done(done));
             }
             Command::Begin { done } => match session.begin(now, true) {
                 Ok(transaction) => {
-                    if let Some(receipt) = transaction.receipt {
-                        let waiter = Waiter::Began(transaction.id, done);
-                        self.receipts.insert(receipt, waiter);
-                    }
+                    let waiter = Waiter::Began(transaction.id, done);
+                    self.await_receipt(Ok(transaction.receipt), waiter);
                 }
                 Err(e) => {
                     let _ = done.send(Err(e.into()));
@@ -516,7 +531,7 @@ impl Driver {
                     false => session.abort(now, &id, done.is_some()),
                 };
                 if let Some(done) = done {
-                    self.answer_at_receipt(ended, done);
+                    self.await_receipt(ended, Waiter::Done(done));
                 }
             }
         }
@@ -535,39 +550,23 @@ impl Driver {
             return;
         };
         // Only a SEND outside a transaction can be sent again on another connection.
-        let kept = frame.transaction().is_none().then(|| frame.clone());
-        match session.send(now, frame.with_receipt()) {
-            Ok(Some(receipt)) => {
-                let waiter = match kept {
-                    Some(frame) => Waiter::Sent(frame, done),
-                    None => Waiter::Done(done),
-                };
-                self.receipts.insert(receipt, waiter);
-            }
-            Ok(None) => {
-                let _ = done.send(Ok(()));
-            }
-            Err(e) => {
-                let _ = done.send(Err(e.into()));
-            }
-        }
+        let waiter = match frame.transaction() {
+            None => Waiter::Sent(frame.clone(), done),
+            Some(_) => Waiter::Done(done),
+        };
+        let sent = session.send(now, frame.with_receipt());
+        self.await_receipt(sent, waiter);
     }
 
-    fn answer_at_receipt(
-        &mut self,
-        sent: Result<Option<ReceiptId>, stomp_session::SessionError>,
-        done: oneshot::Sender<Result<(), Error>>,
-    ) {
+    /// `waiter` is answered at the RECEIPT of what was sent, at once if none was asked for, or
+    /// with the session's refusal.
+    fn await_receipt(&mut self, sent: Result<Option<ReceiptId>, SessionError>, waiter: Waiter) {
         match sent {
             Ok(Some(receipt)) => {
-                self.receipts.insert(receipt, Waiter::Done(done));
+                self.receipts.insert(receipt, waiter);
             }
-            Ok(None) => {
-                let _ = done.send(Ok(()));
-            }
-            Err(e) => {
-                let _ = done.send(Err(e.into()));
-            }
+            Ok(None) => waiter.confirm(),
+            Err(e) => waiter.refuse(e.into()),
         }
     }
 
@@ -609,15 +608,6 @@ impl Driver {
                 }
                 ClientEvent::Message(message) => self.deliver(session, message),
                 ClientEvent::Receipt { receipt, .. } => match self.receipts.remove(&receipt) {
-                    Some(Waiter::Sent(_, done) | Waiter::Done(done)) => {
-                        let _ = done.send(Ok(()));
-                    }
-                    Some(Waiter::Subscribed(id, done)) => {
-                        let _ = done.send(Ok(id));
-                    }
-                    Some(Waiter::Began(id, done)) => {
-                        let _ = done.send(Ok(id));
-                    }
                     Some(Waiter::Restored) => {
                         if let Phase::Restoring(waiting) = self.phase {
                             self.phase = Phase::Restoring(waiting - 1);
@@ -626,6 +616,7 @@ impl Driver {
                             }
                         }
                     }
+                    Some(waiter) => waiter.confirm(),
                     None => {}
                 },
                 ClientEvent::Error(frame) if self.phase == Phase::Connecting => {
