@@ -270,3 +270,15 @@ async fn try_send_never_waits_and_says_when_the_queue_is_full() {
     assert!(first.is_ok(), "{first:?}");
     assert!(matches!(second, Err(Error::QueueFull)), "{second:?}");
 }
+
+#[test]
+fn the_handles_can_be_shared_and_moved_across_tasks() {
+    fn shared<T: Clone + Send + Sync + 'static>() {}
+    fn moved<T: Send + 'static>() {}
+    shared::<Client>();
+    moved::<stomp_tokio::Subscription>();
+    moved::<stomp_tokio::Transaction>();
+    moved::<stomp_tokio::Events>();
+    moved::<stomp_tokio::Message>();
+    shared::<stomp_tokio::Reconnect>();
+}
