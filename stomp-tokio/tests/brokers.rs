@@ -6,10 +6,16 @@
 //! `scripts/test` starts the brokers and runs them with `--include-ignored`, and there a missing
 //! broker fails the run.
 
+mod common;
+
 use std::time::Duration;
 
+use common::Proxy;
+
 use stomp_server::{BrokerConfig, Server, ServerConfig};
-use stomp_tokio::{AckMode, Client, HeartBeat, SendFrame, Version};
+use stomp_tokio::{
+    AckMode, Client, ConnectionEvent, Error, HeartBeat, Reconnect, SendFrame, Version,
+};
 use tokio::net::TcpListener;
 
 #[derive(Clone, Copy, Debug)]
@@ -183,6 +189,85 @@ async fn activemq_in_every_version() {
 #[ignore = "needs RabbitMQ's Web-STOMP on 127.0.0.1:15684 (scripts/brokers.sh)"]
 async fn rabbitmq_over_websocket() {
     exercise(RABBITMQ_WEB_STOMP, Version::V1_2).await;
+}
+
+/// A consumer whose connection to the broker is cut (through a proxy) reconnects, gets its
+/// subscription back, and is given again what it had not acknowledged, by the broker.
+async fn cut_and_redelivered(broker: Broker<'_>) {
+    let upstream = broker.endpoint.parse().unwrap();
+    let proxy = Proxy::start(upstream).await;
+    let quick = Reconnect::new()
+        .with_initial_delay(Duration::from_millis(50))
+        .with_max_delay(Duration::from_millis(500));
+    let consumer = Client::builder(proxy.address.to_string())
+        .host(broker.host)
+        .login("guest", "guest")
+        .reconnect(quick)
+        .connect()
+        .await
+        .unwrap();
+    let mut events = consumer.events();
+    let name = queue(broker, Version::V1_2, "cut");
+    let mut jobs = consumer
+        .subscribe(&name, AckMode::ClientIndividual)
+        .await
+        .unwrap();
+    let producer = connect(broker, Version::V1_2).await;
+    for job in ["job 1", "job 2"] {
+        producer
+            .send_with_receipt(SendFrame::new(name.as_str(), job))
+            .await
+            .unwrap();
+    }
+    let first = tokio::time::timeout(WAIT, jobs.next())
+        .await
+        .unwrap()
+        .unwrap();
+    jobs.ack(&first).await.unwrap();
+    let second = tokio::time::timeout(WAIT, jobs.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(text(&second), "job 2", "{broker:?}");
+    proxy.cut();
+    tokio::time::timeout(WAIT, async {
+        while let Some(event) = events.next().await {
+            if matches!(event, ConnectionEvent::Reconnected(_)) {
+                return;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{broker:?}: not reconnected"));
+    let again = tokio::time::timeout(WAIT, jobs.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(text(&again), "job 2", "{broker:?}: redelivered");
+    assert_eq!(again.connection(), 2);
+    assert!(matches!(jobs.ack(&second).await, Err(Error::StaleMessage)));
+    jobs.ack(&again).await.unwrap();
+    producer
+        .send_with_receipt(SendFrame::new(name.as_str(), "job 3"))
+        .await
+        .unwrap();
+    let third = tokio::time::timeout(WAIT, jobs.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(text(&third), "job 3", "{broker:?}");
+    jobs.ack(&third).await.unwrap();
+    drop(jobs);
+    consumer.disconnect().await.unwrap();
+    producer.disconnect().await.unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs RabbitMQ and ActiveMQ (scripts/brokers.sh)"]
+async fn a_cut_connection_to_rabbitmq_or_activemq_is_restored_and_unacked_messages_come_again() {
+    for broker in [RABBITMQ, ACTIVEMQ] {
+        cut_and_redelivered(broker).await;
+    }
 }
 
 /// Whether no message arrives within 500 ms.
