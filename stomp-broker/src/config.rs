@@ -52,6 +52,9 @@ pub struct BrokerConfig {
     /// [`BrokerEvent::Dropped`](crate::BrokerEvent::Dropped), as Spring's simple broker does,
     /// rather than refused with an ERROR before its RECEIPT (default: refused).
     pub(crate) drop_unserved_sends: bool,
+    /// Whether broker destinations are served by another broker, through a relay the driver
+    /// runs (default: no, they are served here). See [`Broker`](crate::Broker#relay-mode).
+    pub(crate) relay: bool,
 }
 
 impl Default for BrokerConfig {
@@ -72,6 +75,7 @@ impl Default for BrokerConfig {
             max_outbound_bytes: 4 * 1024 * 1024,
             login_failure_delay: Duration::from_secs(1),
             drop_unserved_sends: false,
+            relay: false,
         }
     }
 }
@@ -275,6 +279,19 @@ impl BrokerConfig {
     /// rather than refused with an ERROR before its RECEIPT (default: refused).
     pub fn drop_unserved_sends(&self) -> bool {
         self.drop_unserved_sends
+    }
+
+    /// Sets [`relay`](Self::relay).
+    #[must_use]
+    pub fn with_relay(mut self, relay: bool) -> Self {
+        self.relay = relay;
+        self
+    }
+
+    /// Whether broker destinations are served by another broker, through a relay the driver
+    /// runs (default: no, they are served here). See [`Broker`](crate::Broker#relay-mode).
+    pub fn relay(&self) -> bool {
+        self.relay
     }
 }
 

@@ -61,6 +61,7 @@ mod config;
 mod pattern;
 mod policy;
 mod queue;
+mod relay;
 mod routes;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -76,8 +77,10 @@ use routes::Routes;
 /// The session crate this broker is built on; the session types its API uses are re-exported
 /// here too, so that no other crate need be named.
 pub use stomp_session;
-use stomp_session::{AckMode, Delivery, MessageSet, ServerEvent, ServerSession};
-pub use stomp_session::{CloseReason, ConnectRequest, FrameBuf, ServerConfig, SubscriptionId};
+pub use stomp_session::{
+    AckMode, CloseReason, ConnectRequest, Delivery, FrameBuf, ServerConfig, SubscriptionId,
+};
+use stomp_session::{MessageSet, ServerEvent, ServerSession};
 
 /// Identifies one connection of the broker, for the broker's whole life: its
 /// [`session_name`] is the `session` header its CONNECTED carries.
@@ -148,6 +151,59 @@ pub enum BrokerEvent {
         connection: ConnectionId,
         /// Why.
         reason: CloseReason,
+    },
+    /// Relay mode: a SUBSCRIBE to a broker destination, waiting for the other broker.
+    /// Answer with [`Broker::relay_subscribed`]; until then the session acts on nothing more
+    /// it received.
+    RelaySubscribe {
+        /// The subscriber.
+        connection: ConnectionId,
+        /// The subscription's id in its session: deliveries name it.
+        id: SubscriptionId,
+        /// The destination it subscribed to.
+        destination: String,
+        /// Its ack mode towards the client.
+        ack: AckMode,
+        /// The SUBSCRIBE frame, for headers such as `prefetch-count`.
+        frame: FrameBuf,
+    },
+    /// Relay mode: a relayed subscription ended (UNSUBSCRIBE, or its session closed); what it
+    /// had not acknowledged is the other broker's to redeliver.
+    RelayUnsubscribe {
+        /// The subscriber.
+        connection: ConnectionId,
+        /// The subscription's id in its session.
+        id: SubscriptionId,
+    },
+    /// Relay mode: a SEND to a broker destination (at COMMIT when it was in a transaction).
+    RelaySend {
+        /// The sender.
+        connection: ConnectionId,
+        /// The destination.
+        destination: String,
+        /// The SEND frame.
+        frame: FrameBuf,
+    },
+    /// Relay mode: the application published to a broker destination ([`Broker::publish`]).
+    RelayPublish {
+        /// The destination.
+        destination: String,
+        /// The message's own headers.
+        headers: Vec<(String, String)>,
+        /// The body.
+        body: Bytes,
+    },
+    /// Relay mode: relayed messages are done with (`ack`: the client acknowledged them, or,
+    /// under auto ack, they were written to it) or refused (`!ack`: the client NACKed them).
+    RelayAck {
+        /// The subscriber.
+        connection: ConnectionId,
+        /// The subscription's id in its session.
+        id: SubscriptionId,
+        /// The `message-id`s the deliveries carried, oldest first.
+        message_ids: Vec<String>,
+        /// Acknowledged, or refused.
+        ack: bool,
     },
 }
 
@@ -243,6 +299,8 @@ struct Connection {
     report_asked: bool,
     /// Queue messages under auto ack not yet known to be written, oldest first.
     unwritten: VecDeque<Unwritten>,
+    /// Relayed messages under auto ack not yet known to be written, oldest first.
+    relayed_unwritten: VecDeque<relay::Unwritten>,
     /// The queue whose limit stopped this connection's input, if any.
     paused_on: Option<String>,
     /// The driver holds this connection's input ([`Broker::hold_input`]).
@@ -257,6 +315,22 @@ impl Connection {
 }
 
 /// The broker: many server sessions and the destinations between them.
+///
+/// # Relay mode
+///
+/// With [`BrokerConfig::with_relay`], broker destinations are another broker's (RabbitMQ,
+/// ActiveMQ), reached through a relay the driver runs; sessions, application destinations,
+/// user destinations and every bound stay here. Then:
+/// - a SUBSCRIBE to a broker destination is a [`BrokerEvent::RelaySubscribe`], and waits (its
+///   session acting on nothing it received after it) until the driver answers with
+///   [`relay_subscribed`](Self::relay_subscribed), which sends its RECEIPT or refuses it with
+///   an ERROR; its end is a [`BrokerEvent::RelayUnsubscribe`];
+/// - a SEND to a broker destination is a [`BrokerEvent::RelaySend`] (at COMMIT, when it was in
+///   a transaction), and [`publish`](Self::publish) a [`BrokerEvent::RelayPublish`];
+/// - messages from the other broker come in with [`relay_deliver`](Self::relay_deliver); the
+///   client's ACKs and NACKs of them, and under auto ack each one written to the client, come
+///   out as [`BrokerEvent::RelayAck`]s, so that the relay lets the other broker send a
+///   subscription more only as fast as its client takes them.
 pub struct Broker {
     config: BrokerConfig,
     policy: Arc<Policy>,
@@ -355,6 +429,7 @@ impl Broker {
             written: 0,
             report_asked: false,
             unwritten: VecDeque::new(),
+            relayed_unwritten: VecDeque::new(),
             paused_on: None,
             held: false,
         };
@@ -415,6 +490,10 @@ impl Broker {
             self.queues.done(&done.message);
             queues.insert(done.message.destination);
         }
+        self.relayed_written(connection);
+        let Some(c) = self.connections.get_mut(&connection) else {
+            return;
+        };
         // Room in the output may let this connection's queue subscriptions take more.
         queues.extend(c.consumes.iter().map(|(queue, _)| queue.clone()));
         self.ready.insert(connection);
@@ -522,7 +601,8 @@ impl Broker {
     #[must_use]
     pub fn poll_write_report(&mut self, connection: ConnectionId) -> Option<u64> {
         let c = self.connections.get_mut(&connection)?;
-        let consumes = !c.unwritten.is_empty() || !c.consumes.is_empty();
+        let consumes =
+            !c.unwritten.is_empty() || !c.consumes.is_empty() || !c.relayed_unwritten.is_empty();
         if c.report_asked || !consumes || c.handed <= c.written {
             return None;
         }
@@ -603,7 +683,8 @@ impl Broker {
     // ---- Application commands ----
 
     /// Publishes a message to a broker destination, as a SEND there would; returns its id. A
-    /// queue takes it whatever its size: the application bounds what it publishes.
+    /// queue takes it whatever its size: the application bounds what it publishes. In relay
+    /// mode it becomes a [`BrokerEvent::RelayPublish`].
     pub fn publish(
         &mut self,
         now: Instant,
@@ -613,6 +694,14 @@ impl Broker {
     ) -> String {
         let message = self.new_message(destination, headers, body);
         let id = message.message_id.clone();
+        if self.config.relay && self.policy.is_served(destination) {
+            self.events.push_back(BrokerEvent::RelayPublish {
+                destination: message.destination,
+                headers: message.headers,
+                body: message.body,
+            });
+            return id;
+        }
         self.route(now, message);
         id
     }
@@ -970,13 +1059,17 @@ impl Broker {
             .policy
             .subscribe(c.user.as_deref(), &destination, frame)
         {
+            Ok(Kind::Topic | Kind::Pattern | Kind::Queue) if self.config.relay => Kind::Relayed,
             Ok(kind) => kind,
             Err(message) => {
                 let _ = c.session.refuse_subscription(now, &message);
                 return;
             }
         };
-        let _ = c.session.confirm_subscription(now);
+        // A relayed SUBSCRIBE waits for the other broker (`relay_subscribed`).
+        if kind != Kind::Relayed {
+            let _ = c.session.confirm_subscription(now);
+        }
         let default = if ack.needs_ack() {
             self.config.prefetch_client
         } else {
@@ -1006,6 +1099,13 @@ impl Broker {
                 connection,
                 id: id.clone(),
                 destination: destination.clone(),
+                frame: frame.clone(),
+            }),
+            Kind::Relayed => self.events.push_back(BrokerEvent::RelaySubscribe {
+                connection,
+                id: id.clone(),
+                destination: destination.clone(),
+                ack,
                 frame: frame.clone(),
             }),
         }
@@ -1056,6 +1156,13 @@ impl Broker {
                 self.queues.remove_consumer(destination, key);
                 self.dispatch(now, destination);
             }
+            Kind::Relayed => {
+                c.relayed_unwritten.retain(|u| u.id != *id);
+                self.events.push_back(BrokerEvent::RelayUnsubscribe {
+                    connection,
+                    id: id.clone(),
+                });
+            }
             Kind::User | Kind::App => {}
         }
     }
@@ -1072,6 +1179,15 @@ impl Broker {
         let Some(s) = self.subscribers.get_mut(&key) else {
             return;
         };
+        if s.kind == Kind::Relayed {
+            self.events.push_back(BrokerEvent::RelayAck {
+                connection,
+                id: set.subscription,
+                message_ids: set.message_ids,
+                ack: done,
+            });
+            return;
+        }
         if s.kind != Kind::Queue {
             return;
         }
@@ -1100,6 +1216,12 @@ impl Broker {
             .unwrap_or_default();
         if self.policy.is_app(&destination) {
             self.events.push_back(BrokerEvent::AppMessage {
+                connection,
+                destination,
+                frame,
+            });
+        } else if self.config.relay && self.policy.is_served(&destination) {
+            self.events.push_back(BrokerEvent::RelaySend {
                 connection,
                 destination,
                 frame,

@@ -20,6 +20,8 @@ pub(crate) enum Kind {
     User,
     /// An application destination: answered by the application alone.
     App,
+    /// A broker destination served by another broker, through the relay.
+    Relayed,
 }
 
 /// The destination rules, shared by the broker (SUBSCRIBE) and every session (SEND).
