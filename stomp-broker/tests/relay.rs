@@ -32,6 +32,22 @@ fn subscribe(net: &mut Net, who: usize, destination: &str, ack: AckMode) -> Subs
     sub.id
 }
 
+/// The relay's answer to `who`'s waiting SUBSCRIBE `id`.
+fn answer(net: &mut Net, who: usize, id: &SubscriptionId, outcome: Result<(), &str>) {
+    let connection = connection(net, who);
+    let now = net.now;
+    net.broker.relay_subscribed(connection, now, id, outcome);
+    net.pump();
+}
+
+/// A relayed subscription the relay confirmed, with the events so far taken.
+fn subscribed(net: &mut Net, who: usize, destination: &str, ack: AckMode) -> SubscriptionId {
+    let id = subscribe(net, who, destination, ack);
+    answer(net, who, &id, Ok(()));
+    take_events(net);
+    id
+}
+
 fn take_events(net: &mut Net) -> Vec<BrokerEvent> {
     std::mem::take(&mut net.events)
 }
@@ -75,10 +91,7 @@ fn a_relayed_subscribe_waits_for_the_relay_and_holds_what_follows() {
     );
     assert_eq!(net.broker.stats().subscriptions, 1);
 
-    let connection = connection(&net, alice);
-    let now = net.now;
-    net.broker.relay_subscribed(connection, now, &id, Ok(()));
-    net.pump();
+    answer(&mut net, alice, &id, Ok(()));
     let receipts = net.clients[alice]
         .2
         .iter()
@@ -103,11 +116,7 @@ fn a_refused_relayed_subscribe_is_an_error_without_a_receipt() {
     let mut net = relay();
     let alice = net.client("alice");
     let id = subscribe(&mut net, alice, "/queue/forbidden", AckMode::Auto);
-    let connection = connection(&net, alice);
-    let now = net.now;
-    net.broker
-        .relay_subscribed(connection, now, &id, Err("access refused"));
-    net.pump();
+    answer(&mut net, alice, &id, Err("access refused"));
     assert_eq!(net.refusal(alice).as_deref(), Some("access refused"));
     assert_eq!(net.broker.stats().subscriptions, 0);
 }
@@ -116,12 +125,7 @@ fn a_refused_relayed_subscribe_is_an_error_without_a_receipt() {
 fn auto_ack_deliveries_are_acknowledged_to_the_relay_once_written() {
     let mut net = relay();
     let alice = net.client("alice");
-    let id = subscribe(&mut net, alice, "/topic/news", AckMode::Auto);
-    let connection = connection(&net, alice);
-    let now = net.now;
-    net.broker.relay_subscribed(connection, now, &id, Ok(()));
-    net.pump();
-    take_events(&mut net);
+    let id = subscribed(&mut net, alice, "/topic/news", AckMode::Auto);
     deliver(&mut net, alice, &id, "rabbit-1", "one");
     deliver(&mut net, alice, &id, "rabbit-2", "two");
     let messages = net.take_messages(alice);
@@ -152,12 +156,8 @@ fn auto_ack_deliveries_are_acknowledged_to_the_relay_once_written() {
 fn a_stalled_auto_ack_client_acknowledges_nothing_so_the_relay_sends_no_more() {
     let mut net = relay();
     let alice = net.client("alice");
-    let id = subscribe(&mut net, alice, "/queue/work", AckMode::Auto);
+    let id = subscribed(&mut net, alice, "/queue/work", AckMode::Auto);
     let connection = connection(&net, alice);
-    let now = net.now;
-    net.broker.relay_subscribed(connection, now, &id, Ok(()));
-    net.pump();
-    take_events(&mut net);
     net.stalled.push(connection);
     deliver(&mut net, alice, &id, "m-1", "held");
     assert!(

@@ -61,8 +61,8 @@ pub enum ConnectionEvent {
     /// The client is closed for good: disconnected, refused past its policy, or left by every
     /// handle.
     Closed(CloseReason),
-    /// This stream fell this many events behind and they are gone (it is bounded); what it
-    /// yields next is current.
+    /// This stream fell this many events behind and they are gone (it keeps the 64 newest
+    /// while it is not read); what it yields next is current.
     Lagged(u64),
 }
 
@@ -160,5 +160,49 @@ impl Stream for Events {
         };
         self.closed = matches!(next, None | Some(ConnectionEvent::Closed(_)));
         Poll::Ready(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(attempt: u32) -> ConnectionEvent {
+        ConnectionEvent::AttemptFailed {
+            attempt,
+            endpoint: "127.0.0.1:1".into(),
+            error: Arc::new(Error::TimedOut),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stream_starts_where_the_connection_stands_and_a_slow_one_is_told_what_it_missed() {
+        let shared = Shared::new();
+        shared.publish(ConnectionEvent::Disconnected(CloseReason::PeerClosed));
+        let mut events = shared.subscribe();
+        // More than the stream keeps while nobody reads it.
+        for attempt in 1..=(CAPACITY as u32 + 10) {
+            shared.publish(failed(attempt));
+        }
+        shared.publish(ConnectionEvent::Closed(CloseReason::PeerClosed));
+        assert!(matches!(
+            events.next().await,
+            Some(ConnectionEvent::Disconnected(CloseReason::PeerClosed))
+        ));
+        assert!(matches!(
+            events.next().await,
+            Some(ConnectionEvent::Lagged(11))
+        ));
+        // What is left is the newest, in order, up to the close; then the stream ends.
+        let mut attempts = Vec::new();
+        loop {
+            match events.next().await {
+                Some(ConnectionEvent::AttemptFailed { attempt, .. }) => attempts.push(attempt),
+                Some(ConnectionEvent::Closed(_)) => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(attempts, (12..=CAPACITY as u32 + 10).collect::<Vec<_>>());
+        assert!(events.next().await.is_none());
     }
 }

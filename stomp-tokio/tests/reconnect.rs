@@ -83,6 +83,14 @@ async fn until<T>(events: &mut Events, mut wanted: impl FnMut(&ConnectionEvent) 
     .expect("no such event in time")
 }
 
+async fn disconnected(events: &mut Events) -> CloseReason {
+    until(events, |e| match e {
+        ConnectionEvent::Disconnected(reason) => Some(reason.clone()),
+        _ => None,
+    })
+    .await
+}
+
 async fn reconnected(events: &mut Events) -> u64 {
     until(events, |e| match e {
         ConnectionEvent::Reconnected(info) => Some(info.number),
@@ -157,11 +165,7 @@ async fn a_restarted_server_gets_the_subscriptions_back_and_no_receipted_message
         seen.push(timeout(WAIT, received.recv()).await.unwrap().unwrap());
     }
     running.stop().await;
-    let reason = until(&mut consumer_events, |e| match e {
-        ConnectionEvent::Disconnected(reason) => Some(reason.clone()),
-        _ => None,
-    })
-    .await;
+    let reason = disconnected(&mut consumer_events).await;
     assert_eq!(
         reason,
         CloseReason::ErrorFrame(Some("server shutting down".into()))
@@ -245,11 +249,7 @@ async fn a_cut_connection_is_restored_unacked_messages_come_again_and_stale_acks
 
     proxy.cut();
     assert!(matches!(
-        until(&mut events, |e| match e {
-            ConnectionEvent::Disconnected(reason) => Some(reason.clone()),
-            _ => None,
-        })
-        .await,
+        disconnected(&mut events).await,
         CloseReason::PeerClosed
     ));
     let number = reconnected(&mut events).await;
@@ -300,11 +300,7 @@ async fn a_silent_connection_is_left_at_the_heart_beat_deadline_and_replaced() {
         .unwrap();
     // The server's heart-beats stop reaching the client.
     proxy.freeze(true);
-    let reason = until(&mut events, |e| match e {
-        ConnectionEvent::Disconnected(reason) => Some(reason.clone()),
-        _ => None,
-    })
-    .await;
+    let reason = disconnected(&mut events).await;
     assert_eq!(reason, CloseReason::HeartBeatTimedOut);
     proxy.cut();
     proxy.freeze(false);
