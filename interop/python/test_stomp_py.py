@@ -39,6 +39,13 @@ class Collector(stomp.ConnectionListener):
     def on_disconnected(self):
         self.disconnected = True
 
+    def wait_disconnected(self):
+        # stomp.py's receiver thread reports the close after `disconnect` returns.
+        deadline = time.monotonic() + WAIT
+        while not self.disconnected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.disconnected
+
     def receipt(self, wanted):
         deadline = time.monotonic() + WAIT
         while time.monotonic() < deadline:
@@ -81,7 +88,7 @@ def test_subscribe_send_receive_ack_receipts_and_disconnect(version):
         conn.ack(frame.headers["message-id"], receipt="ack-1")
     listener.receipt("ack-1")
     conn.disconnect(receipt="bye")
-    assert listener.disconnected
+    assert listener.wait_disconnected()
 
 
 def test_heart_beats_hold_for_more_than_three_periods():
