@@ -16,6 +16,7 @@ use crate::driver::{Command, Control, Driver, Setup};
 use crate::endpoint::Endpoint;
 use crate::events::{Events, Shared};
 use crate::message::Message;
+use crate::receipt::Receipt;
 use crate::reconnect::Reconnect;
 use crate::subscription::Subscription;
 use crate::tls::Trust;
@@ -241,6 +242,16 @@ impl Client {
         answer.await.map_err(|_| self.gone())?
     }
 
+    /// Sends a command that carries where its RECEIPT's answer goes, once queued.
+    async fn queue(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<(), Error>>) -> Command,
+    ) -> Result<Receipt, Error> {
+        let (done, answer) = oneshot::channel();
+        self.command(command(done)).await?;
+        Ok(Receipt::new(answer, self.closed.clone()))
+    }
+
     /// Acknowledges or refuses `message`, within `transaction` if one is given, and waits
     /// for the server's RECEIPT.
     pub(crate) async fn acknowledge(
@@ -249,7 +260,19 @@ impl Client {
         nack: bool,
         transaction: Option<TransactionId>,
     ) -> Result<(), Error> {
-        self.ask(|done| Command::Acknowledge {
+        self.queue_acknowledge(message, nack, transaction)
+            .await?
+            .await
+    }
+
+    /// Queues an ACK or NACK of `message`; its [`Receipt`] resolves at the server's RECEIPT.
+    pub(crate) async fn queue_acknowledge(
+        &self,
+        message: &Message,
+        nack: bool,
+        transaction: Option<TransactionId>,
+    ) -> Result<Receipt, Error> {
+        self.queue(|done| Command::Acknowledge {
             message: Box::new(message.clone()),
             nack,
             transaction,
@@ -292,7 +315,15 @@ impl Client {
     /// has taken the message. With a reconnect policy, a SEND whose connection was lost before
     /// its RECEIPT is sent again on the next connection.
     pub async fn send_with_receipt(&self, frame: SendFrame) -> Result<(), Error> {
-        self.ask(|done| Command::Send {
+        self.send_tracked(frame).await?.await
+    }
+
+    /// Queues a message (waiting while the command queue is full) and returns its [`Receipt`],
+    /// to await when it suits: one task can keep many SENDs in flight, in order, and still
+    /// learn that the server took each one. The resend rule of
+    /// [`send_with_receipt`](Self::send_with_receipt) holds.
+    pub async fn send_tracked(&self, frame: SendFrame) -> Result<Receipt, Error> {
+        self.queue(|done| Command::Send {
             frame,
             done: Some(done),
         })

@@ -70,6 +70,7 @@ mod endpoint;
 mod error;
 mod events;
 mod message;
+mod receipt;
 mod reconnect;
 mod subscription;
 mod tls;
@@ -80,6 +81,7 @@ pub use client::{Client, ClientBuilder};
 pub use error::Error;
 pub use events::{ConnectionEvent, ConnectionInfo, Events};
 pub use message::Message;
+pub use receipt::Receipt;
 pub use reconnect::Reconnect;
 pub use stomp_session::{
     self, AckMode, CloseReason, FrameBuf, HeartBeat, Limits, SendFrame, SubscriptionId,

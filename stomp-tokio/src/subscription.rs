@@ -8,7 +8,7 @@ use futures_util::Stream;
 use stomp_session::SubscriptionId;
 use tokio::sync::mpsc;
 
-use crate::{Client, Error, Message};
+use crate::{Client, Error, Message, Receipt};
 
 /// A subscription's messages, in order. It is a [`Stream`]; [`next`](Self::next) is the same
 /// as an inherent method. Dropping it unsubscribes.
@@ -67,6 +67,17 @@ impl Subscription {
     /// Refuses `message` (STOMP 1.1 and later): the server may redeliver it.
     pub async fn nack(&self, message: &Message) -> Result<(), Error> {
         self.client.acknowledge(message, true, None).await
+    }
+
+    /// Queues the acknowledgement of `message` and returns its [`Receipt`], to await when it
+    /// suits, so that acknowledging many messages costs no round trip each.
+    pub async fn ack_tracked(&self, message: &Message) -> Result<Receipt, Error> {
+        self.client.queue_acknowledge(message, false, None).await
+    }
+
+    /// Queues the refusal of `message`, as [`ack_tracked`](Self::ack_tracked) queues an ACK.
+    pub async fn nack_tracked(&self, message: &Message) -> Result<Receipt, Error> {
+        self.client.queue_acknowledge(message, true, None).await
     }
 }
 

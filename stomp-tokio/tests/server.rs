@@ -282,3 +282,39 @@ fn the_handles_can_be_shared_and_moved_across_tasks() {
     moved::<stomp_tokio::Message>();
     shared::<stomp_tokio::Reconnect>();
 }
+
+#[tokio::test]
+async fn tracked_sends_and_acks_stay_in_flight_together_and_each_receipt_resolves() {
+    let (_server, tcp, _) = server().await;
+    let client = Client::builder(tcp).connect().await.unwrap();
+    let mut jobs = client
+        .subscribe("/queue/tracked", AckMode::ClientIndividual)
+        .await
+        .unwrap();
+    // Every SEND queued before any RECEIPT is awaited: in order, and each one confirmed.
+    let mut receipts = Vec::new();
+    for n in 0..100 {
+        let frame = SendFrame::new("/queue/tracked", n.to_string());
+        receipts.push(client.send_tracked(frame).await.unwrap());
+    }
+    for receipt in receipts {
+        receipt.await.unwrap();
+    }
+    let mut acks = Vec::new();
+    for n in 0..100 {
+        let message = jobs.next().await.unwrap();
+        assert_eq!(text(&message), n.to_string());
+        acks.push(jobs.ack_tracked(&message).await.unwrap());
+    }
+    for ack in acks {
+        ack.await.unwrap();
+    }
+    // A NACK tracked the same way; once the client is closed, queuing is a typed error.
+    client.send("/queue/tracked", "last").await.unwrap();
+    let message = jobs.next().await.unwrap();
+    let pending = jobs.nack_tracked(&message).await.unwrap();
+    pending.await.unwrap();
+    client.disconnect().await.unwrap();
+    let late = jobs.ack_tracked(&message).await;
+    assert!(matches!(late, Err(Error::Closed(_))), "{late:?}");
+}
