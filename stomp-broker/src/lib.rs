@@ -388,9 +388,13 @@ impl Broker {
         let policy = Arc::new(Policy::new(&config, Arc::from(authorizer)));
         // Subscriptions outside the broker prefixes are refused before their RECEIPT, and so
         // are SENDs, by the policy each session consults.
+        // In relay mode a relayed SEND's RECEIPT waits for the other broker's
+        // (`relay_sent`); the broker answers the others itself (`on_send`).
+        let relay = config.relay;
         config.session = config
             .session
             .with_confirm_subscriptions(true)
+            .with_defer_send_receipts(relay)
             .with_send_check(policy.clone());
         Broker {
             config,
@@ -1214,6 +1218,12 @@ impl Broker {
             .header("destination")
             .map(|d| d.into_owned())
             .unwrap_or_default();
+        // In relay mode the session left this SEND's RECEIPT to the broker (one inside a
+        // transaction was answered as it arrived).
+        let deferred_receipt = match self.config.relay && frame.header("transaction").is_none() {
+            true => frame.header("receipt").map(|r| r.into_owned()),
+            false => None,
+        };
         if self.policy.is_app(&destination) {
             self.events.push_back(BrokerEvent::AppMessage {
                 connection,
@@ -1226,6 +1236,8 @@ impl Broker {
                 destination,
                 frame,
             });
+            // Its RECEIPT is the other broker's to give (`relay_sent`).
+            return;
         } else if self.policy.is_served(&destination) {
             // The sender's own headers pass on to subscribers; the ones that framed the SEND
             // or that each delivery sets do not.
@@ -1254,6 +1266,9 @@ impl Broker {
                 connection,
                 destination,
             });
+        }
+        if let Some(receipt) = deferred_receipt {
+            self.relay_sent(connection, now, &receipt);
         }
     }
 }

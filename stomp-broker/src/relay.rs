@@ -82,6 +82,19 @@ impl Broker {
         true
     }
 
+    /// The other broker took a relayed SEND of `connection` that asked for a RECEIPT: the
+    /// RECEIPT with `receipt_id` goes out now (the [`BrokerEvent::RelaySend`]'s frame carries
+    /// the id as its `receipt` header; one inside a transaction was answered already). A
+    /// refused one is the driver's to close with an ERROR.
+    pub fn relay_sent(&mut self, connection: ConnectionId, now: Instant, receipt_id: &str) {
+        let Some(c) = self.connections.get_mut(&connection) else {
+            return;
+        };
+        if c.session.send_receipt_for(now, receipt_id).is_ok() {
+            self.ready.insert(connection);
+        }
+    }
+
     /// Relayed auto-ack messages now written to `connection`: one `RelayAck` per subscription.
     pub(crate) fn relayed_written(&mut self, connection: ConnectionId) {
         let Some(c) = self.connections.get_mut(&connection) else {

@@ -92,23 +92,32 @@ fn a_relayed_subscribe_waits_for_the_relay_and_holds_what_follows() {
     assert_eq!(net.broker.stats().subscriptions, 1);
 
     answer(&mut net, alice, &id, Ok(()));
-    let receipts = net.clients[alice]
-        .2
-        .iter()
-        .filter(|e| matches!(e, ClientEvent::Receipt { .. }))
-        .count();
-    assert_eq!(receipts, 2, "the SUBSCRIBE's RECEIPT, then the SEND's");
-    // The SEND went to the relay, not to any local subscriber.
+    let receipts = |net: &Net| {
+        net.clients[alice]
+            .2
+            .iter()
+            .filter(|e| matches!(e, ClientEvent::Receipt { .. }))
+            .count()
+    };
+    assert_eq!(receipts(&net), 1, "the SUBSCRIBE's RECEIPT alone");
+    // The SEND went to the relay, not to any local subscriber; its RECEIPT waits for the
+    // other broker's.
     let events = take_events(&mut net);
-    assert!(
-        matches!(
-            &events[..],
-            [BrokerEvent::RelaySend { destination, frame, .. }]
-                if destination == "/topic/news" && &frame.body()[..] == b"after"
-        ),
-        "{events:?}"
-    );
+    let receipt = match &events[..] {
+        [
+            BrokerEvent::RelaySend {
+                destination, frame, ..
+            },
+        ] if destination == "/topic/news" && &frame.body()[..] == b"after" => {
+            frame.header("receipt").unwrap().into_owned()
+        }
+        _ => panic!("{events:?}"),
+    };
     assert!(net.take_messages(alice).is_empty());
+    let (connection, now) = (connection(&net, alice), net.now);
+    net.broker.relay_sent(connection, now, &receipt);
+    net.pump();
+    assert_eq!(receipts(&net), 2, "then the SEND's, once relayed");
 }
 
 #[test]
@@ -311,4 +320,47 @@ fn deliveries_for_what_is_gone_are_not_taken_and_late_answers_are_ignored() {
     net.broker.relay_subscribed(connection, now, &id, Ok(()));
     net.advance(Duration::from_millis(10));
     assert!(net.closed_reason(alice).is_none(), "nothing broke");
+}
+
+#[test]
+fn only_a_relayed_send_outside_a_transaction_waits_for_the_relay_to_be_receipted() {
+    let mut net = relay();
+    let alice = net.client("alice");
+    let receipts = |net: &Net| {
+        net.clients[alice]
+            .2
+            .iter()
+            .filter(|e| matches!(e, ClientEvent::Receipt { .. }))
+            .count()
+    };
+    let now = net.now;
+    let client = &mut net.clients[alice].1;
+    client
+        .send(
+            now,
+            SendFrame::new("/app/orders", "to the application").with_receipt(),
+        )
+        .unwrap();
+    let tx = client.begin(now, false).unwrap().id;
+    let in_tx = SendFrame::new("/topic/news", "in a transaction").in_transaction(&tx);
+    client.send(now, in_tx.with_receipt()).unwrap();
+    net.pump();
+    assert_eq!(
+        receipts(&net),
+        2,
+        "the application's SEND and the transaction's, at once"
+    );
+    let now = net.now;
+    net.clients[alice].1.commit(now, &tx, false).unwrap();
+    net.pump();
+    // At COMMIT the relay gets the SEND, already answered.
+    let events = take_events(&mut net);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, BrokerEvent::RelaySend { frame, .. }
+            if &frame.body()[..] == b"in a transaction")),
+        "{events:?}"
+    );
+    assert_eq!(receipts(&net), 2);
 }

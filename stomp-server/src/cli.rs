@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use stomp_server::stomp_session::{HeartBeat, Limits};
-use stomp_server::{BrokerConfig, ServerConfig};
+use stomp_server::{BrokerConfig, RelayConfig, RelayUrlError, ServerConfig};
 
 /// A STOMP 1.0/1.1/1.2 broker over TCP and WebSocket, with an in-memory broker for `/topic/`,
 /// `/queue/` and `/chat/` destinations, user destinations under `/user/`, and a chat
@@ -131,6 +131,33 @@ pub(crate) struct Args {
     /// `prefetch-count` or `activemq.prefetchSize`).
     #[arg(long, default_value_t = BrokerConfig::default().prefetch_client(), value_parser = at_least_one)]
     pub(crate) prefetch_client: usize,
+    /// Relay the broker destinations to RabbitMQ or ActiveMQ at
+    /// stomp://[login:passcode@]host:port[/vhost]; repeat for more addresses (failover).
+    #[arg(long = "relay")]
+    pub(crate) relay: Vec<String>,
+    /// Relay mode: a local destination prefix and the broker's, as LOCAL=REMOTE (repeatable;
+    /// `/chat/=/topic/chat.` is always there unless given another way).
+    #[arg(long = "relay-map", value_parser = parse_mapping)]
+    pub(crate) relay_map: Vec<(String, String)>,
+    /// Relay mode: messages the broker may send each relayed subscription ahead of its client.
+    #[arg(long, default_value_t = 64, value_parser = at_least_one)]
+    pub(crate) relay_prefetch: usize,
+    /// Relay mode: broker connections the sessions share, besides the system connection.
+    #[arg(long, default_value_t = 2, value_parser = at_least_one)]
+    pub(crate) relay_connections: usize,
+    /// Relay mode: when a broker connection is lost, keep its sessions and restore their
+    /// subscriptions once it is back, instead of closing them with an ERROR.
+    #[arg(long)]
+    pub(crate) relay_restore: bool,
+}
+
+fn parse_mapping(value: &str) -> Result<(String, String), String> {
+    match value.split_once('=') {
+        Some((local, remote)) if !local.is_empty() && !remote.is_empty() => {
+            Ok((local.to_owned(), remote.to_owned()))
+        }
+        _ => Err("must be LOCAL=REMOTE, such as /chat/=/topic/chat.".into()),
+    }
 }
 
 fn parse_margin(value: &str) -> Result<f64, String> {
@@ -191,6 +218,24 @@ impl Args {
             .with_max_outbound_bytes(self.max_outbound_bytes)
             .with_login_failure_delay(Duration::from_millis(self.login_failure_delay))
             .with_drop_unserved_sends(self.drop_unserved_sends)
+    }
+
+    /// The relay, if `--relay` was given.
+    pub(crate) fn relay(&self) -> Result<Option<RelayConfig>, RelayUrlError> {
+        let Some((first, rest)) = self.relay.split_first() else {
+            return Ok(None);
+        };
+        let mut relay = RelayConfig::parse(first)?
+            .prefetch(self.relay_prefetch as u32)
+            .connections(self.relay_connections)
+            .restore_subscriptions(self.relay_restore);
+        for url in rest {
+            relay = relay.failover(url)?;
+        }
+        for (local, remote) in &self.relay_map {
+            relay = relay.map(local.as_str(), remote.as_str());
+        }
+        Ok(Some(relay))
     }
 
     pub(crate) fn connect_timeout(&self) -> Duration {

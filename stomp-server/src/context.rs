@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use stomp_broker::ConnectionId;
 
-use crate::handle::{Handle, Stopped};
+use crate::handle::{Handle, PublishError, Stopped};
 use crate::message::Payload;
 use crate::route::Params;
 
@@ -78,7 +78,7 @@ impl Context {
         &self,
         destination: impl Into<String>,
         payload: impl Into<Payload>,
-    ) -> Result<String, Stopped> {
+    ) -> Result<String, PublishError> {
         self.handle.publish(destination, payload).await
     }
 
@@ -88,7 +88,7 @@ impl Context {
         user: impl Into<String>,
         destination: impl Into<String>,
         payload: impl Into<Payload>,
-    ) -> Result<usize, Stopped> {
+    ) -> Result<usize, PublishError> {
         self.handle.send_to_user(user, destination, payload).await
     }
 }

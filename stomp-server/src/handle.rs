@@ -14,7 +14,7 @@ use crate::message::Payload;
 /// so messages sent through one handle are delivered in the order they were sent.
 ///
 /// ```no_run
-/// # async fn example(server: stomp_server::Server) -> Result<(), stomp_server::Stopped> {
+/// # async fn example(server: stomp_server::Server) {
 /// let handle = server.handle();
 /// tokio::spawn(async move {
 ///     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -25,7 +25,7 @@ use crate::message::Payload;
 ///         }
 ///     }
 /// });
-/// # Ok(()) }
+/// # }
 /// ```
 #[derive(Clone)]
 pub struct Handle {
@@ -50,6 +50,34 @@ impl fmt::Display for Stopped {
 
 impl std::error::Error for Stopped {}
 
+/// Why a message was not published or sent to a user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// The server has stopped.
+    Stopped,
+    /// Relay mode: the other broker is away (the server keeps reconnecting); nothing was
+    /// sent, so the caller may retry or report it.
+    BrokerUnavailable,
+}
+
+impl fmt::Display for PublishError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PublishError::Stopped => Stopped.fmt(f),
+            PublishError::BrokerUnavailable => f.write_str("the relayed broker is unavailable"),
+        }
+    }
+}
+
+impl std::error::Error for PublishError {}
+
+impl From<Stopped> for PublishError {
+    fn from(_: Stopped) -> PublishError {
+        PublishError::Stopped
+    }
+}
+
 /// What the server holds and has done, from [`Handle::stats`]: the figures `/metrics` serves.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -59,6 +87,9 @@ pub struct Stats {
     pub broker: BrokerStats,
     /// Each queue with messages or consumers, and the messages waiting in it, by name.
     pub queues: Vec<(String, usize)>,
+    /// Relay mode: whether every connection to the other broker is up (`None` without a
+    /// relay).
+    pub relay_available: Option<bool>,
 }
 
 impl Handle {
@@ -80,30 +111,33 @@ impl Handle {
     }
 
     /// Publishes to a broker destination (such as `/topic/news` or `/chat/lobby`), as a client's
-    /// SEND there would; returns the message's id.
+    /// SEND there would; returns the message's id. In relay mode it fails at once with
+    /// [`PublishError::BrokerUnavailable`] while the other broker is away.
     pub async fn publish(
         &self,
         destination: impl Into<String>,
         payload: impl Into<Payload>,
-    ) -> Result<String, Stopped> {
+    ) -> Result<String, PublishError> {
         let (destination, payload) = (destination.into(), payload.into());
         self.ask(|done| Command::Publish {
             destination,
             payload,
             done,
         })
-        .await
+        .await?
     }
 
     /// Sends to every session of `user` subscribed to its user destination for `destination`:
     /// `send_to_user("alice", "/queue/x", ..)` reaches alice's subscriptions to
-    /// `/user/queue/x`, and nobody else. Returns how many subscriptions it reached.
+    /// `/user/queue/x`, and nobody else. Returns how many subscriptions it reached on this
+    /// node; in relay mode her sessions on other nodes get it too, through the other broker
+    /// (and while that is away it fails with [`PublishError::BrokerUnavailable`]).
     pub async fn send_to_user(
         &self,
         user: impl Into<String>,
         destination: impl Into<String>,
         payload: impl Into<Payload>,
-    ) -> Result<usize, Stopped> {
+    ) -> Result<usize, PublishError> {
         let (user, destination, payload) = (user.into(), destination.into(), payload.into());
         self.ask(|done| Command::SendToUser {
             user,
@@ -111,7 +145,13 @@ impl Handle {
             payload,
             done,
         })
-        .await
+        .await?
+    }
+
+    /// Relay mode: whether every connection to the other broker is up now (`None` without a
+    /// relay).
+    pub async fn relay_available(&self) -> Result<Option<bool>, Stopped> {
+        self.ask(|done| Command::RelayAvailable { done }).await
     }
 
     /// What the server holds now and has done since it started.

@@ -10,14 +10,15 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use stomp_broker::{Broker, BrokerEvent, ConnectionId, session_name};
-use stomp_session::{CloseReason, FrameBuf};
+use stomp_session::{CloseReason, Delivery, FrameBuf};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::app::App;
 use crate::connection::Counters;
 use crate::context::Context;
-use crate::handle::{Handle, Stats};
+use crate::handle::{Handle, PublishError, Stats};
 use crate::message::{Message, Payload};
+use crate::relay::{FromRelay, Relay, RelayConfig};
 use crate::worker::{Job, Workers};
 
 /// What a connection task tells the broker task.
@@ -45,6 +46,8 @@ pub(crate) enum ToHub {
     Worked(ConnectionId),
     /// SIGINT or SIGTERM: every client gets an ERROR and a close.
     Shutdown,
+    /// Relay mode: the other broker's side.
+    Relay(FromRelay),
 }
 
 /// What the application asks of the broker task, with where the answer goes.
@@ -53,13 +56,16 @@ pub(crate) enum Command {
     Publish {
         destination: String,
         payload: Payload,
-        done: oneshot::Sender<String>,
+        done: oneshot::Sender<Result<String, PublishError>>,
     },
     SendToUser {
         user: String,
         destination: String,
         payload: Payload,
-        done: oneshot::Sender<usize>,
+        done: oneshot::Sender<Result<usize, PublishError>>,
+    },
+    RelayAvailable {
+        done: oneshot::Sender<Option<bool>>,
     },
     Reply {
         connection: ConnectionId,
@@ -88,6 +94,7 @@ impl ToHub {
             | ToHub::Worked(id)
             | ToHub::Command(Command::Reply { connection: id, .. })
             | ToHub::Command(Command::Fail { connection: id, .. }) => Some(*id),
+            ToHub::Relay(from) => from.connection(),
             ToHub::Open { .. } | ToHub::Command(_) | ToHub::Shutdown => None,
         }
     }
@@ -159,6 +166,7 @@ pub(crate) struct Hub {
     /// Octets waiting to be written past which a connection is closed as too slow.
     max_outbound_bytes: u64,
     shutting_down: bool,
+    relay: Option<Relay>,
 }
 
 impl Hub {
@@ -170,9 +178,12 @@ impl Hub {
         inbox: mpsc::Sender<ToHub>,
         max_outbound_bytes: usize,
         summary_every: std::time::Duration,
+        relay: Option<RelayConfig>,
     ) -> Hub {
         let workers = Workers::new(app.queue_size(), app.failure_mode(), inbox.clone());
+        let relay = relay.map(|config| Relay::start(config, inbox.clone()));
         Hub {
+            relay,
             broker,
             clients: HashMap::new(),
             app,
@@ -241,6 +252,7 @@ impl Hub {
             frames_received = stats.frames_received,
             frames_sent = stats.frames_sent,
             deliveries = stats.deliveries,
+            relay_available = self.relay.as_ref().map(Relay::available),
             "summary"
         );
     }
@@ -311,10 +323,12 @@ impl Hub {
             }
             ToHub::Command(command) => self.command(command, now),
             ToHub::Worked(id) => {
-                if !self.workers.worked(id) {
+                let relay_holds = self.relay.as_ref().is_some_and(|r| r.holds(id));
+                if !self.workers.worked(id) && !relay_holds {
                     self.broker.hold_input(id, now, false);
                 }
             }
+            ToHub::Relay(from) => self.relayed(from, now),
             ToHub::Shutdown => {
                 tracing::info!(
                     connections = self.broker.stats().connections,
@@ -333,11 +347,15 @@ impl Hub {
                 payload,
                 done,
             } => {
+                if self.relay.as_ref().is_some_and(|r| !r.available()) {
+                    let _ = done.send(Err(PublishError::BrokerUnavailable));
+                    return;
+                }
                 let headers = payload.header_pairs();
                 let id = self
                     .broker
                     .publish(now, &destination, &headers, payload.body().clone());
-                let _ = done.send(id);
+                let _ = done.send(Ok(id));
             }
             Command::SendToUser {
                 user,
@@ -347,10 +365,17 @@ impl Hub {
             } => {
                 let headers = payload.header_pairs();
                 let body = payload.body().clone();
+                // Her sessions on other nodes hear of it through the other broker.
+                if let Some(relay) = &self.relay {
+                    if !relay.to_user(&user, &destination, &headers, body.clone()) {
+                        let _ = done.send(Err(PublishError::BrokerUnavailable));
+                        return;
+                    }
+                }
                 let reached = self
                     .broker
                     .send_to_user(now, &user, &destination, &headers, body);
-                let _ = done.send(reached);
+                let _ = done.send(Ok(reached));
             }
             Command::Reply {
                 connection,
@@ -369,6 +394,9 @@ impl Hub {
                 connection,
                 message,
             } => self.broker.close_with_error(connection, now, &message),
+            Command::RelayAvailable { done } => {
+                let _ = done.send(self.relay.as_ref().map(Relay::available));
+            }
             Command::Stats { done } => {
                 let mut queues: Vec<(String, usize)> = self
                     .broker
@@ -377,8 +405,115 @@ impl Hub {
                     .collect();
                 queues.sort();
                 let broker = self.broker.stats();
-                let _ = done.send(Stats { broker, queues });
+                let relay_available = self.relay.as_ref().map(Relay::available);
+                let _ = done.send(Stats {
+                    broker,
+                    queues,
+                    relay_available,
+                });
             }
+        }
+    }
+
+    /// What the relay reports from the other broker.
+    fn relayed(&mut self, from: FromRelay, now: Instant) {
+        match from {
+            FromRelay::Subscribed {
+                connection,
+                id,
+                outcome,
+            } => {
+                let outcome = outcome.as_ref().map(|_| ()).map_err(String::as_str);
+                self.broker.relay_subscribed(connection, now, &id, outcome);
+            }
+            FromRelay::Deliver {
+                connection,
+                id,
+                destination,
+                message_id,
+                headers,
+                body,
+            } => {
+                let pairs: Vec<(&str, &str)> = headers
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str()))
+                    .collect();
+                let delivery = Delivery::new(&destination, &message_id, &body).with_headers(&pairs);
+                self.broker.relay_deliver(connection, now, &id, delivery);
+            }
+            FromRelay::Sent {
+                connection,
+                receipt,
+            } => {
+                if let Some(receipt) = receipt {
+                    self.broker.relay_sent(connection, now, &receipt);
+                }
+                let released = self.relay.as_mut().is_some_and(|r| r.sent(connection));
+                if released && !self.workers.holds(connection) {
+                    self.broker.hold_input(connection, now, false);
+                }
+            }
+            FromRelay::Lost {
+                connection,
+                message,
+            } => self.broker.close_with_error(connection, now, &message),
+            FromRelay::ToUser {
+                user,
+                destination,
+                headers,
+                body,
+            } => {
+                let pairs: Vec<(&str, &str)> = headers
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str()))
+                    .collect();
+                self.broker
+                    .send_to_user(now, &user, &destination, &pairs, body);
+            }
+        }
+    }
+
+    /// A relay event of the broker: handed to the relay, or refused while it cannot be.
+    fn relay_event(&mut self, event: BrokerEvent, now: Instant) {
+        let Some(relay) = self.relay.as_mut() else {
+            return;
+        };
+        match event {
+            BrokerEvent::RelaySubscribe {
+                connection,
+                id,
+                destination,
+                frame,
+                ..
+            } => {
+                if let Err(why) = relay.subscribe(connection, id.clone(), destination, &frame) {
+                    self.broker.relay_subscribed(connection, now, &id, Err(why));
+                }
+            }
+            BrokerEvent::RelayUnsubscribe { connection, id } => relay.unsubscribe(connection, &id),
+            BrokerEvent::RelaySend {
+                connection,
+                destination,
+                frame,
+            } => match relay.send(connection, &destination, &frame) {
+                Ok(true) => self.broker.hold_input(connection, now, true),
+                Ok(false) => {}
+                Err(why) => self.broker.close_with_error(connection, now, why),
+            },
+            BrokerEvent::RelayPublish {
+                destination,
+                headers,
+                body,
+            } if !relay.publish(&destination, headers.clone(), body.clone()) => {
+                tracing::warn!(%destination, "relay: publish dropped, broker unavailable");
+            }
+            BrokerEvent::RelayAck {
+                connection,
+                id,
+                message_ids,
+                ack,
+            } => relay.settle(connection, id, message_ids, ack),
+            _ => {}
         }
     }
 
@@ -435,8 +570,16 @@ impl Hub {
                     );
                     if let Some(client) = self.clients.get_mut(&connection) {
                         client.user = user.map(Arc::from);
+                        if let (Some(relay), Some(user)) = (self.relay.as_mut(), &client.user) {
+                            relay.user_joined(user);
+                        }
                     }
                 }
+                event @ (BrokerEvent::RelaySubscribe { .. }
+                | BrokerEvent::RelayUnsubscribe { .. }
+                | BrokerEvent::RelaySend { .. }
+                | BrokerEvent::RelayPublish { .. }
+                | BrokerEvent::RelayAck { .. }) => self.relay_event(event, now),
                 BrokerEvent::AppMessage {
                     connection,
                     destination,
@@ -457,6 +600,14 @@ impl Hub {
                 BrokerEvent::Closed { connection, reason } => {
                     tracing::debug!(%connection, %reason, "session closed");
                     self.workers.remove(connection);
+                    if let Some(relay) = self.relay.as_mut() {
+                        relay.closed(connection);
+                        if let Some(user) =
+                            self.clients.get(&connection).and_then(|c| c.user.as_ref())
+                        {
+                            relay.user_left(user);
+                        }
+                    }
                     // Nothing queued can reach a peer that is gone or silent, and a write
                     // blocked on it must not hold the connection open.
                     if matches!(
@@ -579,7 +730,7 @@ mod tests {
         let (hub, inbox) = mpsc::channel(16);
         let summary = std::time::Duration::from_secs(60);
         let app = Arc::new(App::new());
-        tokio::spawn(Hub::new(broker, app, hub.clone(), 1 << 20, summary).run(inbox));
+        tokio::spawn(Hub::new(broker, app, hub.clone(), 1 << 20, summary, None).run(inbox));
         let (mut victim, victim_id) = open(&hub).await;
         let (mut other, other_id) = open(&hub).await;
         let connect = |login: &str| {

@@ -75,6 +75,7 @@ mod http;
 mod hub;
 mod message;
 mod metrics;
+mod relay;
 mod route;
 mod server;
 mod tcp;
@@ -84,8 +85,9 @@ mod ws;
 
 pub use app::{App, Failures, Handler, Inbound, Outcome};
 pub use context::Context;
-pub use handle::{Handle, Stats, Stopped};
+pub use handle::{Handle, PublishError, Stats, Stopped};
 pub use message::{Failure, IntoReply, JSON, Json, Message, Payload, TEXT};
+pub use relay::{RelayConfig, RelayUrlError};
 pub use server::{Server, ServerBuilder};
 pub use stomp_broker::{self, BrokerConfig, BrokerStats};
 pub use stomp_session::{self, ConnectRequest, ServerConfig};

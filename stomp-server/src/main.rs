@@ -98,23 +98,34 @@ async fn run(args: cli::Args) -> std::io::Result<()> {
         (Some(cert), Some(key)) => Some(Tls::from_pem_files(cert, key)?),
         _ => None,
     };
+    // So does a relay address that does not parse.
+    let relay = args
+        .relay()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let tcp = TcpListener::bind(args.tcp).await?;
     let ws = TcpListener::bind(args.ws).await?;
-    let server = Server::builder()
+    let relay_note = match &relay {
+        Some(_) => format!(" relay={}", args.relay.len()),
+        None => String::new(),
+    };
+    let mut builder = Server::builder()
         .config(args.broker_config())
         .app(app)
         .max_connections(args.max_connections)
         .max_outbound_buffers(args.max_outbound)
         .send_timeout(args.send_timeout())
-        .summary_interval(Duration::from_secs(args.summary_interval))
-        .start();
+        .summary_interval(Duration::from_secs(args.summary_interval));
+    if let Some(relay) = relay {
+        builder = builder.relay(relay);
+    }
+    let server = builder.start();
     // Scripts and tests read the bound addresses from this line (ports may be 0).
     let (ws_scheme, http_scheme, tls_note) = match tls {
         Some(_) => ("wss", "https", " tls=on"),
         None => ("ws", "http", ""),
     };
     println!(
-        "stomp-server listening tcp={} ws={ws_scheme}://{}{} http={http_scheme}://{}/{tls_note}",
+        "stomp-server listening tcp={} ws={ws_scheme}://{}{} http={http_scheme}://{}/{tls_note}{relay_note}",
         tcp.local_addr()?,
         ws.local_addr()?,
         args.ws_path,

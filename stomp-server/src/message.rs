@@ -264,3 +264,9 @@ impl From<crate::Stopped> for Failure {
         Failure::new(stopped.to_string())
     }
 }
+
+impl From<crate::PublishError> for Failure {
+    fn from(error: crate::PublishError) -> Failure {
+        Failure::new(error.to_string())
+    }
+}

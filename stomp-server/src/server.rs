@@ -15,6 +15,7 @@ use crate::app::{App, Gate};
 use crate::connection::Settings;
 use crate::handle::Handle;
 use crate::hub::{Hub, ToHub};
+use crate::relay::RelayConfig;
 use crate::tls::Tls;
 use crate::{http, metrics, tcp, ws};
 
@@ -28,6 +29,7 @@ pub struct ServerBuilder {
     max_outbound: usize,
     send_timeout: Duration,
     summary_interval: Duration,
+    relay: Option<RelayConfig>,
 }
 
 impl ServerBuilder {
@@ -74,13 +76,45 @@ impl ServerBuilder {
         self
     }
 
+    /// Relays the broker destinations to RabbitMQ or ActiveMQ instead of serving them here, so
+    /// that many nodes share them (Spring's broker relay); application destinations stay with
+    /// the handlers, which publish through the relay.
+    ///
+    /// The connection model multiplexes: the sessions' relayed subscriptions and SENDs share
+    /// [`RelayConfig::connections`] broker connections (a session always uses the same one),
+    /// each subscription under the relay's own id, `client-individual` with a `prefetch-count`
+    /// so that the broker sends a subscription more only as its client takes them (under
+    /// `auto`, once written to it); the application's publishes and messages to users share
+    /// a system connection. Every broker connection logs in with the relay's credentials and
+    /// virtual host, keeps its own heart-beats (a session that only SENDs to `/app` needs
+    /// nothing of the broker), and reconnects for ever with jittered backoff over the
+    /// addresses. While one is down, relayed SUBSCRIBEs and SENDs are refused with an ERROR
+    /// and [`Handle::publish`] fails with [`PublishError::BrokerUnavailable`]
+    /// (`relay_available` in [`Handle::stats`] and `/metrics` says which). A session whose
+    /// broker connection is lost (or refuses it with an ERROR) is closed with an ERROR,
+    /// unless [`RelayConfig::restore_subscriptions`].
+    ///
+    /// Messages to users ([`Handle::send_to_user`]) reach the user's sessions on this node at
+    /// once, and those on other nodes through a per-user destination
+    /// ([`RelayConfig::user_prefix`]) that each node with a session of the user subscribes to
+    /// while it has one.
+    ///
+    /// [`PublishError::BrokerUnavailable`]: crate::PublishError::BrokerUnavailable
+    pub fn relay(mut self, relay: RelayConfig) -> ServerBuilder {
+        self.relay = Some(relay);
+        self
+    }
+
     /// Starts the broker task on the current tokio runtime. Connections come once the server
     /// is given listeners ([`Server::serve_tcp`], [`Server::serve_http`]) or its
     /// [endpoint](Server::endpoint) is mounted in an axum router.
     ///
     /// # Panics
     /// Outside a tokio runtime.
-    pub fn start(self) -> Server {
+    pub fn start(mut self) -> Server {
+        if self.relay.is_some() {
+            self.config = self.config.with_relay(true);
+        }
         let app = Arc::new(self.app);
         let gate = Gate {
             app: app.clone(),
@@ -109,6 +143,7 @@ impl ServerBuilder {
             hub_tx.clone(),
             max_outbound_bytes,
             self.summary_interval,
+            self.relay,
         );
         let task = tokio::spawn(hub.run(hub_rx));
         Server {
@@ -167,6 +202,7 @@ impl Server {
             max_outbound: 4096,
             send_timeout: Duration::from_secs(10),
             summary_interval: Duration::from_secs(60),
+            relay: None,
         }
     }
 

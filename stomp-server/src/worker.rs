@@ -84,6 +84,13 @@ impl Workers {
             .is_some_and(Worker::drain)
     }
 
+    /// Whether `connection`'s input is held for jobs its worker has no room for yet.
+    pub(crate) fn holds(&self, connection: ConnectionId) -> bool {
+        self.by_connection
+            .get(&connection)
+            .is_some_and(|w| !w.backlog.is_empty())
+    }
+
     /// The session is over: its worker finishes what it has and ends.
     pub(crate) fn remove(&mut self, connection: ConnectionId) {
         self.by_connection.remove(&connection);

@@ -44,6 +44,9 @@ pub struct ServerConfig {
     /// [`ServerSession::refuse_subscription`] before it takes effect and its RECEIPT is sent, so
     /// that the application can refuse destinations it does not serve. Later frames wait too.
     confirm_subscriptions: bool,
+    /// Whether the RECEIPT of a SEND outside a transaction waits for
+    /// [`ServerSession::send_receipt_for`], as when the message is passed on to another broker.
+    defer_send_receipts: bool,
     /// Decides each SEND's destination before it takes effect; `None` allows every one.
     send_check: Option<Arc<dyn SendCheck>>,
     /// Most subscriptions one connection may hold; one more is an ERROR.
@@ -70,6 +73,7 @@ impl fmt::Debug for ServerConfig {
             .field("server", &self.server)
             .field("limits", &self.limits)
             .field("confirm_subscriptions", &self.confirm_subscriptions)
+            .field("defer_send_receipts", &self.defer_send_receipts)
             .field("send_check", &self.send_check.as_ref().map(|_| "..."))
             .field("max_subscriptions", &self.max_subscriptions)
             .field("max_transactions", &self.max_transactions)
@@ -93,6 +97,7 @@ impl Default for ServerConfig {
             server: None,
             limits: Limits::default(),
             confirm_subscriptions: false,
+            defer_send_receipts: false,
             send_check: None,
             max_subscriptions: 200_000,
             max_transactions: 16,
@@ -188,6 +193,21 @@ impl ServerConfig {
     /// that the application can refuse destinations it does not serve. Later frames wait too.
     pub fn confirm_subscriptions(&self) -> bool {
         self.confirm_subscriptions
+    }
+
+    /// Sets [`defer_send_receipts`](Self::defer_send_receipts).
+    #[must_use]
+    pub fn with_defer_send_receipts(mut self, defer: bool) -> Self {
+        self.defer_send_receipts = defer;
+        self
+    }
+
+    /// Whether the RECEIPT a SEND outside a transaction asks for waits until the application
+    /// calls [`ServerSession::send_receipt_for`] (default: no, it is sent once the SEND is
+    /// acted on): a relay answers once the other broker took the message. A SEND inside a
+    /// transaction is answered as it arrives, as ever (1.2 "RECEIPT").
+    pub fn defer_send_receipts(&self) -> bool {
+        self.defer_send_receipts
     }
 
     /// Sets [`max_subscriptions`](Self::max_subscriptions).
@@ -714,7 +734,14 @@ impl ServerSession {
         }
         match frame.command() {
             Command::Connect | Command::Stomp => return Err(refuse(Violation::AlreadyConnected)),
-            Command::Send => self.on_send(frame, transaction.as_deref(), has_destination)?,
+            Command::Send => {
+                let deferred = self.config.defer_send_receipts && transaction.is_none();
+                self.on_send(frame, transaction.as_deref(), has_destination)?;
+                if deferred {
+                    // The application answers with `send_receipt_for`.
+                    return Ok(());
+                }
+            }
             Command::Subscribe => {
                 if self.config.confirm_subscriptions {
                     // The RECEIPT waits for the application's confirmation.
@@ -1143,6 +1170,18 @@ impl ServerSession {
             self.send_receipt(now, receipt);
         }
         self.process(now);
+        Ok(())
+    }
+
+    /// Sends the RECEIPT with `receipt_id` that a SEND asked for, when
+    /// [`ServerConfig::defer_send_receipts`] left it to the application.
+    pub fn send_receipt_for(&mut self, now: Instant, receipt_id: &str) -> Result<(), SessionError> {
+        match self.state {
+            State::Connected => {}
+            State::Closing | State::Closed => return Err(SessionError::Closed),
+            _ => return Err(SessionError::NotConnected),
+        }
+        self.send_receipt(now, receipt_id);
         Ok(())
     }
 

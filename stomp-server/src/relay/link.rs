@@ -1,0 +1,455 @@
+//! The broker connections: each is a task owning a `stomp_tokio::Client` that reconnects for
+//! ever; each relayed subscription and each user watched is a task of its own on one of
+//! them, so that one waiting for a RECEIPT holds up no other.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use stomp_broker::ConnectionId;
+use stomp_session::{AckMode, SendFrame, SubscriptionId};
+use stomp_tokio::{Client, ConnectionEvent, Message, Subscription};
+use tokio::sync::{mpsc, watch};
+
+use super::{FromRelay, NODE_HEADER, RelayConfig, USER_DESTINATION_HEADER};
+use crate::hub::ToHub;
+
+/// What a broker connection's task is asked to do, in order.
+pub(crate) enum LinkCommand {
+    /// Subscribe there for a session's relayed subscription.
+    Subscribe(Box<Relayed>),
+    /// A SEND: a session's (its id and the RECEIPT it waits for, to tell the hub once the
+    /// broker took it) or the application's.
+    Send {
+        from: Option<(ConnectionId, Option<String>)>,
+        frame: SendFrame,
+    },
+    /// Receive what is sent to `user` from other nodes, until `stop` is dropped.
+    Watch {
+        user: Arc<str>,
+        destination: String,
+        stop: mpsc::UnboundedReceiver<()>,
+    },
+}
+
+/// One relayed subscription: who it is for and how its names map.
+pub(crate) struct Relayed {
+    pub(crate) connection: ConnectionId,
+    pub(crate) id: SubscriptionId,
+    /// The client's destination, and the other broker's.
+    pub(crate) local: String,
+    pub(crate) remote: String,
+    /// The mapping rule used, to name deliveries as the client knows them.
+    pub(crate) rule: Option<(String, String)>,
+    pub(crate) headers: Vec<(String, String)>,
+    /// ACKs and NACKs from the client (or written auto-ack messages); its end unsubscribes.
+    pub(crate) settle: mpsc::UnboundedReceiver<Settle>,
+}
+
+/// Relayed messages the client is done with.
+pub(crate) struct Settle {
+    pub(crate) message_ids: Vec<String>,
+    pub(crate) ack: bool,
+}
+
+/// What every task of the relay shares.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) config: Arc<RelayConfig>,
+    pub(crate) hub: mpsc::Sender<ToHub>,
+    /// Broker connections not connected now.
+    pub(crate) down: Arc<AtomicUsize>,
+    /// This node's name, which what it sends to users carries.
+    pub(crate) node: Arc<str>,
+}
+
+impl Shared {
+    async fn tell(&self, from: FromRelay) {
+        let _ = self.hub.send(ToHub::Relay(from)).await;
+    }
+
+    /// A broker connection came (`true`) or went; logs when the relay as a whole does.
+    fn link_changed(&self, name: &str, up: bool) {
+        let before = match up {
+            true => self.down.fetch_sub(1, Ordering::AcqRel),
+            false => self.down.fetch_add(1, Ordering::AcqRel),
+        };
+        match (up, before) {
+            (true, 1) => tracing::info!(link = name, "relay: broker available"),
+            (false, 0) => tracing::warn!(link = name, "relay: broker unavailable"),
+            (true, _) => tracing::info!(link = name, "relay: broker connection back"),
+            (false, _) => tracing::warn!(link = name, "relay: broker connection lost"),
+        }
+    }
+}
+
+/// Runs broker connection `name`: connects (retrying for ever), then carries out `commands`.
+pub(crate) async fn run(
+    shared: Shared,
+    name: String,
+    mut commands: mpsc::UnboundedReceiver<LinkCommand>,
+) {
+    let Some(client) = connect(&shared, &name, &mut commands).await else {
+        return;
+    };
+    // Each loss of the connection bumps the epoch: subscriptions that do not outlive it end.
+    let (lost, epoch) = watch::channel(0u64);
+    tokio::spawn(watch_link(
+        shared.clone(),
+        name.clone(),
+        client.clone(),
+        lost,
+    ));
+    let mut receipts = FuturesUnordered::new();
+    loop {
+        tokio::select! {
+            command = commands.recv() => match command {
+                Some(LinkCommand::Subscribe(relayed)) => {
+                    let forward = forward(shared.clone(), client.clone(), *relayed, epoch.clone());
+                    tokio::spawn(forward);
+                }
+                Some(LinkCommand::Watch { user, destination, stop }) => {
+                    let watch = watch_user(shared.clone(), client.clone(), user, destination, stop);
+                    tokio::spawn(watch);
+                }
+                Some(LinkCommand::Send { from, frame }) => {
+                    match client.send_tracked(frame).await {
+                        Ok(receipt) => receipts.push(async move { (from, receipt.await) }),
+                        Err(error) => sent(&shared, from, Err(error)).await,
+                    }
+                }
+                None => break,
+            },
+            Some((from, outcome)) = receipts.next(), if !receipts.is_empty() => {
+                sent(&shared, from, outcome).await;
+            }
+        }
+    }
+    while let Some((from, outcome)) = receipts.next().await {
+        sent(&shared, from, outcome).await;
+    }
+    let _ = client.disconnect().await;
+}
+
+/// The broker's answer to a SEND: the session may send more; if refused, it is closed.
+async fn sent(
+    shared: &Shared,
+    from: Option<(ConnectionId, Option<String>)>,
+    outcome: Result<(), stomp_tokio::Error>,
+) {
+    match (from, outcome) {
+        (Some((connection, receipt)), Ok(())) => {
+            shared
+                .tell(FromRelay::Sent {
+                    connection,
+                    receipt,
+                })
+                .await;
+        }
+        (Some((connection, _)), Err(error)) => {
+            let message = format!("broker: message not relayed: {error}");
+            shared
+                .tell(FromRelay::Lost {
+                    connection,
+                    message,
+                })
+                .await;
+        }
+        (None, Ok(())) => {}
+        (None, Err(error)) => tracing::warn!(%error, "relay: a publish was not taken"),
+    }
+}
+
+/// Connects, retrying with jittered backoff for ever; `None` if the relay is dropped first.
+async fn connect(
+    shared: &Shared,
+    name: &str,
+    commands: &mut mpsc::UnboundedReceiver<LinkCommand>,
+) -> Option<Client> {
+    let mut attempt = 0;
+    loop {
+        match shared.config.client().connect().await {
+            Ok(client) => {
+                shared.link_changed(name, true);
+                return Some(client);
+            }
+            Err(error) => {
+                let endpoints = shared.config.endpoints().join(",");
+                tracing::warn!(link = name, %endpoints, %error, attempt, "relay: cannot reach the broker");
+            }
+        }
+        let pause = shared.config.retry_delay(attempt);
+        attempt = attempt.saturating_add(1);
+        // Until connected, what is asked is refused as it comes: nothing piles up.
+        let deadline = tokio::time::sleep(pause);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = &mut deadline => break,
+                command = commands.recv() => match command {
+                    Some(command) => refuse(shared, command).await,
+                    None => return None,
+                },
+            }
+        }
+    }
+}
+
+/// A command for a broker connection that is not up.
+async fn refuse(shared: &Shared, command: LinkCommand) {
+    let message = "broker unavailable".to_owned();
+    match command {
+        LinkCommand::Subscribe(relayed) => {
+            let (connection, id) = (relayed.connection, relayed.id);
+            let outcome = Err(message);
+            shared
+                .tell(FromRelay::Subscribed {
+                    connection,
+                    id,
+                    outcome,
+                })
+                .await;
+        }
+        LinkCommand::Send {
+            from: Some((connection, _)),
+            ..
+        } => {
+            shared
+                .tell(FromRelay::Lost {
+                    connection,
+                    message,
+                })
+                .await
+        }
+        LinkCommand::Send { .. } => {
+            tracing::warn!("relay: a publish was dropped: broker unavailable")
+        }
+        // Watched again when the user's next session comes.
+        LinkCommand::Watch { .. } => {}
+    }
+}
+
+/// Follows the connection's events: availability, and the epoch of losses.
+async fn watch_link(shared: Shared, name: String, client: Client, lost: watch::Sender<u64>) {
+    let mut events = client.events();
+    drop(client);
+    while let Some(event) = events.next().await {
+        match event {
+            ConnectionEvent::Disconnected(reason) => {
+                tracing::warn!(link = %name, %reason, "relay: broker connection ended");
+                shared.link_changed(&name, false);
+                lost.send_modify(|epoch| *epoch += 1);
+            }
+            ConnectionEvent::Reconnected(_) => shared.link_changed(&name, true),
+            ConnectionEvent::Closed(reason) => {
+                tracing::warn!(link = %name, %reason, "relay: broker connection closed");
+                lost.send_modify(|epoch| *epoch += 1);
+                return;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// One relayed subscription: subscribes, answers the session, then hands each message to
+/// the hub and settles it at the broker as the client does.
+async fn forward(
+    shared: Shared,
+    client: Client,
+    relayed: Relayed,
+    mut epoch: watch::Receiver<u64>,
+) {
+    let Relayed {
+        connection,
+        id,
+        local,
+        remote,
+        rule,
+        headers,
+        mut settle,
+    } = relayed;
+    epoch.borrow_and_update();
+    let pairs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let subscribed = client
+        .subscribe_with_headers(&remote, AckMode::ClientIndividual, &pairs)
+        .await;
+    let mut subscription = match subscribed {
+        Ok(subscription) => subscription,
+        Err(error) => {
+            let outcome = Err(format!("broker refused the subscription: {error}"));
+            shared
+                .tell(FromRelay::Subscribed {
+                    connection,
+                    id,
+                    outcome,
+                })
+                .await;
+            return;
+        }
+    };
+    let outcome = Ok(());
+    let answered = FromRelay::Subscribed {
+        connection,
+        id: id.clone(),
+        outcome,
+    };
+    shared.tell(answered).await;
+    // The messages the client has not settled yet, by id: at most the prefetch.
+    let mut held: HashMap<String, Message> = HashMap::new();
+    let restores = shared.config.restores();
+    loop {
+        tokio::select! {
+            message = subscription.next() => {
+                let Some(message) = message else {
+                    let message = "broker connection closed".to_owned();
+                    shared.tell(FromRelay::Lost { connection, message }).await;
+                    return;
+                };
+                let Some(delivery) = delivery(connection, &id, &local, rule.as_ref(), &message) else {
+                    continue;
+                };
+                let key = message.message_id().map(|m| m.into_owned()).unwrap_or_default();
+                held.insert(key, message);
+                shared.tell(delivery).await;
+            }
+            settled = settle.recv() => {
+                let Some(Settle { message_ids, ack }) = settled else {
+                    // Unsubscribed: dropping the subscription sends the UNSUBSCRIBE, and
+                    // what was not acknowledged is the broker's to redeliver.
+                    return;
+                };
+                settle_at_broker(&subscription, &mut held, message_ids, ack).await;
+            }
+            changed = epoch.changed(), if !restores => {
+                let _ = changed;
+                let message = "broker connection lost".to_owned();
+                shared.tell(FromRelay::Lost { connection, message }).await;
+                return;
+            }
+        }
+    }
+}
+
+/// ACKs or NACKs held messages at the broker, without waiting for each RECEIPT: a failure
+/// means the connection was lost, and the broker redelivers.
+async fn settle_at_broker(
+    subscription: &Subscription,
+    held: &mut HashMap<String, Message>,
+    message_ids: Vec<String>,
+    ack: bool,
+) {
+    for message_id in message_ids {
+        let Some(message) = held.remove(&message_id) else {
+            continue;
+        };
+        let queued = match ack {
+            true => subscription.ack_tracked(&message).await,
+            false => subscription.nack_tracked(&message).await,
+        };
+        // The outcome is the broker's to act on; a stale message is redelivered anyway.
+        drop(queued);
+    }
+}
+
+/// Headers the other broker set that the session sets again for the client.
+const FRAMING: [&str; 5] = [
+    "destination",
+    "message-id",
+    "subscription",
+    "ack",
+    "content-length",
+];
+
+/// A message from the broker as a delivery to the client's subscription, named as the
+/// client knows it.
+fn delivery(
+    connection: ConnectionId,
+    id: &SubscriptionId,
+    local: &str,
+    rule: Option<&(String, String)>,
+    message: &Message,
+) -> Option<FromRelay> {
+    let message_id = message.message_id()?.into_owned();
+    let destination = match (message.destination(), rule) {
+        (Some(d), Some((l, r))) if d.starts_with(r.as_str()) => format!("{l}{}", &d[r.len()..]),
+        (Some(d), None) => d.into_owned(),
+        _ => local.to_owned(),
+    };
+    let headers = own_headers(message, &FRAMING);
+    Some(FromRelay::Deliver {
+        connection,
+        id: id.clone(),
+        destination,
+        message_id,
+        headers,
+        body: message.body().clone(),
+    })
+}
+
+/// The message's headers but `skip`.
+fn own_headers(message: &Message, skip: &[&str]) -> Vec<(String, String)> {
+    message
+        .frame()
+        .headers()
+        .iter()
+        .map(|h| (h.name().into_owned(), h.value().into_owned()))
+        .filter(|(name, _)| !skip.contains(&name.as_str()))
+        .collect()
+}
+
+/// Receives what other nodes send to `user` and hands it to the hub, until `stop` ends.
+async fn watch_user(
+    shared: Shared,
+    client: Client,
+    user: Arc<str>,
+    destination: String,
+    mut stop: mpsc::UnboundedReceiver<()>,
+) {
+    // Exclusive: RabbitMQ makes it a transient queue that 3.x and 4.x accept and delete
+    // with the subscription.
+    let headers = [("exclusive", "true")];
+    let subscribed = client
+        .subscribe_with_headers(&destination, AckMode::Auto, &headers)
+        .await;
+    let mut subscription = match subscribed {
+        Ok(subscription) => subscription,
+        Err(error) => {
+            tracing::warn!(%user, %error, "relay: cannot receive the user's messages from other nodes");
+            return;
+        }
+    };
+    let skip = [
+        "destination",
+        "message-id",
+        "subscription",
+        "ack",
+        "content-length",
+        NODE_HEADER,
+        USER_DESTINATION_HEADER,
+    ];
+    loop {
+        tokio::select! {
+            message = subscription.next() => {
+                let Some(message) = message else { return };
+                // What this node sent it delivered itself.
+                if message.header(NODE_HEADER).as_deref() == Some(&*shared.node) {
+                    continue;
+                }
+                let Some(to) = message.header(USER_DESTINATION_HEADER) else { continue };
+                let to_user = FromRelay::ToUser {
+                    user: user.to_string(),
+                    destination: to.into_owned(),
+                    headers: own_headers(&message, &skip),
+                    body: message.body().clone(),
+                };
+                shared.tell(to_user).await;
+            }
+            _ = stop.recv() => return,
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! Relay mode: the broker destinations are another broker's (RabbitMQ, ActiveMQ), so that
+//! many nodes share them ([`ServerBuilder::relay`](crate::ServerBuilder::relay)).
+//!
+//! The broker task keeps the sessions, the application and user destinations; this module
+//! carries the broker's relay events ([`stomp_broker::BrokerEvent::RelaySubscribe`] and the
+//! rest) to a few broker connections, multiplexed: each session's relayed subscriptions and
+//! SENDs go over one of [`RelayConfig::connections`] connections (by connection id), under
+//! the relay's own subscription ids, and the application's publishes and the user
+//! destinations over the system connection.
+
+mod config;
+mod link;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use stomp_broker::ConnectionId;
+use stomp_session::{FrameBuf, SendFrame, SubscriptionId};
+use tokio::sync::mpsc;
+
+pub use config::{RelayConfig, RelayUrlError};
+use link::{LinkCommand, Relayed, Settle, Shared};
+
+use crate::hub::ToHub;
+
+/// The header naming the node a message to a user was sent from: that node delivered it
+/// to its own sessions already.
+pub(crate) const NODE_HEADER: &str = "x-stomp-node";
+/// The header carrying the user destination (such as `/queue/replies`) a message to a user
+/// is for.
+pub(crate) const USER_DESTINATION_HEADER: &str = "x-stomp-user-destination";
+
+/// SENDs of one session the broker has not confirmed, past which its input is held.
+const MAX_IN_FLIGHT: usize = 256;
+
+/// What the relay tells the broker task.
+#[derive(Debug)]
+pub(crate) enum FromRelay {
+    /// The other broker's answer to a relayed SUBSCRIBE.
+    Subscribed {
+        connection: ConnectionId,
+        id: SubscriptionId,
+        outcome: Result<(), String>,
+    },
+    /// A message for a relayed subscription.
+    Deliver {
+        connection: ConnectionId,
+        id: SubscriptionId,
+        destination: String,
+        message_id: String,
+        headers: Vec<(String, String)>,
+        body: Bytes,
+    },
+    /// The broker took one of the session's SENDs: the RECEIPT it asked for, if one, goes out.
+    Sent {
+        connection: ConnectionId,
+        receipt: Option<String>,
+    },
+    /// The session's relayed traffic failed: it is closed with an ERROR carrying `message`.
+    Lost {
+        connection: ConnectionId,
+        message: String,
+    },
+    /// Another node sent `user` a message.
+    ToUser {
+        user: String,
+        destination: String,
+        headers: Vec<(String, String)>,
+        body: Bytes,
+    },
+}
+
+impl FromRelay {
+    /// The connection the message is about, if one.
+    pub(crate) fn connection(&self) -> Option<ConnectionId> {
+        match self {
+            FromRelay::Subscribed { connection, .. }
+            | FromRelay::Deliver { connection, .. }
+            | FromRelay::Sent { connection, .. }
+            | FromRelay::Lost { connection, .. } => Some(*connection),
+            FromRelay::ToUser { .. } => None,
+        }
+    }
+}
+
+/// The broker task's end of the relay.
+pub(crate) struct Relay {
+    config: Arc<RelayConfig>,
+    links: Vec<mpsc::UnboundedSender<LinkCommand>>,
+    system: mpsc::UnboundedSender<LinkCommand>,
+    down: Arc<AtomicUsize>,
+    node: Arc<str>,
+    subscriptions: HashMap<(ConnectionId, SubscriptionId), mpsc::UnboundedSender<Settle>>,
+    /// SENDs awaiting the broker's RECEIPT, by session.
+    in_flight: HashMap<ConnectionId, usize>,
+    /// This node's sessions of each user, and what stops watching the user's destination.
+    users: HashMap<Arc<str>, (usize, mpsc::UnboundedSender<()>)>,
+}
+
+impl Relay {
+    /// Starts the broker connections on the current runtime.
+    pub(crate) fn start(config: RelayConfig, hub: mpsc::Sender<ToHub>) -> Relay {
+        let config = Arc::new(config);
+        let pool = config.pool();
+        let shared = Shared {
+            config: config.clone(),
+            hub,
+            down: Arc::new(AtomicUsize::new(pool + 1)),
+            node: Arc::from(format!("{:016x}", fastrand::u64(..))),
+        };
+        let spawn = |name: String| {
+            let (commands, inbox) = mpsc::unbounded_channel();
+            tokio::spawn(link::run(shared.clone(), name, inbox));
+            commands
+        };
+        let system = spawn("system".to_owned());
+        let links = (0..pool).map(|n| spawn(format!("sessions-{n}"))).collect();
+        tracing::info!(
+            endpoints = %config.endpoints().join(","),
+            connections = pool + 1,
+            node = %shared.node,
+            "relay: connecting to the broker"
+        );
+        Relay {
+            config,
+            links,
+            system,
+            down: shared.down,
+            node: shared.node,
+            subscriptions: HashMap::new(),
+            in_flight: HashMap::new(),
+            users: HashMap::new(),
+        }
+    }
+
+    /// Whether every broker connection is up.
+    pub(crate) fn available(&self) -> bool {
+        self.down.load(Ordering::Acquire) == 0
+    }
+
+    fn link(&self, connection: ConnectionId) -> &mpsc::UnboundedSender<LinkCommand> {
+        &self.links[(connection.get() % self.links.len() as u64) as usize]
+    }
+
+    /// Relays a SUBSCRIBE; `Err` says why it cannot be now.
+    pub(crate) fn subscribe(
+        &mut self,
+        connection: ConnectionId,
+        id: SubscriptionId,
+        destination: String,
+        frame: &FrameBuf,
+    ) -> Result<(), &'static str> {
+        if !self.available() {
+            return Err("broker unavailable");
+        }
+        let remote = self.config.remote(&destination);
+        let rule = self
+            .config
+            .rule(&destination)
+            .map(|(l, r)| (l.to_owned(), r.to_owned()));
+        let prefetch = self.config.prefetch_count().to_string();
+        let mut headers = vec![
+            ("prefetch-count".to_owned(), prefetch.clone()),
+            ("activemq.prefetchSize".to_owned(), prefetch),
+        ];
+        // A topic subscription is a queue of its own on RabbitMQ: exclusive makes it one
+        // that 3.x and 4.x both accept and delete when the subscription ends.
+        if remote.starts_with("/topic/") || remote.starts_with("/exchange/") {
+            headers.push(("exclusive".to_owned(), "true".to_owned()));
+        }
+        // What the client asked of the other broker (a selector, for one) passes on.
+        for header in frame.headers() {
+            let name = header.name();
+            if name == "selector" || name.starts_with("x-") || name.starts_with("activemq.") {
+                headers.push((name.into_owned(), header.value().into_owned()));
+            }
+        }
+        let (settle, settled) = mpsc::unbounded_channel();
+        self.subscriptions.insert((connection, id.clone()), settle);
+        let relayed = Relayed {
+            connection,
+            id,
+            local: destination,
+            remote,
+            rule,
+            headers,
+            settle: settled,
+        };
+        let _ = self
+            .link(connection)
+            .send(LinkCommand::Subscribe(Box::new(relayed)));
+        Ok(())
+    }
+
+    /// A relayed subscription ended.
+    pub(crate) fn unsubscribe(&mut self, connection: ConnectionId, id: &SubscriptionId) {
+        self.subscriptions.remove(&(connection, id.clone()));
+    }
+
+    /// The client is done with relayed messages.
+    pub(crate) fn settle(
+        &mut self,
+        connection: ConnectionId,
+        id: SubscriptionId,
+        message_ids: Vec<String>,
+        ack: bool,
+    ) {
+        if let Some(settle) = self.subscriptions.get(&(connection, id)) {
+            let _ = settle.send(Settle { message_ids, ack });
+        }
+    }
+
+    /// Relays a session's SEND; `Ok(true)` when the session must now stop being read until
+    /// the broker confirmed some of what it sent.
+    pub(crate) fn send(
+        &mut self,
+        connection: ConnectionId,
+        destination: &str,
+        frame: &FrameBuf,
+    ) -> Result<bool, &'static str> {
+        if !self.available() {
+            return Err("broker unavailable: message not relayed");
+        }
+        let mut send = SendFrame::new(self.config.remote(destination), frame.body().clone());
+        for header in frame.headers() {
+            let name = header.name();
+            if !SEND_FRAMING.contains(&name.as_ref()) {
+                send = send.header(name.into_owned(), header.value().into_owned());
+            }
+        }
+        // Its RECEIPT waits for the broker's, unless a transaction's (answered already).
+        let receipt = match frame.header("transaction") {
+            None => frame.header("receipt").map(|r| r.into_owned()),
+            Some(_) => None,
+        };
+        let in_flight = self.in_flight.entry(connection).or_default();
+        *in_flight += 1;
+        let hold = *in_flight == MAX_IN_FLIGHT;
+        let command = LinkCommand::Send {
+            from: Some((connection, receipt)),
+            frame: send,
+        };
+        let _ = self.link(connection).send(command);
+        Ok(hold)
+    }
+
+    /// The broker took one of the session's SENDs; whether its input, held for them, may be
+    /// read again.
+    pub(crate) fn sent(&mut self, connection: ConnectionId) -> bool {
+        let Some(in_flight) = self.in_flight.get_mut(&connection) else {
+            return false;
+        };
+        *in_flight -= 1;
+        let release = *in_flight == MAX_IN_FLIGHT / 2;
+        if *in_flight == 0 {
+            self.in_flight.remove(&connection);
+        }
+        release
+    }
+
+    /// Whether the session's input is held for its SENDs in flight.
+    pub(crate) fn holds(&self, connection: ConnectionId) -> bool {
+        self.in_flight
+            .get(&connection)
+            .is_some_and(|n| *n > MAX_IN_FLIGHT / 2)
+    }
+
+    /// Relays the application's publish; `false` while the broker is away.
+    pub(crate) fn publish(
+        &self,
+        destination: &str,
+        headers: Vec<(String, String)>,
+        body: Bytes,
+    ) -> bool {
+        if !self.available() {
+            return false;
+        }
+        let mut send = SendFrame::new(self.config.remote(destination), body);
+        for (name, value) in headers {
+            send = send.header(name, value);
+        }
+        let command = LinkCommand::Send {
+            from: None,
+            frame: send,
+        };
+        self.system.send(command).is_ok()
+    }
+
+    /// Sends `user`'s sessions on other nodes a message for user destination `destination`;
+    /// `false` while the broker is away.
+    pub(crate) fn to_user(
+        &self,
+        user: &str,
+        destination: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> bool {
+        if !self.available() {
+            return false;
+        }
+        let mut send = SendFrame::new(self.config.user_destination(user), body)
+            .header(NODE_HEADER, &*self.node)
+            .header(USER_DESTINATION_HEADER, destination);
+        for (name, value) in headers {
+            send = send.header(*name, *value);
+        }
+        let command = LinkCommand::Send {
+            from: None,
+            frame: send,
+        };
+        self.system.send(command).is_ok()
+    }
+
+    /// A session of `user` began here: the first one watches the user's destination.
+    pub(crate) fn user_joined(&mut self, user: &Arc<str>) {
+        if let Some((sessions, _)) = self.users.get_mut(user) {
+            *sessions += 1;
+            return;
+        }
+        let (stop, stopped) = mpsc::unbounded_channel();
+        let watch = LinkCommand::Watch {
+            user: user.clone(),
+            destination: self.config.user_destination(user),
+            stop: stopped,
+        };
+        let _ = self.system.send(watch);
+        self.users.insert(user.clone(), (1, stop));
+    }
+
+    /// A session of `user` ended here: with the last one, the watch ends (and its queue on
+    /// the broker with it).
+    pub(crate) fn user_left(&mut self, user: &Arc<str>) {
+        if let Some((sessions, _)) = self.users.get_mut(user) {
+            *sessions -= 1;
+            if *sessions == 0 {
+                self.users.remove(user);
+            }
+        }
+    }
+
+    /// The session is over: what it had in flight is forgotten.
+    pub(crate) fn closed(&mut self, connection: ConnectionId) {
+        self.in_flight.remove(&connection);
+        self.subscriptions.retain(|(c, _), _| *c != connection);
+    }
+}
+
+/// A SEND's headers that frame it here; the rest pass on to the other broker.
+const SEND_FRAMING: [&str; 5] = [
+    "destination",
+    "receipt",
+    "transaction",
+    "content-length",
+    "message-id",
+];

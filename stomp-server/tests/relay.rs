@@ -1,0 +1,318 @@
+//! Relay mode against real brokers: two stomp-server nodes in this process share RabbitMQ
+//! (STOMP on 127.0.0.1:61633), and the core of it against ActiveMQ (127.0.0.1:61623), both
+//! started by `scripts/brokers.sh`. Clients are stomp-tokio's, each on one node.
+//!
+//! These need the brokers, so plain `cargo test` lists them as ignored; `scripts/test` starts
+//! the brokers and runs them with `--include-ignored`, and there a missing broker fails.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use stomp_server::{App, BrokerConfig, Context, Failure, Message, RelayConfig, Server, chat};
+use stomp_tokio::{AckMode, Client, HeartBeat, SendFrame, Subscription};
+use tokio::net::TcpListener;
+
+const RABBITMQ: &str = "stomp://guest:guest@127.0.0.1:61633/";
+const ACTIVEMQ: &str = "stomp://guest:guest@127.0.0.1:61623/localhost";
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A node relaying to `broker`, running `app`; the server and its TCP address, once its
+/// broker connections are up.
+async fn node(broker: &str, app: App) -> (Server, String) {
+    let config = BrokerConfig::default().with_login_failure_delay(Duration::from_millis(10));
+    let relay = RelayConfig::parse(broker).unwrap();
+    let server = Server::builder()
+        .config(config)
+        .app(app)
+        .relay(relay)
+        .start();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    tokio::spawn(server.serve_tcp(listener));
+    available(&server).await;
+    (server, address)
+}
+
+/// Waits until every broker connection of `server` is up.
+async fn available(server: &Server) {
+    let handle = server.handle();
+    let up = async {
+        while handle.relay_available().await.unwrap() != Some(true) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(WAIT, up)
+        .await
+        .expect("the relay did not reach the broker");
+}
+
+async fn client(address: &str, login: &str) -> Client {
+    Client::builder(address)
+        .login(login, "x")
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("{login} at {address}: {e}"))
+}
+
+/// A name no other run uses.
+fn unique(what: &str) -> String {
+    format!("{what}-{}-{}", std::process::id(), fastrand::u32(..))
+}
+
+fn text(message: &stomp_tokio::Message) -> String {
+    String::from_utf8_lossy(message.body()).into_owned()
+}
+
+async fn next(subscription: &mut Subscription) -> stomp_tokio::Message {
+    tokio::time::timeout(WAIT, subscription.next())
+        .await
+        .expect("no message in time")
+        .expect("subscription ended")
+}
+
+/// Nothing more arrives within a short while.
+async fn quiet(subscription: &mut Subscription) -> bool {
+    tokio::time::timeout(Duration::from_millis(300), subscription.next())
+        .await
+        .is_err()
+}
+
+#[tokio::test]
+#[ignore = "needs RabbitMQ (scripts/test starts it)"]
+async fn rabbitmq_two_nodes_each_subscriber_gets_every_room_message_once_by_its_own_name() {
+    two_nodes_share_a_room(RABBITMQ).await;
+}
+
+#[tokio::test]
+#[ignore = "needs ActiveMQ (scripts/test starts it)"]
+async fn activemq_two_nodes_each_subscriber_gets_every_room_message_once_by_its_own_name() {
+    two_nodes_share_a_room(ACTIVEMQ).await;
+}
+
+async fn two_nodes_share_a_room(broker: &str) {
+    let (_a, address_a) = node(broker, App::new()).await;
+    let (_b, address_b) = node(broker, App::new()).await;
+    let room = format!("/chat/{}", unique("lobby"));
+    let (ann, bob) = (
+        client(&address_a, "ann").await,
+        client(&address_b, "bob").await,
+    );
+    let mut on_a = ann.subscribe(&room, AckMode::Auto).await.unwrap();
+    let mut on_b = bob
+        .subscribe(&room, AckMode::ClientIndividual)
+        .await
+        .unwrap();
+    for n in 0..20 {
+        let (sender, who) = if n % 2 == 0 { (&ann, "a") } else { (&bob, "b") };
+        let frame = SendFrame::new(room.as_str(), format!("{who}{n}")).header("x-n", n.to_string());
+        sender.send_with_receipt(frame).await.unwrap();
+    }
+    for subscription in [&mut on_a, &mut on_b] {
+        for n in 0..20 {
+            let message = next(subscription).await;
+            let who = if n % 2 == 0 { "a" } else { "b" };
+            assert_eq!(text(&message), format!("{who}{n}"));
+            assert_eq!(message.destination().as_deref(), Some(room.as_str()));
+            assert_eq!(
+                message.header("x-n").as_deref(),
+                Some(n.to_string().as_str())
+            );
+            if message.ack_mode() == Some(AckMode::ClientIndividual) {
+                subscription.ack(&message).await.unwrap();
+            }
+        }
+        assert!(quiet(subscription).await, "a message came twice");
+    }
+    ann.disconnect().await.unwrap();
+    bob.disconnect().await.unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs RabbitMQ (scripts/test starts it)"]
+async fn rabbitmq_a_queue_message_is_consumed_once_across_both_nodes() {
+    a_queue_is_consumed_once(RABBITMQ).await;
+}
+
+#[tokio::test]
+#[ignore = "needs ActiveMQ (scripts/test starts it)"]
+async fn activemq_a_queue_message_is_consumed_once_across_both_nodes() {
+    a_queue_is_consumed_once(ACTIVEMQ).await;
+}
+
+async fn a_queue_is_consumed_once(broker: &str) {
+    let (_a, address_a) = node(broker, App::new()).await;
+    let (_b, address_b) = node(broker, App::new()).await;
+    let queue = format!("/queue/{}", unique("jobs"));
+    let (ann, bob) = (
+        client(&address_a, "ann").await,
+        client(&address_b, "bob").await,
+    );
+    let ack = AckMode::ClientIndividual;
+    let mut on_a = ann.subscribe(&queue, ack).await.unwrap();
+    let mut on_b = bob.subscribe(&queue, ack).await.unwrap();
+    for n in 0..40 {
+        let frame = SendFrame::new(queue.as_str(), n.to_string());
+        ann.send_with_receipt(frame).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut from = HashSet::new();
+    while seen.len() < 40 {
+        let (message, node) = tokio::select! {
+            m = next(&mut on_a) => (m, "a"),
+            m = next(&mut on_b) => (m, "b"),
+        };
+        assert_eq!(message.destination().as_deref(), Some(queue.as_str()));
+        let subscription = if node == "a" { &on_a } else { &on_b };
+        subscription.ack(&message).await.unwrap();
+        seen.push(text(&message));
+        from.insert(node);
+    }
+    let distinct: HashSet<&String> = seen.iter().collect();
+    assert_eq!(distinct.len(), 40, "a message consumed twice: {seen:?}");
+    assert!(quiet(&mut on_a).await && quiet(&mut on_b).await);
+    assert_eq!(from.len(), 2, "both nodes' consumers share the queue");
+}
+
+#[tokio::test]
+#[ignore = "needs RabbitMQ (scripts/test starts it)"]
+async fn rabbitmq_the_chat_handler_on_either_node_answers_its_sender_and_reaches_both_nodes() {
+    let (_a, address_a) = node(RABBITMQ, chat::app()).await;
+    let (_b, address_b) = node(RABBITMQ, chat::app()).await;
+    let room = unique("room");
+    let destination = format!("/chat/{room}");
+    let (ann, bob) = (
+        client(&address_a, "ann").await,
+        client(&address_b, "bob").await,
+    );
+    let mut ann_room = ann.subscribe(&destination, AckMode::Auto).await.unwrap();
+    let mut bob_room = bob.subscribe(&destination, AckMode::Auto).await.unwrap();
+    for (sender, tid) in [(&ann, "from-a"), (&bob, "from-b")] {
+        let body = format!(
+            r#"{{"tid":"{tid}","method":"/chat/sendMessage","params":{{"roomId":"{room}","text":"hi"}}}}"#
+        );
+        let frame = SendFrame::new("/app/chat-api", body).content_type("application/json");
+        sender.send_with_receipt(frame).await.unwrap();
+        // The sender: its RESPONSE (answered on its own node) and the room's MESSAGE (through
+        // the broker), in either order; the other: the MESSAGE alone.
+        let (own, other) = match tid {
+            "from-a" => (&mut ann_room, &mut bob_room),
+            _ => (&mut bob_room, &mut ann_room),
+        };
+        let mut kinds = Vec::new();
+        for _ in 0..2 {
+            let message = next(own).await;
+            assert_eq!(message.destination().as_deref(), Some(destination.as_str()));
+            let body: serde_json::Value = serde_json::from_slice(message.body()).unwrap();
+            assert_eq!(body["tid"], tid);
+            kinds.push(body["type"].as_str().unwrap().to_owned());
+        }
+        kinds.sort();
+        assert_eq!(kinds, ["MESSAGE", "RESPONSE"]);
+        let message = next(other).await;
+        let body: serde_json::Value = serde_json::from_slice(message.body()).unwrap();
+        assert_eq!(
+            (body["type"].as_str(), body["tid"].as_str()),
+            (Some("MESSAGE"), Some(tid))
+        );
+        assert!(quiet(other).await);
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs RabbitMQ (scripts/test starts it)"]
+async fn rabbitmq_a_message_to_a_user_sent_from_one_node_reaches_her_sessions_on_the_other_alone() {
+    let dm = |ctx: Context, m: Message| async move {
+        let to = ctx.param("user").unwrap_or_default().to_owned();
+        let reached = ctx
+            .send_to_user(to, "/queue/dm", m.text()?.to_owned())
+            .await?;
+        Ok::<_, Failure>(format!("reached {reached} here"))
+    };
+    let app = || App::new().message("/app/dm/{user}", dm);
+    let (_a, address_a) = node(RABBITMQ, app()).await;
+    let (b, address_b) = node(RABBITMQ, app()).await;
+    let alice_name = unique("alice");
+    let alice = client(&address_a, &alice_name).await;
+    let eve = client(&address_a, &unique("eve")).await;
+    let mut alice_dm = alice
+        .subscribe("/user/queue/dm", AckMode::Auto)
+        .await
+        .unwrap();
+    let mut eve_dm = eve
+        .subscribe("/user/queue/dm", AckMode::Auto)
+        .await
+        .unwrap();
+    // Node A watches alice's destination at the broker once her session is there.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let reached = b
+        .handle()
+        .send_to_user(alice_name.as_str(), "/queue/dm", "from node b")
+        .await
+        .unwrap();
+    assert_eq!(reached, 0, "alice has no session on node b");
+    let message = next(&mut alice_dm).await;
+    assert_eq!(text(&message), "from node b");
+    assert_eq!(message.destination().as_deref(), Some("/user/queue/dm"));
+    assert!(message.header("x-stomp-node").is_none());
+    // A client on B through the application: alice hears it once, eve never.
+    let bob = client(&address_b, "bob").await;
+    let frame = SendFrame::new(format!("/app/dm/{alice_name}"), "from bob");
+    bob.send_with_receipt(frame).await.unwrap();
+    assert_eq!(text(&next(&mut alice_dm).await), "from bob");
+    assert!(quiet(&mut alice_dm).await);
+    assert!(quiet(&mut eve_dm).await, "eve got alice's message");
+}
+
+#[tokio::test]
+#[ignore = "needs RabbitMQ (scripts/test starts it)"]
+async fn rabbitmq_a_client_that_only_sends_to_the_application_outlives_three_heart_beat_periods() {
+    let echo = |_: Context, m: Message| async move { Ok::<_, Failure>(m.text()?.to_owned()) };
+    let (server, address) = node(RABBITMQ, App::new().message("/app/echo", echo)).await;
+    let client = Client::builder(address.as_str())
+        .heart_beat(HeartBeat::from_millis(1000, 1000))
+        .connect()
+        .await
+        .unwrap();
+    let mut replies = client
+        .subscribe("/user/queue/replies", AckMode::Auto)
+        .await
+        .unwrap();
+    for n in 0..7 {
+        client.send("/app/echo", n.to_string()).await.unwrap();
+        assert_eq!(text(&next(&mut replies).await), n.to_string());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(
+        client.close_reason().is_none(),
+        "{:?}",
+        client.close_reason()
+    );
+    assert_eq!(server.handle().relay_available().await.unwrap(), Some(true));
+    client.disconnect().await.unwrap();
+}
+
+#[tokio::test]
+async fn while_the_broker_is_away_relayed_subscribes_are_refused_and_publishes_fail_fast() {
+    // A node whose broker does not answer: nothing listens on this port.
+    let idle = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = idle.local_addr().unwrap().port();
+    drop(idle);
+    let relay = RelayConfig::parse(&format!("stomp://127.0.0.1:{port}/")).unwrap();
+    let server = Server::builder().relay(relay).start();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    tokio::spawn(server.serve_tcp(listener));
+    let handle = server.handle();
+    assert_eq!(handle.relay_available().await.unwrap(), Some(false));
+    let published = handle.publish("/topic/news", "x").await;
+    assert_eq!(
+        published,
+        Err(stomp_server::PublishError::BrokerUnavailable)
+    );
+    let client = client(&address, "ann").await;
+    let refused = client.subscribe("/topic/news", AckMode::Auto).await;
+    let error = refused.unwrap_err().to_string();
+    assert!(error.contains("broker unavailable"), "{error}");
+    let stats = handle.stats().await.unwrap();
+    assert_eq!(stats.relay_available, Some(false));
+}
