@@ -112,6 +112,10 @@ pub(crate) fn render(stats: &Stats) -> String {
     for (name, help, value) in counters {
         metric(name, "counter", help, value);
     }
+    if let Some(available) = stats.relay_available {
+        let help = "Relay mode: 1 while every connection to the other broker is up, else 0.";
+        metric("stomp_relay_available", "gauge", help, u64::from(available));
+    }
     let mut queues: Vec<&(String, usize)> = stats.queues.iter().collect();
     queues.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     out.push_str("# HELP stomp_queue_depth Messages waiting in one queue (the deepest 100).\n");
@@ -153,5 +157,14 @@ mod tests {
             .unwrap();
         assert!(b < a, "{text}");
         assert!(text.contains("# TYPE stomp_deliveries_total counter\nstomp_deliveries_total 0\n"));
+        assert!(
+            !text.contains("stomp_relay_available"),
+            "not without a relay"
+        );
+        let relayed = Stats {
+            relay_available: Some(false),
+            ..Stats::default()
+        };
+        assert!(render(&relayed).contains("\nstomp_relay_available 0\n"));
     }
 }
