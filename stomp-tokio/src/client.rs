@@ -276,7 +276,22 @@ impl Client {
             message: Box::new(message.clone()),
             nack,
             transaction,
-            done,
+            done: Some(done),
+        })
+        .await
+    }
+
+    /// Queues an ACK or NACK of `message` that asks for no RECEIPT.
+    pub(crate) async fn queue_acknowledge_unconfirmed(
+        &self,
+        message: &Message,
+        nack: bool,
+    ) -> Result<(), Error> {
+        self.command(Command::Acknowledge {
+            message: Box::new(message.clone()),
+            nack,
+            transaction: None,
+            done: None,
         })
         .await
     }

@@ -51,7 +51,8 @@ pub(crate) enum Command {
         message: Box<Message>,
         nack: bool,
         transaction: Option<TransactionId>,
-        done: oneshot::Sender<Result<(), Error>>,
+        /// Answered at the RECEIPT; without it, no RECEIPT is asked for.
+        done: Option<oneshot::Sender<Result<(), Error>>>,
     },
     Begin {
         /// Answered at the BEGIN's RECEIPT.
@@ -505,16 +506,23 @@ impl Driver {
                 done,
             } => {
                 if message.connection() != self.connection {
-                    let _ = done.send(Err(Error::StaleMessage));
+                    if let Some(done) = done {
+                        let _ = done.send(Err(Error::StaleMessage));
+                    }
                     return;
                 }
                 let tx = transaction.as_ref();
                 let inner = message.as_session_message();
+                let receipt = done.is_some();
                 let sent = match nack {
-                    false => session.ack(now, inner, tx, true),
-                    true => session.nack(now, inner, tx, true),
+                    false => session.ack(now, inner, tx, receipt),
+                    true => session.nack(now, inner, tx, receipt),
                 };
-                self.await_receipt(sent, Waiter::Done(done));
+                match done {
+                    Some(done) => self.await_receipt(sent, Waiter::Done(done)),
+                    // Queued is all that was asked.
+                    None => drop(sent),
+                }
             }
             Command::Begin { done } => match session.begin(now, true) {
                 Ok(transaction) => {

@@ -75,6 +75,24 @@ impl Subscription {
         self.client.queue_acknowledge(message, false, None).await
     }
 
+    /// Queues the acknowledgement of `message` without asking for a RECEIPT: the cheapest
+    /// way, for a consumer that relies on the broker redelivering what a lost connection
+    /// left unacknowledged. Returns once queued; a message from an earlier connection is
+    /// skipped.
+    pub async fn ack_unconfirmed(&self, message: &Message) -> Result<(), Error> {
+        self.client
+            .queue_acknowledge_unconfirmed(message, false)
+            .await
+    }
+
+    /// Queues the refusal of `message` without asking for a RECEIPT, as
+    /// [`ack_unconfirmed`](Self::ack_unconfirmed) does an ACK.
+    pub async fn nack_unconfirmed(&self, message: &Message) -> Result<(), Error> {
+        self.client
+            .queue_acknowledge_unconfirmed(message, true)
+            .await
+    }
+
     /// Queues the refusal of `message`, as [`ack_tracked`](Self::ack_tracked) queues an ACK.
     pub async fn nack_tracked(&self, message: &Message) -> Result<Receipt, Error> {
         self.client.queue_acknowledge(message, true, None).await

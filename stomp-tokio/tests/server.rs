@@ -314,6 +314,11 @@ async fn tracked_sends_and_acks_stay_in_flight_together_and_each_receipt_resolve
     let message = jobs.next().await.unwrap();
     let pending = jobs.nack_tracked(&message).await.unwrap();
     pending.await.unwrap();
+    // Redelivered after the NACK, and acknowledged without a RECEIPT: it does not come back.
+    let again = jobs.next().await.unwrap();
+    assert_eq!(text(&again), "last");
+    jobs.ack_unconfirmed(&again).await.unwrap();
+    assert!(quiet(&mut jobs).await, "acknowledged, yet redelivered");
     client.disconnect().await.unwrap();
     let late = jobs.ack_tracked(&message).await;
     assert!(matches!(late, Err(Error::Closed(_))), "{late:?}");

@@ -79,7 +79,7 @@ impl Shared {
         match (up, before) {
             (true, 1) => tracing::info!(link = name, "relay: broker available"),
             (false, 0) => tracing::warn!(link = name, "relay: broker unavailable"),
-            (true, _) => tracing::info!(link = name, "relay: broker connection back"),
+            (true, _) => tracing::info!(link = name, "relay: broker connection up"),
             (false, _) => tracing::warn!(link = name, "relay: broker connection lost"),
         }
     }
@@ -335,8 +335,8 @@ async fn forward(
     }
 }
 
-/// ACKs or NACKs held messages at the broker, without waiting for each RECEIPT: a failure
-/// means the connection was lost, and the broker redelivers.
+/// ACKs or NACKs held messages at the broker, asking for no RECEIPT: one that does not
+/// arrive was lost with the connection, and the broker redelivers the message.
 async fn settle_at_broker(
     subscription: &Subscription,
     held: &mut HashMap<String, Message>,
@@ -348,11 +348,13 @@ async fn settle_at_broker(
             continue;
         };
         let queued = match ack {
-            true => subscription.ack_tracked(&message).await,
-            false => subscription.nack_tracked(&message).await,
+            true => subscription.ack_unconfirmed(&message).await,
+            false => subscription.nack_unconfirmed(&message).await,
         };
-        // The outcome is the broker's to act on; a stale message is redelivered anyway.
-        drop(queued);
+        if queued.is_err() {
+            // The broker connection is closed for good: nothing more to settle.
+            return;
+        }
     }
 }
 
