@@ -483,10 +483,11 @@ impl Hub {
                 connection,
                 id,
                 destination,
+                ack,
                 frame,
-                ..
             } => {
-                if let Err(why) = relay.subscribe(connection, id.clone(), destination, &frame) {
+                let subscribed = relay.subscribe(connection, id.clone(), destination, ack, &frame);
+                if let Err(why) = subscribed {
                     self.broker.relay_subscribed(connection, now, &id, Err(why));
                 }
             }

@@ -15,6 +15,10 @@ use tokio::net::TcpListener;
 const RABBITMQ: &str = "stomp://guest:guest@127.0.0.1:61633/";
 const ACTIVEMQ: &str = "stomp://guest:guest@127.0.0.1:61623/localhost";
 const WAIT: Duration = Duration::from_secs(10);
+/// More than a relayed subscription's prefetch (64): the broker sends the rest only as the
+/// relay settles what the client took.
+const ROOM_MESSAGES: usize = 150;
+const QUEUE_MESSAGES: usize = 200;
 
 /// A node relaying to `broker`, running `app`; the server and its TCP address, once its
 /// broker connections are up.
@@ -102,13 +106,24 @@ async fn two_nodes_share_a_room(broker: &str) {
         .subscribe(&room, AckMode::ClientIndividual)
         .await
         .unwrap();
-    for n in 0..20 {
-        let (sender, who) = if n % 2 == 0 { (&ann, "a") } else { (&bob, "b") };
+    // Publishers of their own, one per node, each SEND's RECEIPT awaited (given once the
+    // broker took it, so the order is global); the subscribers read only afterwards, their
+    // nodes holding them back meanwhile by the prefetch.
+    let (pub_a, pub_b) = (
+        client(&address_a, "pub-a").await,
+        client(&address_b, "pub-b").await,
+    );
+    for n in 0..ROOM_MESSAGES {
+        let (sender, who) = if n % 2 == 0 {
+            (&pub_a, "a")
+        } else {
+            (&pub_b, "b")
+        };
         let frame = SendFrame::new(room.as_str(), format!("{who}{n}")).header("x-n", n.to_string());
         sender.send_with_receipt(frame).await.unwrap();
     }
     for subscription in [&mut on_a, &mut on_b] {
-        for n in 0..20 {
+        for n in 0..ROOM_MESSAGES {
             let message = next(subscription).await;
             let who = if n % 2 == 0 { "a" } else { "b" };
             assert_eq!(text(&message), format!("{who}{n}"));
@@ -147,28 +162,38 @@ async fn a_queue_is_consumed_once(broker: &str) {
         client(&address_a, "ann").await,
         client(&address_b, "bob").await,
     );
-    let ack = AckMode::ClientIndividual;
-    let mut on_a = ann.subscribe(&queue, ack).await.unwrap();
-    let mut on_b = bob.subscribe(&queue, ack).await.unwrap();
-    for n in 0..40 {
+    // One consumer acknowledges each message, the other takes them under auto ack.
+    let mut on_a = ann.subscribe(&queue, AckMode::Auto).await.unwrap();
+    let mut on_b = bob
+        .subscribe(&queue, AckMode::ClientIndividual)
+        .await
+        .unwrap();
+    // A publisher of its own: the consumers read only once everything is sent.
+    let publisher = client(&address_a, "pub").await;
+    for n in 0..QUEUE_MESSAGES {
         let frame = SendFrame::new(queue.as_str(), n.to_string());
-        ann.send_with_receipt(frame).await.unwrap();
+        publisher.send_with_receipt(frame).await.unwrap();
     }
     let mut seen = Vec::new();
     let mut from = HashSet::new();
-    while seen.len() < 40 {
+    while seen.len() < QUEUE_MESSAGES {
         let (message, node) = tokio::select! {
             m = next(&mut on_a) => (m, "a"),
             m = next(&mut on_b) => (m, "b"),
         };
         assert_eq!(message.destination().as_deref(), Some(queue.as_str()));
-        let subscription = if node == "a" { &on_a } else { &on_b };
-        subscription.ack(&message).await.unwrap();
+        if node == "b" {
+            on_b.ack(&message).await.unwrap();
+        }
         seen.push(text(&message));
         from.insert(node);
     }
     let distinct: HashSet<&String> = seen.iter().collect();
-    assert_eq!(distinct.len(), 40, "a message consumed twice: {seen:?}");
+    assert_eq!(
+        distinct.len(),
+        QUEUE_MESSAGES,
+        "a message consumed twice: {seen:?}"
+    );
     assert!(quiet(&mut on_a).await && quiet(&mut on_b).await);
     assert_eq!(from.len(), 2, "both nodes' consumers share the queue");
 }

@@ -44,6 +44,8 @@ pub(crate) struct Relayed {
     /// The mapping rule used, to name deliveries as the client knows them.
     pub(crate) rule: Option<(String, String)>,
     pub(crate) headers: Vec<(String, String)>,
+    /// The client's ack mode.
+    pub(crate) ack: AckMode,
     /// ACKs and NACKs from the client (or written auto-ack messages); its end unsubscribes.
     pub(crate) settle: mpsc::UnboundedReceiver<Settle>,
 }
@@ -94,8 +96,9 @@ pub(crate) async fn run(
     let Some(client) = connect(&shared, &name, &mut commands).await else {
         return;
     };
-    // Each loss of the connection bumps the epoch: subscriptions that do not outlive it end.
-    let (lost, epoch) = watch::channel(0u64);
+    // Each loss of the connection bumps the epoch, with why: subscriptions that do not outlive
+    // it end, and their sessions are told why (a broker's ERROR among the reasons).
+    let (lost, epoch) = watch::channel(Loss::default());
     tokio::spawn(watch_link(
         shared.clone(),
         name.clone(),
@@ -231,8 +234,15 @@ async fn refuse(shared: &Shared, command: LinkCommand) {
     }
 }
 
+/// How often a broker connection was lost, and why the last time.
+#[derive(Clone, Debug, Default)]
+struct Loss {
+    count: u64,
+    reason: String,
+}
+
 /// Follows the connection's events: availability, and the epoch of losses.
-async fn watch_link(shared: Shared, name: String, client: Client, lost: watch::Sender<u64>) {
+async fn watch_link(shared: Shared, name: String, client: Client, lost: watch::Sender<Loss>) {
     let mut events = client.events();
     drop(client);
     while let Some(event) = events.next().await {
@@ -240,12 +250,18 @@ async fn watch_link(shared: Shared, name: String, client: Client, lost: watch::S
             ConnectionEvent::Disconnected(reason) => {
                 tracing::warn!(link = %name, %reason, "relay: broker connection ended");
                 shared.link_changed(&name, false);
-                lost.send_modify(|epoch| *epoch += 1);
+                lost.send_modify(|loss| {
+                    loss.count += 1;
+                    loss.reason = reason.to_string();
+                });
             }
             ConnectionEvent::Reconnected(_) => shared.link_changed(&name, true),
             ConnectionEvent::Closed(reason) => {
                 tracing::warn!(link = %name, %reason, "relay: broker connection closed");
-                lost.send_modify(|epoch| *epoch += 1);
+                lost.send_modify(|loss| {
+                    loss.count += 1;
+                    loss.reason = reason.to_string();
+                });
                 return;
             }
             _ => {}
@@ -259,7 +275,7 @@ async fn forward(
     shared: Shared,
     client: Client,
     relayed: Relayed,
-    mut epoch: watch::Receiver<u64>,
+    mut epoch: watch::Receiver<Loss>,
 ) {
     let Relayed {
         connection,
@@ -268,15 +284,23 @@ async fn forward(
         remote,
         rule,
         headers,
+        ack,
         mut settle,
     } = relayed;
+    // At the broker, `client-individual` for a client that acknowledges each message; else
+    // the cumulative `client`, so that one ACK settles a whole batch of what was written.
+    let cumulative = ack != AckMode::ClientIndividual;
+    let broker_ack = match cumulative {
+        true => AckMode::Client,
+        false => AckMode::ClientIndividual,
+    };
     epoch.borrow_and_update();
     let pairs: Vec<(&str, &str)> = headers
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
     let subscribed = client
-        .subscribe_with_headers(&remote, AckMode::ClientIndividual, &pairs)
+        .subscribe_with_headers(&remote, broker_ack, &pairs)
         .await;
     let mut subscription = match subscribed {
         Ok(subscription) => subscription,
@@ -323,11 +347,13 @@ async fn forward(
                     // what was not acknowledged is the broker's to redeliver.
                     return;
                 };
-                settle_at_broker(&subscription, &mut held, message_ids, ack).await;
+                settle_at_broker(&subscription, &mut held, message_ids, ack, cumulative).await;
             }
             changed = epoch.changed(), if !restores => {
-                let _ = changed;
-                let message = "broker connection lost".to_owned();
+                let message = match changed {
+                    Ok(()) => format!("broker connection lost: {}", epoch.borrow().reason),
+                    Err(_) => "broker connection lost".to_owned(),
+                };
                 shared.tell(FromRelay::Lost { connection, message }).await;
                 return;
             }
@@ -336,17 +362,24 @@ async fn forward(
 }
 
 /// ACKs or NACKs held messages at the broker, asking for no RECEIPT: one that does not
-/// arrive was lost with the connection, and the broker redelivers the message.
+/// arrive was lost with the connection, and the broker redelivers the message. Under the
+/// `client` mode at the broker one frame for the newest settles them all (the batch is every
+/// message up to it, oldest first: written ones, or a `client` ACK's set).
 async fn settle_at_broker(
     subscription: &Subscription,
     held: &mut HashMap<String, Message>,
     message_ids: Vec<String>,
     ack: bool,
+    cumulative: bool,
 ) {
-    for message_id in message_ids {
-        let Some(message) = held.remove(&message_id) else {
-            continue;
-        };
+    let mut settled: Vec<Message> = message_ids
+        .iter()
+        .filter_map(|id| held.remove(id))
+        .collect();
+    if cumulative {
+        settled.drain(..settled.len().saturating_sub(1));
+    }
+    for message in settled {
         let queued = match ack {
             true => subscription.ack_unconfirmed(&message).await,
             false => subscription.nack_unconfirmed(&message).await,

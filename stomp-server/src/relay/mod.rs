@@ -6,7 +6,9 @@
 //! rest) to a few broker connections, multiplexed: each session's relayed subscriptions and
 //! SENDs go over one of [`RelayConfig::connections`] connections (by connection id), under
 //! the relay's own subscription ids, and the application's publishes and the user
-//! destinations over the system connection.
+//! destinations over the system connection. At the broker a subscription is
+//! `client-individual` when its client's is, else `client`: a client's `auto` becomes one
+//! cumulative ACK per batch written to it.
 
 mod config;
 mod link;
@@ -17,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use stomp_broker::ConnectionId;
-use stomp_session::{FrameBuf, SendFrame, SubscriptionId};
+use stomp_session::{AckMode, FrameBuf, SendFrame, SubscriptionId};
 use tokio::sync::mpsc;
 
 pub use config::{RelayConfig, RelayUrlError};
@@ -150,6 +152,7 @@ impl Relay {
         connection: ConnectionId,
         id: SubscriptionId,
         destination: String,
+        ack: AckMode,
         frame: &FrameBuf,
     ) -> Result<(), &'static str> {
         if !self.available() {
@@ -186,6 +189,7 @@ impl Relay {
             remote,
             rule,
             headers,
+            ack,
             settle: settled,
         };
         let _ = self
