@@ -686,6 +686,11 @@ impl Broker {
 
     // ---- Application commands ----
 
+    /// Whether `destination` is another broker's: relay mode, and a broker destination.
+    pub fn is_relayed(&self, destination: &str) -> bool {
+        self.config.relay && self.policy.is_served(destination)
+    }
+
     /// Publishes a message to a broker destination, as a SEND there would; returns its id. A
     /// queue takes it whatever its size: the application bounds what it publishes. In relay
     /// mode it becomes a [`BrokerEvent::RelayPublish`].

@@ -111,8 +111,10 @@ impl Handle {
     }
 
     /// Publishes to a broker destination (such as `/topic/news` or `/chat/lobby`), as a client's
-    /// SEND there would; returns the message's id. In relay mode it fails at once with
-    /// [`PublishError::BrokerUnavailable`] while the other broker is away.
+    /// SEND there would; returns the message's id. In relay mode it returns once the other
+    /// broker took the message (its RECEIPT), and fails with
+    /// [`PublishError::BrokerUnavailable`] at once while that broker is away, or if it did not
+    /// take the message.
     pub async fn publish(
         &self,
         destination: impl Into<String>,

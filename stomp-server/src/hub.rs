@@ -347,14 +347,16 @@ impl Hub {
                 payload,
                 done,
             } => {
-                if self.relay.as_ref().is_some_and(|r| !r.available()) {
-                    let _ = done.send(Err(PublishError::BrokerUnavailable));
-                    return;
-                }
                 let headers = payload.header_pairs();
-                let id = self
-                    .broker
-                    .publish(now, &destination, &headers, payload.body().clone());
+                let body = payload.body().clone();
+                // Relayed: answered once the other broker took it.
+                if let Some(relay) = self.relay.as_mut() {
+                    if self.broker.is_relayed(&destination) {
+                        relay.publish(&destination, &headers, body, done);
+                        return;
+                    }
+                }
+                let id = self.broker.publish(now, &destination, &headers, body);
                 let _ = done.send(Ok(id));
             }
             Command::SendToUser {
@@ -365,12 +367,18 @@ impl Hub {
             } => {
                 let headers = payload.header_pairs();
                 let body = payload.body().clone();
-                // Her sessions on other nodes hear of it through the other broker.
+                // Her sessions on other nodes hear of it through the other broker, and the
+                // call returns once the broker took it.
                 if let Some(relay) = &self.relay {
-                    if !relay.to_user(&user, &destination, &headers, body.clone()) {
+                    if !relay.available() {
                         let _ = done.send(Err(PublishError::BrokerUnavailable));
                         return;
                     }
+                    let reached =
+                        self.broker
+                            .send_to_user(now, &user, &destination, &headers, body.clone());
+                    relay.to_user(&user, &destination, &headers, body, (reached, done));
+                    return;
                 }
                 let reached = self
                     .broker
@@ -501,12 +509,9 @@ impl Hub {
                 Ok(false) => {}
                 Err(why) => self.broker.close_with_error(connection, now, why),
             },
-            BrokerEvent::RelayPublish {
-                destination,
-                headers,
-                body,
-            } if !relay.publish(&destination, headers.clone(), body.clone()) => {
-                tracing::warn!(%destination, "relay: publish dropped, broker unavailable");
+            // The server's own publishes go to the relay directly (`Command::Publish`).
+            BrokerEvent::RelayPublish { destination, .. } => {
+                tracing::warn!(%destination, "relay: a publish of the broker's own not relayed");
             }
             BrokerEvent::RelayAck {
                 connection,

@@ -341,3 +341,22 @@ async fn while_the_broker_is_away_relayed_subscribes_are_refused_and_publishes_f
     let stats = handle.stats().await.unwrap();
     assert_eq!(stats.relay_available, Some(false));
 }
+
+#[tokio::test]
+#[ignore = "needs RabbitMQ (scripts/test starts it)"]
+async fn rabbitmq_publishes_through_a_handle_wait_for_the_broker_and_keep_their_order() {
+    let (a, _) = node(RABBITMQ, App::new()).await;
+    let (_b, address_b) = node(RABBITMQ, App::new()).await;
+    let topic = format!("/topic/{}", unique("ticks"));
+    let reader = client(&address_b, "reader").await;
+    let mut ticks = reader.subscribe(&topic, AckMode::Auto).await.unwrap();
+    let handle = a.handle();
+    for n in 0..ROOM_MESSAGES {
+        let id = handle.publish(topic.as_str(), n.to_string()).await.unwrap();
+        assert!(!id.is_empty());
+    }
+    for n in 0..ROOM_MESSAGES {
+        assert_eq!(text(&next(&mut ticks).await), n.to_string());
+    }
+    assert!(quiet(&mut ticks).await);
+}

@@ -11,26 +11,43 @@ use futures_util::stream::FuturesUnordered;
 use stomp_broker::ConnectionId;
 use stomp_session::{AckMode, SendFrame, SubscriptionId};
 use stomp_tokio::{Client, ConnectionEvent, Message, Subscription};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{FromRelay, NODE_HEADER, RelayConfig, USER_DESTINATION_HEADER};
+use crate::PublishError;
 use crate::hub::ToHub;
 
 /// What a broker connection's task is asked to do, in order.
 pub(crate) enum LinkCommand {
     /// Subscribe there for a session's relayed subscription.
     Subscribe(Box<Relayed>),
-    /// A SEND: a session's (its id and the RECEIPT it waits for, to tell the hub once the
-    /// broker took it) or the application's.
-    Send {
-        from: Option<(ConnectionId, Option<String>)>,
-        frame: SendFrame,
-    },
+    /// A SEND, answered once the broker took it (or not).
+    Send { from: Origin, frame: SendFrame },
     /// Receive what is sent to `user` from other nodes, until `stop` is dropped.
     Watch {
         user: Arc<str>,
         destination: String,
         stop: mpsc::UnboundedReceiver<()>,
+    },
+}
+
+/// Whose a relayed SEND is, and who hears the broker's answer.
+pub(crate) enum Origin {
+    /// A session's: the hub is told, with the RECEIPT the session waits for.
+    Session {
+        connection: ConnectionId,
+        receipt: Option<String>,
+    },
+    /// [`Handle::publish`](crate::Handle::publish): answered with the message's id.
+    Publish {
+        id: String,
+        done: oneshot::Sender<Result<String, PublishError>>,
+    },
+    /// [`Handle::send_to_user`](crate::Handle::send_to_user): answered with the
+    /// subscriptions it reached on this node.
+    ToUser {
+        reached: usize,
+        done: oneshot::Sender<Result<usize, PublishError>>,
     },
 }
 
@@ -136,33 +153,45 @@ pub(crate) async fn run(
     let _ = client.disconnect().await;
 }
 
-/// The broker's answer to a SEND: the session may send more; if refused, it is closed.
-async fn sent(
-    shared: &Shared,
-    from: Option<(ConnectionId, Option<String>)>,
-    outcome: Result<(), stomp_tokio::Error>,
-) {
-    match (from, outcome) {
-        (Some((connection, receipt)), Ok(())) => {
-            shared
-                .tell(FromRelay::Sent {
-                    connection,
-                    receipt,
-                })
-                .await;
+/// The broker's answer to a SEND: a session may send more (if refused, it is closed); the
+/// application's call returns.
+async fn sent(shared: &Shared, from: Origin, outcome: Result<(), stomp_tokio::Error>) {
+    match from {
+        Origin::Session {
+            connection,
+            receipt,
+        } => match outcome {
+            Ok(()) => {
+                shared
+                    .tell(FromRelay::Sent {
+                        connection,
+                        receipt,
+                    })
+                    .await
+            }
+            Err(error) => {
+                let message = format!("broker: message not relayed: {error}");
+                shared
+                    .tell(FromRelay::Lost {
+                        connection,
+                        message,
+                    })
+                    .await;
+            }
+        },
+        Origin::Publish { id, done } => {
+            let _ = done.send(outcome.map(|()| id).map_err(not_taken));
         }
-        (Some((connection, _)), Err(error)) => {
-            let message = format!("broker: message not relayed: {error}");
-            shared
-                .tell(FromRelay::Lost {
-                    connection,
-                    message,
-                })
-                .await;
+        Origin::ToUser { reached, done } => {
+            let _ = done.send(outcome.map(|()| reached).map_err(not_taken));
         }
-        (None, Ok(())) => {}
-        (None, Err(error)) => tracing::warn!(%error, "relay: a publish was not taken"),
     }
+}
+
+/// The application's message was not taken by the broker.
+fn not_taken(error: stomp_tokio::Error) -> PublishError {
+    tracing::warn!(%error, "relay: a publish was not taken");
+    PublishError::BrokerUnavailable
 }
 
 /// Connects, retrying with jittered backoff for ever; `None` if the relay is dropped first.
@@ -215,19 +244,9 @@ async fn refuse(shared: &Shared, command: LinkCommand) {
                 })
                 .await;
         }
-        LinkCommand::Send {
-            from: Some((connection, _)),
-            ..
-        } => {
-            shared
-                .tell(FromRelay::Lost {
-                    connection,
-                    message,
-                })
-                .await
-        }
-        LinkCommand::Send { .. } => {
-            tracing::warn!("relay: a publish was dropped: broker unavailable")
+        LinkCommand::Send { from, .. } => {
+            let error = stomp_tokio::Error::Closed(stomp_session::CloseReason::Local(message));
+            sent(shared, from, Err(error)).await;
         }
         // Watched again when the user's next session comes.
         LinkCommand::Watch { .. } => {}

@@ -20,11 +20,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytes::Bytes;
 use stomp_broker::ConnectionId;
 use stomp_session::{AckMode, FrameBuf, SendFrame, SubscriptionId};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 pub use config::{RelayConfig, RelayUrlError};
-use link::{LinkCommand, Relayed, Settle, Shared};
+use link::{LinkCommand, Origin, Relayed, Settle, Shared};
 
+use crate::PublishError;
 use crate::hub::ToHub;
 
 /// The header naming the node a message to a user was sent from: that node delivered it
@@ -99,6 +100,8 @@ pub(crate) struct Relay {
     in_flight: HashMap<ConnectionId, usize>,
     /// This node's sessions of each user, and what stops watching the user's destination.
     users: HashMap<Arc<str>, (usize, mpsc::UnboundedSender<()>)>,
+    /// Application publishes so far, for their ids.
+    published: u64,
 }
 
 impl Relay {
@@ -134,6 +137,7 @@ impl Relay {
             subscriptions: HashMap::new(),
             in_flight: HashMap::new(),
             users: HashMap::new(),
+            published: 0,
         }
     }
 
@@ -243,7 +247,10 @@ impl Relay {
         *in_flight += 1;
         let hold = *in_flight == MAX_IN_FLIGHT;
         let command = LinkCommand::Send {
-            from: Some((connection, receipt)),
+            from: Origin::Session {
+                connection,
+                receipt,
+            },
             frame: send,
         };
         let _ = self.link(connection).send(command);
@@ -271,38 +278,46 @@ impl Relay {
             .is_some_and(|n| *n > MAX_IN_FLIGHT / 2)
     }
 
-    /// Relays the application's publish; `false` while the broker is away.
+    /// Relays the application's publish; `done` hears once the broker took it, so that
+    /// a publisher waits for the broker and holds nothing here meanwhile.
     pub(crate) fn publish(
-        &self,
+        &mut self,
         destination: &str,
-        headers: Vec<(String, String)>,
+        headers: &[(&str, &str)],
         body: Bytes,
-    ) -> bool {
+        done: oneshot::Sender<Result<String, PublishError>>,
+    ) {
         if !self.available() {
-            return false;
+            let _ = done.send(Err(PublishError::BrokerUnavailable));
+            return;
         }
         let mut send = SendFrame::new(self.config.remote(destination), body);
         for (name, value) in headers {
-            send = send.header(name, value);
+            send = send.header(*name, *value);
         }
+        self.published += 1;
+        let id = format!("{}-{}", self.node, self.published);
         let command = LinkCommand::Send {
-            from: None,
+            from: Origin::Publish { id, done },
             frame: send,
         };
-        self.system.send(command).is_ok()
+        let _ = self.system.send(command);
     }
 
     /// Sends `user`'s sessions on other nodes a message for user destination `destination`;
-    /// `false` while the broker is away.
+    /// `done` hears `reached` (the subscriptions reached on this node) once the broker took
+    /// it.
     pub(crate) fn to_user(
         &self,
         user: &str,
         destination: &str,
         headers: &[(&str, &str)],
         body: Bytes,
-    ) -> bool {
+        (reached, done): (usize, oneshot::Sender<Result<usize, PublishError>>),
+    ) {
         if !self.available() {
-            return false;
+            let _ = done.send(Err(PublishError::BrokerUnavailable));
+            return;
         }
         let mut send = SendFrame::new(self.config.user_destination(user), body)
             .header(NODE_HEADER, &*self.node)
@@ -311,10 +326,10 @@ impl Relay {
             send = send.header(*name, *value);
         }
         let command = LinkCommand::Send {
-            from: None,
+            from: Origin::ToUser { reached, done },
             frame: send,
         };
-        self.system.send(command).is_ok()
+        let _ = self.system.send(command);
     }
 
     /// A session of `user` began here: the first one watches the user's destination.
