@@ -16,6 +16,10 @@
 //!   serves STOMP over TCP; [`Server::serve_tls`] and [`Server::serve_https`] serve TCP and
 //!   HTTP (and so `wss://`) in TLS, with a [`Tls`] certificate; [`Server::metrics`] serves
 //!   Prometheus figures.
+//! - [`ServerBuilder::relay`] with a [`RelayConfig`] relays the broker destinations to RabbitMQ
+//!   or ActiveMQ (Spring's broker relay), so that many nodes share them: subscriptions, SENDs,
+//!   acknowledgements, receipts and user destinations across nodes, over a few multiplexed
+//!   broker connections that reconnect for ever.
 //! - [`chat`] is the classic chat, built on this API alone; the `stomp-server` binary runs it.
 //!
 //! Every bound of the broker and the sessions ([`stomp_broker::BrokerConfig`]) holds over both

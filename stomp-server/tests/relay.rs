@@ -360,3 +360,29 @@ async fn rabbitmq_publishes_through_a_handle_wait_for_the_broker_and_keep_their_
     }
     assert!(quiet(&mut ticks).await);
 }
+
+#[test]
+fn the_binary_refuses_a_relay_address_it_cannot_read_and_never_shows_its_passcode() {
+    let binary = env!("CARGO_BIN_EXE_stomp-server");
+    for (url, expected) in [
+        ("tcp://127.0.0.1:61613", "stomp://"),
+        ("stomp://guest:s3cret@127.0.0.1", "host and port"),
+    ] {
+        let refused = std::process::Command::new(binary)
+            .args([
+                "--tcp",
+                "127.0.0.1:0",
+                "--ws",
+                "127.0.0.1:0",
+                "--relay",
+                url,
+            ])
+            .output()
+            .unwrap();
+        assert!(!refused.status.success());
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(!stderr.contains("s3cret"), "{stderr}");
+        assert!(refused.stdout.is_empty(), "nothing listened");
+    }
+}
