@@ -21,6 +21,14 @@ use crate::message::{Message, Payload};
 use crate::relay::{FromRelay, Relay, RelayConfig};
 use crate::worker::{Job, Workers};
 
+/// Owned headers as the broker's borrowed pairs.
+fn pairs(headers: &[(String, String)]) -> Vec<(&str, &str)> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect()
+}
+
 /// What a connection task tells the broker task.
 #[derive(Debug)]
 pub(crate) enum ToHub {
@@ -442,10 +450,7 @@ impl Hub {
                 headers,
                 body,
             } => {
-                let pairs: Vec<(&str, &str)> = headers
-                    .iter()
-                    .map(|(n, v)| (n.as_str(), v.as_str()))
-                    .collect();
+                let pairs = pairs(&headers);
                 let delivery = Delivery::new(&destination, &message_id, &body).with_headers(&pairs);
                 self.broker.relay_deliver(connection, now, &id, delivery);
             }
@@ -471,12 +476,8 @@ impl Hub {
                 headers,
                 body,
             } => {
-                let pairs: Vec<(&str, &str)> = headers
-                    .iter()
-                    .map(|(n, v)| (n.as_str(), v.as_str()))
-                    .collect();
                 self.broker
-                    .send_to_user(now, &user, &destination, &pairs, body);
+                    .send_to_user(now, &user, &destination, &pairs(&headers), body);
             }
         }
     }

@@ -5,9 +5,12 @@
 //! These need the brokers, so plain `cargo test` lists them as ignored; `scripts/test` starts
 //! the brokers and runs them with `--include-ignored`, and there a missing broker fails.
 
+mod common;
+
 use std::collections::HashSet;
 use std::time::Duration;
 
+use common::relay::available;
 use stomp_server::{App, BrokerConfig, Context, Failure, Message, RelayConfig, Server, chat};
 use stomp_tokio::{AckMode, Client, HeartBeat, SendFrame, Subscription};
 use tokio::net::TcpListener;
@@ -33,21 +36,8 @@ async fn node(broker: &str, app: App) -> (Server, String) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
     tokio::spawn(server.serve_tcp(listener));
-    available(&server).await;
+    available(&server, WAIT).await;
     (server, address)
-}
-
-/// Waits until every broker connection of `server` is up.
-async fn available(server: &Server) {
-    let handle = server.handle();
-    let up = async {
-        while handle.relay_available().await.unwrap() != Some(true) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(WAIT, up)
-        .await
-        .expect("the relay did not reach the broker");
 }
 
 async fn client(address: &str, login: &str) -> Client {

@@ -5,9 +5,12 @@
 //! Needs RabbitMQ and `rabbitmqctl`, so plain `cargo test` lists it as ignored; `scripts/test`
 //! runs it with `--include-ignored`, and there a missing broker fails.
 
+mod common;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::relay::available;
 use stomp_server::{App, RelayConfig, Server};
 use stomp_tokio::{AckMode, Client, CloseReason, SendFrame, Subscription};
 use tokio::net::{TcpListener, TcpStream};
@@ -45,21 +48,6 @@ async fn node(relay: RelayConfig) -> (Server, String) {
     (server, address)
 }
 
-/// Waits until every broker connection of `server` is up; how long that took.
-async fn available(server: &Server) -> Duration {
-    let started = Instant::now();
-    let handle = server.handle();
-    let up = async {
-        while handle.relay_available().await.unwrap() != Some(true) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(WAIT, up)
-        .await
-        .expect("the relay did not reach the broker");
-    started.elapsed()
-}
-
 async fn next(subscription: &mut Subscription) -> stomp_tokio::Message {
     tokio::time::timeout(WAIT, subscription.next())
         .await
@@ -73,8 +61,8 @@ async fn rabbitmq_restarted_the_relay_is_back_within_5_s_and_leaves_no_queue_beh
     let relay = || RelayConfig::parse(RABBITMQ).unwrap();
     let (closing, closing_address) = node(relay()).await;
     let (restoring, restoring_address) = node(relay().restore_subscriptions(true)).await;
-    available(&closing).await;
-    available(&restoring).await;
+    available(&closing, WAIT).await;
+    available(&restoring, WAIT).await;
     let room = format!("/chat/restart-{}", std::process::id());
     let queue = format!("/queue/restart-{}", std::process::id());
 
@@ -127,9 +115,9 @@ async fn rabbitmq_restarted_the_relay_is_back_within_5_s_and_leaves_no_queue_beh
         assert!(port_open.elapsed() < WAIT, "RabbitMQ did not come back");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let back = available(&closing).await;
+    let back = available(&closing, WAIT).await;
     assert!(back < Duration::from_secs(5), "the relay took {back:?}");
-    available(&restoring).await;
+    available(&restoring, WAIT).await;
 
     // Opted in: bob's session outlived the restart and its subscriptions were restored.
     assert!(bob.close_reason().is_none(), "{:?}", bob.close_reason());

@@ -234,15 +234,7 @@ async fn refuse(shared: &Shared, command: LinkCommand) {
     let message = "broker unavailable".to_owned();
     match command {
         LinkCommand::Subscribe(relayed) => {
-            let (connection, id) = (relayed.connection, relayed.id);
-            let outcome = Err(message);
-            shared
-                .tell(FromRelay::Subscribed {
-                    connection,
-                    id,
-                    outcome,
-                })
-                .await;
+            refuse_subscription(shared, relayed.connection, relayed.id, message).await;
         }
         LinkCommand::Send { from, .. } => {
             let error = stomp_tokio::Error::Closed(stomp_session::CloseReason::Local(message));
@@ -258,6 +250,23 @@ async fn refuse(shared: &Shared, command: LinkCommand) {
 struct Loss {
     count: u64,
     reason: String,
+}
+
+/// Tells the hub that the subscription is refused, with why.
+async fn refuse_subscription(
+    shared: &Shared,
+    connection: ConnectionId,
+    id: SubscriptionId,
+    message: String,
+) {
+    let outcome = Err(message);
+    shared
+        .tell(FromRelay::Subscribed {
+            connection,
+            id,
+            outcome,
+        })
+        .await;
 }
 
 /// Follows the connection's events: availability, and the epoch of losses.
@@ -324,14 +333,8 @@ async fn forward(
     let mut subscription = match subscribed {
         Ok(subscription) => subscription,
         Err(error) => {
-            let outcome = Err(format!("broker refused the subscription: {error}"));
-            shared
-                .tell(FromRelay::Subscribed {
-                    connection,
-                    id,
-                    outcome,
-                })
-                .await;
+            let message = format!("broker refused the subscription: {error}");
+            refuse_subscription(&shared, connection, id, message).await;
             return;
         }
     };

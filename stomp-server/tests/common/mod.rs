@@ -2,6 +2,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod peer;
+pub mod relay;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
