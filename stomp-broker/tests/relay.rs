@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{Net, bodies};
 use stomp_broker::{Broker, BrokerConfig, BrokerEvent, ConnectionId};
-use stomp_session::{AckMode, ClientEvent, Delivery, SendFrame, SubscriptionId};
+use stomp_session::{AckMode, Delivery, SendFrame, SubscriptionId};
 
 fn relay() -> Net {
     Net::new(Broker::new(BrokerConfig::default().with_relay(true)))
@@ -92,14 +92,7 @@ fn a_relayed_subscribe_waits_for_the_relay_and_holds_what_follows() {
     assert_eq!(net.broker.stats().subscriptions, 1);
 
     answer(&mut net, alice, &id, Ok(()));
-    let receipts = |net: &Net| {
-        net.clients[alice]
-            .2
-            .iter()
-            .filter(|e| matches!(e, ClientEvent::Receipt { .. }))
-            .count()
-    };
-    assert_eq!(receipts(&net), 1, "the SUBSCRIBE's RECEIPT alone");
+    assert_eq!(net.receipts(alice), 1, "the SUBSCRIBE's RECEIPT alone");
     // The SEND went to the relay, not to any local subscriber; its RECEIPT waits for the
     // other broker's.
     let events = take_events(&mut net);
@@ -117,7 +110,7 @@ fn a_relayed_subscribe_waits_for_the_relay_and_holds_what_follows() {
     let (connection, now) = (connection(&net, alice), net.now);
     net.broker.relay_sent(connection, now, &receipt);
     net.pump();
-    assert_eq!(receipts(&net), 2, "then the SEND's, once relayed");
+    assert_eq!(net.receipts(alice), 2, "then the SEND's, once relayed");
 }
 
 #[test]
@@ -326,13 +319,6 @@ fn deliveries_for_what_is_gone_are_not_taken_and_late_answers_are_ignored() {
 fn only_a_relayed_send_outside_a_transaction_waits_for_the_relay_to_be_receipted() {
     let mut net = relay();
     let alice = net.client("alice");
-    let receipts = |net: &Net| {
-        net.clients[alice]
-            .2
-            .iter()
-            .filter(|e| matches!(e, ClientEvent::Receipt { .. }))
-            .count()
-    };
     let now = net.now;
     let client = &mut net.clients[alice].1;
     client
@@ -346,7 +332,7 @@ fn only_a_relayed_send_outside_a_transaction_waits_for_the_relay_to_be_receipted
     client.send(now, in_tx.with_receipt()).unwrap();
     net.pump();
     assert_eq!(
-        receipts(&net),
+        net.receipts(alice),
         2,
         "the application's SEND and the transaction's, at once"
     );
@@ -362,5 +348,5 @@ fn only_a_relayed_send_outside_a_transaction_waits_for_the_relay_to_be_receipted
             if &frame.body()[..] == b"in a transaction")),
         "{events:?}"
     );
-    assert_eq!(receipts(&net), 2);
+    assert_eq!(net.receipts(alice), 2);
 }

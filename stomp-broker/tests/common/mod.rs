@@ -190,10 +190,16 @@ impl Net {
 
     /// Whether `who` received a RECEIPT.
     pub fn got_receipt(&self, who: usize) -> bool {
+        self.receipts(who) > 0
+    }
+
+    /// How many RECEIPTs `who` got.
+    pub fn receipts(&self, who: usize) -> usize {
         self.clients[who]
             .2
             .iter()
-            .any(|e| matches!(e, ClientEvent::Receipt { .. }))
+            .filter(|e| matches!(e, ClientEvent::Receipt { .. }))
+            .count()
     }
 
     pub fn closed_reason(&self, who: usize) -> Option<&CloseReason> {

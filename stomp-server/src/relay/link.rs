@@ -480,15 +480,10 @@ async fn watch_user(
             return;
         }
     };
-    let skip = [
-        "destination",
-        "message-id",
-        "subscription",
-        "ack",
-        "content-length",
-        NODE_HEADER,
-        USER_DESTINATION_HEADER,
-    ];
+    let skip: Vec<&str> = FRAMING
+        .into_iter()
+        .chain([NODE_HEADER, USER_DESTINATION_HEADER])
+        .collect();
     loop {
         tokio::select! {
             message = subscription.next() => {

@@ -359,10 +359,10 @@ impl Relay {
         }
     }
 
-    /// The session is over: what it had in flight is forgotten.
+    /// The session is over: what it had in flight is forgotten (its subscriptions end one
+    /// by one, as the broker reports each `RelayUnsubscribe`).
     pub(crate) fn closed(&mut self, connection: ConnectionId) {
         self.in_flight.remove(&connection);
-        self.subscriptions.retain(|(c, _), _| *c != connection);
     }
 }
 
