@@ -1,14 +1,18 @@
-//! `stomp-load`: fan-out load over loopback TCP against any STOMP broker.
+//! `stomp-load`: fan-out load over loopback TCP or WebSocket against any STOMP broker.
 //!
 //! One producer sends `--messages` messages of `--size` octets to one topic; `--consumers`
 //! clients subscribed to it each receive every message. The producer stays at most `--window`
 //! messages ahead of the slowest consumer. Reported: deliveries per second, and the latency of
 //! each delivery (send to receipt by the consumer) at p50 and p99. With `--rate`, the producer
-//! is paced instead, for latency alone.
+//! is paced instead, for latency alone. An address `ws://host:port/path` runs every client over
+//! WebSocket instead of TCP, with the same client code.
 //!
 //! ```text
 //! cargo run --release -p stomp-benches --bin stomp-load -- --addr 127.0.0.1:61613 --host /
+//! cargo run --release -p stomp-benches --bin stomp-load -- --addr ws://127.0.0.1:15674/stomp
 //! ```
+
+mod transport;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,10 +21,11 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use stomp_blocking::Client;
 use stomp_session::{AckMode, ClientConfig, ClientEvent, SendFrame};
+use transport::Transport;
 
 #[derive(Parser, Debug)]
 struct Args {
-    /// The broker's STOMP address.
+    /// The broker's STOMP address: `host:port` (TCP) or `ws://host:port/path` (WebSocket).
     #[arg(long, default_value = "127.0.0.1:61613")]
     addr: String,
     /// Where the producer connects, when not `--addr`: another node relaying to the same
@@ -49,12 +54,17 @@ struct Args {
     /// Messages per second to pace the producer at (latency run); 0: as fast as the window lets.
     #[arg(long, default_value_t = 0)]
     rate: u64,
+    /// The producer writes after this many SENDs (1: each SEND on its own, as a browser does
+    /// over WebSocket).
+    #[arg(long, default_value_t = 32)]
+    flush_every: u64,
 }
 
-fn connect(args: &Args, addr: &str) -> Client {
+fn connect(args: &Args, addr: &str) -> Client<Transport> {
     let config = ClientConfig::new(args.host.as_str())
         .with_login(args.login.as_str(), args.passcode.as_str());
-    Client::connect(addr, config).unwrap_or_else(|e| panic!("{addr}: {e}"))
+    let transport = Transport::open(addr).unwrap_or_else(|e| panic!("{addr}: {e}"));
+    Client::over(transport, config).unwrap_or_else(|e| panic!("{addr}: {e}"))
 }
 
 /// The time a message was sent, in nanoseconds since `start`, from its first eight octets.
@@ -150,7 +160,7 @@ fn main() {
             .session()
             .send(Instant::now(), SendFrame::new(topic.as_str(), body.clone()))
             .unwrap();
-        if n % 32 == 31 {
+        if (n + 1) % args.flush_every.max(1) == 0 {
             producer.flush().unwrap();
         }
     }
@@ -165,11 +175,14 @@ fn main() {
     latencies.sort_unstable();
     let percentile = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize] as f64 / 1e3;
     let deliveries = latencies.len() as f64;
-    let mode = if args.rate > 0 {
+    let mut mode = if args.rate > 0 {
         format!("paced {}/s", args.rate)
     } else {
         "fan-out".into()
     };
+    if args.flush_every == 1 {
+        mode.push_str(", one SEND per write");
+    }
     println!(
         "| {} | {mode} | {} consumers x {} msgs of {} B | {:.0} deliveries/s | p50 {:.0} us | p99 {:.0} us |",
         args.name,

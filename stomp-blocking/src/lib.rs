@@ -1,6 +1,6 @@
-//! A blocking STOMP client over `std::net::TcpStream`, driving the sans-IO
-//! [`ClientSession`] on one thread with no async runtime: the place to start for a program that
-//! talks to RabbitMQ, ActiveMQ or `stomp-server` without tokio.
+//! A blocking STOMP client over `std::net::TcpStream` (or any [`Stream`] wrapping one), driving
+//! the sans-IO [`ClientSession`] on one thread with no async runtime: the place to start for a
+//! program that talks to RabbitMQ, ActiveMQ or `stomp-server` without tokio.
 //!
 //! The other crates of the workspace: `stomp-codec` parses and encodes frames;
 //! `stomp-session` holds the client and server state machines this crate drives;
@@ -39,10 +39,30 @@ use std::time::{Duration, Instant};
 
 use stomp_session::{ClientConfig, ClientEvent, ClientSession, CloseReason};
 
-/// A connected STOMP client on a blocking TCP socket.
+/// A blocking byte stream a [`Client`] runs over: a `TcpStream`, or a wrapper of one (TLS, or
+/// an adapter that carries the bytes in WebSocket messages).
+pub trait Stream: Read + Write {
+    /// Bounds how long the next read may wait; `None` waits for ever. A read that times out
+    /// fails with `WouldBlock` or `TimedOut`, and a later read goes on where it stopped.
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
+    /// Ends the stream both ways.
+    fn shutdown(&mut self) -> io::Result<()>;
+}
+
+impl Stream for TcpStream {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+
+    fn shutdown(&mut self) -> io::Result<()> {
+        TcpStream::shutdown(self, std::net::Shutdown::Both)
+    }
+}
+
+/// A connected STOMP client on a blocking stream, TCP unless said otherwise.
 #[derive(Debug)]
-pub struct Client {
-    stream: TcpStream,
+pub struct Client<S = TcpStream> {
+    stream: S,
     session: ClientSession,
     buf: Vec<u8>,
     /// Whether the socket has reached EOF or been shut down.
@@ -84,12 +104,20 @@ impl From<io::Error> for ConnectError {
 }
 
 impl Client {
-    /// Connects to `addr` and waits for CONNECTED (bounded by the configuration's connect
-    /// timeout). The `Connected` event is consumed; [`session`](Self::session) tells the
-    /// negotiated version and heart-beats.
+    /// Connects to `addr` over TCP (Nagle off) and waits for CONNECTED (bounded by the
+    /// configuration's connect timeout). The `Connected` event is consumed;
+    /// [`session`](Self::session) tells the negotiated version and heart-beats.
     pub fn connect(addr: impl ToSocketAddrs, config: ClientConfig) -> Result<Client, ConnectError> {
         let stream = TcpStream::connect(addr)?;
         stream.set_nodelay(true)?;
+        Client::over(stream, config)
+    }
+}
+
+impl<S: Stream> Client<S> {
+    /// Speaks STOMP over a stream already open, and waits for CONNECTED as
+    /// [`connect`](Client::connect) does.
+    pub fn over(stream: S, config: ClientConfig) -> Result<Client<S>, ConnectError> {
         let mut client = Client {
             stream,
             session: ClientSession::new(config, Instant::now()),
@@ -116,10 +144,16 @@ impl Client {
 
     /// Writes everything the session has queued.
     pub fn flush(&mut self) -> io::Result<()> {
+        let mut wrote = false;
         while let Some(bytes) = self.session.poll_transmit() {
             if !self.eof {
                 self.stream.write_all(&bytes)?;
+                wrote = true;
             }
+        }
+        // A wrapper may hold what it was given until flushed (TLS, WebSocket messages).
+        if wrote {
+            self.stream.flush()?;
         }
         Ok(())
     }
@@ -203,7 +237,7 @@ impl Client {
             }
             events.push(event);
         }
-        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        let _ = self.stream.shutdown();
         Ok((reason, events))
     }
 }

@@ -26,10 +26,11 @@ pub(crate) trait Reader: Send {
 
 /// The sending half of a transport.
 pub(crate) trait Writer: Send {
-    /// Writes bytes, failing with `TimedOut` when no progress is made for `stall`.
+    /// Writes a batch of buffers in order, as few system calls as the transport allows,
+    /// failing with `TimedOut` when no progress is made for `stall`.
     fn send(
         &mut self,
-        bytes: Bytes,
+        batch: &[Bytes],
         stall: Duration,
     ) -> impl Future<Output = io::Result<()>> + Send;
     /// Closes the transport after everything was written.
@@ -153,7 +154,15 @@ pub(crate) async fn serve<R: Reader, W: Writer>(
     tracing::debug!(connection = %id, "connection closed");
 }
 
+/// Most octets written in one batch: enough to fill a socket buffer in one system call, few
+/// enough that a batch is not held back long.
+const BATCH_OCTETS: usize = 256 * 1024;
+/// Most buffers in one batch (a vectored write takes at most 1024).
+const BATCH_BUFFERS: usize = 64;
+
 /// Writes what the broker task hands out until it says close, or a write fails or stalls.
+/// Whatever is already waiting is written together: under fan-out a connection gets many
+/// small buffers at once, and one system call per buffer would cost more than the messages.
 async fn write_loop<W: Writer>(
     mut writer: W,
     mut outbox: mpsc::Receiver<Out>,
@@ -162,14 +171,40 @@ async fn write_loop<W: Writer>(
     counters: Arc<Counters>,
     stall: Duration,
 ) {
-    while let Some(out) = outbox.recv().await {
+    let mut batch: Vec<Bytes> = Vec::new();
+    // What ended the last batch, to be handled once that batch is written.
+    let mut next: Option<Out> = None;
+    loop {
+        let out = match next.take() {
+            Some(out) => out,
+            None => match outbox.recv().await {
+                Some(out) => out,
+                None => return,
+            },
+        };
         match out {
             Out::Write(bytes) => {
-                let len = bytes.len() as u64;
-                match writer.send(bytes, stall).await {
+                let mut len = bytes.len();
+                batch.push(bytes);
+                while len < BATCH_OCTETS && batch.len() < BATCH_BUFFERS {
+                    match outbox.try_recv() {
+                        Ok(Out::Write(bytes)) => {
+                            len += bytes.len();
+                            batch.push(bytes);
+                        }
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let sent = writer.send(&batch, stall).await;
+                batch.clear();
+                match sent {
                     Ok(()) => {
-                        counters.written.fetch_add(len, Ordering::AcqRel);
-                        counters.unwritten.fetch_sub(len, Ordering::AcqRel);
+                        counters.written.fetch_add(len as u64, Ordering::AcqRel);
+                        counters.unwritten.fetch_sub(len as u64, Ordering::AcqRel);
                     }
                     Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                         tracing::warn!(

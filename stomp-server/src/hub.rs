@@ -132,6 +132,10 @@ pub(crate) struct Control {
 /// Room a full outbound queue keeps for the final ERROR and a write report.
 const HEADROOM: usize = 4;
 
+/// Most inbox messages served before the connections are handed their output: enough to
+/// gather a burst, few enough that output is not held back.
+const BATCH_MESSAGES: usize = 64;
+
 /// The broker task's end of one connection.
 #[derive(Debug)]
 pub(crate) struct Client {
@@ -225,18 +229,36 @@ impl Hub {
                 }
             };
             let now = Instant::now();
-            let culprit = message.connection();
-            let served = catch_unwind(AssertUnwindSafe(|| {
-                self.handle(message, now);
-                self.application(now);
-                self.flush(now);
-            }));
-            if served.is_err() {
-                self.recover(culprit, now);
+            // What else is waiting is served before anything is handed to the connections:
+            // under load each connection then gets one buffer for many messages, not one each.
+            let mut next = Some(message);
+            let mut served = 0;
+            while let Some(message) = next.take() {
+                self.serve(message, now);
+                served += 1;
+                if served < BATCH_MESSAGES {
+                    next = inbox.try_recv().ok();
+                }
+            }
+            if catch_unwind(AssertUnwindSafe(|| self.flush(now))).is_err() {
+                self.recover(None, now);
             }
             if self.shutting_down && self.clients.is_empty() {
                 return;
             }
+        }
+    }
+
+    /// Hands one message to the broker, and the broker's events to the application; a panic
+    /// closes the connection it came from.
+    fn serve(&mut self, message: ToHub, now: Instant) {
+        let culprit = message.connection();
+        let served = catch_unwind(AssertUnwindSafe(|| {
+            self.handle(message, now);
+            self.application(now);
+        }));
+        if served.is_err() {
+            self.recover(culprit, now);
         }
     }
 

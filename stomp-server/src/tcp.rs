@@ -1,6 +1,6 @@
 //! STOMP over TCP, plain or in TLS.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -34,19 +34,20 @@ struct StreamWriter<W> {
 }
 
 impl<W: AsyncWrite + Unpin + Send> Writer for StreamWriter<W> {
-    async fn send(&mut self, bytes: Bytes, stall: Duration) -> io::Result<()> {
-        let mut rest = &bytes[..];
+    async fn send(&mut self, batch: &[Bytes], stall: Duration) -> io::Result<()> {
+        let mut slices: Vec<IoSlice<'_>> = batch.iter().map(|b| IoSlice::new(b)).collect();
+        let mut rest = &mut slices[..];
         while !rest.is_empty() {
             // Each write must make progress within `stall`; a slow reader that keeps reading
             // is not cut off, one that stopped is.
-            let n = match timeout(stall, self.stream.write(rest)).await {
+            let n = match timeout(stall, self.stream.write_vectored(rest)).await {
                 Ok(n) => n?,
                 Err(_) => return Err(io::ErrorKind::TimedOut.into()),
             };
             if n == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
-            rest = &rest[n..];
+            IoSlice::advance_slices(&mut rest, n);
         }
         // TLS holds what it encrypted until flushed; TCP's flush does nothing.
         match timeout(stall, self.stream.flush()).await {

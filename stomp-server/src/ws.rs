@@ -63,19 +63,30 @@ impl Reader for WsReader {
     }
 }
 
+/// STOMP is text, and browsers' clients expect text messages; a binary body goes as binary.
+fn message(bytes: &Bytes) -> Message {
+    match Utf8Bytes::try_from(bytes.clone()) {
+        Ok(text) => Message::Text(text),
+        Err(_) => Message::Binary(bytes.clone()),
+    }
+}
+
 struct WsWriter {
     sink: SplitSink<WebSocket, Message>,
 }
 
 impl Writer for WsWriter {
-    async fn send(&mut self, bytes: Bytes, stall: Duration) -> io::Result<()> {
-        // STOMP is text; browsers' clients expect text messages. A binary body goes as binary.
-        let message = match Utf8Bytes::try_from(bytes.clone()) {
-            Ok(text) => Message::Text(text),
-            Err(_) => Message::Binary(bytes),
+    async fn send(&mut self, batch: &[Bytes], stall: Duration) -> io::Result<()> {
+        // Each buffer is one message, and the batch goes out in one write: the messages are
+        // queued in the WebSocket's write buffer, then flushed together.
+        let queue_all = async {
+            for bytes in batch {
+                self.sink.feed(message(bytes)).await?;
+            }
+            self.sink.flush().await
         };
-        // One message is written as a whole: it must be taken within `stall`.
-        match timeout(stall, self.sink.send(message)).await {
+        // The batch must be taken within `stall`.
+        match timeout(stall, queue_all).await {
             Ok(sent) => sent.map_err(io::Error::other),
             Err(_) => Err(io::ErrorKind::TimedOut.into()),
         }
