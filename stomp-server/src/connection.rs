@@ -71,7 +71,7 @@ pub(crate) struct Counters {
 }
 
 /// Serves one connection until either side ends it.
-pub(crate) async fn serve<R: Reader, W: Writer>(
+pub(crate) async fn serve<R: Reader, W: Writer + 'static>(
     mut reader: R,
     writer: W,
     accepted: Accepted,
@@ -98,20 +98,24 @@ pub(crate) async fn serve<R: Reader, W: Writer>(
         return;
     }
     let Ok(id) = id.await else { return };
-    let writing = write_loop(
+    // The writer is a task of its own: a write woken for each delivery must not poll the
+    // reader (a WebSocket read zero-fills its buffer each time it is polled) or the timer.
+    let mut writing = tokio::spawn(write_loop(
         writer,
         outbox,
         hub.clone(),
         id,
         counters.clone(),
         settings.send_timeout,
-    );
-    tokio::pin!(writing);
+    ));
     let mut state = Control::default();
     let (mut reading, mut controlled) = (true, true);
+    // One timer, moved when the deadline changes.
+    let timer = sleep_until(tokio::time::Instant::now());
+    tokio::pin!(timer);
     loop {
         tokio::select! {
-            () = &mut writing => break,
+            _ = &mut writing => break,
             received = reader.receive(), if reading && !state.paused => {
                 let message = match received {
                     Ok(Some(bytes)) => ToHub::Input(id, bytes),
@@ -134,14 +138,18 @@ pub(crate) async fn serve<R: Reader, W: Writer>(
             }
             changed = control.changed(), if controlled => match changed {
                 Ok(()) => {
-                    state = *control.borrow_and_update();
-                    if state.abort {
+                    let next = *control.borrow_and_update();
+                    if next.abort {
                         break;
                     }
+                    if let Some(at) = next.deadline.filter(|_| next.deadline != state.deadline) {
+                        timer.as_mut().reset(at.into());
+                    }
+                    state = next;
                 }
                 Err(_) => controlled = false,
             },
-            () = wait_for(state.deadline) => {
+            () = &mut timer, if state.deadline.is_some() => {
                 state.deadline = None;
                 if hub.send(ToHub::Timeout(id)).await.is_err() {
                     break;
@@ -149,6 +157,7 @@ pub(crate) async fn serve<R: Reader, W: Writer>(
             }
         }
     }
+    writing.abort();
     let written = counters.written.load(Ordering::Acquire);
     let _ = hub.send(ToHub::Gone(id, written)).await;
     tracing::debug!(connection = %id, "connection closed");
@@ -230,13 +239,6 @@ async fn write_loop<W: Writer>(
                 return;
             }
         }
-    }
-}
-
-async fn wait_for(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => sleep_until(at.into()).await,
-        None => std::future::pending().await,
     }
 }
 

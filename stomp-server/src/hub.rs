@@ -694,12 +694,21 @@ impl Hub {
             if self.broker.poll_write_report(id).is_some() {
                 let _ = client.out.try_send(Out::Report);
             }
-            let control = Control {
-                deadline: self.broker.poll_timeout(id),
-                paused: !self.broker.wants_input(id),
-                abort: client.control.borrow().abort,
-            };
+            let deadline = self.broker.poll_timeout(id);
+            let paused = !self.broker.wants_input(id);
             client.control.send_if_modified(|c| {
+                // A deadline that moved later (each frame sent postpones the next heart-beat)
+                // is not worth waking the connection for: the earlier one fires, the broker
+                // finds nothing due, and the connection is given the later one then.
+                let deadline = match (c.deadline, deadline) {
+                    (Some(set), Some(next)) if next > set => Some(set),
+                    _ => deadline,
+                };
+                let control = Control {
+                    deadline,
+                    paused,
+                    abort: c.abort,
+                };
                 let changed = *c != control;
                 *c = control;
                 changed

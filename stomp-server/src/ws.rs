@@ -17,6 +17,9 @@ use tokio::time::timeout;
 
 use crate::connection::{self, Accepted, Reader, Settings, Writer};
 
+/// Octets read from a WebSocket at a time.
+const READ_BUFFER: usize = 4096;
+
 /// The sub-protocols offered, best first; the STOMP version is still negotiated in CONNECT.
 const SUBPROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];
 
@@ -124,8 +127,10 @@ pub(crate) async fn upgrade(
         .protocols(chosen)
         .max_message_size(max)
         .max_frame_size(max)
-        // STOMP frames are small; a large read buffer per idle connection is memory wasted.
-        .read_buffer_size(16 * 1024)
+        // The read buffer is allocated, and zero-filled before each read, for every
+        // connection: what browsers send (SUBSCRIBE, small SENDs, heart-beats) fits in a page,
+        // and the buffer grows for a larger message while it is read.
+        .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| async move {
             let (sink, stream) = socket.split();
             let (reader, writer) = (WsReader { stream }, WsWriter { sink });
