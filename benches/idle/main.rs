@@ -57,7 +57,7 @@ struct Args {
     #[arg(long)]
     churn: Option<u64>,
     /// Clients cycling at once in the churn run.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 32)]
     churn_clients: usize,
 }
 
