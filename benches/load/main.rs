@@ -67,11 +67,16 @@ fn connect(args: &Args, addr: &str) -> Client<Transport> {
     Client::over(transport, config).unwrap_or_else(|e| panic!("{addr}: {e}"))
 }
 
-/// The time a message was sent, in nanoseconds since `start`, from its first eight octets.
+/// Octets of a body that say when it was sent: nanoseconds since `start`, in decimal, so that
+/// the body is text (brokers send STOMP over WebSocket as text messages, which must be UTF-8).
+const STAMP: usize = 20;
+
+/// The time a message was sent, in nanoseconds since `start`, from its first octets.
 fn sent_at(body: &[u8]) -> u64 {
-    body.get(..8)
-        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-        .map_or(0, u64::from_le_bytes)
+    body.get(..STAMP)
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .and_then(|b| b.parse().ok())
+        .unwrap_or(0)
 }
 
 fn main() {
@@ -128,10 +133,10 @@ fn main() {
         ready_rx.recv().unwrap();
     }
 
-    // The producer: 8 octets of send time, then padding to the body size.
+    // The producer: the send time, then padding to the body size.
     let mut producer = connect(&args, args.producer_addr.as_deref().unwrap_or(&args.addr));
     let began = Instant::now();
-    let mut body = vec![b'x'; args.size.max(8)];
+    let mut body = vec![b'x'; args.size.max(STAMP)];
     for n in 0..args.messages {
         if args.rate > 0 {
             let due = began + Duration::from_secs_f64(n as f64 / args.rate as f64);
@@ -155,7 +160,12 @@ fn main() {
                 std::thread::sleep(Duration::from_micros(50));
             }
         }
-        body[..8].copy_from_slice(&(start.elapsed().as_nanos() as u64).to_le_bytes());
+        let stamp = format!(
+            "{:0width$}",
+            start.elapsed().as_nanos() as u64,
+            width = STAMP
+        );
+        body[..STAMP].copy_from_slice(stamp.as_bytes());
         producer
             .session()
             .send(Instant::now(), SendFrame::new(topic.as_str(), body.clone()))

@@ -514,10 +514,10 @@ impl Hub {
                 connection,
                 id,
                 destination,
-                ack,
                 frame,
+                ..
             } => {
-                let subscribed = relay.subscribe(connection, id.clone(), destination, ack, &frame);
+                let subscribed = relay.subscribe(connection, id.clone(), destination, &frame);
                 if let Err(why) = subscribed {
                     self.broker.relay_subscribed(connection, now, &id, Err(why));
                 }

@@ -112,3 +112,30 @@ pub(crate) async fn listen(listener: TcpListener, settings: Settings, tls: Optio
     })
     .await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_batch_goes_out_whole_and_in_order_through_short_writes() {
+        // A pipe that takes at most 5 octets at a time: every vectored write is partial.
+        let (near, mut far) = tokio::io::duplex(5);
+        let mut writer = StreamWriter { stream: near };
+        let batch = [
+            "MESSAGE\ndestination:/topic/a\n\n",
+            "body",
+            "\0\n",
+            "RECEIPT\n\n\0",
+        ]
+        .map(|s: &'static str| Bytes::from_static(s.as_bytes()));
+        let reading = tokio::spawn(async move {
+            let mut all = Vec::new();
+            far.read_to_end(&mut all).await.map(|_| all)
+        });
+        writer.send(&batch, Duration::from_secs(5)).await.unwrap();
+        writer.close().await;
+        drop(writer);
+        assert_eq!(reading.await.unwrap().unwrap(), batch.concat());
+    }
+}

@@ -26,8 +26,11 @@ const QUEUE_MESSAGES: usize = 200;
 /// A node relaying to `broker`, running `app`; the server and its TCP address, once its
 /// broker connections are up.
 async fn node(broker: &str, app: App) -> (Server, String) {
+    node_with(RelayConfig::parse(broker).unwrap(), app).await
+}
+
+async fn node_with(relay: RelayConfig, app: App) -> (Server, String) {
     let config = BrokerConfig::default().with_login_failure_delay(Duration::from_millis(10));
-    let relay = RelayConfig::parse(broker).unwrap();
     let server = Server::builder()
         .config(config)
         .app(app)
@@ -130,6 +133,50 @@ async fn two_nodes_share_a_room(broker: &str) {
     }
     ann.disconnect().await.unwrap();
     bob.disconnect().await.unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs RabbitMQ (scripts/test starts it)"]
+async fn rabbitmq_subscriptions_sharing_one_broker_connection_settle_only_their_own_messages() {
+    // One broker connection for every session: at RabbitMQ its subscriptions share a
+    // channel, where a cumulative ACK would settle the others' messages as well.
+    let relay = RelayConfig::parse(RABBITMQ).unwrap().connections(1);
+    let (_node, address) = node_with(relay, App::new()).await;
+    let room = format!("/chat/{}", unique("shared"));
+    let modes = [
+        AckMode::Auto,
+        AckMode::Auto,
+        AckMode::Client,
+        AckMode::ClientIndividual,
+    ];
+    let mut readers = Vec::new();
+    for (n, mode) in modes.into_iter().enumerate() {
+        let reader = client(&address, &format!("reader-{n}")).await;
+        let subscription = reader.subscribe(&room, mode).await.unwrap();
+        readers.push((reader, subscription));
+    }
+    let publisher = client(&address, "publisher").await;
+    for n in 0..ROOM_MESSAGES {
+        let frame = SendFrame::new(room.as_str(), format!("m{n}"));
+        publisher.send_with_receipt(frame).await.unwrap();
+    }
+    for (reader, subscription) in &mut readers {
+        for n in 0..ROOM_MESSAGES {
+            let message = next(subscription).await;
+            assert_eq!(text(&message), format!("m{n}"));
+            match message.ack_mode() {
+                Some(AckMode::ClientIndividual) => subscription.ack(&message).await.unwrap(),
+                // Cumulative: every tenth settles the ten before it.
+                Some(AckMode::Client) if n % 10 == 9 => subscription.ack(&message).await.unwrap(),
+                _ => {}
+            }
+        }
+        assert!(quiet(subscription).await, "a message came twice");
+        assert_eq!(reader.close_reason(), None, "a reader was closed");
+    }
+    for (reader, _) in readers {
+        reader.disconnect().await.unwrap();
+    }
 }
 
 #[tokio::test]

@@ -61,8 +61,6 @@ pub(crate) struct Relayed {
     /// The mapping rule used, to name deliveries as the client knows them.
     pub(crate) rule: Option<(String, String)>,
     pub(crate) headers: Vec<(String, String)>,
-    /// The client's ack mode.
-    pub(crate) ack: AckMode,
     /// ACKs and NACKs from the client (or written auto-ack messages); its end unsubscribes.
     pub(crate) settle: mpsc::UnboundedReceiver<Settle>,
 }
@@ -312,16 +310,13 @@ async fn forward(
         remote,
         rule,
         headers,
-        ack,
         mut settle,
     } = relayed;
-    // At the broker, `client-individual` for a client that acknowledges each message; else
-    // the cumulative `client`, so that one ACK settles a whole batch of what was written.
-    let cumulative = ack != AckMode::ClientIndividual;
-    let broker_ack = match cumulative {
-        true => AckMode::Client,
-        false => AckMode::ClientIndividual,
-    };
+    // At the broker, `client-individual` whatever the client's mode: the subscriptions of a
+    // connection share one channel at RabbitMQ, where a cumulative `client` ACK settles every
+    // earlier message of the channel, other subscriptions' too, and their own ACKs then fail
+    // ("unknown delivery tag").
+    let broker_ack = AckMode::ClientIndividual;
     epoch.borrow_and_update();
     let pairs: Vec<(&str, &str)> = headers
         .iter()
@@ -369,7 +364,7 @@ async fn forward(
                     // what was not acknowledged is the broker's to redeliver.
                     return;
                 };
-                settle_at_broker(&subscription, &mut held, message_ids, ack, cumulative).await;
+                settle_at_broker(&subscription, &mut held, message_ids, ack).await;
             }
             changed = epoch.changed(), if !restores => {
                 let message = match changed {
@@ -383,25 +378,15 @@ async fn forward(
     }
 }
 
-/// ACKs or NACKs held messages at the broker, asking for no RECEIPT: one that does not
-/// arrive was lost with the connection, and the broker redelivers the message. Under the
-/// `client` mode at the broker one frame for the newest settles them all (the batch is every
-/// message up to it, oldest first: written ones, or a `client` ACK's set).
+/// ACKs or NACKs held messages at the broker, one frame each, asking for no RECEIPT: one that
+/// does not arrive was lost with the connection, and the broker redelivers the message.
 async fn settle_at_broker(
     subscription: &Subscription,
     held: &mut HashMap<String, Message>,
     message_ids: Vec<String>,
     ack: bool,
-    cumulative: bool,
 ) {
-    let mut settled: Vec<Message> = message_ids
-        .iter()
-        .filter_map(|id| held.remove(id))
-        .collect();
-    if cumulative {
-        settled.drain(..settled.len().saturating_sub(1));
-    }
-    for message in settled {
+    for message in message_ids.iter().filter_map(|id| held.remove(id)) {
         let queued = match ack {
             true => subscription.ack_unconfirmed(&message).await,
             false => subscription.nack_unconfirmed(&message).await,

@@ -6,9 +6,9 @@
 //! rest) to a few broker connections, multiplexed: each session's relayed subscriptions and
 //! SENDs go over one of [`RelayConfig::connections`] connections (by connection id), under
 //! the relay's own subscription ids, and the application's publishes and the user
-//! destinations over the system connection. At the broker a subscription is
-//! `client-individual` when its client's is, else `client`: a client's `auto` becomes one
-//! cumulative ACK per batch written to it.
+//! destinations over the system connection. At the broker every subscription is
+//! `client-individual`: a client's `auto` becomes an ACK of each message once written to it,
+//! its `client` ACK one ACK for each message it settles.
 
 mod config;
 mod link;
@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use stomp_broker::ConnectionId;
-use stomp_session::{AckMode, FrameBuf, SendFrame, SubscriptionId};
+use stomp_session::{FrameBuf, SendFrame, SubscriptionId};
 use tokio::sync::{mpsc, oneshot};
 
 pub use config::{RelayConfig, RelayUrlError};
@@ -156,7 +156,6 @@ impl Relay {
         connection: ConnectionId,
         id: SubscriptionId,
         destination: String,
-        ack: AckMode,
         frame: &FrameBuf,
     ) -> Result<(), &'static str> {
         if !self.available() {
@@ -193,7 +192,6 @@ impl Relay {
             remote,
             rule,
             headers,
-            ack,
             settle: settled,
         };
         let _ = self
