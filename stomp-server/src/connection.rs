@@ -167,7 +167,7 @@ pub(crate) async fn serve<R: Reader, W: Writer + 'static>(
 /// enough that a batch is not held back long.
 const BATCH_OCTETS: usize = 256 * 1024;
 /// Most buffers in one batch (a vectored write takes at most 1024).
-const BATCH_BUFFERS: usize = 64;
+pub(crate) const BATCH_BUFFERS: usize = 64;
 
 /// Writes what the broker task hands out until it says close, or a write fails or stalls.
 /// Whatever is already waiting is written together: under fan-out a connection gets many

@@ -8,7 +8,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::time::{timeout, timeout_at};
 
-use crate::connection::{self, Reader, Settings, Writer};
+use crate::connection::{self, BATCH_BUFFERS, Reader, Settings, Writer};
 use crate::tls::Tls;
 
 /// The read half of a byte stream.
@@ -35,19 +35,25 @@ struct StreamWriter<W> {
 
 impl<W: AsyncWrite + Unpin + Send> Writer for StreamWriter<W> {
     async fn send(&mut self, batch: &[Bytes], stall: Duration) -> io::Result<()> {
-        let mut slices: Vec<IoSlice<'_>> = batch.iter().map(|b| IoSlice::new(b)).collect();
-        let mut rest = &mut slices[..];
-        while !rest.is_empty() {
-            // Each write must make progress within `stall`; a slow reader that keeps reading
-            // is not cut off, one that stopped is.
-            let n = match timeout(stall, self.stream.write_vectored(rest)).await {
-                Ok(n) => n?,
-                Err(_) => return Err(io::ErrorKind::TimedOut.into()),
-            };
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
+        // The slices live on the stack: no allocation per write.
+        for chunk in batch.chunks(BATCH_BUFFERS) {
+            let mut slices = [IoSlice::new(&[]); BATCH_BUFFERS];
+            for (slice, bytes) in slices.iter_mut().zip(chunk) {
+                *slice = IoSlice::new(bytes);
             }
-            IoSlice::advance_slices(&mut rest, n);
+            let mut rest = &mut slices[..chunk.len()];
+            while !rest.is_empty() {
+                // Each write must make progress within `stall`; a slow reader that keeps
+                // reading is not cut off, one that stopped is.
+                let n = match timeout(stall, self.stream.write_vectored(rest)).await {
+                    Ok(n) => n?,
+                    Err(_) => return Err(io::ErrorKind::TimedOut.into()),
+                };
+                if n == 0 {
+                    return Err(io::ErrorKind::WriteZero.into());
+                }
+                IoSlice::advance_slices(&mut rest, n);
+            }
         }
         // TLS holds what it encrypted until flushed; TCP's flush does nothing.
         match timeout(stall, self.stream.flush()).await {
