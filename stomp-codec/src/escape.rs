@@ -13,6 +13,7 @@ use bytes::BufMut;
 use memchr::{memchr, memchr2, memchr3};
 
 use crate::Version;
+use crate::swar;
 use crate::version::Escaping;
 
 /// What is wrong with a header name or value, at an offset within it.
@@ -200,25 +201,27 @@ pub(crate) fn escaped_len(field: &[u8], escaping: Escaping) -> usize {
             .count()
 }
 
-/// Writes `field` escaped under `escaping`; runs of plain octets are copied whole.
+/// Writes `field` escaped under `escaping`; runs of plain octets are copied whole, and most
+/// fields are one run.
 pub(crate) fn put_escaped<B: BufMut>(dst: &mut B, field: &[u8], escaping: Escaping) {
-    // Most fields hold nothing to escape: one copy.
-    let plain = !field
-        .iter()
-        .any(|&octet| matches!(octet, b'\n' | b':' | b'\\' | b'\r'));
-    if escaping == Escaping::None || plain {
+    if escaping == Escaping::None {
         dst.put_slice(field);
         return;
     }
-    let mut plain_from = 0;
-    for (i, &octet) in field.iter().enumerate() {
-        if let Some(escape) = escape_of(octet, escaping) {
-            dst.put_slice(field.get(plain_from..i).unwrap_or_default());
-            dst.put_slice(escape);
-            plain_from = i + 1;
+    let mut rest = field;
+    while let Some(i) = swar::find_any(rest, [b'\n', b':', b'\\', b'\r']) {
+        let (plain, tail) = rest.split_at(i);
+        dst.put_slice(plain);
+        if let Some(&octet) = tail.first() {
+            // A CR needs no escape in 1.1.
+            match escape_of(octet, escaping) {
+                Some(escape) => dst.put_slice(escape),
+                None => dst.put_u8(octet),
+            }
         }
+        rest = tail.get(1..).unwrap_or_default();
     }
-    dst.put_slice(field.get(plain_from..).unwrap_or_default());
+    dst.put_slice(rest);
 }
 
 #[cfg(test)]

@@ -32,6 +32,25 @@ pub(crate) fn below(index: usize) -> u64 {
     (1u64 << (8 * index)).wrapping_sub(1)
 }
 
+/// The first octet of `haystack` that is one of `set`. Header fields are short: a word at a
+/// time beats a SIMD search, which pays for setting itself up on every call.
+pub(crate) fn find_any<const N: usize>(haystack: &[u8], set: [u8; N]) -> Option<usize> {
+    let mut at = 0;
+    while let Some(word) = word_at(haystack, at) {
+        let found = set
+            .iter()
+            .fold(0, |found, &octet| found | octets_equal(word, octet));
+        if found != 0 {
+            return Some(at + first_index(found));
+        }
+        at += 8;
+    }
+    let tail = haystack.get(at..).unwrap_or_default();
+    tail.iter()
+        .position(|octet| set.contains(octet))
+        .map(|i| at + i)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,6 +71,15 @@ mod tests {
             }
         }
         assert_eq!(octets_equal(u64::from_le_bytes(*b"abcdefgh"), b':'), 0);
+        for len in 0..20 {
+            let mut field = vec![b'a'; len];
+            assert_eq!(find_any(&field, [b':', b'\\']), None);
+            for at in 0..len {
+                field[at] = b'\\';
+                assert_eq!(find_any(&field, [b':', b'\\']), Some(at), "{len} {at}");
+                field[at] = b'a';
+            }
+        }
         assert_eq!(word_at(b"1234567", 0), None);
         assert_eq!(
             word_at(b"12345678", 0),
