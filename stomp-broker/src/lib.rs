@@ -80,7 +80,7 @@ pub use stomp_session;
 pub use stomp_session::{
     AckMode, CloseReason, ConnectRequest, Delivery, FrameBuf, ServerConfig, SubscriptionId,
 };
-use stomp_session::{MessageSet, ServerEvent, ServerSession};
+use stomp_session::{MessageSet, ServerEvent, ServerSession, SharedDelivery};
 
 /// Identifies one connection of the broker, for the broker's whole life: its
 /// [`session_name`] is the `session` header its CONNECTED carries.
@@ -773,9 +773,11 @@ impl Broker {
             .take_while(|(d, _)| *d == message.destination)
             .map(|(_, key)| *key)
             .collect();
+        let headers = stored_headers(message);
+        let mut shared = SharedDelivery::new(delivery_of(message, &headers));
         targets
             .into_iter()
-            .map(|key| usize::from(self.deliver_to_topic(now, key, message)))
+            .map(|key| usize::from(self.deliver_to_topic(now, key, &mut shared)))
             .sum()
     }
 
@@ -805,21 +807,28 @@ impl Broker {
         }
         let mut targets = Vec::new();
         self.routes.matching(&message.destination, &mut targets);
+        let headers = stored_headers(&message);
+        let mut shared = SharedDelivery::new(delivery_of(&message, &headers));
         for key in targets {
-            self.deliver_to_topic(now, key, &message);
+            self.deliver_to_topic(now, key, &mut shared);
         }
     }
 
     /// Writes a topic message to one subscription; whether it took it. A subscriber holding
     /// more unacknowledged messages than its window is closed as too slow.
-    fn deliver_to_topic(&mut self, now: Instant, key: SubscriberKey, message: &Stored) -> bool {
+    fn deliver_to_topic(
+        &mut self,
+        now: Instant,
+        key: SubscriberKey,
+        shared: &mut SharedDelivery<'_>,
+    ) -> bool {
         let Some(s) = self.subscribers.get(&key) else {
             return false;
         };
         let Some(c) = self.connections.get_mut(&s.connection) else {
             return false;
         };
-        let taken = deliver(&mut c.session, now, &s.id, message);
+        let taken = c.session.deliver_shared(now, &s.id, shared).is_ok();
         self.totals.deliveries += u64::from(taken);
         let connection = s.connection;
         self.ready.insert(connection);
@@ -1292,13 +1301,8 @@ const RESERVED: [&str; 10] = [
     "activemq.prefetchSize",
 ];
 
-/// Writes `message` to one subscription of one session; whether the session took it.
-fn deliver(
-    session: &mut ServerSession,
-    now: Instant,
-    subscription: &SubscriptionId,
-    message: &Stored,
-) -> bool {
+/// The headers a stored message is delivered with, after the subscription's own.
+fn stored_headers(message: &Stored) -> Vec<(&str, &str)> {
     let mut headers: Vec<(&str, &str)> = Vec::with_capacity(message.headers.len() + 1);
     if message.redelivered {
         headers.push(("redelivered", "true"));
@@ -1309,9 +1313,25 @@ fn deliver(
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str())),
     );
-    let delivery = Delivery::new(&message.destination, &message.message_id, &message.body)
-        .with_headers(&headers);
-    session.deliver(now, subscription, delivery).is_ok()
+    headers
+}
+
+/// Writes `message` to one subscription of one session; whether the session took it.
+fn deliver(
+    session: &mut ServerSession,
+    now: Instant,
+    subscription: &SubscriptionId,
+    message: &Stored,
+) -> bool {
+    let headers = stored_headers(message);
+    session
+        .deliver(now, subscription, delivery_of(message, &headers))
+        .is_ok()
+}
+
+/// A stored message as a delivery, with `headers` from [`stored_headers`].
+fn delivery_of<'a>(message: &'a Stored, headers: &'a [(&'a str, &'a str)]) -> Delivery<'a> {
+    Delivery::new(&message.destination, &message.message_id, &message.body).with_headers(headers)
 }
 
 /// The `session` header CONNECTED carries, naming the connection as Spring and RabbitMQ do.

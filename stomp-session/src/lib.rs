@@ -95,6 +95,7 @@ mod ids;
 mod link;
 mod outbox;
 mod server;
+mod shared;
 mod subscriptions;
 mod types;
 
@@ -105,6 +106,7 @@ pub use error::{CloseReason, SessionError, Violation};
 pub use heartbeat::{HeartBeat, InvalidHeartBeat, Periods};
 pub use ids::{ReceiptId, SubscriptionId, TransactionId};
 pub use server::{ConnectRequest, Delivery, SendCheck, ServerConfig, ServerEvent, ServerSession};
+pub use shared::SharedDelivery;
 /// The codec this crate is built on, for its other types (`stomp_session::stomp_codec::Error`
 /// is what [`CloseReason::Decode`] carries).
 pub use stomp_codec;

@@ -104,6 +104,18 @@ impl Link {
         Ok(())
     }
 
+    /// Queues a frame whose head is already encoded.
+    pub(crate) fn send_encoded(&mut self, now: Instant, head: &[u8], body: &Bytes) {
+        self.outbox.push_encoded(head, body);
+        self.last_sent = now;
+        self.frames_sent += 1;
+    }
+
+    /// The encoder frames are written with.
+    pub(crate) fn encoder(&self) -> Encoder {
+        self.encoder
+    }
+
     /// Starts heart-beating with the negotiated periods.
     pub(crate) fn start_heart_beats(&mut self, now: Instant, periods: Periods) {
         self.periods = periods;

@@ -48,6 +48,19 @@ impl Outbox {
         Ok(())
     }
 
+    /// Queues a frame whose head is already encoded: the head, `body` and the NUL.
+    pub(crate) fn push_encoded(&mut self, head: &[u8], body: &Bytes) {
+        self.pending.put_slice(head);
+        if body.len() < LARGE_BODY {
+            self.pending.put_slice(body);
+        } else {
+            self.ready.push_back(self.pending.split().freeze());
+            self.ready.push_back(body.clone());
+        }
+        self.pending.put_slice(Encoder::FRAME_END);
+        self.queued += (head.len() + body.len() + Encoder::FRAME_END.len()) as u64;
+    }
+
     /// Queues raw octets, such as a heart-beat EOL.
     pub(crate) fn push_raw(&mut self, octets: &[u8]) {
         self.pending.put_slice(octets);

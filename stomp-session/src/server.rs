@@ -6,12 +6,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use stomp_codec::{Command, Config, Encoder, FrameBuf, Item, Limits, Version};
 
 use crate::heartbeat::{HeartBeat, Periods};
 use crate::ids::SubscriptionId;
 use crate::link::Link;
+use crate::shared::SharedDelivery;
 use crate::subscriptions::{AckRef, MessageSet, Subscriptions};
 use crate::types::{AckMode, Secret};
 use crate::{CloseReason, SessionError, Violation};
@@ -1207,41 +1208,97 @@ impl ServerSession {
         id: &SubscriptionId,
         delivery: Delivery<'_>,
     ) -> Result<(), SessionError> {
-        match self.state {
-            State::Connected => {}
-            State::Closing | State::Closed => return Err(SessionError::Closed),
-            _ => return Err(SessionError::NotConnected),
-        }
-        let ack_mode = self
-            .subscriptions
-            .get(id.as_str())
-            .map(|s| s.ack)
-            .ok_or_else(|| SessionError::UnknownSubscription(id.clone()))?;
+        let ack_mode = self.deliverable(id)?;
         let ack_id = ack_mode.needs_ack().then(|| {
             self.next_ack += 1;
             self.next_ack.to_string()
         });
-        let own = [
-            ("subscription", id.as_str()),
-            ("message-id", delivery.message_id),
-            ("destination", delivery.destination),
-        ];
         // The `ack` header exists from 1.2 (1.2 "MESSAGE").
-        let ack_header = ack_id
+        let ack = ack_id
             .as_deref()
-            .filter(|_| self.version() == Version::V1_2)
-            .map(|a| ("ack", a));
-        let headers = own
-            .into_iter()
-            .chain(ack_header)
-            .chain(delivery.headers.iter().copied());
-        self.link
-            .send(now, Command::Message, headers, delivery.body)?;
+            .filter(|_| self.version() == Version::V1_2);
+        self.link.send(
+            now,
+            Command::Message,
+            message_headers(id, &delivery, ack),
+            delivery.body,
+        )?;
         if let Some(ack_id) = ack_id {
             self.subscriptions
                 .delivered(id.as_str(), ack_id, delivery.message_id.to_owned());
         }
         Ok(())
+    }
+
+    /// Delivers like [`deliver`](Self::deliver) one message that goes to many subscriptions:
+    /// a subscription without acknowledgements gets the very octets an earlier one with its id
+    /// and protocol version got, encoded once. A subscription that acknowledges gets a frame
+    /// of its own, for its `ack` header.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use bytes::Bytes;
+    /// use stomp_session::{Delivery, ServerConfig, ServerSession, SharedDelivery, SubscriptionId};
+    ///
+    /// let now = Instant::now();
+    /// let mut sessions: Vec<ServerSession> = (0..3)
+    ///     .map(|_| {
+    ///         let mut session = ServerSession::new(ServerConfig::default(), now);
+    ///         session.handle_input(now, b"CONNECT\naccept-version:1.2\nhost:/\n\n\0");
+    ///         let _connect = session.poll_event();
+    ///         session.accept(now).unwrap();
+    ///         session.handle_input(now, b"SUBSCRIBE\nid:sub-0\ndestination:/topic/a\n\n\0");
+    ///         while session.poll_event().is_some() {}
+    ///         while session.poll_transmit().is_some() {}
+    ///         session
+    ///     })
+    ///     .collect();
+    /// let body = Bytes::from_static(b"hello");
+    /// let mut shared = SharedDelivery::new(Delivery::new("/topic/a", "m-1", &body));
+    /// let id = SubscriptionId::from("sub-0");
+    /// for session in &mut sessions {
+    ///     session.deliver_shared(now, &id, &mut shared).unwrap();
+    /// }
+    /// let frames: Vec<Bytes> = sessions.iter_mut().map(|s| s.poll_transmit().unwrap()).collect();
+    /// assert!(frames.iter().all(|f| f == &frames[0]));
+    /// assert!(frames[0].starts_with(b"MESSAGE\nsubscription:sub-0\nmessage-id:m-1\n"));
+    /// ```
+    pub fn deliver_shared(
+        &mut self,
+        now: Instant,
+        id: &SubscriptionId,
+        shared: &mut SharedDelivery<'_>,
+    ) -> Result<(), SessionError> {
+        if self.deliverable(id)?.needs_ack() {
+            return self.deliver(now, id, shared.delivery());
+        }
+        let encoder = self.link.encoder();
+        let head = shared.head(encoder, id.as_str(), |delivery| {
+            let mut head = BytesMut::new();
+            encoder
+                .encode_head_parts(
+                    Command::Message,
+                    message_headers(id, delivery, None),
+                    delivery.body,
+                    &mut head,
+                )
+                .map(|()| head)
+        })?;
+        self.link.send_encoded(now, &head, shared.delivery().body);
+        Ok(())
+    }
+
+    /// The ack mode of subscription `id`, when a message can be delivered to it.
+    fn deliverable(&self, id: &SubscriptionId) -> Result<AckMode, SessionError> {
+        match self.state {
+            State::Connected => {}
+            State::Closing | State::Closed => return Err(SessionError::Closed),
+            _ => return Err(SessionError::NotConnected),
+        }
+        self.subscriptions
+            .get(id.as_str())
+            .map(|s| s.ack)
+            .ok_or_else(|| SessionError::UnknownSubscription(id.clone()))
     }
 
     /// Closes the session from the application's side, for example at shutdown: an ERROR with
@@ -1415,4 +1472,20 @@ fn ack_ref(frame: &FrameBuf, version: Version) -> Result<OwnedAckRef, Refusal> {
         },
         Version::V1_0 => OwnedAckRef::MessageId(required(frame, "message-id")?),
     })
+}
+
+/// The headers of a MESSAGE: the subscription's own, then the message's (1.2 "MESSAGE").
+fn message_headers<'h>(
+    id: &'h SubscriptionId,
+    delivery: &Delivery<'h>,
+    ack: Option<&'h str>,
+) -> impl Iterator<Item = (&'h str, &'h str)> + Clone {
+    [
+        ("subscription", id.as_str()),
+        ("message-id", delivery.message_id),
+        ("destination", delivery.destination),
+    ]
+    .into_iter()
+    .chain(ack.map(|a| ("ack", a)))
+    .chain(delivery.headers.iter().copied())
 }
