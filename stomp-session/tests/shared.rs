@@ -31,6 +31,7 @@ fn written(session: &mut ServerSession) -> Vec<u8> {
 
 #[test]
 fn every_subscription_gets_what_deliver_would_give_it() {
+    #[allow(clippy::disallowed_methods)] // the origin of virtual time
     let now = Instant::now();
     let kinds = [
         ("1.2", "sub-0", "auto"),
@@ -70,6 +71,7 @@ fn every_subscription_gets_what_deliver_would_give_it() {
 
 #[test]
 fn acknowledging_subscriptions_get_an_ack_of_their_own() {
+    #[allow(clippy::disallowed_methods)] // the origin of virtual time
     let now = Instant::now();
     let body = Bytes::from_static(b"hi");
     let mut shared = SharedDelivery::new(Delivery::new("/topic/a", "m-1", &body));
@@ -95,6 +97,7 @@ fn acknowledging_subscriptions_get_an_ack_of_their_own() {
 
 #[test]
 fn a_subscription_that_is_not_there_is_refused() {
+    #[allow(clippy::disallowed_methods)] // the origin of virtual time
     let now = Instant::now();
     let body = Bytes::from_static(b"hi");
     let mut shared = SharedDelivery::new(Delivery::new("/topic/a", "m-1", &body));
