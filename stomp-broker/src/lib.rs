@@ -65,6 +65,8 @@ mod relay;
 mod routes;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -334,8 +336,10 @@ impl Connection {
 pub struct Broker {
     config: BrokerConfig,
     policy: Arc<Policy>,
-    connections: HashMap<ConnectionId, Connection>,
-    subscribers: HashMap<SubscriberKey, Subscriber>,
+    // Keyed by ids the broker hands out itself, never chosen by a client: a fast hash, with
+    // nothing to fear from keys made to collide.
+    connections: FxHashMap<ConnectionId, Connection>,
+    subscribers: FxHashMap<SubscriberKey, Subscriber>,
     routes: Routes,
     queues: Queues,
     next_connection: u64,
@@ -399,8 +403,8 @@ impl Broker {
         Broker {
             config,
             policy,
-            connections: HashMap::new(),
-            subscribers: HashMap::new(),
+            connections: FxHashMap::default(),
+            subscribers: FxHashMap::default(),
             routes: Routes::default(),
             queues: Queues::default(),
             next_connection: 0,

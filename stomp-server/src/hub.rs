@@ -2,13 +2,13 @@
 //! connection its bytes to write, its next deadline and whether to read. A panic while
 //! serving one connection closes that connection with an ERROR; the others go on.
 
-use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::Bytes;
+use rustc_hash::FxHashMap;
 use stomp_broker::{Broker, BrokerEvent, ConnectionId, session_name};
 use stomp_session::{CloseReason, Delivery, FrameBuf};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -169,7 +169,8 @@ impl Client {
 
 pub(crate) struct Hub {
     broker: Broker,
-    clients: HashMap<ConnectionId, Client>,
+    /// Keyed by ids the broker hands out, never chosen by a client: a fast hash is safe.
+    clients: FxHashMap<ConnectionId, Client>,
     app: Arc<App>,
     workers: Workers,
     handle: Handle,
@@ -197,7 +198,7 @@ impl Hub {
         Hub {
             relay,
             broker,
-            clients: HashMap::new(),
+            clients: FxHashMap::default(),
             app,
             workers,
             handle: Handle::new(inbox),

@@ -1273,6 +1273,7 @@ impl ServerSession {
             return self.deliver(now, id, shared.delivery());
         }
         let encoder = self.link.encoder();
+        let body = shared.delivery().body;
         let head = shared.head(encoder, id.as_str(), |delivery| {
             let mut head = BytesMut::new();
             encoder
@@ -1284,7 +1285,7 @@ impl ServerSession {
                 )
                 .map(|()| head)
         })?;
-        self.link.send_encoded(now, &head, shared.delivery().body);
+        self.link.send_encoded(now, head, body);
         Ok(())
     }
 

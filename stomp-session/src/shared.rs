@@ -7,7 +7,7 @@
 //! thousands of them is a handful of distinct frames: each is encoded once and copied to the
 //! others.
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use stomp_codec::Encoder;
 
 use crate::server::Delivery;
@@ -19,7 +19,7 @@ use crate::server::Delivery;
 pub struct SharedDelivery<'a> {
     delivery: Delivery<'a>,
     /// The heads encoded so far, by encoder and subscription id. Few: one per distinct id.
-    heads: Vec<(Encoder, Box<str>, Bytes)>,
+    heads: Vec<(Encoder, Box<str>, BytesMut)>,
 }
 
 impl<'a> SharedDelivery<'a> {
@@ -43,16 +43,19 @@ impl<'a> SharedDelivery<'a> {
         encoder: Encoder,
         id: &str,
         encode: impl FnOnce(&Delivery<'a>) -> Result<BytesMut, E>,
-    ) -> Result<Bytes, E> {
+    ) -> Result<&[u8], E> {
         let kept = self
             .heads
             .iter()
-            .find(|(e, i, _)| *e == encoder && &**i == id);
-        if let Some((_, _, head)) = kept {
-            return Ok(head.clone());
-        }
-        let head = encode(&self.delivery)?.freeze();
-        self.heads.push((encoder, Box::from(id), head.clone()));
-        Ok(head)
+            .position(|(e, i, _)| *e == encoder && &**i == id);
+        let at = match kept {
+            Some(at) => at,
+            None => {
+                let head = encode(&self.delivery)?;
+                self.heads.push((encoder, Box::from(id), head));
+                self.heads.len() - 1
+            }
+        };
+        Ok(self.heads.get(at).map_or(&[][..], |(_, _, head)| &head[..]))
     }
 }
