@@ -33,22 +33,33 @@ pub(crate) fn below(index: usize) -> u64 {
 }
 
 /// The first octet of `haystack` that is one of `set`. Header fields are short: a word at a
-/// time beats a SIMD search, which pays for setting itself up on every call.
+/// time beats a SIMD search, which pays for setting itself up on every call. The last word
+/// overlaps the one before it rather than going octet by octet.
 pub(crate) fn find_any<const N: usize>(haystack: &[u8], set: [u8; N]) -> Option<usize> {
+    let matches = |word: u64| {
+        set.iter()
+            .fold(0, |found, &octet| found | octets_equal(word, octet))
+    };
+    let len = haystack.len();
+    if len < 8 {
+        return haystack.iter().position(|octet| set.contains(octet));
+    }
     let mut at = 0;
-    while let Some(word) = word_at(haystack, at) {
-        let found = set
-            .iter()
-            .fold(0, |found, &octet| found | octets_equal(word, octet));
+    while at + 8 <= len {
+        let found = word_at(haystack, at).map_or(0, matches);
         if found != 0 {
             return Some(at + first_index(found));
         }
         at += 8;
     }
-    let tail = haystack.get(at..).unwrap_or_default();
-    tail.iter()
-        .position(|octet| set.contains(octet))
-        .map(|i| at + i)
+    if at == len {
+        return None;
+    }
+    // The octets before `at` are known not to match: only those after count.
+    let last = len - 8;
+    let fresh = !0u64 << (8 * (at - last));
+    let found = word_at(haystack, last).map_or(0, matches) & fresh;
+    (found != 0).then(|| last + first_index(found))
 }
 
 #[cfg(test)]
