@@ -6,7 +6,7 @@ use bytes::Bytes;
 use criterion::{Criterion, Throughput};
 use stomp_session::{
     AckMode, ClientConfig, ClientEvent, ClientSession, Delivery, SendFrame, ServerConfig,
-    ServerEvent, ServerSession, SubscriptionId,
+    ServerEvent, ServerSession, SharedDelivery, SubscriptionId,
 };
 
 use crate::report::{self, Table};
@@ -103,7 +103,8 @@ fn subscriber(now: Instant) -> ServerSession {
 }
 
 /// (g) One message to 1, 10 and 1000 subscribers: the body is shared, so the cost per
-/// subscriber does not grow with its size.
+/// subscriber does not grow with its size; and the same through `deliver_shared`, which
+/// encodes the MESSAGE once for all of them (they share a subscription id, as browsers do).
 pub fn fan_out(c: &mut Criterion, table: &mut Table) {
     let now = Instant::now();
     let mut g = c.benchmark_group("g_fan_out");
@@ -112,29 +113,43 @@ pub fn fan_out(c: &mut Criterion, table: &mut Table) {
         g.throughput(Throughput::Elements(subscribers as u64));
         for (label, size) in [("256 B", 256usize), ("64 KiB", 64 * 1024)] {
             let body = Bytes::from(vec![b'x'; size]);
-            let id = format!(
-                "{subscribers}_subscribers_{}",
-                crate::estimates::slug(label)
-            );
             let subscription = SubscriptionId::from("0");
-            g.bench_function(id.as_str(), |b| {
-                b.iter(|| {
-                    let delivery = Delivery::new("/topic/fan", "m-1", &body)
-                        .with_headers(&[("content-type", "text/plain")]);
-                    for session in &mut sessions {
-                        session.deliver(now, &subscription, delivery).unwrap();
-                        while let Some(bytes) = session.poll_transmit() {
-                            std::hint::black_box(bytes);
+            for shared in [false, true] {
+                let id = format!(
+                    "{subscribers}_subscribers_{}{}",
+                    crate::estimates::slug(label),
+                    if shared { "_shared" } else { "" }
+                );
+                g.bench_function(id.as_str(), |b| {
+                    b.iter(|| {
+                        let delivery = Delivery::new("/topic/fan", "m-1", &body)
+                            .with_headers(&[("content-type", "text/plain")]);
+                        let mut once = SharedDelivery::new(delivery);
+                        for session in &mut sessions {
+                            if shared {
+                                session.deliver_shared(now, &subscription, &mut once)
+                            } else {
+                                session.deliver(now, &subscription, delivery)
+                            }
+                            .unwrap();
+                            while let Some(bytes) = session.poll_transmit() {
+                                std::hint::black_box(bytes);
+                            }
                         }
-                    }
-                })
-            });
-            report::session_note(table, "g_fan_out", &id, |ns| {
-                format!(
-                    "(g) fan-out of one {label} message to {subscribers} subscribers: {:.0} ns per subscriber",
-                    ns / subscribers as f64
-                )
-            });
+                    })
+                });
+                let how = if shared {
+                    ", encoded once (deliver_shared)"
+                } else {
+                    ""
+                };
+                report::session_note(table, "g_fan_out", &id, |ns| {
+                    format!(
+                        "(g) fan-out of one {label} message to {subscribers} subscribers{how}: {:.0} ns per subscriber",
+                        ns / subscribers as f64
+                    )
+                });
+            }
         }
     }
     g.finish();

@@ -1209,6 +1209,17 @@ impl ServerSession {
         delivery: Delivery<'_>,
     ) -> Result<(), SessionError> {
         let ack_mode = self.deliverable(id)?;
+        self.deliver_with(now, id, delivery, ack_mode)
+    }
+
+    /// [`deliver`](Self::deliver), to a subscription known to take messages in `ack_mode`.
+    fn deliver_with(
+        &mut self,
+        now: Instant,
+        id: &SubscriptionId,
+        delivery: Delivery<'_>,
+        ack_mode: AckMode,
+    ) -> Result<(), SessionError> {
         let ack_id = ack_mode.needs_ack().then(|| {
             self.next_ack += 1;
             self.next_ack.to_string()
@@ -1232,8 +1243,9 @@ impl ServerSession {
 
     /// Delivers like [`deliver`](Self::deliver) one message that goes to many subscriptions:
     /// a subscription without acknowledgements gets the very octets an earlier one with its id
-    /// and protocol version got, encoded once. A subscription that acknowledges gets a frame
-    /// of its own, for its `ack` header.
+    /// and protocol version got, encoded once (and kept from the second such subscription on,
+    /// so a message for one costs what `deliver` does). A subscription that acknowledges gets
+    /// a frame of its own, for its `ack` header.
     ///
     /// ```
     /// use std::time::Instant;
@@ -1269,10 +1281,11 @@ impl ServerSession {
         id: &SubscriptionId,
         shared: &mut SharedDelivery<'_>,
     ) -> Result<(), SessionError> {
-        if self.deliverable(id)?.needs_ack() {
-            return self.deliver(now, id, shared.delivery());
-        }
         let encoder = self.link.encoder();
+        let ack_mode = self.deliverable(id)?;
+        if ack_mode.needs_ack() || !shared.is_shared(encoder, id.as_str()) {
+            return self.deliver_with(now, id, shared.delivery(), ack_mode);
+        }
         let body = shared.delivery().body;
         let head = shared.head(encoder, id.as_str(), |delivery| {
             let mut head = BytesMut::new();

@@ -5,9 +5,13 @@
 //! `client-individual` subscriptions, an `ack` header of its own (1.2 "MESSAGE"). Browsers
 //! subscribe with the same ids (stompjs counts `sub-0`, `sub-1`, ...), so a broadcast to
 //! thousands of them is a handful of distinct frames: each is encoded once and copied to the
-//! others.
+//! others. A head is kept only once a second subscription asks for it, so a message for one
+//! subscriber costs what a plain delivery does.
+
+use std::hash::{Hash, Hasher};
 
 use bytes::BytesMut;
+use rustc_hash::FxHasher;
 use stomp_codec::Encoder;
 
 use crate::server::Delivery;
@@ -20,6 +24,11 @@ pub struct SharedDelivery<'a> {
     delivery: Delivery<'a>,
     /// The heads encoded so far, by encoder and subscription id. Few: one per distinct id.
     heads: Vec<(Encoder, Box<str>, BytesMut)>,
+    /// Fingerprints of the last subscriptions delivered to without keeping a head: a second
+    /// delivery like one of them keeps its head. Fixed in size, so it never allocates; a
+    /// fingerprint overwritten or shared only changes when a head starts being kept.
+    seen: [u64; 4],
+    next_seen: usize,
 }
 
 impl<'a> SharedDelivery<'a> {
@@ -28,12 +37,40 @@ impl<'a> SharedDelivery<'a> {
         SharedDelivery {
             delivery,
             heads: Vec::new(),
+            seen: [0; 4],
+            next_seen: 0,
         }
     }
 
     /// The message.
     pub fn delivery(&self) -> Delivery<'a> {
         self.delivery
+    }
+
+    /// Whether a head for `encoder` and subscription `id` is kept, or is worth keeping now: the
+    /// first delivery of each is encoded on its own, and noted.
+    pub(crate) fn is_shared(&mut self, encoder: Encoder, id: &str) -> bool {
+        if self
+            .heads
+            .iter()
+            .any(|(e, i, _)| *e == encoder && &**i == id)
+        {
+            return true;
+        }
+        // Only a hint, so the fastest hash will do: a collision, even one a client made, only
+        // keeps a head sooner.
+        let mut hasher = FxHasher::default();
+        (encoder, id).hash(&mut hasher);
+        // Zero marks an empty slot.
+        let fingerprint = hasher.finish() | 1;
+        if self.seen.contains(&fingerprint) {
+            return true;
+        }
+        if let Some(slot) = self.seen.get_mut(self.next_seen % 4) {
+            *slot = fingerprint;
+        }
+        self.next_seen += 1;
+        false
     }
 
     /// The head encoded by `encoder` for subscription `id`: the one kept, or the one `encode`

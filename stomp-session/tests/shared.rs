@@ -51,7 +51,8 @@ fn every_subscription_gets_what_deliver_would_give_it() {
         let body = Bytes::from(vec![b'b'; size]);
         let delivery = Delivery::new("/topic/a", "m-1", &body).with_headers(&headers);
         let mut shared = SharedDelivery::new(delivery);
-        for (version, id, ack) in kinds {
+        // Twice over: a head is kept from the second subscription like another on.
+        for (version, id, ack) in kinds.into_iter().chain(kinds) {
             let id_ = SubscriptionId::from(id);
             let mut alone = subscribed(now, version, id, ack);
             let mut sharing = subscribed(now, version, id, ack);
