@@ -61,6 +61,7 @@ mod config;
 mod pattern;
 mod policy;
 mod queue;
+mod ready;
 mod relay;
 mod routes;
 
@@ -75,6 +76,7 @@ pub use config::{AllowAll, Authorizer, BrokerConfig};
 pub use pattern::Pattern;
 use policy::{Kind, Policy};
 use queue::{Queues, Stored};
+use ready::Ready;
 use routes::Routes;
 /// The session crate this broker is built on; the session types its API uses are re-exported
 /// here too, so that no other crate need be named.
@@ -348,7 +350,7 @@ pub struct Broker {
     next_take: u64,
     events: VecDeque<BrokerEvent>,
     /// Connections that may have bytes to write, have closed, or changed their input state.
-    ready: BTreeSet<ConnectionId>,
+    ready: Ready,
     /// Connections whose input is stopped by a queue limit.
     paused: BTreeSet<ConnectionId>,
     /// The sessions of each logged-in user, for user destinations.
@@ -412,7 +414,7 @@ impl Broker {
             next_message: 0,
             next_take: 0,
             events: VecDeque::new(),
-            ready: BTreeSet::new(),
+            ready: Ready::default(),
             paused: BTreeSet::new(),
             users: HashMap::new(),
             totals: Totals::default(),
@@ -577,7 +579,7 @@ impl Broker {
         let (received, sent) = c.session.frame_counts();
         self.totals.frames_received += received;
         self.totals.frames_sent += sent;
-        self.ready.remove(&connection);
+        self.ready.remove(connection);
         self.paused.remove(&connection);
         self.put_back_unwritten(now, c.unwritten.into_iter().collect());
     }
@@ -590,7 +592,7 @@ impl Broker {
     /// [`poll_write_report`](Self::poll_write_report) and [`is_closed`](Self::is_closed).
     #[must_use]
     pub fn poll_ready(&mut self) -> Option<ConnectionId> {
-        self.ready.pop_first()
+        self.ready.pop()
     }
 
     /// The next bytes to write to `connection`.
@@ -705,7 +707,7 @@ impl Broker {
         headers: &[(&str, &str)],
         body: Bytes,
     ) -> String {
-        let message = self.new_message(destination, headers, body);
+        let message = self.new_message(destination, owned(headers), body);
         let id = message.message_id.clone();
         if self.config.relay && self.policy.is_served(destination) {
             self.events.push_back(BrokerEvent::RelayPublish {
@@ -731,7 +733,7 @@ impl Broker {
         headers: &[(&str, &str)],
         body: Bytes,
     ) -> usize {
-        let message = self.new_message(destination, headers, body);
+        let message = self.new_message(destination, owned(headers), body);
         self.deliver_to_own(now, connection, &message)
     }
 
@@ -753,7 +755,7 @@ impl Broker {
             Some(sessions) => sessions.iter().copied().collect(),
             None => return 0,
         };
-        let message = self.new_message(&own, headers, body);
+        let message = self.new_message(&own, owned(headers), body);
         sessions
             .into_iter()
             .map(|connection| self.deliver_to_own(now, connection, &message))
@@ -778,7 +780,8 @@ impl Broker {
             .map(|(_, key)| *key)
             .collect();
         let headers = stored_headers(message);
-        let mut shared = SharedDelivery::new(delivery_of(message, &headers));
+        let mut shared =
+            SharedDelivery::new(delivery_of(message, &headers)).expecting(targets.len());
         targets
             .into_iter()
             .map(|key| usize::from(self.deliver_to_topic(now, key, &mut shared)))
@@ -787,15 +790,17 @@ impl Broker {
 
     // ---- Routing ----
 
-    fn new_message(&mut self, destination: &str, headers: &[(&str, &str)], body: Bytes) -> Stored {
+    fn new_message(
+        &mut self,
+        destination: &str,
+        headers: Vec<(String, String)>,
+        body: Bytes,
+    ) -> Stored {
         self.next_message += 1;
         Stored {
             destination: destination.to_owned(),
             message_id: format!("m-{}", self.next_message),
-            headers: headers
-                .iter()
-                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-                .collect(),
+            headers,
             body,
             redelivered: false,
         }
@@ -812,7 +817,8 @@ impl Broker {
         let mut targets = Vec::new();
         self.routes.matching(&message.destination, &mut targets);
         let headers = stored_headers(&message);
-        let mut shared = SharedDelivery::new(delivery_of(&message, &headers));
+        let mut shared =
+            SharedDelivery::new(delivery_of(&message, &headers)).expecting(targets.len());
         for key in targets {
             self.deliver_to_topic(now, key, &mut shared);
         }
@@ -1258,15 +1264,13 @@ impl Broker {
             return;
         } else if self.policy.is_served(&destination) {
             // The sender's own headers pass on to subscribers; the ones that framed the SEND
-            // or that each delivery sets do not.
+            // or that each delivery sets do not. Those are copied out of the frame once.
             let own: Vec<(String, String)> = frame
                 .headers()
                 .iter()
+                .filter(|h| !RESERVED.contains(&&*h.name()))
                 .map(|h| (h.name().into_owned(), h.value().into_owned()))
-                .filter(|(name, _)| !RESERVED.contains(&name.as_str()))
                 .collect();
-            let pairs: Vec<(&str, &str)> =
-                own.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
             let queue = self.policy.is_queue(&destination);
             // A queue keeps the body: copied, so that it does not pin the whole buffer it
             // was read into, which queue limits would not count.
@@ -1274,7 +1278,7 @@ impl Broker {
                 true => Bytes::copy_from_slice(frame.body()),
                 false => frame.body().clone(),
             };
-            let message = self.new_message(&destination, &pairs, body);
+            let message = self.new_message(&destination, own, body);
             self.route(now, message);
             if queue {
                 self.pause_if_full(connection, now, &destination);
@@ -1304,6 +1308,14 @@ const RESERVED: [&str; 10] = [
     "prefetch-count",
     "activemq.prefetchSize",
 ];
+
+/// Borrowed header pairs, owned for a stored message.
+fn owned(headers: &[(&str, &str)]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+        .collect()
+}
 
 /// The headers a stored message is delivered with, after the subscription's own.
 fn stored_headers(message: &Stored) -> Vec<(&str, &str)> {

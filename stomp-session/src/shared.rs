@@ -6,7 +6,8 @@
 //! subscribe with the same ids (stompjs counts `sub-0`, `sub-1`, ...), so a broadcast to
 //! thousands of them is a handful of distinct frames: each is encoded once and copied to the
 //! others. A head is kept only once a second subscription asks for it, so a message for one
-//! subscriber costs what a plain delivery does.
+//! subscriber costs what a plain delivery does; a caller that knows the message has several
+//! recipients says so ([`SharedDelivery::expecting`]), and each head is kept from the first.
 
 use std::hash::{Hash, Hasher};
 
@@ -29,6 +30,8 @@ pub struct SharedDelivery<'a> {
     /// fingerprint overwritten or shared only changes when a head starts being kept.
     seen: [u64; 4],
     next_seen: usize,
+    /// Several recipients are expected: every head is kept from its first delivery.
+    keep_first: bool,
 }
 
 impl<'a> SharedDelivery<'a> {
@@ -39,7 +42,26 @@ impl<'a> SharedDelivery<'a> {
             heads: Vec::new(),
             seen: [0; 4],
             next_seen: 0,
+            keep_first: false,
         }
+    }
+
+    /// Tells how many subscriptions the message is about to go to. With two or more, a head
+    /// is kept from the first subscription of its kind rather than the second, which saves
+    /// encoding it twice; the frames written are the same either way.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use stomp_session::{Delivery, SharedDelivery};
+    ///
+    /// let body = Bytes::from_static(b"hi");
+    /// let shared = SharedDelivery::new(Delivery::new("/topic/news", "m-1", &body)).expecting(1000);
+    /// assert_eq!(shared.delivery().destination, "/topic/news");
+    /// ```
+    #[must_use]
+    pub fn expecting(mut self, recipients: usize) -> SharedDelivery<'a> {
+        self.keep_first = recipients >= 2;
+        self
     }
 
     /// The message.
@@ -47,13 +69,15 @@ impl<'a> SharedDelivery<'a> {
         self.delivery
     }
 
-    /// Whether a head for `encoder` and subscription `id` is kept, or is worth keeping now: the
-    /// first delivery of each is encoded on its own, and noted.
+    /// Whether a head for `encoder` and subscription `id` is kept, or is worth keeping now:
+    /// unless several recipients are expected, the first delivery of each is encoded on its
+    /// own, and noted.
     pub(crate) fn is_shared(&mut self, encoder: Encoder, id: &str) -> bool {
-        if self
-            .heads
-            .iter()
-            .any(|(e, i, _)| *e == encoder && &**i == id)
+        if self.keep_first
+            || self
+                .heads
+                .iter()
+                .any(|(e, i, _)| *e == encoder && &**i == id)
         {
             return true;
         }

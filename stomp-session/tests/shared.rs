@@ -50,22 +50,27 @@ fn every_subscription_gets_what_deliver_would_give_it() {
     for size in [5, 64 * 1024] {
         let body = Bytes::from(vec![b'b'; size]);
         let delivery = Delivery::new("/topic/a", "m-1", &body).with_headers(&headers);
-        let mut shared = SharedDelivery::new(delivery);
-        // Twice over: a head is kept from the second subscription like another on.
-        for (version, id, ack) in kinds.into_iter().chain(kinds) {
-            let id_ = SubscriptionId::from(id);
-            let mut alone = subscribed(now, version, id, ack);
-            let mut sharing = subscribed(now, version, id, ack);
-            alone.deliver(now, &id_, delivery).unwrap();
-            sharing.deliver_shared(now, &id_, &mut shared).unwrap();
-            let expected = written(&mut alone);
-            assert_eq!(written(&mut sharing), expected, "{version} {id} {ack}");
-            assert!(expected.starts_with(b"MESSAGE\n"));
-            assert_eq!(
-                sharing.unacked_count(&id_),
-                alone.unacked_count(&id_),
-                "{version} {id} {ack}"
-            );
+        // A head kept from the second subscription like another on, and from the first when
+        // several recipients are announced; twice over.
+        for mut shared in [
+            SharedDelivery::new(delivery),
+            SharedDelivery::new(delivery).expecting(2 * kinds.len()),
+        ] {
+            for (version, id, ack) in kinds.into_iter().chain(kinds) {
+                let id_ = SubscriptionId::from(id);
+                let mut alone = subscribed(now, version, id, ack);
+                let mut sharing = subscribed(now, version, id, ack);
+                alone.deliver(now, &id_, delivery).unwrap();
+                sharing.deliver_shared(now, &id_, &mut shared).unwrap();
+                let expected = written(&mut alone);
+                assert_eq!(written(&mut sharing), expected, "{version} {id} {ack}");
+                assert!(expected.starts_with(b"MESSAGE\n"));
+                assert_eq!(
+                    sharing.unacked_count(&id_),
+                    alone.unacked_count(&id_),
+                    "{version} {id} {ack}"
+                );
+            }
         }
     }
 }
