@@ -124,7 +124,8 @@ pub fn fan_out(c: &mut Criterion, table: &mut Table) {
                     b.iter(|| {
                         let delivery = Delivery::new("/topic/fan", "m-1", &body)
                             .with_headers(&[("content-type", "text/plain")]);
-                        let mut once = SharedDelivery::new(delivery);
+                        // Announced, as the broker announces a topic's subscribers.
+                        let mut once = SharedDelivery::new(delivery).expecting(subscribers);
                         for session in &mut sessions {
                             if shared {
                                 session.deliver_shared(now, &subscription, &mut once)
