@@ -1268,8 +1268,11 @@ impl Broker {
             let own: Vec<(String, String)> = frame
                 .headers()
                 .iter()
-                .filter(|h| !RESERVED.contains(&&*h.name()))
-                .map(|h| (h.name().into_owned(), h.value().into_owned()))
+                .filter_map(|h| {
+                    let name = h.name();
+                    (!RESERVED.contains(&&*name))
+                        .then(|| (name.into_owned(), h.value().into_owned()))
+                })
                 .collect();
             let queue = self.policy.is_queue(&destination);
             // A queue keeps the body: copied, so that it does not pin the whole buffer it

@@ -17,13 +17,18 @@ use stomp_codec::Encoder;
 
 use crate::server::Delivery;
 
+/// Most heads kept for one message. Subscriptions choose their ids, so a broadcast to
+/// thousands of distinct ids would otherwise keep thousands of heads and search them all for
+/// each delivery; past this many kinds a delivery is encoded on its own, as `deliver` does.
+const MAX_HEADS: usize = 8;
+
 /// A [`Delivery`] about to go to many subscriptions, with the heads it has been encoded into
 /// so far. Made for one message and dropped after it, so a head is never written for another
 /// message: see [`ServerSession::deliver_shared`](crate::ServerSession::deliver_shared).
 #[derive(Debug)]
 pub struct SharedDelivery<'a> {
     delivery: Delivery<'a>,
-    /// The heads encoded so far, by encoder and subscription id. Few: one per distinct id.
+    /// The heads encoded so far, by encoder and subscription id: at most [`MAX_HEADS`].
     heads: Vec<(Encoder, Box<str>, BytesMut)>,
     /// Fingerprints of the last subscriptions delivered to without keeping a head: a second
     /// delivery like one of them keeps its head. Fixed in size, so it never allocates; a
@@ -73,13 +78,20 @@ impl<'a> SharedDelivery<'a> {
     /// unless several recipients are expected, the first delivery of each is encoded on its
     /// own, and noted.
     pub(crate) fn is_shared(&mut self, encoder: Encoder, id: &str) -> bool {
-        if self.keep_first
-            || self
-                .heads
-                .iter()
-                .any(|(e, i, _)| *e == encoder && &**i == id)
+        let room = self.heads.len() < MAX_HEADS;
+        // `head` finds the one kept, or keeps a new one while there is room.
+        if self.keep_first && room {
+            return true;
+        }
+        if self
+            .heads
+            .iter()
+            .any(|(e, i, _)| *e == encoder && &**i == id)
         {
             return true;
+        }
+        if !room {
+            return false;
         }
         // Only a hint, so the fastest hash will do: a collision, even one a client made, only
         // keeps a head sooner.
@@ -118,5 +130,37 @@ impl<'a> SharedDelivery<'a> {
             }
         };
         Ok(self.heads.get(at).map_or(&[][..], |(_, _, head)| &head[..]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use stomp_codec::Version;
+
+    use super::*;
+
+    #[test]
+    fn distinct_ids_keep_a_bounded_number_of_heads() {
+        let body = Bytes::from_static(b"hi");
+        let encoder = Encoder::new(Version::V1_2);
+        for mut shared in [
+            SharedDelivery::new(Delivery::new("/topic/a", "m-1", &body)).expecting(1000),
+            SharedDelivery::new(Delivery::new("/topic/a", "m-1", &body)),
+        ] {
+            for n in 0..1000 {
+                // Each id twice in a row: the second is like the first.
+                for _ in 0..2 {
+                    let id = format!("sub-{n}");
+                    if shared.is_shared(encoder, &id) {
+                        let head = shared.head(encoder, &id, |_| {
+                            Ok::<_, ()>(BytesMut::from(&b"MESSAGE\n"[..]))
+                        });
+                        assert_eq!(head, Ok(&b"MESSAGE\n"[..]));
+                    }
+                }
+            }
+            assert_eq!(shared.heads.len(), MAX_HEADS);
+        }
     }
 }
