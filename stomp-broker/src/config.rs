@@ -55,6 +55,26 @@ pub struct BrokerConfig {
     /// Whether broker destinations are served by another broker, through a relay the driver
     /// runs (default: no, they are served here). See [`Broker`](crate::Broker#relay-mode).
     pub(crate) relay: bool,
+    /// This broker's place among the shards of one server (default: shard 0 of 1). See
+    /// [`Broker`](crate::Broker#shards).
+    pub(crate) shard: Shard,
+}
+
+/// A broker's place among the shards of one server: its index, and how many there are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// This shard, from 0.
+    pub index: usize,
+    /// How many shards there are, at least 1.
+    pub count: usize,
+}
+
+impl Shard {
+    /// The `n`th id (from 1) a shard hands out, unique among all shards: shard `i` of `c`
+    /// hands out `i + 1`, `i + 1 + c`, `i + 1 + 2c`...
+    pub(crate) fn id(self, n: u64) -> u64 {
+        (n - 1) * self.count as u64 + self.index as u64 + 1
+    }
 }
 
 impl Default for BrokerConfig {
@@ -76,6 +96,7 @@ impl Default for BrokerConfig {
             login_failure_delay: Duration::from_secs(1),
             drop_unserved_sends: false,
             relay: false,
+            shard: Shard { index: 0, count: 1 },
         }
     }
 }
@@ -292,6 +313,23 @@ impl BrokerConfig {
     /// runs (default: no, they are served here). See [`Broker`](crate::Broker#relay-mode).
     pub fn relay(&self) -> bool {
         self.relay
+    }
+
+    /// Sets [`shard`](Self::shard): this broker is shard `index` of `count`.
+    ///
+    /// # Panics
+    /// If `count` is 0 or `index` is not below it.
+    #[must_use]
+    pub fn with_shard(mut self, index: usize, count: usize) -> Self {
+        assert!(index < count, "shard {index} of {count}");
+        self.shard = Shard { index, count };
+        self
+    }
+
+    /// This broker's place among the shards of one server (default: shard 0 of 1). See
+    /// [`Broker`](crate::Broker#shards).
+    pub fn shard(&self) -> Shard {
+        self.shard
     }
 }
 

@@ -64,20 +64,22 @@ mod queue;
 mod ready;
 mod relay;
 mod routes;
+mod shard;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-pub use config::{AllowAll, Authorizer, BrokerConfig};
+pub use config::{AllowAll, Authorizer, BrokerConfig, Shard};
 pub use pattern::Pattern;
 use policy::{Kind, Policy};
 use queue::{Queues, Stored};
 use ready::Ready;
 use routes::Routes;
+pub use shard::{ShardMessage, owner_of};
 /// The session crate this broker is built on; the session types its API uses are re-exported
 /// here too, so that no other crate need be named.
 pub use stomp_session;
@@ -209,6 +211,14 @@ pub enum BrokerEvent {
         /// Acknowledged, or refused.
         ack: bool,
     },
+    /// Shards: a message for another shard of the server, to hand to its
+    /// [`Broker::handle_shard`] (see [`Broker`](Broker#shards)).
+    ToShard {
+        /// The shard it is for.
+        shard: usize,
+        /// What to hand it.
+        message: ShardMessage,
+    },
 }
 
 /// What a broker holds at one moment, from [`Broker::stats`].
@@ -265,9 +275,26 @@ struct Subscriber {
     unwritten: usize,
     /// Queue messages awaiting ACK or NACK, by message id, with the order they were taken in.
     unacked: HashMap<String, (u64, Stored)>,
+    /// A queue's consumer on another shard: that shard (its `connection` is one of that
+    /// shard's, and its messages go there).
+    shard: Option<usize>,
 }
 
 impl Subscriber {
+    fn new(connection: ConnectionId, id: SubscriptionId, destination: &str, kind: Kind) -> Self {
+        Subscriber {
+            connection,
+            id,
+            pattern: Pattern::new(destination),
+            kind,
+            ack: AckMode::Auto,
+            window: 1,
+            unwritten: 0,
+            unacked: HashMap::new(),
+            shard: None,
+        }
+    }
+
     fn in_flight(&self) -> usize {
         self.unwritten + self.unacked.len()
     }
@@ -305,13 +332,20 @@ struct Connection {
     unwritten: VecDeque<Unwritten>,
     /// Relayed messages under auto ack not yet known to be written, oldest first.
     relayed_unwritten: VecDeque<relay::Unwritten>,
-    /// The queue whose limit stopped this connection's input, if any.
-    paused_on: Option<String>,
+    /// A queue's limit stopped this connection's input (the queue is here).
+    paused_here: bool,
+    /// A queue's limit stopped this connection's input (the queue is another shard's).
+    held_by_owner: bool,
     /// The driver holds this connection's input ([`Broker::hold_input`]).
     held: bool,
 }
 
 impl Connection {
+    /// Whether its input is not to be read now.
+    fn input_stopped(&self) -> bool {
+        self.held || self.paused_here || self.held_by_owner
+    }
+
     /// Octets queued for the connection that the driver has not reported written.
     fn unwritten_octets(&self) -> u64 {
         self.session.octets_queued().saturating_sub(self.written)
@@ -351,8 +385,11 @@ pub struct Broker {
     events: VecDeque<BrokerEvent>,
     /// Connections that may have bytes to write, have closed, or changed their input state.
     ready: Ready,
-    /// Connections whose input is stopped by a queue limit.
-    paused: BTreeSet<ConnectionId>,
+    /// Connections, here or on other shards, whose input is stopped by the limit of a queue
+    /// here, and that queue.
+    paused: BTreeMap<ConnectionId, String>,
+    /// Consumers on other shards of queues here, by their connection and subscription id.
+    remote_consumers: HashMap<(ConnectionId, SubscriptionId), SubscriberKey>,
     /// The sessions of each logged-in user, for user destinations.
     users: HashMap<String, BTreeSet<ConnectionId>>,
     /// Running totals, for [`Broker::stats`].
@@ -415,7 +452,8 @@ impl Broker {
             next_take: 0,
             events: VecDeque::new(),
             ready: Ready::default(),
-            paused: BTreeSet::new(),
+            paused: BTreeMap::new(),
+            remote_consumers: HashMap::new(),
             users: HashMap::new(),
             totals: Totals::default(),
         }
@@ -427,7 +465,7 @@ impl Broker {
     /// then, and [`poll_ready`](Self::poll_ready) names it so the driver learns the deadline.
     pub fn open(&mut self, now: Instant) -> ConnectionId {
         self.next_connection += 1;
-        let id = ConnectionId(self.next_connection);
+        let id = ConnectionId(self.config.shard.id(self.next_connection));
         let connection = Connection {
             session: ServerSession::new(self.config.session.clone(), now),
             user: None,
@@ -440,7 +478,8 @@ impl Broker {
             report_asked: false,
             unwritten: VecDeque::new(),
             relayed_unwritten: VecDeque::new(),
-            paused_on: None,
+            paused_here: false,
+            held_by_owner: false,
             held: false,
         };
         self.totals.opened += 1;
@@ -563,7 +602,8 @@ impl Broker {
         };
         if c.held != held {
             c.held = held;
-            c.session.pause_input(now, held || c.paused_on.is_some());
+            let stopped = c.input_stopped();
+            c.session.pause_input(now, stopped);
             self.ready.insert(connection);
         }
     }
@@ -634,8 +674,9 @@ impl Broker {
     /// Whether the driver should read `connection`'s input: false while it is flow-controlled
     /// because a queue it sent to is over its limit, or held by [`hold_input`](Self::hold_input). Its heart-beats do not count meanwhile.
     pub fn wants_input(&self, connection: ConnectionId) -> bool {
-        !self.paused.contains(&connection)
-            && self.connections.get(&connection).is_none_or(|c| !c.held)
+        self.connections
+            .get(&connection)
+            .is_none_or(|c| !c.input_stopped())
     }
 
     /// Whether `connection`'s session is over and written out: close its transport, and once
@@ -669,7 +710,7 @@ impl Broker {
             frames_sent: t.frames_sent + sent,
             deliveries: t.deliveries,
             connections: self.connections.len(),
-            subscriptions: self.subscribers.len(),
+            subscriptions: self.subscribers.len() - self.remote_consumers.len(),
             topics: self.routes.topics(),
             pattern_nodes: self.routes.pattern_nodes(),
             queues: self.queues.len(),
@@ -717,7 +758,7 @@ impl Broker {
             });
             return id;
         }
-        self.route(now, message);
+        self.route(now, message, None);
         id
     }
 
@@ -799,26 +840,20 @@ impl Broker {
         self.next_message += 1;
         Stored {
             destination: destination.to_owned(),
-            message_id: format!("m-{}", self.next_message),
+            message_id: format!("m-{}", self.config.shard.id(self.next_message)),
             headers,
             body,
             redelivered: false,
         }
     }
 
-    /// Delivers a message: to every subscriber of a topic, or into its queue.
-    fn route(&mut self, now: Instant, message: Stored) {
-        if self.policy.is_queue(&message.destination) {
-            let name = message.destination.clone();
-            self.queues.push(message);
-            self.dispatch(now, &name);
-            return;
-        }
+    /// Delivers a topic message to every subscriber here.
+    fn deliver_to_subscribers(&mut self, now: Instant, message: &Stored) {
         let mut targets = Vec::new();
         self.routes.matching(&message.destination, &mut targets);
-        let headers = stored_headers(&message);
+        let headers = stored_headers(message);
         let mut shared =
-            SharedDelivery::new(delivery_of(&message, &headers)).expecting(targets.len());
+            SharedDelivery::new(delivery_of(message, &headers)).expecting(targets.len());
         for key in targets {
             self.deliver_to_topic(now, key, &mut shared);
         }
@@ -857,6 +892,11 @@ impl Broker {
         let Some(s) = self.subscribers.get(&key) else {
             return false;
         };
+        // A consumer on another shard: its window bounds what it is handed, and its shard
+        // feeds it as fast as it writes.
+        if s.shard.is_some() {
+            return s.in_flight() < s.window;
+        }
         let Some(c) = self.connections.get(&s.connection) else {
             return false;
         };
@@ -906,6 +946,20 @@ impl Broker {
             self.queues.put_back(std::iter::once(message));
             return;
         };
+        // Held until its shard settles it: acknowledged, or under auto ack written.
+        if let Some(shard) = s.shard {
+            self.next_take += 1;
+            let (connection, id) = (s.connection, s.id.clone());
+            s.unacked
+                .insert(message.message_id.clone(), (take, message.clone()));
+            let deliver = shard::Inner::Deliver {
+                connection,
+                id,
+                message,
+            };
+            self.tell(shard, deliver);
+            return;
+        }
         let Some(c) = self.connections.get_mut(&s.connection) else {
             self.queues.put_back(std::iter::once(message));
             return;
@@ -945,51 +999,6 @@ impl Broker {
         self.queues.put_back(lost.into_iter().map(|u| u.message));
         for queue in queues {
             self.dispatch(now, &queue);
-        }
-    }
-
-    /// Stops `connection`'s input if the queue it sent to, or all queues, are over their limit.
-    fn pause_if_full(&mut self, connection: ConnectionId, now: Instant, queue: &str) {
-        let full = self
-            .queues
-            .get(queue)
-            .is_some_and(|q| q.bytes > self.config.max_queue_bytes)
-            || self.queues.total_bytes() > self.config.max_total_queue_bytes;
-        if !full {
-            return;
-        }
-        if let Some(c) = self.connections.get_mut(&connection) {
-            c.session.pause_input(now, true);
-            c.paused_on = Some(queue.to_owned());
-            self.paused.insert(connection);
-            self.ready.insert(connection);
-        }
-    }
-
-    /// Lets flow-controlled publishers go on once their queue, and all queues, have room.
-    fn resume_publishers(&mut self, now: Instant) {
-        if self.paused.is_empty() || self.queues.total_bytes() > self.config.max_total_queue_bytes {
-            return;
-        }
-        let limit = self.config.max_queue_bytes;
-        let resumed: Vec<ConnectionId> = self
-            .paused
-            .iter()
-            .copied()
-            .filter(|id| {
-                self.connections
-                    .get(id)
-                    .and_then(|c| c.paused_on.as_deref())
-                    .is_none_or(|q| self.queues.get(q).is_none_or(|q| q.bytes <= limit))
-            })
-            .collect();
-        for id in resumed {
-            self.paused.remove(&id);
-            self.ready.insert(id);
-            if let Some(c) = self.connections.get_mut(&id) {
-                c.paused_on = None;
-                c.session.pause_input(now, false);
-            }
         }
     }
 
@@ -1046,7 +1055,6 @@ impl Broker {
                     for id in ids {
                         self.unsubscribe(connection, now, &id);
                     }
-                    self.paused.remove(&connection);
                     if let Some(user) = self
                         .connections
                         .get(&connection)
@@ -1080,6 +1088,8 @@ impl Broker {
         ack: AckMode,
         frame: &FrameBuf,
     ) {
+        let owner = self.owner(&destination);
+        let here = owner == self.config.shard.index;
         let Some(c) = self.connections.get_mut(&connection) else {
             return;
         };
@@ -1088,6 +1098,7 @@ impl Broker {
             .subscribe(c.user.as_deref(), &destination, frame)
         {
             Ok(Kind::Topic | Kind::Pattern | Kind::Queue) if self.config.relay => Kind::Relayed,
+            Ok(Kind::Queue) if !here => Kind::Remote,
             Ok(kind) => kind,
             Err(message) => {
                 let _ = c.session.refuse_subscription(now, &message);
@@ -1122,6 +1133,16 @@ impl Broker {
                 c.consumes.insert((destination.clone(), key));
                 self.queues.add_consumer(&destination, key);
             }
+            Kind::Remote => {
+                let consume = shard::Inner::Consume {
+                    connection,
+                    id: id.clone(),
+                    destination: destination.clone(),
+                    ack,
+                    window,
+                };
+                self.tell(owner, consume);
+            }
             Kind::User => {}
             Kind::App => self.events.push_back(BrokerEvent::AppSubscribe {
                 connection,
@@ -1137,19 +1158,10 @@ impl Broker {
                 frame: frame.clone(),
             }),
         }
-        self.subscribers.insert(
-            key,
-            Subscriber {
-                connection,
-                id,
-                pattern: Pattern::new(&destination),
-                kind,
-                ack,
-                window,
-                unwritten: 0,
-                unacked: HashMap::new(),
-            },
-        );
+        let mut subscriber = Subscriber::new(connection, id, &destination, kind);
+        subscriber.ack = ack;
+        subscriber.window = window;
+        self.subscribers.insert(key, subscriber);
         if kind == Kind::Queue {
             self.dispatch(now, &destination);
         }
@@ -1177,12 +1189,16 @@ impl Broker {
             }
             Kind::Queue => {
                 c.consumes.remove(&(destination.to_owned(), key));
-                let mut unacked: Vec<(u64, Stored)> = s.unacked.into_values().collect();
-                unacked.sort_by_key(|(take, _)| *take);
-                self.queues
-                    .put_back(unacked.into_iter().map(|(_, message)| message));
-                self.queues.remove_consumer(destination, key);
-                self.dispatch(now, destination);
+                self.end_consumer(now, key, s);
+            }
+            Kind::Remote => {
+                c.relayed_unwritten.retain(|u| u.id != *id);
+                let owner = self.owner(destination);
+                let cancel = shard::Inner::Cancel {
+                    connection,
+                    id: id.clone(),
+                };
+                self.tell(owner, cancel);
             }
             Kind::Relayed => {
                 c.relayed_unwritten.retain(|u| u.id != *id);
@@ -1195,6 +1211,18 @@ impl Broker {
         }
     }
 
+    /// A queue consumer ended (here or on another shard): what it had not acknowledged goes
+    /// back to the queue, for the others.
+    fn end_consumer(&mut self, now: Instant, key: SubscriberKey, s: Subscriber) {
+        let destination = s.pattern.as_str();
+        let mut unacked: Vec<(u64, Stored)> = s.unacked.into_values().collect();
+        unacked.sort_by_key(|(take, _)| *take);
+        self.queues
+            .put_back(unacked.into_iter().map(|(_, message)| message));
+        self.queues.remove_consumer(destination, key);
+        self.dispatch(now, destination);
+    }
+
     /// An ACK (`done`) or NACK of queue messages: done with, or back to the head of the queue.
     fn settle_acks(&mut self, connection: ConnectionId, now: Instant, set: MessageSet, done: bool) {
         let Some(key) = self
@@ -1204,23 +1232,38 @@ impl Broker {
         else {
             return;
         };
-        let Some(s) = self.subscribers.get_mut(&key) else {
+        let Some(s) = self.subscribers.get(&key) else {
             return;
         };
-        if s.kind == Kind::Relayed {
-            self.events.push_back(BrokerEvent::RelayAck {
+        let owner = self.owner(s.pattern.as_str());
+        match s.kind {
+            Kind::Relayed => self.events.push_back(BrokerEvent::RelayAck {
                 connection,
                 id: set.subscription,
                 message_ids: set.message_ids,
                 ack: done,
-            });
-            return;
+            }),
+            Kind::Remote => {
+                let settle = shard::Inner::Settle {
+                    connection,
+                    id: set.subscription,
+                    message_ids: set.message_ids,
+                    ack: done,
+                };
+                self.tell(owner, settle);
+            }
+            Kind::Queue => self.settle(now, key, &set.message_ids, done),
+            _ => {}
         }
-        if s.kind != Kind::Queue {
+    }
+
+    /// Queue messages of consumer `key`, here or on another shard, are done with (`done`) or
+    /// go back to the head of the queue.
+    fn settle(&mut self, now: Instant, key: SubscriberKey, message_ids: &[String], done: bool) {
+        let Some(s) = self.subscribers.get_mut(&key) else {
             return;
-        }
-        let mut settled: Vec<(u64, Stored)> = set
-            .message_ids
+        };
+        let mut settled: Vec<(u64, Stored)> = message_ids
             .iter()
             .filter_map(|id| s.unacked.remove(id))
             .collect();
@@ -1282,10 +1325,7 @@ impl Broker {
                 false => frame.body().clone(),
             };
             let message = self.new_message(&destination, own, body);
-            self.route(now, message);
-            if queue {
-                self.pause_if_full(connection, now, &destination);
-            }
+            self.route(now, message, Some(connection));
         } else {
             self.events.push_back(BrokerEvent::Dropped {
                 connection,

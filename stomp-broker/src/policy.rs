@@ -22,6 +22,8 @@ pub(crate) enum Kind {
     App,
     /// A broker destination served by another broker, through the relay.
     Relayed,
+    /// A queue another shard of the server owns: its consumer is here, its messages there.
+    Remote,
 }
 
 /// The destination rules, shared by the broker (SUBSCRIBE) and every session (SEND).

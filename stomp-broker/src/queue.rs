@@ -10,7 +10,7 @@ use bytes::Bytes;
 use crate::SubscriberKey;
 
 /// A message as the broker keeps it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Stored {
     pub(crate) destination: String,
     pub(crate) message_id: String,

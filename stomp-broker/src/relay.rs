@@ -58,6 +58,20 @@ impl Broker {
         id: &SubscriptionId,
         delivery: Delivery<'_>,
     ) -> bool {
+        self.deliver_from_afar(connection, now, id, delivery, Kind::Relayed)
+    }
+
+    /// Delivers a message held elsewhere (by the other broker, or by the queue's owner shard)
+    /// to subscription `id` of `connection`, of `kind`; whether it was taken. Under auto ack,
+    /// its holder hears once it is written.
+    pub(crate) fn deliver_from_afar(
+        &mut self,
+        connection: ConnectionId,
+        now: Instant,
+        id: &SubscriptionId,
+        delivery: Delivery<'_>,
+        kind: Kind,
+    ) -> bool {
         let Some(c) = self.connections.get_mut(&connection) else {
             return false;
         };
@@ -67,7 +81,7 @@ impl Broker {
         let Some(s) = self.subscribers.get(key) else {
             return false;
         };
-        if s.kind != Kind::Relayed || c.session.deliver(now, id, delivery).is_err() {
+        if s.kind != kind || c.session.deliver(now, id, delivery).is_err() {
             return false;
         }
         if s.ack == AckMode::Auto {
@@ -114,13 +128,39 @@ impl Broker {
                 None => done.push((u.id, vec![u.message_id])),
             }
         }
-        for (id, message_ids) in done {
-            self.events.push_back(BrokerEvent::RelayAck {
-                connection,
-                id,
-                message_ids,
-                ack: true,
-            });
+        let Some(c) = self.connections.get(&connection) else {
+            return;
+        };
+        let done: Vec<_> = done
+            .into_iter()
+            .map(|(id, message_ids)| {
+                let remote = c
+                    .subscriptions
+                    .get(&id)
+                    .and_then(|key| self.subscribers.get(key))
+                    .filter(|s| s.kind == Kind::Remote)
+                    .map(|s| self.owner(s.pattern.as_str()));
+                (id, message_ids, remote)
+            })
+            .collect();
+        for (id, message_ids, remote) in done {
+            match remote {
+                Some(owner) => self.tell(
+                    owner,
+                    crate::shard::Inner::Settle {
+                        connection,
+                        id,
+                        message_ids,
+                        ack: true,
+                    },
+                ),
+                None => self.events.push_back(BrokerEvent::RelayAck {
+                    connection,
+                    id,
+                    message_ids,
+                    ack: true,
+                }),
+            }
         }
     }
 }

@@ -1,0 +1,262 @@
+//! Shards ([`BrokerConfig::with_shard`](crate::BrokerConfig::with_shard)): one server's
+//! brokers, each with its own connections, routing side by side on as many cores. Every
+//! broker destination has one owner shard, chosen by its name: a message sent anywhere goes
+//! to its destination's owner, which routes it. A topic's owner hands each message to every
+//! shard, which delivers it to its own subscribers; a queue's owner keeps the queue, and its
+//! consumers on other shards are the owner's remote consumers, each message handed to one
+//! of them and held until that shard says it is done with (acknowledged, or written under
+//! auto ack). All subscribers of a destination therefore get its messages in one order, the
+//! owner's, in which each publisher's messages keep the order they were sent in (the owner
+//! gets them over one channel). What passes between shards is a [`ShardMessage`], which the
+//! driver carries from the [`BrokerEvent::ToShard`] of one broker to
+//! [`Broker::handle_shard`] of another, over one channel into each shard, in order.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::Instant;
+
+use rustc_hash::FxHasher;
+use stomp_session::{AckMode, SubscriptionId};
+
+use crate::policy::Kind;
+use crate::queue::Stored;
+use crate::{Broker, BrokerEvent, ConnectionId, Subscriber, SubscriberKey};
+
+/// The shard, of `count`, that owns `destination`: the same on every shard and in every
+/// driver (a name, not a client, decides it; names made to collide only load one shard).
+pub fn owner_of(destination: &str, count: usize) -> usize {
+    if count <= 1 {
+        return 0;
+    }
+    let mut hasher = FxHasher::default();
+    destination.hash(&mut hasher);
+    (hasher.finish() % count as u64) as usize
+}
+
+/// What one shard tells another, opaque to the driver: carry it from a
+/// [`BrokerEvent::ToShard`] to [`Broker::handle_shard`] of the shard it names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShardMessage(pub(crate) Inner);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Inner {
+    /// To a destination's owner: a message to route, and who sent it (for flow control).
+    Publish {
+        message: Stored,
+        from: Option<ConnectionId>,
+    },
+    /// From a topic's owner: a message for this shard's subscribers.
+    Fanout(Arc<Stored>),
+    /// To a queue's owner: a consumer on the sending shard.
+    Consume {
+        connection: ConnectionId,
+        id: SubscriptionId,
+        destination: String,
+        ack: AckMode,
+        window: usize,
+    },
+    /// To a queue's owner: that consumer is gone; what it held goes back.
+    Cancel {
+        connection: ConnectionId,
+        id: SubscriptionId,
+    },
+    /// From a queue's owner: a message for one consumer here.
+    Deliver {
+        connection: ConnectionId,
+        id: SubscriptionId,
+        message: Stored,
+    },
+    /// To a queue's owner: messages a consumer is done with (`ack`), or refused.
+    Settle {
+        connection: ConnectionId,
+        id: SubscriptionId,
+        message_ids: Vec<String>,
+        ack: bool,
+    },
+    /// From a queue's owner: the queue a connection here sent to is full (`true`), or has
+    /// room again.
+    Pause { connection: ConnectionId, paused: bool },
+}
+
+impl Broker {
+    /// This broker's own shard index.
+    fn here(&self) -> usize {
+        self.config.shard.index
+    }
+
+    /// The shard that owns `destination`.
+    pub(crate) fn owner(&self, destination: &str) -> usize {
+        owner_of(destination, self.config.shard.count)
+    }
+
+    /// The shard a connection id was handed out by (ids are strided, see `Shard::id`).
+    fn shard_of(&self, connection: ConnectionId) -> usize {
+        let count = self.config.shard.count as u64;
+        (connection.get().saturating_sub(1) % count) as usize
+    }
+
+    pub(crate) fn tell(&mut self, shard: usize, inner: Inner) {
+        self.events.push_back(BrokerEvent::ToShard {
+            shard,
+            message: ShardMessage(inner),
+        });
+    }
+
+    /// A message another shard sent this one, `from` naming the sender.
+    pub fn handle_shard(&mut self, now: Instant, from: usize, message: ShardMessage) {
+        match message.0 {
+            Inner::Publish { message, from } => self.route_here(now, message, from),
+            Inner::Fanout(message) => {
+                self.deliver_to_subscribers(now, &message);
+            }
+            Inner::Consume {
+                connection,
+                id,
+                destination,
+                ack,
+                window,
+            } => {
+                self.next_subscriber += 1;
+                let key = SubscriberKey(self.next_subscriber);
+                self.remote_consumers.insert((connection, id.clone()), key);
+                self.queues.add_consumer(&destination, key);
+                let mut subscriber = Subscriber::new(connection, id, &destination, Kind::Queue);
+                subscriber.ack = ack;
+                subscriber.window = window;
+                subscriber.shard = Some(from);
+                self.subscribers.insert(key, subscriber);
+                self.dispatch(now, &destination);
+            }
+            Inner::Cancel { connection, id } => {
+                if let Some(key) = self.remote_consumers.remove(&(connection, id)) {
+                    if let Some(s) = self.subscribers.remove(&key) {
+                        self.end_consumer(now, key, s);
+                    }
+                }
+            }
+            Inner::Deliver {
+                connection,
+                id,
+                message,
+            } => {
+                let headers = crate::stored_headers(&message);
+                let delivery = crate::delivery_of(&message, &headers);
+                // Not taken (the subscription is ending): the owner takes it back when its
+                // `Cancel` comes.
+                let _ = self.deliver_from_afar(connection, now, &id, delivery, Kind::Remote);
+            }
+            Inner::Settle {
+                connection,
+                id,
+                message_ids,
+                ack,
+            } => {
+                if let Some(key) = self.remote_consumers.get(&(connection, id)).copied() {
+                    self.settle(now, key, &message_ids, ack);
+                }
+            }
+            Inner::Pause { connection, paused } => {
+                if let Some(c) = self.connections.get_mut(&connection) {
+                    c.held_by_owner = paused;
+                    let stopped = c.input_stopped();
+                    c.session.pause_input(now, stopped);
+                    self.ready.insert(connection);
+                }
+            }
+        }
+    }
+
+    /// Routes a message here or hands it to its destination's owner.
+    pub(crate) fn route(&mut self, now: Instant, message: Stored, from: Option<ConnectionId>) {
+        let owner = self.owner(&message.destination);
+        if owner == self.here() {
+            self.route_here(now, message, from);
+        } else {
+            self.tell(owner, Inner::Publish { message, from });
+        }
+    }
+
+    /// As the owner of the message's destination: into its queue, or to every topic
+    /// subscriber here and on every other shard.
+    fn route_here(&mut self, now: Instant, message: Stored, from: Option<ConnectionId>) {
+        if self.policy.is_queue(&message.destination) {
+            let name = message.destination.clone();
+            self.queues.push(message);
+            self.dispatch(now, &name);
+            if let Some(from) = from {
+                self.pause_if_full(from, now, &name);
+            }
+            return;
+        }
+        if self.config.shard.count > 1 {
+            let message = Arc::new(message);
+            let here = self.here();
+            for shard in (0..self.config.shard.count).filter(|s| *s != here) {
+                self.tell(shard, Inner::Fanout(message.clone()));
+            }
+            self.deliver_to_subscribers(now, &message);
+        } else {
+            self.deliver_to_subscribers(now, &message);
+        }
+    }
+
+    /// Stops `connection`'s input, here or on its own shard, if the queue it sent to, or all
+    /// queues, are over their limit.
+    fn pause_if_full(&mut self, connection: ConnectionId, now: Instant, queue: &str) {
+        let full = self
+            .queues
+            .get(queue)
+            .is_some_and(|q| q.bytes > self.config.max_queue_bytes)
+            || self.queues.total_bytes() > self.config.max_total_queue_bytes;
+        if !full {
+            return;
+        }
+        self.paused.insert(connection, queue.to_owned());
+        let shard = self.shard_of(connection);
+        if shard != self.here() {
+            self.tell(
+                shard,
+                Inner::Pause {
+                    connection,
+                    paused: true,
+                },
+            );
+        } else if let Some(c) = self.connections.get_mut(&connection) {
+            c.session.pause_input(now, true);
+            c.paused_here = true;
+            self.ready.insert(connection);
+        }
+    }
+
+    /// Lets flow-controlled publishers go on once their queue, and all queues, have room.
+    pub(crate) fn resume_publishers(&mut self, now: Instant) {
+        if self.paused.is_empty() || self.queues.total_bytes() > self.config.max_total_queue_bytes {
+            return;
+        }
+        let limit = self.config.max_queue_bytes;
+        let resumed: Vec<ConnectionId> = self
+            .paused
+            .iter()
+            .filter(|(_, queue)| self.queues.get(queue).is_none_or(|q| q.bytes <= limit))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in resumed {
+            self.paused.remove(&id);
+            let shard = self.shard_of(id);
+            if shard != self.here() {
+                self.tell(
+                    shard,
+                    Inner::Pause {
+                        connection: id,
+                        paused: false,
+                    },
+                );
+            } else if let Some(c) = self.connections.get_mut(&id) {
+                c.paused_here = false;
+                let stopped = c.input_stopped();
+                c.session.pause_input(now, stopped);
+                self.ready.insert(id);
+            }
+        }
+    }
+}
