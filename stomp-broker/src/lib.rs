@@ -259,6 +259,28 @@ pub struct BrokerStats {
     pub deliveries: u64,
 }
 
+impl std::ops::AddAssign for BrokerStats {
+    /// Adds another shard's figures: the server's are the sum of its shards'.
+    fn add_assign(&mut self, other: BrokerStats) {
+        self.connections += other.connections;
+        self.subscriptions += other.subscriptions;
+        self.topics += other.topics;
+        self.pattern_nodes += other.pattern_nodes;
+        self.queues += other.queues;
+        self.queued_messages += other.queued_messages;
+        self.queued_bytes += other.queued_bytes;
+        self.paused_publishers += other.paused_publishers;
+        self.users += other.users;
+        self.opened += other.opened;
+        self.closed += other.closed;
+        self.closed_abnormally += other.closed_abnormally;
+        self.slow_consumers_closed += other.slow_consumers_closed;
+        self.frames_received += other.frames_received;
+        self.frames_sent += other.frames_sent;
+        self.deliveries += other.deliveries;
+    }
+}
+
 /// One subscription, as the broker routes to it.
 #[derive(Debug)]
 struct Subscriber {

@@ -75,7 +75,10 @@ pub(crate) enum Inner {
     },
     /// From a queue's owner: the queue a connection here sent to is full (`true`), or has
     /// room again.
-    Pause { connection: ConnectionId, paused: bool },
+    Pause {
+        connection: ConnectionId,
+        paused: bool,
+    },
 }
 
 impl Broker {

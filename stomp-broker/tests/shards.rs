@@ -220,7 +220,10 @@ fn a_queue_serves_consumers_on_every_shard_exactly_once_and_takes_back_a_lost_on
     // Acknowledged where it is held: the queue ends empty.
     let now = shards.nets[0].now;
     for m in mine.iter().chain(&again) {
-        shards.nets[0].clients[here.1].1.ack(now, m, None, false).unwrap();
+        shards.nets[0].clients[here.1]
+            .1
+            .ack(now, m, None, false)
+            .unwrap();
     }
     shards.pump();
     assert_eq!(shards.nets[0].broker.stats().queued_bytes, 0);
@@ -244,7 +247,11 @@ fn an_auto_ack_backlog_drains_to_a_consumer_on_another_shard() {
     let got = bodies(&shards.take(consumer));
     let sent: Vec<String> = (0..1000).map(|n| n.to_string()).collect();
     assert_eq!(got, sent, "each once, in order");
-    assert_eq!(shards.nets[0].broker.stats().queued_bytes, 0, "written is done");
+    assert_eq!(
+        shards.nets[0].broker.stats().queued_bytes,
+        0,
+        "written is done"
+    );
 }
 
 #[test]

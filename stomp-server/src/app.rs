@@ -272,6 +272,7 @@ impl App {
 
 /// The application as the broker's [`Authorizer`]: its CONNECT hook, its interceptors, and
 /// refusals of application destinations it does not serve.
+#[derive(Clone)]
 pub(crate) struct Gate {
     pub(crate) app: Arc<App>,
     pub(crate) app_prefixes: Vec<String>,

@@ -85,6 +85,11 @@ pub(crate) struct Args {
     /// closes); connections' own events are logged at debug level.
     #[arg(long, default_value_t = 60, value_parser = at_least_one_u64)]
     pub(crate) summary_interval: u64,
+    /// Broker tasks routing side by side, each with its share of the connections and the
+    /// destinations (a number, at least 1): more than one for a machine with more cores than
+    /// one task's routing keeps busy.
+    #[arg(long, default_value_t = 1, value_parser = at_least_one)]
+    pub(crate) shards: usize,
     /// Accept only this login, as `user:passcode`.
     #[arg(long, value_parser = parse_login)]
     pub(crate) login: Option<(String, String)>,

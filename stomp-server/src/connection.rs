@@ -5,7 +5,7 @@
 
 use std::future::Future;
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -40,7 +40,10 @@ pub(crate) trait Writer: Send {
 /// What every connection task shares.
 #[derive(Clone, Debug)]
 pub(crate) struct Settings {
-    pub(crate) hub: mpsc::Sender<ToHub>,
+    /// Every shard's broker task.
+    pub(crate) hubs: Arc<[mpsc::Sender<ToHub>]>,
+    /// Connections handed to shards so far: each goes to the next, round-robin.
+    pub(crate) opened: Arc<AtomicUsize>,
     /// Buffers waiting to be written to one connection, at most.
     pub(crate) queue: usize,
     pub(crate) send_timeout: Duration,
@@ -82,7 +85,8 @@ pub(crate) async fn serve<R: Reader, W: Writer + 'static>(
         at,
         permit: _permit,
     } = accepted;
-    let hub = settings.hub.clone();
+    let shard = settings.opened.fetch_add(1, Ordering::Relaxed) % settings.hubs.len();
+    let hub = settings.hubs[shard].clone();
     let (out, outbox) = mpsc::channel(settings.queue);
     let (control_tx, mut control) = watch::channel(Control::default());
     let counters = Arc::new(Counters::default());

@@ -2,16 +2,18 @@
 //! timer task), as Spring's `SimpMessagingTemplate` is.
 
 use std::fmt;
+use std::sync::Arc;
 
-use stomp_broker::{BrokerStats, ConnectionId};
+use stomp_broker::{BrokerStats, ConnectionId, owner_of};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::hub::{Command, ToHub};
 use crate::message::Payload;
 
 /// Publishes to broker destinations and sends to users. Cheap to clone, `Send + Sync`; every
-/// clone reaches the same server. Each call waits for the broker to have taken the message,
-/// so messages sent through one handle are delivered in the order they were sent.
+/// clone reaches the same server. Each call waits for the broker to have taken the message
+/// (with [shards](crate::ServerBuilder::shards), the destination's owner), so messages sent
+/// through one handle are delivered in the order they were sent.
 ///
 /// ```no_run
 /// # async fn example(server: stomp_server::Server) {
@@ -29,7 +31,13 @@ use crate::message::Payload;
 /// ```
 #[derive(Clone)]
 pub struct Handle {
-    hub: mpsc::Sender<ToHub>,
+    /// Every shard's broker task.
+    hubs: Arc<[mpsc::Sender<ToHub>]>,
+    /// The shard whose connections this handle answers ([`reply`](Self::reply)).
+    home: usize,
+    /// Relay mode: each shard is a node of the relay, and one of them reaches a user's
+    /// sessions on all of them.
+    relayed: bool,
 }
 
 impl fmt::Debug for Handle {
@@ -93,17 +101,30 @@ pub struct Stats {
 }
 
 impl Handle {
-    pub(crate) fn new(hub: mpsc::Sender<ToHub>) -> Handle {
-        Handle { hub }
+    pub(crate) fn new(hubs: Arc<[mpsc::Sender<ToHub>]>, relayed: bool) -> Handle {
+        Handle {
+            hubs,
+            home: 0,
+            relayed,
+        }
     }
 
-    /// Asks the broker task something and waits for the answer.
+    /// The same handle, answering the connections of shard `home`.
+    pub(crate) fn at(&self, home: usize) -> Handle {
+        Handle {
+            home,
+            ..self.clone()
+        }
+    }
+
+    /// Asks broker task `shard` something and waits for the answer.
     async fn ask<T>(
         &self,
+        shard: usize,
         command: impl FnOnce(oneshot::Sender<T>) -> Command,
     ) -> Result<T, Stopped> {
         let (done, answer) = oneshot::channel();
-        self.hub
+        self.hubs[shard]
             .send(ToHub::Command(command(done)))
             .await
             .map_err(|_| Stopped)?;
@@ -121,7 +142,8 @@ impl Handle {
         payload: impl Into<Payload>,
     ) -> Result<String, PublishError> {
         let (destination, payload) = (destination.into(), payload.into());
-        self.ask(|done| Command::Publish {
+        let owner = owner_of(&destination, self.hubs.len());
+        self.ask(owner, |done| Command::Publish {
             destination,
             payload,
             done,
@@ -141,24 +163,57 @@ impl Handle {
         payload: impl Into<Payload>,
     ) -> Result<usize, PublishError> {
         let (user, destination, payload) = (user.into(), destination.into(), payload.into());
-        self.ask(|done| Command::SendToUser {
-            user,
-            destination,
-            payload,
-            done,
-        })
-        .await?
+        // Her sessions may be on any shard; in relay mode, one shard reaches the others
+        // through the other broker.
+        let shards = match self.relayed {
+            true => self.home..self.home + 1,
+            false => 0..self.hubs.len(),
+        };
+        let mut reached = 0;
+        for shard in shards {
+            let (user, destination, payload) = (user.clone(), destination.clone(), payload.clone());
+            reached += self
+                .ask(shard, |done| Command::SendToUser {
+                    user,
+                    destination,
+                    payload,
+                    done,
+                })
+                .await??;
+        }
+        Ok(reached)
     }
 
     /// Relay mode: whether every connection to the other broker is up now (`None` without a
     /// relay).
     pub async fn relay_available(&self) -> Result<Option<bool>, Stopped> {
-        self.ask(|done| Command::RelayAvailable { done }).await
+        let mut available = None;
+        for shard in 0..self.hubs.len() {
+            let here = self
+                .ask(shard, |done| Command::RelayAvailable { done })
+                .await?;
+            available = here.map(|up| up && available.unwrap_or(true));
+        }
+        Ok(available)
     }
 
-    /// What the server holds now and has done since it started.
+    /// What the server holds now and has done since it started (with shards, the sum of
+    /// theirs).
     pub async fn stats(&self) -> Result<Stats, Stopped> {
-        self.ask(|done| Command::Stats { done }).await
+        let mut stats = Stats::default();
+        for shard in 0..self.hubs.len() {
+            let Stats {
+                broker,
+                queues,
+                relay_available,
+            } = self.ask(shard, |done| Command::Stats { done }).await?;
+            stats.broker += broker;
+            stats.queues.extend(queues);
+            stats.relay_available =
+                relay_available.map(|up| up && stats.relay_available.unwrap_or(true));
+        }
+        stats.queues.sort();
+        Ok(stats)
     }
 
     /// Sends to `connection`'s own subscriptions to `destination`; how many it reached.
@@ -168,7 +223,7 @@ impl Handle {
         destination: String,
         payload: Payload,
     ) -> Result<usize, Stopped> {
-        self.ask(|done| Command::Reply {
+        self.ask(self.home, |done| Command::Reply {
             connection,
             destination,
             payload,
@@ -179,8 +234,7 @@ impl Handle {
 
     /// Closes `connection` with an ERROR carrying `message`.
     pub(crate) async fn fail(&self, connection: ConnectionId, message: String) {
-        let _ = self
-            .hub
+        let _ = self.hubs[self.home]
             .send(ToHub::Command(Command::Fail {
                 connection,
                 message,

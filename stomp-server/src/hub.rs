@@ -18,6 +18,7 @@ use crate::connection::Counters;
 use crate::context::Context;
 use crate::handle::{Handle, PublishError, Stats};
 use crate::message::{Message, Payload};
+use crate::peers::{FromPeer, Peers};
 use crate::relay::{FromRelay, Relay, RelayConfig};
 use crate::worker::{Job, Workers};
 
@@ -54,6 +55,8 @@ pub(crate) enum ToHub {
     Worked(ConnectionId),
     /// SIGINT or SIGTERM: every client gets an ERROR and a close.
     Shutdown,
+    /// What another shard sent.
+    Peer(FromPeer),
     /// Relay mode: the other broker's side.
     Relay(FromRelay),
 }
@@ -103,7 +106,7 @@ impl ToHub {
             | ToHub::Command(Command::Reply { connection: id, .. })
             | ToHub::Command(Command::Fail { connection: id, .. }) => Some(*id),
             ToHub::Relay(from) => from.connection(),
-            ToHub::Open { .. } | ToHub::Command(_) | ToHub::Shutdown => None,
+            ToHub::Open { .. } | ToHub::Command(_) | ToHub::Shutdown | ToHub::Peer(_) => None,
         }
     }
 }
@@ -180,19 +183,36 @@ pub(crate) struct Hub {
     max_outbound_bytes: u64,
     shutting_down: bool,
     relay: Option<Relay>,
+    /// The other shards.
+    peers: Peers,
+    /// Too much is on its way between shards: clients' input is not read.
+    congested: bool,
+}
+
+/// How a broker task is set up, beside its broker and application.
+pub(crate) struct HubSettings {
+    /// The sending end of its own inbox, for workers and the relay.
+    pub(crate) inbox: mpsc::Sender<ToHub>,
+    /// The application's way in, answering this shard's connections.
+    pub(crate) handle: Handle,
+    /// Octets waiting to be written past which a connection is closed as too slow.
+    pub(crate) max_outbound_bytes: usize,
+    pub(crate) summary_every: std::time::Duration,
+    pub(crate) relay: Option<RelayConfig>,
+    pub(crate) peers: Peers,
 }
 
 impl Hub {
-    /// A broker task for `broker` and `app`; `inbox` is the sending end of its own inbox,
-    /// for handles and workers.
-    pub(crate) fn new(
-        broker: Broker,
-        app: Arc<App>,
-        inbox: mpsc::Sender<ToHub>,
-        max_outbound_bytes: usize,
-        summary_every: std::time::Duration,
-        relay: Option<RelayConfig>,
-    ) -> Hub {
+    /// A broker task for `broker` and `app`.
+    pub(crate) fn new(broker: Broker, app: Arc<App>, settings: HubSettings) -> Hub {
+        let HubSettings {
+            inbox,
+            handle,
+            max_outbound_bytes,
+            summary_every,
+            relay,
+            peers,
+        } = settings;
         let workers = Workers::new(app.queue_size(), app.failure_mode(), inbox.clone());
         let relay = relay.map(|config| Relay::start(config, inbox.clone()));
         Hub {
@@ -201,10 +221,12 @@ impl Hub {
             clients: FxHashMap::default(),
             app,
             workers,
-            handle: Handle::new(inbox),
+            handle,
             summary_every,
             max_outbound_bytes: max_outbound_bytes as u64,
             shutting_down: false,
+            peers,
+            congested: false,
         }
     }
 
@@ -213,8 +235,13 @@ impl Hub {
         max_outbound + HEADROOM
     }
 
-    /// Runs until shut down and every connection is closed.
-    pub(crate) async fn run(mut self, mut inbox: mpsc::Receiver<ToHub>) {
+    /// Runs until shut down and every connection is closed; `from_peers` brings what the
+    /// other shards send.
+    pub(crate) async fn run(
+        mut self,
+        mut inbox: mpsc::Receiver<ToHub>,
+        mut from_peers: mpsc::UnboundedReceiver<FromPeer>,
+    ) {
         let mut summary = tokio::time::interval(self.summary_every);
         summary.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         summary.tick().await;
@@ -224,6 +251,7 @@ impl Hub {
                     Some(message) => message,
                     None => return,
                 },
+                Some(message) = from_peers.recv() => ToHub::Peer(message),
                 _ = summary.tick() => {
                     self.log_summary();
                     continue;
@@ -238,9 +266,16 @@ impl Hub {
                 self.serve(message, now);
                 served += 1;
                 if served < BATCH_MESSAGES {
-                    next = inbox.try_recv().ok();
+                    // Taken in turns, so that neither clients nor shards wait behind the other.
+                    let mut client = || inbox.try_recv().ok();
+                    let mut peer = || from_peers.try_recv().ok().map(ToHub::Peer);
+                    next = match served % 2 {
+                        0 => client().or_else(peer),
+                        _ => peer().or_else(client),
+                    };
                 }
             }
+            self.follow_congestion();
             if catch_unwind(AssertUnwindSafe(|| self.flush(now))).is_err() {
                 self.recover(None, now);
             }
@@ -268,6 +303,7 @@ impl Hub {
     fn log_summary(&mut self) {
         let stats = self.broker.stats();
         tracing::info!(
+            shard = self.peers.index(),
             connections = stats.connections,
             users = stats.users,
             subscriptions = stats.subscriptions,
@@ -360,6 +396,10 @@ impl Hub {
                 }
             }
             ToHub::Relay(from) => self.relayed(from, now),
+            ToHub::Peer((from, message)) => {
+                self.peers.received();
+                self.broker.handle_shard(now, from, message);
+            }
             ToHub::Shutdown => {
                 tracing::info!(
                     connections = self.broker.stats().connections,
@@ -649,8 +689,28 @@ impl Hub {
                         }
                     }
                 }
+                BrokerEvent::ToShard { shard, message } => self.peers.send(shard, message),
                 other => tracing::debug!(?other, "broker event"),
             }
+        }
+    }
+
+    /// Stops or resumes reading every client's input as the backlog between shards crosses
+    /// its bounds.
+    fn follow_congestion(&mut self) {
+        let congested = self.peers.congested(self.congested);
+        if congested == self.congested {
+            return;
+        }
+        self.congested = congested;
+        tracing::debug!(congested, "backlog between shards");
+        for (id, client) in &self.clients {
+            let paused = congested || !self.broker.wants_input(*id);
+            client.control.send_if_modified(|c| {
+                let changed = c.paused != paused;
+                c.paused = paused;
+                changed
+            });
         }
     }
 
@@ -696,7 +756,7 @@ impl Hub {
                 let _ = client.out.try_send(Out::Report);
             }
             let deadline = self.broker.poll_timeout(id);
-            let paused = !self.broker.wants_input(id);
+            let paused = self.congested || !self.broker.wants_input(id);
             client.control.send_if_modified(|c| {
                 // A deadline that moved later (each frame sent postpones the next heart-beat)
                 // is not worth waking the connection for: the earlier one fires, the broker
@@ -769,7 +829,17 @@ mod tests {
         let (hub, inbox) = mpsc::channel(16);
         let summary = std::time::Duration::from_secs(60);
         let app = Arc::new(App::new());
-        tokio::spawn(Hub::new(broker, app, hub.clone(), 1 << 20, summary, None).run(inbox));
+        let (mut peers, mut from_peers) = Peers::new(1);
+        let settings = HubSettings {
+            inbox: hub.clone(),
+            handle: Handle::new(Arc::from([hub.clone()]), false),
+            max_outbound_bytes: 1 << 20,
+            summary_every: summary,
+            relay: None,
+            peers: peers.remove(0),
+        };
+        let hub_task = Hub::new(broker, app, settings).run(inbox, from_peers.remove(0));
+        tokio::spawn(hub_task);
         let (mut victim, victim_id) = open(&hub).await;
         let (mut other, other_id) = open(&hub).await;
         let connect = |login: &str| {

@@ -79,6 +79,7 @@ mod http;
 mod hub;
 mod message;
 mod metrics;
+mod peers;
 mod relay;
 mod route;
 mod server;

@@ -114,7 +114,8 @@ async fn run(args: cli::Args) -> std::io::Result<()> {
         .max_connections(args.max_connections)
         .max_outbound_buffers(args.max_outbound)
         .send_timeout(args.send_timeout())
-        .summary_interval(Duration::from_secs(args.summary_interval));
+        .summary_interval(Duration::from_secs(args.summary_interval))
+        .shards(args.shards);
     if let Some(relay) = relay {
         builder = builder.relay(relay);
     }

@@ -14,7 +14,8 @@ use tokio::task::JoinHandle;
 use crate::app::{App, Gate};
 use crate::connection::Settings;
 use crate::handle::Handle;
-use crate::hub::{Hub, ToHub};
+use crate::hub::{Hub, HubSettings, ToHub};
+use crate::peers::Peers;
 use crate::relay::RelayConfig;
 use crate::tls::Tls;
 use crate::{http, metrics, tcp, ws};
@@ -30,6 +31,7 @@ pub struct ServerBuilder {
     send_timeout: Duration,
     summary_interval: Duration,
     relay: Option<RelayConfig>,
+    shards: usize,
 }
 
 impl ServerBuilder {
@@ -105,7 +107,22 @@ impl ServerBuilder {
         self
     }
 
-    /// Starts the broker task on the current tokio runtime. Connections come once the server
+    /// Broker tasks routing side by side (default 1), for a server with more cores than one
+    /// task's routing keeps busy. Connections are dealt to them in turn; each broker
+    /// destination is owned by one of them, chosen by its name, which routes its messages: a
+    /// topic's to every shard, each of which delivers to its own subscribers, a queue's to its
+    /// consumers on any shard. Every subscriber of a destination gets its messages in one
+    /// order, the owner's, in which each publisher's keep the order they were sent in
+    /// (messages to different destinations may pass each other). Past 65,536 messages on
+    /// their way between shards, clients' input is not read until half of them have arrived.
+    /// In relay mode each shard is a node of the relay.
+    #[must_use]
+    pub fn shards(mut self, shards: usize) -> ServerBuilder {
+        self.shards = shards.max(1);
+        self
+    }
+
+    /// Starts the broker tasks on the current tokio runtime. Connections come once the server
     /// is given listeners ([`Server::serve_tcp`], [`Server::serve_http`]) or its
     /// [endpoint](Server::endpoint) is mounted in an axum router.
     ///
@@ -123,10 +140,35 @@ impl ServerBuilder {
         let limits = self.config.session().limits();
         let connect_timeout = self.config.session().connect_timeout();
         let max_outbound_bytes = self.config.max_outbound_bytes();
-        let broker = Broker::with_authorizer(self.config, Box::new(gate));
-        let (hub_tx, hub_rx) = mpsc::channel(1024);
+        let shards = self.shards;
+        let (senders, inboxes): (Vec<_>, Vec<_>) = (0..shards).map(|_| mpsc::channel(1024)).unzip();
+        let hubs: Arc<[mpsc::Sender<ToHub>]> = senders.into();
+        let handle = Handle::new(hubs.clone(), self.relay.is_some());
+        let (peers, from_peers) = Peers::new(shards);
+        let mut tasks = Vec::with_capacity(shards);
+        let each = inboxes.into_iter().zip(peers).zip(from_peers).enumerate();
+        for (index, ((inbox, peers), from_peers)) in each {
+            let config = self.config.clone().with_shard(index, shards);
+            let broker = Broker::with_authorizer(config, Box::new(gate.clone()));
+            let settings = HubSettings {
+                inbox: hubs[index].clone(),
+                handle: handle.at(index),
+                max_outbound_bytes,
+                summary_every: self.summary_interval,
+                relay: self.relay.clone(),
+                peers,
+            };
+            let hub = Hub::new(broker, app.clone(), settings);
+            tasks.push(tokio::spawn(hub.run(inbox, from_peers)));
+        }
+        let task = tokio::spawn(async move {
+            for task in tasks {
+                let _ = task.await;
+            }
+        });
         let settings = Settings {
-            hub: hub_tx.clone(),
+            hubs,
+            opened: Arc::default(),
             queue: Hub::queue_size(self.max_outbound),
             send_timeout: self.send_timeout,
             connect_timeout,
@@ -137,17 +179,8 @@ impl ServerBuilder {
                 .saturating_add(limits.max_body())
                 .saturating_add(2),
         };
-        let hub = Hub::new(
-            broker,
-            app,
-            hub_tx.clone(),
-            max_outbound_bytes,
-            self.summary_interval,
-            self.relay,
-        );
-        let task = tokio::spawn(hub.run(hub_rx));
         Server {
-            handle: Handle::new(hub_tx),
+            handle,
             settings,
             max_connections: self.max_connections,
             task,
@@ -203,6 +236,7 @@ impl Server {
             send_timeout: Duration::from_secs(10),
             summary_interval: Duration::from_secs(60),
             relay: None,
+            shards: 1,
         }
     }
 
@@ -289,7 +323,9 @@ impl Server {
     /// for them to be gone (at most `grace`); then the broker task ends. Listeners and routers
     /// still running refuse new clients with an ERROR.
     pub async fn shutdown(self, grace: Duration) {
-        let _ = self.settings.hub.send(ToHub::Shutdown).await;
+        for hub in self.settings.hubs.iter() {
+            let _ = hub.send(ToHub::Shutdown).await;
+        }
         if tokio::time::timeout(grace, self.task).await.is_err() {
             tracing::warn!("connections still open after {grace:?}");
         }

@@ -1,0 +1,72 @@
+//! What the shards' broker tasks send each other ([`stomp_broker::ShardMessage`]): one
+//! channel into each shard, so that what one shard sends another arrives in the order sent,
+//! and a count of what is on its way, shared by all. Past [`MAX_BACKLOG`] messages on their
+//! way, every shard stops reading its clients' input until the backlog is down to half:
+//! the shards themselves never wait for each other (two waiting on each other's full
+//! channels would wait forever), so the bound is kept at the clients.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use stomp_broker::ShardMessage;
+use tokio::sync::mpsc;
+
+/// Messages on their way between shards past which clients' input is not read.
+pub(crate) const MAX_BACKLOG: usize = 65_536;
+
+/// A message from shard `.0`.
+pub(crate) type FromPeer = (usize, ShardMessage);
+
+/// One shard's ends of the channels between shards.
+#[derive(Debug)]
+pub(crate) struct Peers {
+    index: usize,
+    senders: Arc<[mpsc::UnboundedSender<FromPeer>]>,
+    backlog: Arc<AtomicUsize>,
+}
+
+impl Peers {
+    /// Each of `count` shards' ends, and the receiving end of each one's channel.
+    pub(crate) fn new(count: usize) -> (Vec<Peers>, Vec<mpsc::UnboundedReceiver<FromPeer>>) {
+        let (senders, receivers): (Vec<_>, Vec<_>) =
+            (0..count).map(|_| mpsc::unbounded_channel()).unzip();
+        let senders: Arc<[_]> = senders.into();
+        let backlog = Arc::new(AtomicUsize::new(0));
+        let peers = (0..count)
+            .map(|index| Peers {
+                index,
+                senders: senders.clone(),
+                backlog: backlog.clone(),
+            })
+            .collect();
+        (peers, receivers)
+    }
+
+    /// This shard's index.
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Sends `message` to shard `shard`.
+    pub(crate) fn send(&self, shard: usize, message: ShardMessage) {
+        self.backlog.fetch_add(1, Ordering::Relaxed);
+        if self.senders[shard].send((self.index, message)).is_err() {
+            // That shard has stopped (shutting down): nothing is on its way.
+            self.backlog.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A message from another shard was taken off this shard's channel.
+    pub(crate) fn received(&self) {
+        self.backlog.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Whether clients' input should stop now, given whether it was stopped.
+    pub(crate) fn congested(&self, was: bool) -> bool {
+        let backlog = self.backlog.load(Ordering::Relaxed);
+        match was {
+            true => backlog > MAX_BACKLOG / 2,
+            false => backlog > MAX_BACKLOG,
+        }
+    }
+}
