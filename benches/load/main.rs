@@ -5,7 +5,9 @@
 //! messages ahead of the slowest consumer. Reported: deliveries per second, and the latency of
 //! each delivery (send to receipt by the consumer) at p50 and p99. With `--rate`, the producer
 //! is paced instead, for latency alone. An address `ws://host:port/path` runs every client over
-//! WebSocket instead of TCP, with the same client code.
+//! WebSocket instead of TCP, with the same client code. With `--topics N`, N such groups run
+//! side by side, each a producer and its consumers on a topic of its own (for a server that
+//! routes on several cores).
 //!
 //! ```text
 //! cargo run --release -p stomp-benches --bin stomp-load -- --addr 127.0.0.1:61613 --host /
@@ -58,6 +60,9 @@ struct Args {
     /// over WebSocket).
     #[arg(long, default_value_t = 32)]
     flush_every: u64,
+    /// Groups side by side, each a producer and `--consumers` consumers on a topic of its own.
+    #[arg(long, default_value_t = 1)]
+    topics: usize,
 }
 
 fn connect(args: &Args, addr: &str) -> Client<Transport> {
@@ -81,8 +86,33 @@ fn sent_at(body: &[u8]) -> u64 {
 
 fn main() {
     let args = Args::parse();
-    let topic = format!("/topic/stomp-load-{}", std::process::id());
     let start = Instant::now();
+    // Every producer starts once every consumer of every group has subscribed.
+    let ready = std::sync::Barrier::new(args.topics.max(1));
+    let (latencies, elapsed): (Vec<Vec<u64>>, Vec<Duration>) = std::thread::scope(|scope| {
+        let groups: Vec<_> = (0..args.topics.max(1))
+            .map(|group| {
+                let topic = format!("/topic/stomp-load-{}-{group}", std::process::id());
+                let (args, ready) = (&args, &ready);
+                scope.spawn(move || run_group(args, &topic, start, ready))
+            })
+            .collect();
+        groups.into_iter().map(|g| g.join().unwrap()).unzip()
+    });
+    let mut latencies: Vec<u64> = latencies.into_iter().flatten().collect();
+    let elapsed = elapsed.into_iter().max().unwrap_or_default();
+    report(&args, &mut latencies, elapsed);
+}
+
+/// One producer and its consumers on `topic`: every delivery's latency, and how long the
+/// producer took from its first message to the last delivery. Starts sending once every
+/// group has its consumers subscribed (`ready`).
+fn run_group(
+    args: &Args,
+    topic: &str,
+    start: Instant,
+    ready: &std::sync::Barrier,
+) -> (Vec<u64>, Duration) {
     let received: Arc<Vec<AtomicU64>> =
         Arc::new((0..args.consumers).map(|_| AtomicU64::new(0)).collect());
 
@@ -92,7 +122,7 @@ fn main() {
         .map(|index| {
             let mut client = connect(&args, &args.addr);
             let received = Arc::clone(&received);
-            let (topic, total, ready) = (topic.clone(), args.messages, ready_tx.clone());
+            let (topic, total, ready) = (topic.to_owned(), args.messages, ready_tx.clone());
             std::thread::spawn(move || {
                 let sub = client
                     .session()
@@ -132,6 +162,7 @@ fn main() {
     for _ in 0..args.consumers {
         ready_rx.recv().unwrap();
     }
+    ready.wait();
 
     // The producer: the send time, then padding to the body size.
     let mut producer = connect(&args, args.producer_addr.as_deref().unwrap_or(&args.addr));
@@ -168,20 +199,24 @@ fn main() {
         body[..STAMP].copy_from_slice(stamp.as_bytes());
         producer
             .session()
-            .send(Instant::now(), SendFrame::new(topic.as_str(), body.clone()))
+            .send(Instant::now(), SendFrame::new(topic, body.clone()))
             .unwrap();
         if (n + 1) % args.flush_every.max(1) == 0 {
             producer.flush().unwrap();
         }
     }
     producer.flush().unwrap();
-    let mut latencies: Vec<u64> = consumers
+    let latencies: Vec<u64> = consumers
         .into_iter()
         .flat_map(|c| c.join().unwrap())
         .collect();
     let elapsed = began.elapsed();
     let _ = producer.disconnect(Duration::from_secs(5));
+    (latencies, elapsed)
+}
 
+/// Prints the run's row: deliveries per second over the slowest group's time, and latency.
+fn report(args: &Args, latencies: &mut [u64], elapsed: Duration) {
     latencies.sort_unstable();
     let percentile = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize] as f64 / 1e3;
     let deliveries = latencies.len() as f64;
@@ -193,8 +228,12 @@ fn main() {
     if args.flush_every == 1 {
         mode.push_str(", one SEND per write");
     }
+    let groups = match args.topics {
+        0 | 1 => String::new(),
+        n => format!("{n} topics x "),
+    };
     println!(
-        "| {} | {mode} | {} consumers x {} msgs of {} B | {:.0} deliveries/s | p50 {:.0} us | p99 {:.0} us |",
+        "| {} | {mode} | {groups}{} consumers x {} msgs of {} B | {:.0} deliveries/s | p50 {:.0} us | p99 {:.0} us |",
         args.name,
         args.consumers,
         args.messages,

@@ -391,6 +391,19 @@ impl Connection {
 ///   client's ACKs and NACKs of them, and under auto ack each one written to the client, come
 ///   out as [`BrokerEvent::RelayAck`]s, so that the relay lets the other broker send a
 ///   subscription more only as fast as its client takes them.
+///
+/// # Shards
+///
+/// With [`BrokerConfig::with_shard`], several brokers are one server's shards, each with its
+/// own connections, so that routing runs on as many cores. Each broker destination has one
+/// owner shard ([`owner_of`]): a SEND anywhere goes to it, a topic's owner hands each message
+/// to every shard for its own subscribers, and a queue's owner keeps the queue and hands its
+/// messages to consumers on any shard. Every subscriber of a destination then gets its
+/// messages in one order, in which each publisher's keep the order they were sent in. What
+/// one shard has for another comes out as a [`BrokerEvent::ToShard`], for the driver to
+/// carry, in order, to that shard's [`handle_shard`](Self::handle_shard). Connection and
+/// message ids are unique across the shards; user destinations and replies reach the
+/// sessions of the shard they are called on.
 pub struct Broker {
     config: BrokerConfig,
     policy: Arc<Policy>,
