@@ -120,7 +120,7 @@ fn run_group(
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let consumers: Vec<_> = (0..args.consumers)
         .map(|index| {
-            let mut client = connect(&args, &args.addr);
+            let mut client = connect(args, &args.addr);
             let received = Arc::clone(&received);
             let (topic, total, ready) = (topic.to_owned(), args.messages, ready_tx.clone());
             std::thread::spawn(move || {
@@ -165,7 +165,7 @@ fn run_group(
     ready.wait();
 
     // The producer: the send time, then padding to the body size.
-    let mut producer = connect(&args, args.producer_addr.as_deref().unwrap_or(&args.addr));
+    let mut producer = connect(args, args.producer_addr.as_deref().unwrap_or(&args.addr));
     let began = Instant::now();
     let mut body = vec![b'x'; args.size.max(STAMP)];
     for n in 0..args.messages {

@@ -275,6 +275,7 @@ impl Hub {
                     };
                 }
             }
+            self.peers.flush();
             self.follow_congestion();
             if catch_unwind(AssertUnwindSafe(|| self.flush(now))).is_err() {
                 self.recover(None, now);
@@ -396,9 +397,11 @@ impl Hub {
                 }
             }
             ToHub::Relay(from) => self.relayed(from, now),
-            ToHub::Peer((from, message)) => {
-                self.peers.received();
-                self.broker.handle_shard(now, from, message);
+            ToHub::Peer((from, messages)) => {
+                self.peers.received(messages.len());
+                for message in messages {
+                    self.broker.handle_shard(now, from, message);
+                }
             }
             ToHub::Shutdown => {
                 tracing::info!(

@@ -1,6 +1,8 @@
 //! What the shards' broker tasks send each other ([`stomp_broker::ShardMessage`]): one
 //! channel into each shard, so that what one shard sends another arrives in the order sent,
-//! and a count of what is on its way, shared by all. Past [`MAX_BACKLOG`] messages on their
+//! and a count of what is on its way, shared by all. What a shard has for another while
+//! serving a batch of its inbox goes as one message at the end of the batch: the other shard
+//! wakes once for it, and hands its connections one buffer for all of it. Past [`MAX_BACKLOG`] messages on their
 //! way, every shard stops reading its clients' input until the backlog is down to half:
 //! the shards themselves never wait for each other (two waiting on each other's full
 //! channels would wait forever), so the bound is kept at the clients.
@@ -14,8 +16,8 @@ use tokio::sync::mpsc;
 /// Messages on their way between shards past which clients' input is not read.
 pub(crate) const MAX_BACKLOG: usize = 65_536;
 
-/// A message from shard `.0`.
-pub(crate) type FromPeer = (usize, ShardMessage);
+/// Messages from shard `.0`, in order.
+pub(crate) type FromPeer = (usize, Vec<ShardMessage>);
 
 /// One shard's ends of the channels between shards.
 #[derive(Debug)]
@@ -23,6 +25,8 @@ pub(crate) struct Peers {
     index: usize,
     senders: Arc<[mpsc::UnboundedSender<FromPeer>]>,
     backlog: Arc<AtomicUsize>,
+    /// What is waiting to be sent to each shard.
+    waiting: Vec<Vec<ShardMessage>>,
 }
 
 impl Peers {
@@ -37,6 +41,7 @@ impl Peers {
                 index,
                 senders: senders.clone(),
                 backlog: backlog.clone(),
+                waiting: vec![Vec::new(); count],
             })
             .collect();
         (peers, receivers)
@@ -47,18 +52,30 @@ impl Peers {
         self.index
     }
 
-    /// Sends `message` to shard `shard`.
-    pub(crate) fn send(&self, shard: usize, message: ShardMessage) {
-        self.backlog.fetch_add(1, Ordering::Relaxed);
-        if self.senders[shard].send((self.index, message)).is_err() {
-            // That shard has stopped (shutting down): nothing is on its way.
-            self.backlog.fetch_sub(1, Ordering::Relaxed);
+    /// Sends `message` to shard `shard` with the rest of the batch ([`flush`](Self::flush)).
+    pub(crate) fn send(&mut self, shard: usize, message: ShardMessage) {
+        self.waiting[shard].push(message);
+    }
+
+    /// Sends what waits for each shard.
+    pub(crate) fn flush(&mut self) {
+        for (shard, waiting) in self.waiting.iter_mut().enumerate() {
+            if waiting.is_empty() {
+                continue;
+            }
+            let count = waiting.len();
+            self.backlog.fetch_add(count, Ordering::Relaxed);
+            let batch = std::mem::take(waiting);
+            if self.senders[shard].send((self.index, batch)).is_err() {
+                // That shard has stopped (shutting down): nothing is on its way.
+                self.backlog.fetch_sub(count, Ordering::Relaxed);
+            }
         }
     }
 
-    /// A message from another shard was taken off this shard's channel.
-    pub(crate) fn received(&self) {
-        self.backlog.fetch_sub(1, Ordering::Relaxed);
+    /// `count` messages from another shard were taken off this shard's channel.
+    pub(crate) fn received(&self, count: usize) {
+        self.backlog.fetch_sub(count, Ordering::Relaxed);
     }
 
     /// Whether clients' input should stop now, given whether it was stopped.
