@@ -87,3 +87,52 @@ impl Peers {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stomp_broker::{Broker, BrokerConfig, BrokerEvent};
+
+    /// A message one shard has for another: a topic message its owner fans out.
+    fn fanout() -> ShardMessage {
+        let config = BrokerConfig::default().with_shard(0, 2);
+        let mut broker = Broker::new(config);
+        let now = std::time::Instant::now();
+        let topic = (0..)
+            .map(|n| format!("/topic/{n}"))
+            .find(|t| stomp_broker::owner_of(t, 2) == 0)
+            .unwrap_or_default();
+        broker.publish(now, &topic, &[], bytes::Bytes::new());
+        loop {
+            match broker.poll_event() {
+                Some(BrokerEvent::ToShard { message, .. }) => return message,
+                Some(_) => {}
+                None => panic!("no message for the other shard"),
+            }
+        }
+    }
+
+    #[test]
+    fn past_the_backlog_bound_input_stops_until_half_of_it_arrived() {
+        let (mut peers, mut receivers) = Peers::new(2);
+        let message = fanout();
+        let [sender, receiver] = &mut peers[..] else {
+            panic!("two shards")
+        };
+        for _ in 0..MAX_BACKLOG {
+            sender.send(1, message.clone());
+        }
+        sender.flush();
+        assert!(!sender.congested(false), "at the bound, not past it");
+        sender.send(1, message.clone());
+        sender.flush();
+        assert!(sender.congested(false));
+        // Taken off the channel in two batches: input resumes at half the bound.
+        let (from, first) = receivers[1].try_recv().unwrap_or_else(|_| panic!("empty"));
+        assert_eq!((from, first.len()), (0, MAX_BACKLOG));
+        receiver.received(MAX_BACKLOG / 2);
+        assert!(sender.congested(true), "still above half");
+        receiver.received(1);
+        assert!(!sender.congested(true));
+    }
+}

@@ -30,11 +30,17 @@ async fn node(broker: &str, app: App) -> (Server, String) {
 }
 
 async fn node_with(relay: RelayConfig, app: App) -> (Server, String) {
+    node_on_shards(relay, app, 1).await
+}
+
+/// A node as [`node_with`], on `shards` broker tasks, each a node of the relay.
+async fn node_on_shards(relay: RelayConfig, app: App, shards: usize) -> (Server, String) {
     let config = BrokerConfig::default().with_login_failure_delay(Duration::from_millis(10));
     let server = Server::builder()
         .config(config)
         .app(app)
         .relay(relay)
+        .shards(shards)
         .start();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
@@ -396,6 +402,74 @@ async fn rabbitmq_publishes_through_a_handle_wait_for_the_broker_and_keep_their_
         assert_eq!(text(&next(&mut ticks).await), n.to_string());
     }
     assert!(quiet(&mut ticks).await);
+}
+
+#[tokio::test]
+#[ignore = "needs RabbitMQ (scripts/test starts it)"]
+async fn rabbitmq_a_node_on_two_shards_relays_rooms_queues_and_users_once_each() {
+    let relay = RelayConfig::parse(RABBITMQ).unwrap();
+    let (server, address) = node_on_shards(relay, App::new(), 2).await;
+    // Connections are dealt to the shards in turn: each pair below spans both.
+    let alice_name = unique("alice");
+    let (alice1, alice2) = (
+        client(&address, &alice_name).await,
+        client(&address, &alice_name).await,
+    );
+    let room = format!("/chat/{}", unique("lobby"));
+    let mut rooms = Vec::new();
+    let mut dms = Vec::new();
+    for alice in [&alice1, &alice2] {
+        rooms.push(alice.subscribe(&room, AckMode::Auto).await.unwrap());
+        dms.push(
+            alice
+                .subscribe("/user/queue/dm", AckMode::Auto)
+                .await
+                .unwrap(),
+        );
+    }
+    let (pub1, pub2) = (client(&address, "p1").await, client(&address, "p2").await);
+    for n in 0..ROOM_MESSAGES {
+        let sender = if n % 2 == 0 { &pub1 } else { &pub2 };
+        let frame = SendFrame::new(room.as_str(), n.to_string());
+        sender.send_with_receipt(frame).await.unwrap();
+    }
+    for subscription in &mut rooms {
+        for n in 0..ROOM_MESSAGES {
+            assert_eq!(text(&next(subscription).await), n.to_string());
+        }
+        assert!(quiet(subscription).await, "a room message came twice");
+    }
+    // Her sessions on both shards hear a message to her once each.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server
+        .handle()
+        .send_to_user(alice_name.as_str(), "/queue/dm", "hi")
+        .await
+        .unwrap();
+    for dm in &mut dms {
+        assert_eq!(text(&next(dm).await), "hi");
+        assert!(quiet(dm).await, "a message to her came twice");
+    }
+    // A queue's consumers on both shards share it, each message once.
+    let queue = format!("/queue/{}", unique("jobs"));
+    let mut consumers = Vec::new();
+    for alice in [&alice1, &alice2] {
+        consumers.push(alice.subscribe(&queue, AckMode::Auto).await.unwrap());
+    }
+    for n in 0..QUEUE_MESSAGES {
+        let frame = SendFrame::new(queue.as_str(), n.to_string());
+        pub1.send_with_receipt(frame).await.unwrap();
+    }
+    let mut seen = HashSet::new();
+    let (mut first, mut second) = (consumers.remove(0), consumers.remove(0));
+    while seen.len() < QUEUE_MESSAGES {
+        let message = tokio::select! {
+            m = next(&mut first) => m,
+            m = next(&mut second) => m,
+        };
+        assert!(seen.insert(text(&message)), "a queue message came twice");
+    }
+    assert!(quiet(&mut first).await && quiet(&mut second).await);
 }
 
 #[test]
