@@ -88,7 +88,7 @@ pub(crate) struct Args {
     /// Broker tasks routing side by side, each with its share of the connections and the
     /// destinations (a number, at least 1): more than one for a machine with more cores than
     /// one task's routing keeps busy.
-    #[arg(long, default_value_t = 1, value_parser = at_least_one)]
+    #[arg(long, alias = "workers", default_value_t = 1, value_parser = at_least_one)]
     pub(crate) shards: usize,
     /// Accept only this login, as `user:passcode`.
     #[arg(long, value_parser = parse_login)]
