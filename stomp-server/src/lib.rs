@@ -20,6 +20,9 @@
 //!   or ActiveMQ (Spring's broker relay), so that many nodes share them: subscriptions, SENDs,
 //!   acknowledgements, receipts and user destinations across nodes, over a few multiplexed
 //!   broker connections that reconnect for ever.
+//! - [`ServerBuilder::shards`] runs the broker as several tasks routing side by side, for a
+//!   machine with more cores than one task's routing keeps busy; every subscriber of a
+//!   destination still gets its messages in one order.
 //! - [`chat`] is the classic chat, built on this API alone; the `stomp-server` binary runs it.
 //!
 //! Every bound of the broker and the sessions ([`stomp_broker::BrokerConfig`]) holds over both

@@ -402,6 +402,19 @@ impl Driver {
                 },
                 Some(control) = self.control.recv() => match control {
                     Control::Unsubscribe(id) => {
+                        // What was queued before the subscription was dropped (its ACKs, say)
+                        // goes out before its UNSUBSCRIBE: a broker answers an ACK for a
+                        // subscription it no longer has with an ERROR (RabbitMQ's
+                        // "Subscription not found") and closes the connection.
+                        if ready {
+                            let now = Instant::now();
+                            for _ in 0..self.commands.len() {
+                                match self.commands.try_recv() {
+                                    Ok(command) => self.command(command, &mut session, now),
+                                    Err(_) => break,
+                                }
+                            }
+                        }
                         if self.subscriptions.remove(&id).is_some() && session.is_connected() {
                             let _ = session.unsubscribe(Instant::now(), &id, false);
                         }

@@ -323,3 +323,83 @@ async fn tracked_sends_and_acks_stay_in_flight_together_and_each_receipt_resolve
     let late = jobs.ack_tracked(&message).await;
     assert!(matches!(late, Err(Error::Closed(_))), "{late:?}");
 }
+
+/// A broker that answers CONNECT and each SUBSCRIBE (with its RECEIPT and one message to
+/// acknowledge), and reports every ACK and UNSUBSCRIBE as it reads them, by subscription.
+async fn recording_broker(listener: TcpListener, seen: tokio::sync::mpsc::UnboundedSender<String>) {
+    use stomp_codec::{Config, Decoder, Item};
+    let (mut stream, _) = listener.accept().await.unwrap();
+    let mut decoder = Decoder::new(Config::default());
+    let mut buffer = bytes::BytesMut::new();
+    loop {
+        while let Some(item) = decoder.decode(&mut buffer).unwrap() {
+            let Item::Frame(frame) = item else { continue };
+            let header = |name: &str| {
+                frame
+                    .header(name)
+                    .map(|v| v.into_owned())
+                    .unwrap_or_default()
+            };
+            let reply = match frame.command().as_str() {
+                "CONNECT" | "STOMP" => "CONNECTED\nversion:1.2\n\n\0".to_owned(),
+                "SUBSCRIBE" => {
+                    let id = header("id");
+                    format!(
+                        "RECEIPT\nreceipt-id:{}\n\n\0MESSAGE\nsubscription:{id}\nmessage-id:m-{id}\ndestination:/queue/q\nack:ack-{id}\n\nhi\0",
+                        header("receipt")
+                    )
+                }
+                "ACK" => {
+                    let _ = seen.send(format!("ACK {}", header("id").trim_start_matches("ack-")));
+                    continue;
+                }
+                "UNSUBSCRIBE" => {
+                    let _ = seen.send(format!("UNSUBSCRIBE {}", header("id")));
+                    continue;
+                }
+                _ => continue,
+            };
+            stream.write_all(reply.as_bytes()).await.unwrap();
+        }
+        if stream.read_buf(&mut buffer).await.unwrap() == 0 {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_ack_queued_before_its_subscription_is_dropped_goes_out_before_the_unsubscribe() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(recording_broker(listener, seen_tx));
+    let client = Client::builder(address).connect().await.unwrap();
+    const SUBSCRIPTIONS: usize = 30;
+    for _ in 0..SUBSCRIPTIONS {
+        let mut subscription = client
+            .subscribe("/queue/q", AckMode::ClientIndividual)
+            .await
+            .unwrap();
+        let message = tokio::time::timeout(Duration::from_secs(5), subscription.next())
+            .await
+            .unwrap()
+            .unwrap();
+        subscription.ack_unconfirmed(&message).await.unwrap();
+        drop(subscription);
+    }
+    let mut order = Vec::new();
+    while order.len() < 2 * SUBSCRIPTIONS {
+        order.push(
+            tokio::time::timeout(Duration::from_secs(5), seen.recv())
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    for line in order.iter().filter(|l| l.starts_with("UNSUBSCRIBE ")) {
+        let id = line.trim_start_matches("UNSUBSCRIBE ");
+        let acked = order.iter().position(|l| *l == format!("ACK {id}"));
+        let unsubscribed = order.iter().position(|l| l == line);
+        assert!(acked < unsubscribed && acked.is_some(), "{order:?}");
+    }
+}
