@@ -356,8 +356,8 @@ struct Connection {
     relayed_unwritten: VecDeque<relay::Unwritten>,
     /// A queue's limit stopped this connection's input (the queue is here).
     paused_here: bool,
-    /// A queue's limit stopped this connection's input (the queue is another shard's).
-    held_by_owner: bool,
+    /// The shard whose queue's limit stopped this connection's input, if another's.
+    held_by: Option<usize>,
     /// The driver holds this connection's input ([`Broker::hold_input`]).
     held: bool,
 }
@@ -365,7 +365,7 @@ struct Connection {
 impl Connection {
     /// Whether its input is not to be read now.
     fn input_stopped(&self) -> bool {
-        self.held || self.paused_here || self.held_by_owner
+        self.held || self.paused_here || self.held_by.is_some()
     }
 
     /// Octets queued for the connection that the driver has not reported written.
@@ -514,7 +514,7 @@ impl Broker {
             unwritten: VecDeque::new(),
             relayed_unwritten: VecDeque::new(),
             paused_here: false,
-            held_by_owner: false,
+            held_by: None,
             held: false,
         };
         self.totals.opened += 1;
@@ -1086,6 +1086,13 @@ impl Broker {
                 ServerEvent::Ack(set) => self.settle_acks(connection, now, set, true),
                 ServerEvent::Nack(set) => self.settle_acks(connection, now, set, false),
                 ServerEvent::Closed { reason, .. } => {
+                    // The queue's owner forgets it as a publisher to resume.
+                    if let Some(owner) = c.held_by.take() {
+                        self.tell(owner, shard::Inner::Gone { connection });
+                    }
+                    let Some(c) = self.connections.get_mut(&connection) else {
+                        return;
+                    };
                     let ids: Vec<SubscriptionId> = c.subscriptions.keys().cloned().collect();
                     for id in ids {
                         self.unsubscribe(connection, now, &id);

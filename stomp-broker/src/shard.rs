@@ -79,6 +79,8 @@ pub(crate) enum Inner {
         connection: ConnectionId,
         paused: bool,
     },
+    /// To a queue's owner: a connection it paused has closed.
+    Gone { connection: ConnectionId },
 }
 
 impl Broker {
@@ -158,9 +160,12 @@ impl Broker {
                     self.settle(now, key, &message_ids, ack);
                 }
             }
+            Inner::Gone { connection } => {
+                self.paused.remove(&connection);
+            }
             Inner::Pause { connection, paused } => {
                 if let Some(c) = self.connections.get_mut(&connection) {
-                    c.held_by_owner = paused;
+                    c.held_by = paused.then_some(from);
                     let stopped = c.input_stopped();
                     c.session.pause_input(now, stopped);
                     self.ready.insert(connection);

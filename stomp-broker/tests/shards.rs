@@ -288,3 +288,26 @@ fn a_publisher_on_another_shard_past_a_queue_limit_is_paused() {
             .any(|e| matches!(e, ClientEvent::Error(_)))
     );
 }
+
+#[test]
+fn a_paused_publisher_on_another_shard_that_leaves_is_forgotten_by_the_owner() {
+    let config = || BrokerConfig::default().with_max_queue_bytes(16 * 1024);
+    let mut shards = Shards::new(2, config);
+    let queue = owned_by("/queue/full", 0, 2);
+    let body = "y".repeat(1024);
+    // Publishers come, fill the queue until paused, and leave, again and again: the owner
+    // keeps nothing for them.
+    for _ in 0..20 {
+        let publisher = (1, shards.client(1, "p"));
+        let connection = shards.nets[1].clients[publisher.1].0;
+        for n in 0..40 {
+            shards.send(publisher, &queue, format!("{n}\n{body}"));
+        }
+        assert!(!shards.nets[1].broker.wants_input(connection));
+        assert_eq!(shards.nets[0].broker.stats().paused_publishers, 1);
+        let now = shards.nets[1].now;
+        shards.nets[1].broker.remove(connection, now);
+        shards.pump();
+        assert_eq!(shards.nets[0].broker.stats().paused_publishers, 0);
+    }
+}
