@@ -1277,7 +1277,6 @@ impl Broker {
         let Some(s) = self.subscribers.get(&key) else {
             return;
         };
-        let owner = self.owner(s.pattern.as_str());
         match s.kind {
             Kind::Relayed => self.events.push_back(BrokerEvent::RelayAck {
                 connection,
@@ -1286,6 +1285,7 @@ impl Broker {
                 ack: done,
             }),
             Kind::Remote => {
+                let owner = self.owner(s.pattern.as_str());
                 let settle = shard::Inner::Settle {
                     connection,
                     id: set.subscription,

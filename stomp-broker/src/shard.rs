@@ -196,15 +196,14 @@ impl Broker {
             }
             return;
         }
+        self.deliver_to_subscribers(now, &message);
+        // One message shared by the other shards, allocated only when there are others.
         if self.config.shard.count > 1 {
             let message = Arc::new(message);
             let here = self.here();
             for shard in (0..self.config.shard.count).filter(|s| *s != here) {
                 self.tell(shard, Inner::Fanout(message.clone()));
             }
-            self.deliver_to_subscribers(now, &message);
-        } else {
-            self.deliver_to_subscribers(now, &message);
         }
     }
 

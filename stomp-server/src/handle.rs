@@ -101,6 +101,11 @@ pub struct Stats {
 }
 
 impl Handle {
+    /// The inbox of the handle's own shard.
+    pub(crate) fn inbox(&self) -> mpsc::Sender<ToHub> {
+        self.hubs[self.home].clone()
+    }
+
     pub(crate) fn new(hubs: Arc<[mpsc::Sender<ToHub>]>, relayed: bool) -> Handle {
         Handle {
             hubs,
@@ -154,7 +159,8 @@ impl Handle {
     /// Sends to every session of `user` subscribed to its user destination for `destination`:
     /// `send_to_user("alice", "/queue/x", ..)` reaches alice's subscriptions to
     /// `/user/queue/x`, and nobody else. Returns how many subscriptions it reached on this
-    /// node; in relay mode her sessions on other nodes get it too, through the other broker
+    /// node (in relay mode, on the handle's shard, which reaches the node's other shards as it
+    /// does other nodes); in relay mode her sessions on other nodes get it too, through the other broker
     /// (and while that is away it fails with [`PublishError::BrokerUnavailable`]).
     pub async fn send_to_user(
         &self,
@@ -192,7 +198,7 @@ impl Handle {
             let here = self
                 .ask(shard, |done| Command::RelayAvailable { done })
                 .await?;
-            available = here.map(|up| up && available.unwrap_or(true));
+            available = all_up(available, here);
         }
         Ok(available)
     }
@@ -209,8 +215,7 @@ impl Handle {
             } = self.ask(shard, |done| Command::Stats { done }).await?;
             stats.broker += broker;
             stats.queues.extend(queues);
-            stats.relay_available =
-                relay_available.map(|up| up && stats.relay_available.unwrap_or(true));
+            stats.relay_available = all_up(stats.relay_available, relay_available);
         }
         stats.queues.sort();
         Ok(stats)
@@ -241,4 +246,10 @@ impl Handle {
             }))
             .await;
     }
+}
+
+/// Whether every shard's relay is up, from what is known so far and one more shard's answer
+/// (`None`: no relay).
+fn all_up(so_far: Option<bool>, shard: Option<bool>) -> Option<bool> {
+    shard.map(|up| up && so_far.unwrap_or(true))
 }

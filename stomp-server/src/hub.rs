@@ -191,9 +191,8 @@ pub(crate) struct Hub {
 
 /// How a broker task is set up, beside its broker and application.
 pub(crate) struct HubSettings {
-    /// The sending end of its own inbox, for workers and the relay.
-    pub(crate) inbox: mpsc::Sender<ToHub>,
-    /// The application's way in, answering this shard's connections.
+    /// The application's way in, answering this shard's connections; its inbox is this
+    /// task's, for workers and the relay.
     pub(crate) handle: Handle,
     /// Octets waiting to be written past which a connection is closed as too slow.
     pub(crate) max_outbound_bytes: usize,
@@ -206,13 +205,13 @@ impl Hub {
     /// A broker task for `broker` and `app`.
     pub(crate) fn new(broker: Broker, app: Arc<App>, settings: HubSettings) -> Hub {
         let HubSettings {
-            inbox,
             handle,
             max_outbound_bytes,
             summary_every,
             relay,
             peers,
         } = settings;
+        let inbox = handle.inbox();
         let workers = Workers::new(app.queue_size(), app.failure_mode(), inbox.clone());
         let relay = relay.map(|config| Relay::start(config, inbox.clone()));
         Hub {
@@ -834,7 +833,6 @@ mod tests {
         let app = Arc::new(App::new());
         let (mut peers, mut from_peers) = Peers::new(1);
         let settings = HubSettings {
-            inbox: hub.clone(),
             handle: Handle::new(Arc::from([hub.clone()]), false),
             max_outbound_bytes: 1 << 20,
             summary_every: summary,

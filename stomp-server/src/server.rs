@@ -151,7 +151,6 @@ impl ServerBuilder {
             let config = self.config.clone().with_shard(index, shards);
             let broker = Broker::with_authorizer(config, Box::new(gate.clone()));
             let settings = HubSettings {
-                inbox: hubs[index].clone(),
                 handle: handle.at(index),
                 max_outbound_bytes,
                 summary_every: self.summary_interval,
