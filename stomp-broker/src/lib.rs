@@ -297,9 +297,12 @@ struct Subscriber {
     unwritten: usize,
     /// Queue messages awaiting ACK or NACK, by message id, with the order they were taken in.
     unacked: HashMap<String, (u64, Stored)>,
-    /// A queue's consumer on another shard: that shard (its `connection` is one of that
-    /// shard's, and its messages go there).
-    shard: Option<usize>,
+    /// A queue's consumer on another shard, as that shard names it (its `connection` is one
+    /// of that shard's, and its messages go there).
+    remote: Option<shard::Peer>,
+    /// A consumer on another shard that has ended while messages it was handed were still
+    /// on their way to its client: it takes no more, and is forgotten once they are settled.
+    cancelled: bool,
 }
 
 impl Subscriber {
@@ -313,7 +316,8 @@ impl Subscriber {
             window: 1,
             unwritten: 0,
             unacked: HashMap::new(),
-            shard: None,
+            remote: None,
+            cancelled: false,
         }
     }
 
@@ -423,12 +427,14 @@ pub struct Broker {
     /// Connections, here or on other shards, whose input is stopped by the limit of a queue
     /// here, and that queue.
     paused: BTreeMap<ConnectionId, String>,
-    /// Consumers on other shards of queues here, by their connection and subscription id.
-    remote_consumers: HashMap<(ConnectionId, SubscriptionId), SubscriberKey>,
+    /// Consumers on other shards of queues here, by their shard and their key there.
+    remote_consumers: FxHashMap<(usize, SubscriberKey), SubscriberKey>,
     /// The sessions of each logged-in user, for user destinations.
     users: HashMap<String, BTreeSet<ConnectionId>>,
     /// Running totals, for [`Broker::stats`].
     totals: Totals,
+    /// Internal steps taken since the start ([`Broker::steps`]).
+    steps: u64,
 }
 
 /// Running totals since the broker started.
@@ -488,9 +494,10 @@ impl Broker {
             events: VecDeque::new(),
             ready: Ready::default(),
             paused: BTreeMap::new(),
-            remote_consumers: HashMap::new(),
+            remote_consumers: FxHashMap::default(),
             users: HashMap::new(),
             totals: Totals::default(),
+            steps: 0,
         }
     }
 
@@ -568,6 +575,7 @@ impl Broker {
             let Some(done) = c.unwritten.pop_front() else {
                 break;
             };
+            self.steps += 1;
             if let Some(s) = self.subscribers.get_mut(&done.subscriber) {
                 s.unwritten = s.unwritten.saturating_sub(1);
             }
@@ -592,6 +600,7 @@ impl Broker {
     pub fn shut_down(&mut self, now: Instant, message: &str) {
         let ids: Vec<ConnectionId> = self.connections.keys().copied().collect();
         for id in ids {
+            self.steps += 1;
             if let Some(c) = self.connections.get_mut(&id) {
                 c.session.close_with_error(now, message);
             }
@@ -657,6 +666,8 @@ impl Broker {
         self.ready.remove(connection);
         self.paused.remove(&connection);
         self.put_back_unwritten(now, c.unwritten.into_iter().collect());
+        // Messages of queues on other shards that never reached the transport go back too.
+        self.relayed_lost(c.relayed_unwritten);
     }
 
     // ---- Output ----
@@ -754,6 +765,16 @@ impl Broker {
             paused_publishers: self.paused.len(),
             users: self.users.len(),
         }
+    }
+
+    /// Internal steps taken since the broker started: one per session event acted on, per
+    /// delivery tried, per message that moves between a queue and a consumer, per message
+    /// from another shard, per subscription ended. What a call adds is bounded by what it was
+    /// given and what the broker holds (each waiting message is tried at most once per
+    /// consumer per pass; a consumer that refuses one is not asked again in that pass), so a
+    /// driver or a test can check that every call makes progress and ends.
+    pub fn steps(&self) -> u64 {
+        self.steps
     }
 
     /// Messages waiting in `queue` for a consumer.
@@ -902,6 +923,7 @@ impl Broker {
         key: SubscriberKey,
         shared: &mut SharedDelivery<'_>,
     ) -> bool {
+        self.steps += 1;
         let Some(s) = self.subscribers.get(&key) else {
             return false;
         };
@@ -929,8 +951,8 @@ impl Broker {
         };
         // A consumer on another shard: its window bounds what it is handed, and its shard
         // feeds it as fast as it writes.
-        if s.shard.is_some() {
-            return s.in_flight() < s.window;
+        if s.remote.is_some() {
+            return !s.cancelled && s.in_flight() < s.window;
         }
         let Some(c) = self.connections.get(&s.connection) else {
             return false;
@@ -944,11 +966,19 @@ impl Broker {
             || unwritten.saturating_add(size as u64) <= self.config.max_outbound_bytes as u64
     }
 
-    /// Hands waiting messages of queue `name` to consumers with room, round-robin.
+    /// Hands waiting messages of queue `name` to consumers with room, round-robin, from the
+    /// head of the queue. Bounded by what it starts with: each round either hands over the
+    /// head message (it leaves the waiting list) or finds a consumer that refused it, which
+    /// is not asked again in this call; so it ends within `waiting + consumers` rounds.
     fn dispatch(&mut self, now: Instant, name: &str) {
-        loop {
+        let Some(queue) = self.queues.get(name) else {
+            return;
+        };
+        let rounds = queue.waiting.len() + queue.consumers.len();
+        let mut refused: Vec<SubscriberKey> = Vec::new();
+        for _ in 0..rounds {
             let Some(queue) = self.queues.get(name) else {
-                return;
+                break;
             };
             let Some(front) = queue.waiting.front() else {
                 break;
@@ -956,53 +986,62 @@ impl Broker {
             let size = front.size();
             let count = queue.consumers.len();
             let start = queue.next;
-            let pick = (0..count)
-                .map(|i| (start + i) % count)
-                .find(|&i| self.has_room(queue.consumers[i], size));
+            let pick = (0..count).map(|i| (start + i) % count).find(|&i| {
+                let key = queue.consumers[i];
+                !refused.contains(&key) && self.has_room(key, size)
+            });
             let Some(pick) = pick else {
                 break;
             };
             let key = queue.consumers[pick];
-            if let Some(queue) = self.queues.get_mut(name) {
-                queue.next = (pick + 1) % count;
+            self.steps += 1;
+            if self.deliver_head(now, key, name) {
+                if let Some(queue) = self.queues.get_mut(name) {
+                    queue.next = (pick + 1) % count;
+                }
+            } else {
+                refused.push(key);
             }
-            let Some(message) = self.queues.take(name) else {
-                break;
-            };
-            self.deliver_to_consumer(now, key, message);
         }
         self.resume_publishers(now);
     }
 
-    /// Writes a queue message to a consumer, which now holds it until it is written (auto) or
-    /// acknowledged (client).
-    fn deliver_to_consumer(&mut self, now: Instant, key: SubscriberKey, message: Stored) {
-        let (Some(s), take) = (self.subscribers.get_mut(&key), self.next_take) else {
-            self.queues.put_back(std::iter::once(message));
-            return;
+    /// Hands the message at the head of queue `name` to consumer `key`, which holds it until
+    /// it is written (auto) or acknowledged (client); whether it took it. A message its
+    /// session refuses stays where it is, at the head, not marked redelivered: it was never
+    /// delivered.
+    fn deliver_head(&mut self, now: Instant, key: SubscriberKey, name: &str) -> bool {
+        let Some(s) = self.subscribers.get_mut(&key) else {
+            return false;
         };
+        let take = self.next_take;
         // Held until its shard settles it: acknowledged, or under auto ack written.
-        if let Some(shard) = s.shard {
+        if let Some(remote) = s.remote {
+            let Some(message) = self.queues.take(name) else {
+                return false;
+            };
             self.next_take += 1;
-            let (connection, id) = (s.connection, s.id.clone());
             s.unacked
                 .insert(message.message_id.clone(), (take, message.clone()));
             let deliver = shard::Inner::Deliver {
-                connection,
-                id,
+                consumer: remote.key,
                 message,
             };
-            self.tell(shard, deliver);
-            return;
+            self.tell(remote.shard, deliver);
+            return true;
         }
         let Some(c) = self.connections.get_mut(&s.connection) else {
-            self.queues.put_back(std::iter::once(message));
-            return;
+            return false;
         };
-        if !deliver(&mut c.session, now, &s.id, &message) {
-            self.queues.put_back(std::iter::once(message));
-            return;
+        let Some(front) = self.queues.get(name).and_then(|q| q.waiting.front()) else {
+            return false;
+        };
+        if !deliver(&mut c.session, now, &s.id, front) {
+            return false;
         }
+        let Some(message) = self.queues.take(name) else {
+            return false;
+        };
         self.next_take += 1;
         self.totals.deliveries += 1;
         self.ready.insert(s.connection);
@@ -1017,6 +1056,7 @@ impl Broker {
                 message,
             });
         }
+        true
     }
 
     /// Queue messages that never reached the transport go back to their queues.
@@ -1024,6 +1064,7 @@ impl Broker {
         if lost.is_empty() {
             return;
         }
+        self.steps += lost.len() as u64;
         let mut queues = BTreeSet::new();
         for u in &lost {
             if let Some(s) = self.subscribers.get_mut(&u.subscriber) {
@@ -1044,9 +1085,11 @@ impl Broker {
             let Some(c) = self.connections.get_mut(&connection) else {
                 return;
             };
+            // Each event is acted on before the session decodes the frame after it.
             let Some(event) = c.session.poll_event() else {
                 return;
             };
+            self.steps += 1;
             match event {
                 ServerEvent::Connect(request) => match self.policy.authorizer.connect(&request) {
                     Ok(user) => {
@@ -1081,7 +1124,9 @@ impl Broker {
                     ack,
                     frame,
                 } => self.subscribe(connection, now, id, destination, ack, &frame),
-                ServerEvent::Unsubscribe { id, .. } => self.unsubscribe(connection, now, &id),
+                ServerEvent::Unsubscribe { id, .. } => {
+                    self.unsubscribe(connection, now, &id, Output::Kept);
+                }
                 ServerEvent::Send(frame) => self.on_send(connection, now, frame),
                 ServerEvent::Ack(set) => self.settle_acks(connection, now, set, true),
                 ServerEvent::Nack(set) => self.settle_acks(connection, now, set, false),
@@ -1094,8 +1139,13 @@ impl Broker {
                         return;
                     };
                     let ids: Vec<SubscriptionId> = c.subscriptions.keys().cloned().collect();
+                    // Dropped or silent: nothing queued for it will be written.
+                    let output = match reason {
+                        CloseReason::PeerClosed | CloseReason::HeartBeatTimedOut => Output::Lost,
+                        _ => Output::Kept,
+                    };
                     for id in ids {
-                        self.unsubscribe(connection, now, &id);
+                        self.unsubscribe(connection, now, &id, output);
                     }
                     if let Some(user) = self
                         .connections
@@ -1177,6 +1227,7 @@ impl Broker {
             }
             Kind::Remote => {
                 let consume = shard::Inner::Consume {
+                    consumer: key,
                     connection,
                     id: id.clone(),
                     destination: destination.clone(),
@@ -1210,9 +1261,17 @@ impl Broker {
     }
 
     /// Ends a subscription: its unacknowledged queue messages go back to their queue. Queue
-    /// messages already handed to the session under auto ack are still written; should the
-    /// connection end first, they go back too.
-    fn unsubscribe(&mut self, connection: ConnectionId, now: Instant, id: &SubscriptionId) {
+    /// messages already handed to the session under auto ack are still written (`output`
+    /// kept); should the connection end first, they go back too. Relayed ones are settled at
+    /// the other broker now, unless they will never be written (`output` lost), which leaves
+    /// them to it to redeliver: the other broker cannot hold them for us.
+    fn unsubscribe(
+        &mut self,
+        connection: ConnectionId,
+        now: Instant,
+        id: &SubscriptionId,
+        output: Output,
+    ) {
         let Some(c) = self.connections.get_mut(&connection) else {
             return;
         };
@@ -1222,6 +1281,7 @@ impl Broker {
         let Some(s) = self.subscribers.remove(&key) else {
             return;
         };
+        self.steps += 1;
         let destination = s.pattern.as_str();
         c.by_destination.remove(&(destination.to_owned(), key));
         match s.kind {
@@ -1234,16 +1294,35 @@ impl Broker {
                 self.end_consumer(now, key, s);
             }
             Kind::Remote => {
-                c.relayed_unwritten.retain(|u| u.id != *id);
+                // Those still on their way to the client are settled by the owner once
+                // written, or put back should the connection end first, as for a queue here.
+                let handed = c
+                    .relayed_unwritten
+                    .iter()
+                    .filter(|u| u.remote.is_some_and(|r| r.key == key))
+                    .map(|u| u.message_id.clone())
+                    .collect();
                 let owner = self.owner(destination);
                 let cancel = shard::Inner::Cancel {
-                    connection,
-                    id: id.clone(),
+                    consumer: key,
+                    handed,
                 };
                 self.tell(owner, cancel);
             }
             Kind::Relayed => {
-                c.relayed_unwritten.retain(|u| u.id != *id);
+                let (handed, rest) = std::mem::take(&mut c.relayed_unwritten)
+                    .into_iter()
+                    .partition(|u| u.remote.is_none() && u.id == *id);
+                c.relayed_unwritten = rest;
+                let handed: Vec<String> = handed.into_iter().map(|u| u.message_id).collect();
+                if output == Output::Kept && !handed.is_empty() {
+                    self.events.push_back(BrokerEvent::RelayAck {
+                        connection,
+                        id: id.clone(),
+                        message_ids: handed,
+                        ack: true,
+                    });
+                }
                 self.events.push_back(BrokerEvent::RelayUnsubscribe {
                     connection,
                     id: id.clone(),
@@ -1258,6 +1337,7 @@ impl Broker {
     fn end_consumer(&mut self, now: Instant, key: SubscriberKey, s: Subscriber) {
         let destination = s.pattern.as_str();
         let mut unacked: Vec<(u64, Stored)> = s.unacked.into_values().collect();
+        self.steps += unacked.len() as u64;
         unacked.sort_by_key(|(take, _)| *take);
         self.queues
             .put_back(unacked.into_iter().map(|(_, message)| message));
@@ -1287,8 +1367,7 @@ impl Broker {
             Kind::Remote => {
                 let owner = self.owner(s.pattern.as_str());
                 let settle = shard::Inner::Settle {
-                    connection,
-                    id: set.subscription,
+                    consumer: key,
                     message_ids: set.message_ids,
                     ack: done,
                 };
@@ -1309,7 +1388,15 @@ impl Broker {
             .iter()
             .filter_map(|id| s.unacked.remove(id))
             .collect();
+        self.steps += settled.len() as u64;
         let queue = s.pattern.as_str().to_owned();
+        // A consumer on another shard that ended is forgotten with its last message.
+        if s.cancelled && s.unacked.is_empty() {
+            if let Some(remote) = s.remote {
+                self.remote_consumers.remove(&(remote.shard, remote.key));
+            }
+            self.subscribers.remove(&key);
+        }
         if done {
             for (_, message) in &settled {
                 self.queues.done(message);
@@ -1378,6 +1465,15 @@ impl Broker {
             self.relay_sent(connection, now, &receipt);
         }
     }
+}
+
+/// Whether what a session was handed will still be written to its client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Output {
+    /// The connection lives on (an UNSUBSCRIBE, a DISCONNECT, an ERROR on its way).
+    Kept,
+    /// The connection is gone or dropped: nothing queued for it will be written.
+    Lost,
 }
 
 /// Headers of a SEND that do not pass on to MESSAGEs.

@@ -9,15 +9,20 @@ use std::time::Instant;
 use stomp_session::{AckMode, Delivery, SubscriptionId};
 
 use crate::policy::Kind;
-use crate::{Broker, BrokerEvent, ConnectionId};
+use crate::shard::{Inner, Peer};
+use crate::{Broker, BrokerEvent, ConnectionId, SubscriberKey};
 
-/// A relayed message under auto ack, done with once written.
+/// A message held elsewhere (by the other broker, or by a queue's owner shard) under auto
+/// ack, done with once written.
 #[derive(Debug)]
 pub(crate) struct Unwritten {
     /// The offset in the connection's output just past it.
     pub(crate) end: u64,
     pub(crate) id: SubscriptionId,
     pub(crate) message_id: String,
+    /// For a queue on another shard: its owner, and the consumer as this shard names it
+    /// (which outlives the subscription's id, a client may use that again).
+    pub(crate) remote: Option<Peer>,
 }
 
 impl Broker {
@@ -58,41 +63,45 @@ impl Broker {
         id: &SubscriptionId,
         delivery: Delivery<'_>,
     ) -> bool {
-        self.deliver_from_afar(connection, now, id, delivery, Kind::Relayed)
+        let key = self
+            .connections
+            .get(&connection)
+            .and_then(|c| c.subscriptions.get(id).copied());
+        key.is_some_and(|key| self.deliver_from_afar(key, now, delivery, Kind::Relayed))
     }
 
     /// Delivers a message held elsewhere (by the other broker, or by the queue's owner shard)
-    /// to subscription `id` of `connection`, of `kind`; whether it was taken. Under auto ack,
-    /// its holder hears once it is written.
+    /// to subscriber `key`, of `kind`; whether it was taken. Under auto ack, its holder hears
+    /// once it is written.
     pub(crate) fn deliver_from_afar(
         &mut self,
-        connection: ConnectionId,
+        key: SubscriberKey,
         now: Instant,
-        id: &SubscriptionId,
         delivery: Delivery<'_>,
         kind: Kind,
     ) -> bool {
-        let Some(c) = self.connections.get_mut(&connection) else {
+        self.steps += 1;
+        let Some(s) = self.subscribers.get(&key) else {
             return false;
         };
-        let Some(key) = c.subscriptions.get(id) else {
+        let owner = self.owner(s.pattern.as_str());
+        let Some(c) = self.connections.get_mut(&s.connection) else {
             return false;
         };
-        let Some(s) = self.subscribers.get(key) else {
-            return false;
-        };
-        if s.kind != kind || c.session.deliver(now, id, delivery).is_err() {
+        if s.kind != kind || c.session.deliver(now, &s.id, delivery).is_err() {
             return false;
         }
         if s.ack == AckMode::Auto {
+            let remote = (kind == Kind::Remote).then_some(Peer { shard: owner, key });
             c.relayed_unwritten.push_back(Unwritten {
                 end: c.session.octets_queued(),
-                id: id.clone(),
+                id: s.id.clone(),
                 message_id: delivery.message_id.to_owned(),
+                remote,
             });
         }
         self.totals.deliveries += 1;
-        self.ready.insert(connection);
+        self.ready.insert(s.connection);
         true
     }
 
@@ -109,12 +118,13 @@ impl Broker {
         }
     }
 
-    /// Relayed auto-ack messages now written to `connection`: one `RelayAck` per subscription.
+    /// Auto-ack messages held elsewhere now written to `connection`: one `RelayAck` per
+    /// relayed subscription, one `Settle` per consumer of a queue on another shard.
     pub(crate) fn relayed_written(&mut self, connection: ConnectionId) {
         let Some(c) = self.connections.get_mut(&connection) else {
             return;
         };
-        let mut done: Vec<(SubscriptionId, Vec<String>)> = Vec::new();
+        let mut done: Vec<(SubscriptionId, Option<Peer>, Vec<String>)> = Vec::new();
         while c
             .relayed_unwritten
             .front()
@@ -123,33 +133,21 @@ impl Broker {
             let Some(u) = c.relayed_unwritten.pop_front() else {
                 break;
             };
-            match done.iter_mut().find(|(id, _)| *id == u.id) {
-                Some((_, ids)) => ids.push(u.message_id),
-                None => done.push((u.id, vec![u.message_id])),
+            self.steps += 1;
+            match done
+                .iter_mut()
+                .find(|(id, remote, _)| *id == u.id && *remote == u.remote)
+            {
+                Some((_, _, ids)) => ids.push(u.message_id),
+                None => done.push((u.id, u.remote, vec![u.message_id])),
             }
         }
-        let Some(c) = self.connections.get(&connection) else {
-            return;
-        };
-        let done: Vec<_> = done
-            .into_iter()
-            .map(|(id, message_ids)| {
-                let remote = c
-                    .subscriptions
-                    .get(&id)
-                    .and_then(|key| self.subscribers.get(key))
-                    .filter(|s| s.kind == Kind::Remote)
-                    .map(|s| self.owner(s.pattern.as_str()));
-                (id, message_ids, remote)
-            })
-            .collect();
-        for (id, message_ids, remote) in done {
+        for (id, remote, message_ids) in done {
             match remote {
-                Some(owner) => self.tell(
-                    owner,
-                    crate::shard::Inner::Settle {
-                        connection,
-                        id,
+                Some(peer) => self.tell(
+                    peer.shard,
+                    Inner::Settle {
+                        consumer: peer.key,
                         message_ids,
                         ack: true,
                     },
@@ -160,6 +158,23 @@ impl Broker {
                     message_ids,
                     ack: true,
                 }),
+            }
+        }
+    }
+
+    /// A connection is gone with messages held elsewhere not written: those of queues on
+    /// other shards go back to their owners' queues (relayed ones are the other broker's to
+    /// redeliver, once their subscription ends).
+    pub(crate) fn relayed_lost(&mut self, lost: std::collections::VecDeque<Unwritten>) {
+        for u in lost {
+            self.steps += 1;
+            if let Some(peer) = u.remote {
+                let settle = Inner::Settle {
+                    consumer: peer.key,
+                    message_ids: vec![u.message_id],
+                    ack: false,
+                };
+                self.tell(peer.shard, settle);
             }
         }
     }

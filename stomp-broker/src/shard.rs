@@ -38,6 +38,14 @@ pub fn owner_of(destination: &str, count: usize) -> usize {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShardMessage(pub(crate) Inner);
 
+/// A queue consumer as the shards name it between them: the consumer's shard and its key
+/// there, which, unlike the subscription's id, is never used again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Peer {
+    pub(crate) shard: usize,
+    pub(crate) key: SubscriberKey,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Inner {
     /// To a destination's owner: a message to route, and who sent it (for flow control).
@@ -49,27 +57,28 @@ pub(crate) enum Inner {
     Fanout(Arc<Stored>),
     /// To a queue's owner: a consumer on the sending shard.
     Consume {
+        consumer: SubscriberKey,
         connection: ConnectionId,
         id: SubscriptionId,
         destination: String,
         ack: AckMode,
         window: usize,
     },
-    /// To a queue's owner: that consumer is gone; what it held goes back.
+    /// To a queue's owner: that consumer is gone; what it held goes back, but for the
+    /// messages `handed` to its session under auto ack and not yet written, which stay
+    /// with it until they are settled.
     Cancel {
-        connection: ConnectionId,
-        id: SubscriptionId,
+        consumer: SubscriberKey,
+        handed: Vec<String>,
     },
     /// From a queue's owner: a message for one consumer here.
     Deliver {
-        connection: ConnectionId,
-        id: SubscriptionId,
+        consumer: SubscriberKey,
         message: Stored,
     },
     /// To a queue's owner: messages a consumer is done with (`ack`), or refused.
     Settle {
-        connection: ConnectionId,
-        id: SubscriptionId,
+        consumer: SubscriberKey,
         message_ids: Vec<String>,
         ack: bool,
     },
@@ -109,12 +118,14 @@ impl Broker {
 
     /// A message another shard sent this one, `from` naming the sender.
     pub fn handle_shard(&mut self, now: Instant, from: usize, message: ShardMessage) {
+        self.steps += 1;
         match message.0 {
             Inner::Publish { message, from } => self.route_here(now, message, from),
             Inner::Fanout(message) => {
                 self.deliver_to_subscribers(now, &message);
             }
             Inner::Consume {
+                consumer,
                 connection,
                 id,
                 destination,
@@ -123,40 +134,41 @@ impl Broker {
             } => {
                 self.next_subscriber += 1;
                 let key = SubscriberKey(self.next_subscriber);
-                self.remote_consumers.insert((connection, id.clone()), key);
+                self.remote_consumers.insert((from, consumer), key);
                 self.queues.add_consumer(&destination, key);
                 let mut subscriber = Subscriber::new(connection, id, &destination, Kind::Queue);
                 subscriber.ack = ack;
                 subscriber.window = window;
-                subscriber.shard = Some(from);
+                subscriber.remote = Some(Peer {
+                    shard: from,
+                    key: consumer,
+                });
                 self.subscribers.insert(key, subscriber);
                 self.dispatch(now, &destination);
             }
-            Inner::Cancel { connection, id } => {
-                if let Some(key) = self.remote_consumers.remove(&(connection, id)) {
-                    if let Some(s) = self.subscribers.remove(&key) {
-                        self.end_consumer(now, key, s);
-                    }
-                }
-            }
-            Inner::Deliver {
-                connection,
-                id,
-                message,
-            } => {
+            Inner::Cancel { consumer, handed } => self.cancel(now, from, consumer, &handed),
+            Inner::Deliver { consumer, message } => {
                 let headers = crate::stored_headers(&message);
                 let delivery = crate::delivery_of(&message, &headers);
-                // Not taken (the subscription is ending): the owner takes it back when its
-                // `Cancel` comes.
-                let _ = self.deliver_from_afar(connection, now, &id, delivery, Kind::Remote);
+                // A consumer that ended meanwhile told the owner, which takes the message back
+                // when that word arrives. One that lives but cannot take it gives it back now.
+                if !self.deliver_from_afar(consumer, now, delivery, Kind::Remote)
+                    && self.subscribers.contains_key(&consumer)
+                {
+                    let settle = Inner::Settle {
+                        consumer,
+                        message_ids: vec![message.message_id],
+                        ack: false,
+                    };
+                    self.tell(from, settle);
+                }
             }
             Inner::Settle {
-                connection,
-                id,
+                consumer,
                 message_ids,
                 ack,
             } => {
-                if let Some(key) = self.remote_consumers.get(&(connection, id)).copied() {
+                if let Some(key) = self.remote_consumers.get(&(from, consumer)).copied() {
                     self.settle(now, key, &message_ids, ack);
                 }
             }
@@ -171,6 +183,33 @@ impl Broker {
                     self.ready.insert(connection);
                 }
             }
+        }
+    }
+
+    /// A consumer on shard `from` ended: it leaves its queue, and what it held goes back but
+    /// for the messages `handed` to its client, which it keeps until they are settled.
+    fn cancel(&mut self, now: Instant, from: usize, consumer: SubscriberKey, handed: &[String]) {
+        let Some(key) = self.remote_consumers.get(&(from, consumer)).copied() else {
+            return;
+        };
+        let Some(mut s) = self.subscribers.remove(&key) else {
+            return;
+        };
+        let kept: std::collections::HashMap<String, (u64, Stored)> = handed
+            .iter()
+            .filter_map(|id| s.unacked.remove_entry(id))
+            .collect();
+        let rest = Subscriber {
+            unacked: kept,
+            remote: s.remote,
+            cancelled: true,
+            ..Subscriber::new(s.connection, s.id.clone(), s.pattern.as_str(), Kind::Queue)
+        };
+        self.end_consumer(now, key, s);
+        if rest.unacked.is_empty() {
+            self.remote_consumers.remove(&(from, consumer));
+        } else {
+            self.subscribers.insert(key, rest);
         }
     }
 

@@ -4,7 +4,7 @@ use bytes::{Buf, BytesMut};
 
 use crate::owned::FrameBuf;
 use crate::scan::{Scan, Scanner};
-use crate::{Config, Error, Version};
+use crate::{Command, Config, Error, Version};
 
 /// One decoded item of a STOMP byte stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,6 +76,24 @@ impl Decoder {
             self.config = self.config.with_version(version);
             self.scanner = Scanner::default();
         }
+    }
+
+    /// The command of the frame being received, once its command line is in and before the
+    /// frame is complete: a server can refuse a frame it may not take now (anything but
+    /// CONNECT before the session is established) without reading its headers and body.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use stomp_codec::{Command, Decoder};
+    ///
+    /// let mut decoder = Decoder::default();
+    /// let mut buf = BytesMut::from(&b"SEND\ndestination:/queue/a\n"[..]);
+    /// assert_eq!(decoder.decode(&mut buf)?, None);
+    /// assert_eq!(decoder.command_in_progress(), Some(Command::Send));
+    /// # Ok::<(), stomp_codec::Error>(())
+    /// ```
+    pub fn command_in_progress(&self) -> Option<Command> {
+        self.scanner.command()
     }
 
     /// The error the decoder failed with, if it has.

@@ -105,6 +105,14 @@ impl Scanner {
         }
     }
 
+    /// The command of the frame being scanned, once its command line is read.
+    pub(crate) fn command(&self) -> Option<Command> {
+        match self.phase {
+            Phase::Start => None,
+            Phase::Head(head) | Phase::Body(Body { head, .. }) => Some(head.command),
+        }
+    }
+
     /// Leading EOLs, then the command line.
     fn start(&mut self, buf: &[u8], config: &Config) -> Result<Option<Scan>, Error> {
         match (buf.first(), buf.get(1)) {

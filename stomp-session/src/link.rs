@@ -71,6 +71,11 @@ impl Link {
         self.inbox.len()
     }
 
+    /// The command of the frame being received, once its command line is in.
+    pub(crate) fn command_in_progress(&self) -> Option<Command> {
+        self.decoder.command_in_progress()
+    }
+
     /// The next decoded item of what was received.
     pub(crate) fn next_item(&mut self) -> Result<Option<Item>, stomp_codec::Error> {
         let item = self.decoder.decode(&mut self.inbox)?;

@@ -454,8 +454,15 @@ fn refuse(violation: Violation) -> Refusal {
 /// As for [`ClientSession`](crate::ClientSession): [`handle_input`](Self::handle_input),
 /// [`handle_eof`](Self::handle_eof) and [`handle_timeout`](Self::handle_timeout) for input;
 /// [`accept`](Self::accept), [`reject`](Self::reject) and [`deliver`](Self::deliver) from the
-/// application; then [`poll_transmit`](Self::poll_transmit), [`poll_event`](Self::poll_event)
+/// application; then [`poll_event`](Self::poll_event), [`poll_transmit`](Self::poll_transmit)
 /// and [`poll_timeout`](Self::poll_timeout) until they are empty.
+///
+/// Frames are acted on one event at a time: once a frame has given the application an event,
+/// the next one is decoded only when the application asks for its next event, having acted
+/// on this one. What the session knows (its subscriptions, what awaits acknowledgement) is
+/// therefore never ahead of the application: a SEND, then an UNSUBSCRIBE, received in one
+/// read, reach the application in turn, and the subscription still exists while the SEND is
+/// routed.
 ///
 /// ```
 /// use std::time::Instant;
@@ -499,6 +506,12 @@ pub struct ServerSession {
     next_ack: u64,
     /// The user the session acts as (the CONNECT's login unless set), for the send check.
     login: Option<String>,
+    /// The latest time the driver gave: frames decoded when the application asks for its
+    /// next event are acted on at this time.
+    now: Instant,
+    /// Octets received before the session was established, EOLs included: at most one
+    /// head's worth ([`Limits::max_head_bytes`]) is taken from a client not yet let in.
+    preamble: usize,
 }
 
 impl ServerSession {
@@ -522,6 +535,8 @@ impl ServerSession {
             pending_subscription: None,
             next_ack: 0,
             login: None,
+            now,
+            preamble: 0,
             config,
         }
     }
@@ -582,39 +597,46 @@ impl ServerSession {
     // ---- Input ----
 
     /// Takes bytes received from the client, in any chunking.
+    ///
+    /// Before the session is established, at most one head's worth
+    /// ([`Limits::max_head_bytes`]) is taken in all, and a first frame other than CONNECT or
+    /// STOMP is refused as soon as its command line is in, before its headers and body are
+    /// read (1.2 "Connecting"): a client that is not let in costs one head of memory.
     pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) {
+        self.now = now;
         if matches!(self.state, State::Closing | State::Closed) {
             return;
         }
-        let awaiting = self.awaits_application();
         self.link.receive(now, bytes);
-        if !awaiting {
+        if matches!(
+            self.state,
+            State::AwaitingConnect { .. } | State::AwaitingAccept { .. }
+        ) {
+            self.preamble = self.preamble.saturating_add(bytes.len());
+            let bound = self.config.limits.max_head_bytes();
+            if self.preamble > bound {
+                self.refuse_input(now, bound, "before CONNECT was accepted");
+                return;
+            }
+        }
+        if !self.awaits_application() {
             self.process(now);
             return;
         }
-        // Nothing is decoded until the application answers the CONNECT or SUBSCRIBE. What
-        // arrives meanwhile is bounded: one head's worth before CONNECTED is sent, one frame
-        // while a SUBSCRIBE waits. (Frames that came in the same input as the CONNECT are
-        // bounded by the driver's read and the frame limits.)
+        // Nothing is decoded until the application answers the CONNECT or SUBSCRIBE, or takes
+        // the event that waits. What arrives meanwhile is bounded: one frame's worth.
         let limits = self.config.limits;
-        let (bound, message) = if self.pending_subscription.is_some() {
-            let bound = limits.max_head_bytes().saturating_add(limits.max_body());
-            (bound, "while awaiting an answer")
-        } else {
-            (limits.max_head_bytes(), "before CONNECT was accepted")
-        };
+        let bound = limits.max_head_bytes().saturating_add(limits.max_body());
         if self.link.buffered() > bound {
-            let violation = Violation::TooMuchInput {
-                bound,
-                waiting: message,
-            };
-            self.fail(
-                now,
-                violation.to_string(),
-                None,
-                CloseReason::Protocol(violation),
-            );
+            self.refuse_input(now, bound, "while awaiting the application");
         }
+    }
+
+    /// Too much input while the session cannot act on it: ERROR, then the close.
+    fn refuse_input(&mut self, now: Instant, bound: usize, waiting: &'static str) {
+        let violation = Violation::TooMuchInput { bound, waiting };
+        let message = violation.to_string();
+        self.fail(now, message, None, CloseReason::Protocol(violation));
     }
 
     /// The driver stops (`true`) or resumes (`false`) reading the client, as flow control.
@@ -624,18 +646,26 @@ impl ServerSession {
         self.link.pause_input(now, paused);
     }
 
-    /// Whether a CONNECT or SUBSCRIBE waits for the application's answer.
+    /// Whether a CONNECT or SUBSCRIBE waits for the application's answer, or an event waits
+    /// to be taken: no further frame is acted on meanwhile.
     fn awaits_application(&self) -> bool {
-        matches!(self.state, State::AwaitingAccept { .. }) || self.pending_subscription.is_some()
+        matches!(self.state, State::AwaitingAccept { .. })
+            || self.pending_subscription.is_some()
+            || !self.events.is_empty()
     }
 
-    /// Decodes and acts on buffered input while the state allows.
+    /// Decodes and acts on buffered input while the state allows, up to the first frame that
+    /// gives the application an event: what the session knows (its subscriptions, what awaits
+    /// acknowledgement) never runs ahead of what the application has acted on.
     fn process(&mut self, now: Instant) {
         while matches!(self.state, State::AwaitingConnect { .. } | State::Connected)
-            && self.pending_subscription.is_none()
+            && !self.awaits_application()
         {
             match self.link.next_item() {
-                Ok(None) => return,
+                Ok(None) => {
+                    self.refuse_early(now);
+                    return;
+                }
                 Ok(Some(Item::HeartBeat)) => {}
                 Ok(Some(Item::Frame(frame))) => {
                     if let Err(refusal) = self.on_frame(now, frame) {
@@ -652,8 +682,23 @@ impl ServerSession {
         }
     }
 
+    /// Before CONNECT, a frame that is not CONNECT or STOMP is refused as soon as its
+    /// command line is read (1.2 "Connecting"), not once its body is in.
+    fn refuse_early(&mut self, now: Instant) {
+        if !matches!(self.state, State::AwaitingConnect { .. }) {
+            return;
+        }
+        let command = self.link.command_in_progress();
+        if let Some(command) = command.filter(|c| !matches!(c, Command::Connect | Command::Stomp)) {
+            let violation = Violation::NotConnected(command);
+            let message = violation.to_string();
+            self.fail(now, message, None, CloseReason::Protocol(violation));
+        }
+    }
+
     /// The client closed the connection: open transactions are dropped.
-    pub fn handle_eof(&mut self, _now: Instant) {
+    pub fn handle_eof(&mut self, now: Instant) {
+        self.now = now;
         match self.state {
             State::Closed => {}
             State::Closing => {
@@ -668,6 +713,7 @@ impl ServerSession {
     /// Acts on every deadline that has passed: heart-beats to send, a silent client, a
     /// connection that never sent CONNECT.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
         match self.state {
             State::AwaitingConnect { deadline } | State::AwaitingAccept { deadline, .. }
                 if now >= deadline =>
@@ -1125,8 +1171,9 @@ impl ServerSession {
             .send(now, Command::Connected, headers, &Bytes::new())?;
         self.link.start_heart_beats(now, periods);
         self.state = State::Connected;
-        // Frames the client pipelined after CONNECT are acted on now.
-        self.process(now);
+        // Frames the client pipelined after CONNECT are acted on as the application asks
+        // for its next event.
+        self.now = now;
         Ok(())
     }
 
@@ -1157,7 +1204,8 @@ impl ServerSession {
     }
 
     /// Confirms the SUBSCRIBE that waits (with [`ServerConfig::confirm_subscriptions`]): the
-    /// subscription takes effect, its RECEIPT is sent, and later frames are acted on.
+    /// subscription takes effect, its RECEIPT is sent, and later frames are acted on as the
+    /// application asks for its next event.
     pub fn confirm_subscription(&mut self, now: Instant) -> Result<(), SessionError> {
         let pending = self
             .pending_subscription
@@ -1170,7 +1218,7 @@ impl ServerSession {
         if let Some(receipt) = &pending.receipt {
             self.send_receipt(now, receipt);
         }
-        self.process(now);
+        self.now = now;
         Ok(())
     }
 
@@ -1338,9 +1386,13 @@ impl ServerSession {
         self.link.poll_transmit()
     }
 
-    /// The next event for the application.
+    /// The next event for the application. Received frames are acted on here, up to the one
+    /// that gives the next event: call it again only once the last event is acted on.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<ServerEvent> {
+        if self.events.is_empty() {
+            self.process(self.now);
+        }
         self.events.pop_front()
     }
 
