@@ -187,6 +187,41 @@ fn a_stalled_auto_ack_client_acknowledges_nothing_so_the_relay_sends_no_more() {
     );
 }
 
+/// An UNSUBSCRIBE while auto-ack messages are on their way to the client: they will still be
+/// written, so the other broker is told they are done with before the subscription ends (left
+/// unacknowledged, it would redeliver them to another consumer as well).
+#[test]
+fn auto_ack_messages_on_their_way_when_the_client_unsubscribes_are_settled_first() {
+    let mut net = relay();
+    let alice = net.client("alice");
+    let id = subscribed(&mut net, alice, "/queue/work", AckMode::Auto);
+    let connection = connection(&net, alice);
+    net.stalled.push(connection);
+    deliver(&mut net, alice, &id, "m-1", "on its way");
+    let now = net.now;
+    net.clients[alice].1.unsubscribe(now, &id, false).unwrap();
+    net.pump();
+    let events = take_events(&mut net);
+    let acked = events.iter().position(|e| {
+        matches!(e, BrokerEvent::RelayAck { id: got, message_ids, ack: true, .. }
+            if *got == id && message_ids == &["m-1"])
+    });
+    let ended = events
+        .iter()
+        .position(|e| matches!(e, BrokerEvent::RelayUnsubscribe { id: got, .. } if *got == id));
+    assert!(
+        matches!((acked, ended), (Some(a), Some(u)) if a < u),
+        "{events:?}"
+    );
+    // Written later (a write report makes the driver look at it again): nothing more to
+    // settle.
+    net.stalled.clear();
+    net.broker.handle_written(connection, now, 0);
+    net.pump();
+    assert!(take_events(&mut net).is_empty());
+    assert_eq!(bodies(&net.take_messages(alice)), ["on its way"]);
+}
+
 #[test]
 fn client_acks_and_nacks_go_to_the_relay_with_the_messages_they_cover() {
     let mut net = relay();

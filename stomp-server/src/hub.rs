@@ -510,14 +510,22 @@ impl Hub {
             FromRelay::Deliver {
                 connection,
                 id,
+                serial,
                 destination,
                 message_id,
                 headers,
                 body,
             } => {
-                let pairs = pairs(&headers);
-                let delivery = Delivery::new(&destination, &message_id, &body).with_headers(&pairs);
-                self.broker.relay_deliver(connection, now, &id, delivery);
+                let current = self
+                    .relay
+                    .as_ref()
+                    .is_some_and(|r| r.is_current(connection, &id, serial));
+                if current {
+                    let pairs = pairs(&headers);
+                    let delivery =
+                        Delivery::new(&destination, &message_id, &body).with_headers(&pairs);
+                    self.broker.relay_deliver(connection, now, &id, delivery);
+                }
             }
             FromRelay::Sent {
                 connection,

@@ -2,6 +2,8 @@
 //! (or, for connections marked stalled, not at all).
 #![allow(dead_code, unreachable_pub)]
 
+pub mod wire;
+
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;

@@ -55,6 +55,8 @@ pub(crate) enum Origin {
 pub(crate) struct Relayed {
     pub(crate) connection: ConnectionId,
     pub(crate) id: SubscriptionId,
+    /// Tells this subscription from an earlier one of the same session and id.
+    pub(crate) serial: u64,
     /// The client's destination, and the other broker's.
     pub(crate) local: String,
     pub(crate) remote: String,
@@ -306,6 +308,7 @@ async fn forward(
     let Relayed {
         connection,
         id,
+        serial,
         local,
         remote,
         rule,
@@ -351,7 +354,8 @@ async fn forward(
                     shared.tell(FromRelay::Lost { connection, message }).await;
                     return;
                 };
-                let Some(delivery) = delivery(connection, &id, &local, rule.as_ref(), &message) else {
+                let to = (connection, &id, serial);
+                let Some(delivery) = delivery(to, &local, rule.as_ref(), &message) else {
                     continue;
                 };
                 let key = message.message_id().map(|m| m.into_owned()).unwrap_or_default();
@@ -410,8 +414,7 @@ const FRAMING: [&str; 5] = [
 /// A message from the broker as a delivery to the client's subscription, named as the
 /// client knows it.
 fn delivery(
-    connection: ConnectionId,
-    id: &SubscriptionId,
+    (connection, id, serial): (ConnectionId, &SubscriptionId, u64),
     local: &str,
     rule: Option<&(String, String)>,
     message: &Message,
@@ -426,6 +429,7 @@ fn delivery(
     Some(FromRelay::Deliver {
         connection,
         id: id.clone(),
+        serial,
         destination,
         message_id,
         headers,

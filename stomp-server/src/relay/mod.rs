@@ -51,6 +51,8 @@ pub(crate) enum FromRelay {
     Deliver {
         connection: ConnectionId,
         id: SubscriptionId,
+        /// Which subscription of that session and id ([`Relay::is_current`]).
+        serial: u64,
         destination: String,
         message_id: String,
         headers: Vec<(String, String)>,
@@ -95,7 +97,10 @@ pub(crate) struct Relay {
     system: mpsc::UnboundedSender<LinkCommand>,
     down: Arc<AtomicUsize>,
     node: Arc<str>,
-    subscriptions: HashMap<(ConnectionId, SubscriptionId), mpsc::UnboundedSender<Settle>>,
+    /// Each relayed subscription's serial and the way to its forwarding task.
+    subscriptions: HashMap<(ConnectionId, SubscriptionId), (u64, mpsc::UnboundedSender<Settle>)>,
+    /// Relayed subscriptions so far, for their serials.
+    subscribed: u64,
     /// SENDs awaiting the broker's RECEIPT, by session.
     in_flight: HashMap<ConnectionId, usize>,
     /// This node's sessions of each user, and what stops watching the user's destination.
@@ -135,6 +140,7 @@ impl Relay {
             down: shared.down,
             node: shared.node,
             subscriptions: HashMap::new(),
+            subscribed: 0,
             in_flight: HashMap::new(),
             users: HashMap::new(),
             published: 0,
@@ -184,10 +190,14 @@ impl Relay {
             }
         }
         let (settle, settled) = mpsc::unbounded_channel();
-        self.subscriptions.insert((connection, id.clone()), settle);
+        self.subscribed += 1;
+        let serial = self.subscribed;
+        self.subscriptions
+            .insert((connection, id.clone()), (serial, settle));
         let relayed = Relayed {
             connection,
             id,
+            serial,
             local: destination,
             remote,
             rule,
@@ -205,6 +215,21 @@ impl Relay {
         self.subscriptions.remove(&(connection, id.clone()));
     }
 
+    /// Whether subscription `serial` is still the session's subscription `id`: a client may
+    /// use an id again after UNSUBSCRIBE, while messages for the earlier subscription are
+    /// still on their way here. Those are not delivered (the other broker redelivers them,
+    /// never acknowledged, once the earlier subscription ended there).
+    pub(crate) fn is_current(
+        &self,
+        connection: ConnectionId,
+        id: &SubscriptionId,
+        serial: u64,
+    ) -> bool {
+        self.subscriptions
+            .get(&(connection, id.clone()))
+            .is_some_and(|(current, _)| *current == serial)
+    }
+
     /// The client is done with relayed messages.
     pub(crate) fn settle(
         &mut self,
@@ -213,7 +238,7 @@ impl Relay {
         message_ids: Vec<String>,
         ack: bool,
     ) {
-        if let Some(settle) = self.subscriptions.get(&(connection, id)) {
+        if let Some((_, settle)) = self.subscriptions.get(&(connection, id)) {
             let _ = settle.send(Settle { message_ids, ack });
         }
     }
@@ -372,3 +397,46 @@ const SEND_FRAMING: [&str; 5] = [
     "content-length",
     "message-id",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use stomp_broker::{Broker, BrokerConfig};
+    use stomp_session::stomp_codec::{Decoder, Item};
+
+    fn subscribe_frame(destination: &str) -> FrameBuf {
+        let text = format!("SUBSCRIBE\nid:1\ndestination:{destination}\n\n\0");
+        match Decoder::default().decode(&mut BytesMut::from(text.as_bytes())) {
+            Ok(Some(Item::Frame(frame))) => frame,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A client unsubscribes and subscribes again with the same id: what the broker sent for
+    /// the first subscription, still on its way, is not the second one's.
+    #[tokio::test]
+    async fn a_delivery_for_an_earlier_subscription_with_the_same_id_is_not_current() {
+        // No broker listens there: the links keep trying, which this test does not need.
+        let config = RelayConfig::parse("stomp://127.0.0.1:9").unwrap();
+        let (hub, _inbox) = mpsc::channel(16);
+        let mut relay = Relay::start(config, hub);
+        relay.down.store(0, Ordering::Release);
+        let connection = Broker::new(BrokerConfig::default()).open(std::time::Instant::now());
+        let id = SubscriptionId::from("1");
+        let subscribe = |relay: &mut Relay, destination: &str| {
+            let frame = subscribe_frame(destination);
+            relay
+                .subscribe(connection, id.clone(), destination.into(), &frame)
+                .unwrap();
+            relay.subscribed
+        };
+        let first = subscribe(&mut relay, "/queue/a");
+        assert!(relay.is_current(connection, &id, first));
+        relay.unsubscribe(connection, &id);
+        assert!(!relay.is_current(connection, &id, first));
+        let second = subscribe(&mut relay, "/topic/b");
+        assert!(!relay.is_current(connection, &id, first));
+        assert!(relay.is_current(connection, &id, second));
+    }
+}
