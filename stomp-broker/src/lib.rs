@@ -622,10 +622,16 @@ impl Broker {
             let keep = c.unwritten.iter().take_while(|u| u.end <= handed).count();
             c.unwritten.drain(keep..).collect()
         };
+        let lost_afar = {
+            let keep = (c.relayed_unwritten.iter()).take_while(|u| u.end <= handed);
+            let keep = keep.count();
+            c.relayed_unwritten.split_off(keep)
+        };
         // From here on, offsets past `handed` count the ERROR, not what was dropped: what is
         // left of `unwritten` lies before it.
         c.session.close_with_error(now, message);
         self.put_back_unwritten(now, lost);
+        self.relayed_lost(lost_afar);
         self.on_session_events(connection, now);
     }
 

@@ -352,3 +352,44 @@ fn auto_ack_messages_on_their_way_to_a_client_that_unsubscribes_are_not_given_tw
         }
     });
 }
+
+/// A consumer too slow for a topic is closed with an ERROR, and what it had not been handed
+/// yet is dropped: a queue message under auto ack among it, held by the queue's owner on
+/// another shard, goes back to the queue for another consumer, not counted as written.
+#[test]
+fn a_queue_message_dropped_with_a_slow_consumers_output_goes_back() {
+    ends_within(LIMIT, || {
+        for shards in [1, 2] {
+            let mut wire = Wire::new(shards, BrokerConfig::default);
+            let q = queue("dropped", shards);
+            let slow = wire.connect(far(shards), Version::V1_2);
+            let subscribe = format!(
+                "SUBSCRIBE\nid:1\ndestination:{q}\n\n\0\
+                 SUBSCRIBE\nid:2\ndestination:/topic/busy\nack:client\nprefetch-count:1\n\n\0"
+            );
+            wire.input(slow, subscribe.as_bytes());
+            wire.stalled.insert(slow);
+            let publisher = wire.connect(0, Version::V1_2);
+            wire.input(
+                publisher,
+                format!("SEND\ndestination:{q}\n\nkept\0").as_bytes(),
+            );
+            for n in 0..3 {
+                let send = format!("SEND\ndestination:/topic/busy\n\nt{n}\0");
+                wire.input(publisher, send.as_bytes());
+            }
+            // Closed as too slow; its transport writes again and is gone.
+            wire.unstall(slow);
+            assert_eq!(wire.frames_of(slow, "ERROR").len(), 1, "{shards} shards");
+            assert!(wire.bodies(slow).iter().all(|b| b != "kept"));
+            wire.drop_connection(slow);
+            let other = wire.connect(0, Version::V1_2);
+            wire.input(
+                other,
+                format!("SUBSCRIBE\nid:9\ndestination:{q}\n\n\0").as_bytes(),
+            );
+            assert_eq!(wire.bodies(other), ["kept"], "{shards} shards: lost");
+            assert_eq!(wire.held(), (0, 0));
+        }
+    });
+}
