@@ -1,10 +1,14 @@
-//! The broker driven by a few clients doing anything, in any order: raw bytes, well-formed
-//! frames from a small vocabulary (subscriptions to topics, patterns, queues and user
-//! destinations with every ack mode and window, sends in and out of transactions, ACKs and
-//! NACKs of what was delivered), a driver that writes or stalls, write reports, clock steps,
-//! closes and removals. No panic; and once every connection is gone, the broker holds no
-//! subscription, topic, pattern node, user or paused publisher, and every queue message that is
-//! left waits in its queue.
+//! The broker, on one shard or two, driven by a few clients doing anything, in any order: raw
+//! bytes, well-formed frames from a small vocabulary (subscriptions to topics, patterns, queues
+//! and user destinations with every ack mode and window, sends in and out of transactions,
+//! ACKs and NACKs of what was delivered), several of them in one input as clients pipeline
+//! them, a driver that writes or stalls, write reports, clock steps, closes and removals, and
+//! messages between shards held back or carried. No panic; every call makes bounded progress
+//! (its steps, [`Broker::steps`], within a bound of what it was given and what the broker
+//! holds; one that never returns is a hang, which `scripts/fuzz` runs with a per-input
+//! timeout to catch); and once every connection is gone, the broker holds no subscription,
+//! topic, pattern node, user or paused publisher, and every queue message that is left waits
+//! in its queue.
 #![no_main]
 
 use std::time::{Duration, Instant};
@@ -12,7 +16,7 @@ use std::time::{Duration, Instant};
 use arbitrary::Arbitrary;
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use stomp_broker::{Broker, BrokerConfig, ConnectionId};
+use stomp_broker::{Broker, BrokerConfig, BrokerEvent, ConnectionId, ShardMessage};
 use stomp_codec::{Config, Status, Version, parse};
 
 const DESTINATIONS: [&str; 10] = [
@@ -74,6 +78,11 @@ enum Op {
         conn: u8,
         frame: Frame,
     },
+    /// Frames written in one go: the broker reads them in one input.
+    Frames {
+        conn: u8,
+        frames: Vec<Frame>,
+    },
     Bytes {
         conn: u8,
         bytes: Vec<u8>,
@@ -106,6 +115,17 @@ enum Op {
     CloseWithError {
         conn: u8,
     },
+    /// Messages between shards are held back, or carried.
+    Hold {
+        held: bool,
+    },
+}
+
+/// The input: on how many shards, and what happens.
+#[derive(Arbitrary, Debug)]
+struct Input {
+    two_shards: bool,
+    ops: Vec<Op>,
 }
 
 #[derive(Default)]
@@ -120,11 +140,61 @@ struct Conn {
 
 struct Run {
     now: Instant,
-    broker: Broker,
-    conns: Vec<(ConnectionId, Conn)>,
+    brokers: Vec<Broker>,
+    /// Each connection's id, shard and what the driver knows of it.
+    conns: Vec<(ConnectionId, usize, Conn)>,
+    between: Vec<(usize, usize, ShardMessage)>,
+    holding: bool,
+    /// Frames, messages and connections so far: what bounds a call's steps.
+    size: u64,
+}
+
+/// Most steps one call may take: some for the call, and for each frame it carries a number
+/// linear in what the broker may hold.
+fn step_bound(frames: usize, size: u64) -> u64 {
+    200 + 40 * (frames as u64 + 1) * (size + 1)
 }
 
 impl Run {
+    /// Runs one call on shard `shard`, checking that it made bounded progress.
+    fn call<R>(
+        &mut self,
+        shard: usize,
+        frames: usize,
+        call: impl FnOnce(&mut Broker, Instant) -> R,
+    ) -> R {
+        let bound = step_bound(frames, self.size);
+        let broker = &mut self.brokers[shard];
+        let before = broker.steps();
+        let result = call(broker, self.now);
+        let taken = broker.steps() - before;
+        assert!(
+            taken <= bound,
+            "no bounded progress: {taken} steps (bound {bound})"
+        );
+        result
+    }
+
+    /// Carries what the shards tell each other, unless held, and forgets the other events.
+    fn carry(&mut self) {
+        for _round in 0..1000 {
+            for shard in 0..self.brokers.len() {
+                while let Some(event) = self.brokers[shard].poll_event() {
+                    if let BrokerEvent::ToShard { shard: to, message } = event {
+                        self.between.push((shard, to, message));
+                    }
+                }
+            }
+            if self.holding || self.between.is_empty() {
+                return;
+            }
+            for (from, to, message) in std::mem::take(&mut self.between) {
+                self.call(to, 1, |b, now| b.handle_shard(now, from, message));
+            }
+        }
+        panic!("no progress: the shards kept telling each other things for 1000 rounds");
+    }
+
     fn conn(&self, n: u8) -> Option<usize> {
         (!self.conns.is_empty()).then(|| n as usize % self.conns.len())
     }
@@ -167,7 +237,7 @@ impl Run {
                 format!("SEND\ndestination:{}\n{tx}{receipt}\n{body}\0", dest(d))
             }
             Frame::Ack { nth, transaction } => {
-                let acks = &self.conns[at].1.acks;
+                let acks = &self.conns[at].2.acks;
                 let id = acks
                     .get(*nth as usize % acks.len().max(1))
                     .cloned()
@@ -178,7 +248,7 @@ impl Run {
                 format!("ACK\nid:{id}\n{tx}\n\0")
             }
             Frame::Nack { nth } => {
-                let acks = &self.conns[at].1.acks;
+                let acks = &self.conns[at].2.acks;
                 let id = acks
                     .get(*nth as usize % acks.len().max(1))
                     .cloned()
@@ -219,61 +289,98 @@ impl Run {
     }
 
     fn drain(&mut self, at: usize, write: bool) {
-        let (id, conn) = &mut self.conns[at];
+        let (id, shard) = (self.conns[at].0, self.conns[at].1);
         if write {
-            while let Some(bytes) = self.broker.poll_transmit(*id) {
+            while let Some(bytes) = self.call(shard, 0, |b, _| b.poll_transmit(id)) {
+                let conn = &mut self.conns[at].2;
                 conn.handed += bytes.len() as u64;
                 conn.received.extend_from_slice(&bytes);
             }
+            let conn = &mut self.conns[at].2;
             conn.written = conn.handed;
             Self::learn_acks(conn);
-            if let Some(total) = self.broker.poll_write_report(*id) {
-                assert!(total <= conn.handed, "a report beyond what was handed");
-                self.broker.handle_written(*id, self.now, conn.written);
+            let (handed, written) = (conn.handed, conn.written);
+            if let Some(total) = self.brokers[shard].poll_write_report(id) {
+                assert!(total <= handed, "a report beyond what was handed");
+                self.call(shard, 0, |b, now| b.handle_written(id, now, written));
             }
         }
-        while self.broker.poll_ready().is_some() {}
-        while self.broker.poll_event().is_some() {}
+        for broker in &mut self.brokers {
+            while broker.poll_ready().is_some() {}
+        }
+        self.carry();
+    }
+
+    /// Hands `bytes` holding `frames` frames to connection `at`.
+    fn input(&mut self, at: usize, frames: usize, bytes: &[u8]) {
+        let (id, shard) = (self.conns[at].0, self.conns[at].1);
+        self.size += frames as u64 + 1;
+        self.call(shard, frames, |b, now| b.handle_input(id, now, bytes));
+        self.carry();
     }
 }
 
-fuzz_target!(|ops: Vec<Op>| {
+fuzz_target!(|input: Input| {
     let now = Instant::now();
-    let config = BrokerConfig::default()
-        .with_max_queue_bytes(2048)
-        .with_max_total_queue_bytes(4096)
-        .with_prefetch_auto(3)
-        .with_prefetch_client(2)
-        .with_max_outbound_bytes(1024);
+    let config = || {
+        BrokerConfig::default()
+            .with_max_queue_bytes(2048)
+            .with_max_total_queue_bytes(4096)
+            .with_prefetch_auto(3)
+            .with_prefetch_client(2)
+            .with_max_outbound_bytes(1024)
+    };
+    let shards = if input.two_shards { 2 } else { 1 };
     let mut run = Run {
         now,
-        broker: Broker::new(config),
+        brokers: (0..shards)
+            .map(|i| Broker::new(config().with_shard(i, shards)))
+            .collect(),
         conns: Vec::new(),
+        between: Vec::new(),
+        holding: false,
+        size: 0,
     };
     let mut published = 0usize;
-    for op in ops.into_iter().take(200) {
+    for op in input.ops.into_iter().take(200) {
         match op {
             Op::Open => {
                 if run.conns.len() < 4 {
-                    let id = run.broker.open(run.now);
-                    run.conns.push((id, Conn::default()));
+                    let shard = run.conns.len() % shards;
+                    let id = run.call(shard, 0, |b, now| b.open(now));
+                    run.size += 1;
+                    run.conns.push((id, shard, Conn::default()));
                 }
             }
             Op::Frame { conn, frame } => {
                 if let Some(at) = run.conn(conn) {
                     let bytes = run.frame_bytes(at, &frame);
                     published += usize::from(matches!(frame, Frame::Send { .. }));
-                    run.broker.handle_input(run.conns[at].0, run.now, &bytes);
+                    run.input(at, 1, &bytes);
+                }
+            }
+            Op::Frames { conn, frames } => {
+                if let Some(at) = run.conn(conn) {
+                    let mut bytes = Vec::new();
+                    for frame in frames.iter().take(16) {
+                        bytes.extend(run.frame_bytes(at, frame));
+                        published += usize::from(matches!(frame, Frame::Send { .. }));
+                    }
+                    run.input(at, frames.len().min(16), &bytes);
                 }
             }
             Op::Bytes { conn, bytes } => {
                 if let Some(at) = run.conn(conn) {
-                    run.broker.handle_input(run.conns[at].0, run.now, &bytes);
+                    // Any frames the bytes hold: at most one per NUL.
+                    let frames = bytes.iter().filter(|b| **b == 0).count();
+                    run.input(at, frames, &bytes);
                 }
             }
             Op::Eof { conn } => {
                 if let Some(at) = run.conn(conn) {
-                    run.broker.handle_eof(run.conns[at].0, run.now);
+                    let (id, shard) = (run.conns[at].0, run.conns[at].1);
+                    run.call(shard, 0, |b, now| b.handle_eof(id, now));
+                    run.carry();
                 }
             }
             Op::Drain { conn, write } => {
@@ -283,48 +390,71 @@ fuzz_target!(|ops: Vec<Op>| {
             }
             Op::Advance { millis } => {
                 run.now += Duration::from_millis(u64::from(millis) * 50);
-                for (id, _) in &run.conns {
-                    if run.broker.poll_timeout(*id).is_some_and(|t| t <= run.now) {
-                        run.broker.handle_timeout(*id, run.now);
+                for at in 0..run.conns.len() {
+                    let (id, shard) = (run.conns[at].0, run.conns[at].1);
+                    let due = run.brokers[shard].poll_timeout(id);
+                    if due.is_some_and(|t| t <= run.now) {
+                        run.call(shard, 0, |b, now| b.handle_timeout(id, now));
                     }
                 }
+                run.carry();
             }
             Op::Remove { conn } => {
                 if let Some(at) = run.conn(conn) {
-                    let (id, _) = run.conns.remove(at);
-                    run.broker.remove(id, run.now);
+                    let (id, shard, _) = run.conns.remove(at);
+                    run.call(shard, 0, |b, now| b.remove(id, now));
+                    run.carry();
                 }
             }
             Op::Publish { dest, size } => {
                 let d = DESTINATIONS[dest as usize % 7];
                 published += 1;
+                run.size += 1;
                 let body = Bytes::from(vec![b'p'; size as usize]);
-                run.broker.publish(run.now, d, &[], body);
+                run.call(0, 1, |b, now| b.publish(now, d, &[], body));
+                run.carry();
             }
             Op::Reply { conn, dest } => {
                 if let Some(at) = run.conn(conn) {
+                    let (id, shard) = (run.conns[at].0, run.conns[at].1);
                     let d = DESTINATIONS[dest as usize % DESTINATIONS.len()];
-                    run.broker
-                        .reply(run.now, run.conns[at].0, d, &[], Bytes::from_static(b"r"));
+                    let body = Bytes::from_static(b"r");
+                    run.call(shard, 1, |b, now| b.reply(now, id, d, &[], body));
+                    run.carry();
                 }
             }
             Op::ToUser { dest } => {
                 let d = ["/queue/x", "/queue/y"][dest as usize % 2];
-                run.broker
-                    .send_to_user(run.now, "alice", d, &[], Bytes::from_static(b"u"));
+                for shard in 0..shards {
+                    let body = Bytes::from_static(b"u");
+                    run.call(shard, 1, |b, now| {
+                        b.send_to_user(now, "alice", d, &[], body)
+                    });
+                }
+                run.carry();
             }
             Op::CloseWithError { conn } => {
                 if let Some(at) = run.conn(conn) {
-                    run.broker
-                        .close_with_error(run.conns[at].0, run.now, "slow");
+                    let (id, shard) = (run.conns[at].0, run.conns[at].1);
+                    run.call(shard, 0, |b, now| b.close_with_error(id, now, "slow"));
+                    run.carry();
                 }
+            }
+            Op::Hold { held } => {
+                run.holding = held;
+                run.carry();
             }
         }
     }
-    for (id, _) in std::mem::take(&mut run.conns) {
-        run.broker.remove(id, run.now);
+    for (id, shard, _) in std::mem::take(&mut run.conns) {
+        run.call(shard, 0, |b, now| b.remove(id, now));
     }
-    let stats = run.broker.stats();
+    run.holding = false;
+    run.carry();
+    let mut stats = stomp_broker::BrokerStats::default();
+    for broker in &run.brokers {
+        stats += broker.stats();
+    }
     assert_eq!(stats.connections, 0);
     assert_eq!(stats.subscriptions, 0, "{stats:?}");
     assert_eq!(stats.topics, 0, "{stats:?}");

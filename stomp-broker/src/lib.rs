@@ -257,6 +257,8 @@ pub struct BrokerStats {
     pub frames_sent: u64,
     /// MESSAGE frames queued for subscribers since the start.
     pub deliveries: u64,
+    /// Octets received from clients since the start: what the driver handed in.
+    pub octets_received: u64,
 }
 
 impl std::ops::AddAssign for BrokerStats {
@@ -278,6 +280,7 @@ impl std::ops::AddAssign for BrokerStats {
         self.frames_received += other.frames_received;
         self.frames_sent += other.frames_sent;
         self.deliveries += other.deliveries;
+        self.octets_received += other.octets_received;
     }
 }
 
@@ -445,6 +448,7 @@ struct Totals {
     closed_abnormally: u64,
     slow_consumers_closed: u64,
     deliveries: u64,
+    octets_received: u64,
     /// Frames received and sent by sessions already removed.
     frames_received: u64,
     frames_sent: u64,
@@ -532,6 +536,7 @@ impl Broker {
 
     /// Takes bytes received on `connection`.
     pub fn handle_input(&mut self, connection: ConnectionId, now: Instant, bytes: &[u8]) {
+        self.totals.octets_received += bytes.len() as u64;
         if let Some(c) = self.connections.get_mut(&connection) {
             c.session.handle_input(now, bytes);
             self.on_session_events(connection, now);
@@ -731,6 +736,15 @@ impl Broker {
             .is_none_or(|c| !c.input_stopped())
     }
 
+    /// Whether `connection`'s client has been let in (CONNECTED sent): until then a driver
+    /// need read no more of it than one head ([`stomp_session::ServerSession::handle_input`]
+    /// takes no more).
+    pub fn is_connected(&self, connection: ConnectionId) -> bool {
+        self.connections
+            .get(&connection)
+            .is_some_and(|c| c.session.is_connected())
+    }
+
     /// Whether `connection`'s session is over and written out: close its transport, and once
     /// it is gone, [`remove`](Self::remove) it.
     pub fn is_closed(&self, connection: ConnectionId) -> bool {
@@ -761,6 +775,7 @@ impl Broker {
             frames_received: t.frames_received + received,
             frames_sent: t.frames_sent + sent,
             deliveries: t.deliveries,
+            octets_received: t.octets_received,
             connections: self.connections.len(),
             subscriptions: self.subscribers.len() - self.remote_consumers.len(),
             topics: self.routes.topics(),

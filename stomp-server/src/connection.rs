@@ -52,6 +52,8 @@ pub(crate) struct Settings {
     pub(crate) connections: Arc<Semaphore>,
     /// The largest WebSocket message or frame a client may send.
     pub(crate) max_ws_message: usize,
+    /// Octets read of a client before it is let in, at most (one head; one read may go past).
+    pub(crate) max_preamble: usize,
 }
 
 /// A socket just accepted.
@@ -114,15 +116,25 @@ pub(crate) async fn serve<R: Reader, W: Writer + 'static>(
     ));
     let mut state = Control::default();
     let (mut reading, mut controlled) = (true, true);
+    // Until the client is let in, at most one head is read: the session refuses more, and a
+    // client that is not let in costs no more memory than that.
+    let mut preamble = 0usize;
     // One timer, moved when the deadline changes.
     let timer = sleep_until(tokio::time::Instant::now());
     tokio::pin!(timer);
     loop {
         tokio::select! {
             _ = &mut writing => break,
-            received = reader.receive(), if reading && !state.paused => {
+            received = reader.receive(),
+                if reading && !state.paused && (state.connected || preamble <= settings.max_preamble) =>
+            {
                 let message = match received {
-                    Ok(Some(bytes)) => ToHub::Input(id, bytes),
+                    Ok(Some(bytes)) => {
+                        if !state.connected {
+                            preamble += bytes.len();
+                        }
+                        ToHub::Input(id, bytes)
+                    }
                     Ok(None) => {
                         reading = false;
                         ToHub::Eof(id)

@@ -130,6 +130,8 @@ pub(crate) struct Control {
     /// The peer is gone or dead (heart-beats): drop the transport now, without writing what
     /// is still queued for it.
     pub(crate) abort: bool,
+    /// The client is let in: before, no more than one head's worth is read of it.
+    pub(crate) connected: bool,
 }
 
 /// Room a full outbound queue keeps for the final ERROR and a write report.
@@ -319,6 +321,7 @@ impl Hub {
             frames_received = stats.frames_received,
             frames_sent = stats.frames_sent,
             deliveries = stats.deliveries,
+            octets_received = stats.octets_received,
             relay_available = self.relay.as_ref().map(Relay::available),
             "summary"
         );
@@ -767,6 +770,7 @@ impl Hub {
             }
             let deadline = self.broker.poll_timeout(id);
             let paused = self.congested || !self.broker.wants_input(id);
+            let connected = self.broker.is_connected(id);
             client.control.send_if_modified(|c| {
                 // A deadline that moved later (each frame sent postpones the next heart-beat)
                 // is not worth waking the connection for: the earlier one fires, the broker
@@ -779,6 +783,7 @@ impl Hub {
                     deadline,
                     paused,
                     abort: c.abort,
+                    connected,
                 };
                 let changed = *c != control;
                 *c = control;

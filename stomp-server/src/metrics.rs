@@ -108,6 +108,11 @@ pub(crate) fn render(stats: &Stats) -> String {
             "MESSAGE frames delivered to subscribers.",
             b.deliveries,
         ),
+        (
+            "stomp_received_bytes_total",
+            "Octets read from clients.",
+            b.octets_received,
+        ),
     ];
     for (name, help, value) in counters {
         metric(name, "counter", help, value);

@@ -177,6 +177,7 @@ impl ServerBuilder {
                 .max_head_bytes()
                 .saturating_add(limits.max_body())
                 .saturating_add(2),
+            max_preamble: limits.max_head_bytes(),
         };
         Server {
             handle,

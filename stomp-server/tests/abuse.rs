@@ -772,3 +772,88 @@ fn out_of_descriptors_the_accept_loop_backs_off_and_logs_little() {
     );
     assert!((1..=8).contains(&warnings), "{log}");
 }
+
+/// A counter of the server's `/metrics` page, served on its WebSocket port.
+fn metric(server: &Server, name: &str) -> u64 {
+    let address = server
+        .ws
+        .trim_start_matches("ws://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut socket = TcpStream::connect(address).unwrap();
+    let request = "GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
+    socket.write_all(request.as_bytes()).unwrap();
+    let mut page = String::new();
+    socket.read_to_string(&mut page).unwrap();
+    page.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {page}"))
+}
+
+/// Before CONNECT, a SEND is refused as soon as its command line is read: ten clients each
+/// sending a SEND head and then 15 MiB of body get an ERROR naming the rule and are closed,
+/// having been read little past one head (64 KiB, and what one read takes), and the server's
+/// memory barely moves.
+#[test]
+fn a_frame_before_connect_is_refused_at_its_command_line_and_its_body_is_not_read() {
+    const BODY: usize = 15 * 1024 * 1024;
+    let server = Server::start(&[]);
+    // A first client, so that the server's own start-up allocations are behind us.
+    drop(client(&server, "warm"));
+    let (memory, read) = (
+        resident(&server),
+        metric(&server, "stomp_received_bytes_total"),
+    );
+    let attackers: Vec<_> = (0..10)
+        .map(|_| {
+            let address = server.tcp.clone();
+            std::thread::spawn(move || {
+                let mut socket = TcpStream::connect(address).unwrap();
+                socket
+                    .write_all(b"SEND\ndestination:/queue/big\ncontent-length:15728640\n\n")
+                    .unwrap();
+                // The body, until the server closes: what it did not read stays in the
+                // sockets' buffers, and then the writes fail.
+                let chunk = vec![b'x'; 64 * 1024];
+                let mut sent = 0;
+                while sent < BODY && socket.write_all(&chunk).is_ok() {
+                    sent += chunk.len();
+                }
+                let _ = socket.shutdown(Shutdown::Write);
+                socket
+                    .set_read_timeout(Some(Duration::from_secs(10)))
+                    .unwrap();
+                let mut answer = Vec::new();
+                let _ = socket.read_to_end(&mut answer);
+                String::from_utf8_lossy(&answer).into_owned()
+            })
+        })
+        .collect();
+    for attacker in attackers {
+        let answer = attacker.join().unwrap();
+        assert!(
+            answer.starts_with(
+                "ERROR\nmessage:expected CONNECT or STOMP as the first frame, got SEND\n"
+            ),
+            "{answer:?}"
+        );
+    }
+    let read_each = (metric(&server, "stomp_received_bytes_total") - read) / 10;
+    let grown = resident(&server).saturating_sub(memory);
+    figure(
+        "SEND of 15 MiB before CONNECT, octets read per connection",
+        read_each,
+    );
+    figure(
+        "SEND of 15 MiB before CONNECT x10, memory grown",
+        format!("{} KB", grown / 1024),
+    );
+    assert!(read_each < 160 * 1024, "{read_each} octets read of each");
+    assert!(grown < 8 * 1024 * 1024, "{grown} octets more resident");
+    // And the next client is served at once.
+    let mut next = client(&server, "next");
+    send_confirmed(&mut next, SendFrame::new("/queue/after", "ok"));
+}
