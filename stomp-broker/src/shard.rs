@@ -181,6 +181,10 @@ impl Broker {
                     let stopped = c.input_stopped();
                     c.session.pause_input(now, stopped);
                     self.ready.insert(connection);
+                } else if paused {
+                    // Gone while its message was on its way: the owner forgets it now, not
+                    // once the queue has room.
+                    self.tell(from, Inner::Gone { connection });
                 }
             }
         }
@@ -254,11 +258,12 @@ impl Broker {
             .get(queue)
             .is_some_and(|q| q.bytes > self.config.max_queue_bytes)
             || self.queues.total_bytes() > self.config.max_total_queue_bytes;
-        if !full {
+        let shard = self.shard_of(connection);
+        // A publisher here that is gone already has nothing to pause.
+        if !full || (shard == self.here() && !self.connections.contains_key(&connection)) {
             return;
         }
         self.paused.insert(connection, queue.to_owned());
-        let shard = self.shard_of(connection);
         if shard != self.here() {
             self.tell(
                 shard,

@@ -393,3 +393,30 @@ fn a_queue_message_dropped_with_a_slow_consumers_output_goes_back() {
         }
     });
 }
+
+/// A publisher on another shard that is gone by the time its message fills the queue is not
+/// kept as a paused publisher until the queue drains.
+#[test]
+fn a_publisher_gone_before_its_message_fills_the_queue_is_not_kept_paused() {
+    ends_within(LIMIT, || {
+        let config = || BrokerConfig::default().with_max_queue_bytes(300);
+        let mut wire = Wire::new(2, config);
+        let q = queue("full", 2);
+        let publisher = wire.connect(1, Version::V1_2);
+        wire.holding = true;
+        let body = "x".repeat(400);
+        wire.input(
+            publisher,
+            format!("SEND\ndestination:{q}\n\n{body}\0").as_bytes(),
+        );
+        wire.drop_connection(publisher);
+        wire.carry();
+        let paused: usize = wire
+            .brokers
+            .iter()
+            .map(|b| b.stats().paused_publishers)
+            .sum();
+        assert_eq!(paused, 0);
+        wire.serves_a_fresh_client();
+    });
+}

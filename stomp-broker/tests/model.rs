@@ -1077,7 +1077,8 @@ proptest! {
         cases: cases(),
         fork: true,
         timeout: 5_000,
-        // A hang costs a whole timeout per shrinking step: shrink for at most five minutes.
+        // A hang costs a whole timeout per shrinking step: a bounded number of them.
+        max_shrink_iters: 64,
         max_shrink_time: 300_000,
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
             "tests/model.proptest-regressions",

@@ -90,6 +90,15 @@ pub(crate) struct Args {
     /// one task's routing keeps busy.
     #[arg(long, alias = "workers", default_value_t = 1, value_parser = at_least_one)]
     pub(crate) shards: usize,
+    /// Seconds a broker task may be away from its loop before it is reported stalled: an
+    /// error in the log naming the shard and what it was serving, and `stomp_shard_stalled`
+    /// in /metrics.
+    #[arg(long, default_value_t = 5, value_parser = at_least_one_u64)]
+    pub(crate) stall_timeout: u64,
+    /// Seconds SIGINT or SIGTERM leaves clients to be written out and closed; the process
+    /// ends then, even with a broker task stuck. A second signal ends it at once.
+    #[arg(long, default_value_t = 5)]
+    pub(crate) shutdown_grace: u64,
     /// Accept only this login, as `user:passcode`.
     #[arg(long, value_parser = parse_login)]
     pub(crate) login: Option<(String, String)>,

@@ -9,6 +9,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::hub::{Command, ToHub};
 use crate::message::Payload;
+use crate::watchdog::Progress;
+
+/// How long [`Handle::stats`] waits for a broker task: one that is stuck is reported as such
+/// (`stalled_shards`) rather than waited for.
+const STATS_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Publishes to broker destinations and sends to users. Cheap to clone, `Send + Sync`; every
 /// clone reaches the same server. Each call waits for the broker to have taken the message
@@ -38,6 +43,8 @@ pub struct Handle {
     /// Relay mode: each shard is a node of the relay, and one of them reaches a user's
     /// sessions on all of them.
     relayed: bool,
+    /// Each broker task's progress, as the watchdog sees it.
+    progress: Arc<[Arc<Progress>]>,
 }
 
 impl fmt::Debug for Handle {
@@ -98,6 +105,12 @@ pub struct Stats {
     /// Relay mode: whether every connection to the other broker is up (`None` without a
     /// relay).
     pub relay_available: Option<bool>,
+    /// Shards whose broker task has not come back to its loop within the stall timeout
+    /// ([`ServerBuilder::stall_timeout`](crate::ServerBuilder::stall_timeout)): their
+    /// clients wait, and their figures are missing from the rest.
+    pub stalled_shards: Vec<usize>,
+    /// Times a broker task stalled so, since the start.
+    pub stalls: u64,
 }
 
 impl Handle {
@@ -106,11 +119,16 @@ impl Handle {
         self.hubs[self.home].clone()
     }
 
-    pub(crate) fn new(hubs: Arc<[mpsc::Sender<ToHub>]>, relayed: bool) -> Handle {
+    pub(crate) fn new(
+        hubs: Arc<[mpsc::Sender<ToHub>]>,
+        relayed: bool,
+        progress: Arc<[Arc<Progress>]>,
+    ) -> Handle {
         Handle {
             hubs,
             home: 0,
             relayed,
+            progress,
         }
     }
 
@@ -205,14 +223,30 @@ impl Handle {
 
     /// What the server holds now and has done since it started (with shards, the sum of
     /// theirs).
+    ///
+    /// A shard whose broker task is stuck is not waited for (more than a second): it is
+    /// named in [`Stats::stalled_shards`] and its figures are left out.
     pub async fn stats(&self) -> Result<Stats, Stopped> {
         let mut stats = Stats::default();
         for shard in 0..self.hubs.len() {
+            let progress = self.progress.get(shard);
+            stats.stalls += progress.map_or(0, |p| p.stalls());
+            let stalled = progress.is_some_and(|p| p.is_stalled());
+            let ask = self.ask(shard, |done| Command::Stats { done });
+            let answer = match stalled {
+                true => None,
+                false => tokio::time::timeout(STATS_WAIT, ask).await.ok(),
+            };
+            let Some(answer) = answer else {
+                stats.stalled_shards.push(shard);
+                continue;
+            };
             let Stats {
                 broker,
                 queues,
                 relay_available,
-            } = self.ask(shard, |done| Command::Stats { done }).await?;
+                ..
+            } = answer?;
             stats.broker += broker;
             stats.queues.extend(queues);
             stats.relay_available = all_up(stats.relay_available, relay_available);

@@ -20,6 +20,7 @@ use crate::handle::{Handle, PublishError, Stats};
 use crate::message::{Message, Payload};
 use crate::peers::{FromPeer, Peers};
 use crate::relay::{FromRelay, Relay, RelayConfig};
+use crate::watchdog::{Progress, Work};
 use crate::worker::{Job, Workers};
 
 /// Owned headers as the broker's borrowed pairs.
@@ -94,6 +95,24 @@ pub(crate) enum Command {
 }
 
 impl ToHub {
+    /// What serving it is, for the watchdog.
+    fn work(&self) -> Work {
+        match self {
+            ToHub::Open { .. } => Work::Open,
+            ToHub::Input(..) => Work::Input,
+            ToHub::Eof(_) => Work::Eof,
+            ToHub::Fail(..) => Work::Fail,
+            ToHub::Timeout(_) => Work::Timeout,
+            ToHub::Written(..) => Work::Written,
+            ToHub::Gone(..) => Work::Gone,
+            ToHub::Command(_) => Work::Command,
+            ToHub::Worked(_) => Work::Worked,
+            ToHub::Shutdown => Work::Shutdown,
+            ToHub::Peer(_) => Work::Peer,
+            ToHub::Relay(_) => Work::Relay,
+        }
+    }
+
     fn connection(&self) -> Option<ConnectionId> {
         match self {
             ToHub::Input(id, _)
@@ -189,6 +208,8 @@ pub(crate) struct Hub {
     peers: Peers,
     /// Too much is on its way between shards: clients' input is not read.
     congested: bool,
+    /// What this task serves and since when, for the watchdog.
+    progress: Arc<Progress>,
 }
 
 /// How a broker task is set up, beside its broker and application.
@@ -201,6 +222,8 @@ pub(crate) struct HubSettings {
     pub(crate) summary_every: std::time::Duration,
     pub(crate) relay: Option<RelayConfig>,
     pub(crate) peers: Peers,
+    /// What the task serves and since when, for the watchdog.
+    pub(crate) progress: Arc<Progress>,
 }
 
 impl Hub {
@@ -212,6 +235,7 @@ impl Hub {
             summary_every,
             relay,
             peers,
+            progress,
         } = settings;
         let inbox = handle.inbox();
         let workers = Workers::new(app.queue_size(), app.failure_mode(), inbox.clone());
@@ -228,6 +252,7 @@ impl Hub {
             shutting_down: false,
             peers,
             congested: false,
+            progress,
         }
     }
 
@@ -254,11 +279,15 @@ impl Hub {
                 },
                 Some(message) = from_peers.recv() => ToHub::Peer(message),
                 _ = summary.tick() => {
+                    self.progress.busy(Instant::now());
+                    self.progress.serving(Work::Summary, None);
                     self.log_summary();
+                    self.progress.idle();
                     continue;
                 }
             };
             let now = Instant::now();
+            self.progress.busy(now);
             // What else is waiting is served before anything is handed to the connections:
             // under load each connection then gets one buffer for many messages, not one each.
             let mut next = Some(message);
@@ -276,11 +305,13 @@ impl Hub {
                     };
                 }
             }
+            self.progress.serving(Work::Output, None);
             self.peers.flush();
             self.follow_congestion();
             if catch_unwind(AssertUnwindSafe(|| self.flush(now))).is_err() {
                 self.recover(None, now);
             }
+            self.progress.idle();
             if self.shutting_down && self.clients.is_empty() {
                 return;
             }
@@ -291,6 +322,7 @@ impl Hub {
     /// closes the connection it came from.
     fn serve(&mut self, message: ToHub, now: Instant) {
         let culprit = message.connection();
+        self.progress.serving(message.work(), culprit);
         let served = catch_unwind(AssertUnwindSafe(|| {
             self.handle(message, now);
             self.application(now);
@@ -494,6 +526,7 @@ impl Hub {
                     broker,
                     queues,
                     relay_available,
+                    ..Stats::default()
                 });
             }
         }
@@ -846,11 +879,12 @@ mod tests {
         let app = Arc::new(App::new());
         let (mut peers, mut from_peers) = Peers::new(1);
         let settings = HubSettings {
-            handle: Handle::new(Arc::from([hub.clone()]), false),
+            handle: Handle::new(Arc::from([hub.clone()]), false, Arc::from([])),
             max_outbound_bytes: 1 << 20,
             summary_every: summary,
             relay: None,
             peers: peers.remove(0),
+            progress: Arc::new(Progress::new()),
         };
         let hub_task = Hub::new(broker, app, settings).run(inbox, from_peers.remove(0));
         tokio::spawn(hub_task);

@@ -88,6 +88,7 @@ mod route;
 mod server;
 mod tcp;
 mod tls;
+mod watchdog;
 mod worker;
 mod ws;
 

@@ -2,7 +2,8 @@
 //! 127.0.0.1:61613) and WebSocket (default ws://127.0.0.1:15674/stomp), with its page at
 //! http://127.0.0.1:15674/ and Prometheus figures at /metrics; with `--tls-cert` and
 //! `--tls-key`, both in TLS (`wss://`, `https://`). SIGINT (Ctrl-C) and SIGTERM
-//! close every client with an ERROR after writing out what was queued for it.
+//! close every client with an ERROR after writing out what was queued for it, within
+//! `--shutdown-grace`; a second signal ends the process at once.
 
 mod cli;
 
@@ -14,6 +15,7 @@ use clap::Parser;
 use stomp_server::{App, ConnectRequest, Server, Tls, chat};
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 use tracing_subscriber::EnvFilter;
 
 /// Whether a CONNECT carries the one login allowed (`user:passcode`), compared in constant
@@ -36,6 +38,23 @@ fn one_login(
         } else {
             Err("bad login or passcode".into())
         }
+    }
+}
+
+/// A test hook (feature `test-hooks`, for this project's own tests only): a CONNECT with
+/// `login` holds its broker task for good, as a login hook stuck on a lock would; every other
+/// login is let in as itself.
+#[cfg(feature = "test-hooks")]
+fn stall_on(
+    login: String,
+) -> impl Fn(&ConnectRequest) -> Result<Option<String>, String> + Send + Sync {
+    move |request| {
+        if request.login.as_deref() == Some(login.as_str()) {
+            loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            }
+        }
+        Ok(request.login.clone())
     }
 }
 
@@ -64,7 +83,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(args)) {
+    let grace = Duration::from_secs(args.shutdown_grace);
+    let outcome = watch_signals(grace).and_then(|stop| runtime.block_on(run(args, stop)));
+    // A broker task stuck in a hook never ends: its thread is not waited for.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "stomp-server failed");
@@ -73,25 +96,91 @@ fn main() -> ExitCode {
     }
 }
 
-/// Resolves at SIGINT (Ctrl-C) or SIGTERM.
-async fn stop_signal() -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut terminate = signal(SignalKind::terminate())?;
-        tokio::select! {
-            interrupted = tokio::signal::ctrl_c() => interrupted,
-            _ = terminate.recv() => Ok(()),
-        }
-    }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await
+/// Watches for SIGINT (Ctrl-C) and SIGTERM on a thread of its own, with its own runtime: a
+/// broker task stuck in a hook may hold the main runtime's workers, which also drive its
+/// signals. The first signal resolves the receiver, for a graceful shutdown; should the
+/// process still be running `grace` (and a second) later, or at a second signal, it ends at
+/// once.
+fn watch_signals(grace: Duration) -> std::io::Result<oneshot::Receiver<()>> {
+    let (stop, stopped) = oneshot::channel();
+    let (ready, listening) = std::sync::mpsc::channel();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let watch = move || {
+        runtime.block_on(async move {
+            let mut signals = match Signals::new() {
+                Ok(signals) => {
+                    let _ = ready.send(Ok(()));
+                    signals
+                }
+                Err(e) => {
+                    let _ = ready.send(Err(e));
+                    return;
+                }
+            };
+            signals.next().await;
+            let _ = stop.send(());
+            let limit = grace + Duration::from_secs(1);
+            tokio::select! {
+                () = signals.next() => tracing::warn!("second signal: stopping now"),
+                () = tokio::time::sleep(limit) => {
+                    tracing::error!("still running {limit:?} after the signal: stopping now");
+                }
+            }
+            std::process::exit(1);
+        });
+    };
+    std::thread::Builder::new()
+        .name("stomp-signals".into())
+        .spawn(watch)?;
+    listening
+        .recv()
+        .map_err(|_| std::io::Error::other("the signal thread ended"))??;
+    Ok(stopped)
 }
 
-async fn run(args: cli::Args) -> std::io::Result<()> {
+/// SIGINT and SIGTERM, as one stream.
+struct Signals {
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Signals {
+                terminate: signal(SignalKind::terminate())?,
+                interrupt: signal(SignalKind::interrupt())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn run(args: cli::Args, stop: oneshot::Receiver<()>) -> std::io::Result<()> {
     let mut app: App = chat::app();
     if let Some((login, passcode)) = args.login.clone() {
         app = app.authenticate(one_login(login, passcode));
+    }
+    #[cfg(feature = "test-hooks")]
+    if let Ok(login) = std::env::var("STOMP_SERVER_STALL_LOGIN") {
+        app = app.authenticate(stall_on(login));
     }
     // A certificate that cannot be read stops the start, before anything listens.
     let tls = match (&args.tls_cert, &args.tls_key) {
@@ -115,7 +204,8 @@ async fn run(args: cli::Args) -> std::io::Result<()> {
         .max_outbound_buffers(args.max_outbound)
         .send_timeout(args.send_timeout())
         .summary_interval(Duration::from_secs(args.summary_interval))
-        .shards(args.shards);
+        .shards(args.shards)
+        .stall_timeout(Duration::from_secs(args.stall_timeout));
     if let Some(relay) = relay {
         builder = builder.relay(relay);
     }
@@ -147,10 +237,12 @@ async fn run(args: cli::Args) -> std::io::Result<()> {
             tokio::spawn(server.serve_http(ws, router)),
         ],
     };
-    stop_signal().await?;
+    let _ = stop.await;
     for listener in &listeners {
         listener.abort();
     }
-    server.shutdown(Duration::from_secs(5)).await;
+    server
+        .shutdown(Duration::from_secs(args.shutdown_grace))
+        .await;
     Ok(())
 }

@@ -121,6 +121,16 @@ pub(crate) fn render(stats: &Stats) -> String {
         let help = "Relay mode: 1 while every connection to the other broker is up, else 0.";
         metric("stomp_relay_available", "gauge", help, u64::from(available));
     }
+    let help = "Times a broker task was away from its loop longer than the stall timeout.";
+    metric("stomp_shard_stalls_total", "counter", help, stats.stalls);
+    let help = "Broker tasks away from their loop longer than the stall timeout now.";
+    let stalled = stats.stalled_shards.len() as u64;
+    metric("stomp_shards_stalled", "gauge", help, stalled);
+    out.push_str("# HELP stomp_shard_stalled 1 for a shard whose broker task is stalled now.\n");
+    out.push_str("# TYPE stomp_shard_stalled gauge\n");
+    for shard in &stats.stalled_shards {
+        let _ = writeln!(out, "stomp_shard_stalled{{shard=\"{shard}\"}} 1");
+    }
     let mut queues: Vec<&(String, usize)> = stats.queues.iter().collect();
     queues.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     out.push_str("# HELP stomp_queue_depth Messages waiting in one queue (the deepest 100).\n");

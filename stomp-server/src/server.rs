@@ -18,6 +18,7 @@ use crate::hub::{Hub, HubSettings, ToHub};
 use crate::peers::Peers;
 use crate::relay::RelayConfig;
 use crate::tls::Tls;
+use crate::watchdog::{self, Progress};
 use crate::{http, metrics, tcp, ws};
 
 /// How a [`Server`] is set up: the broker's configuration, the application, and the bounds of
@@ -32,6 +33,7 @@ pub struct ServerBuilder {
     summary_interval: Duration,
     relay: Option<RelayConfig>,
     shards: usize,
+    stall_timeout: Duration,
 }
 
 impl ServerBuilder {
@@ -122,6 +124,17 @@ impl ServerBuilder {
         self
     }
 
+    /// How long a broker task may be away from its loop before it counts as stalled
+    /// (default 5 s): no client frame, handler or hook should hold it anywhere near that long.
+    /// A stalled task is logged as an error naming its shard and what it was serving, is
+    /// shown in [`Handle::stats`] and `/metrics` (`stomp_shard_stalled`), is not waited for
+    /// by them, and [`Server::shutdown`] still ends within its grace period.
+    #[must_use]
+    pub fn stall_timeout(mut self, timeout: Duration) -> ServerBuilder {
+        self.stall_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
     /// Starts the broker tasks on the current tokio runtime. Connections come once the server
     /// is given listeners ([`Server::serve_tcp`], [`Server::serve_http`]) or its
     /// [endpoint](Server::endpoint) is mounted in an axum router.
@@ -143,7 +156,10 @@ impl ServerBuilder {
         let shards = self.shards;
         let (senders, inboxes): (Vec<_>, Vec<_>) = (0..shards).map(|_| mpsc::channel(1024)).unzip();
         let hubs: Arc<[mpsc::Sender<ToHub>]> = senders.into();
-        let handle = Handle::new(hubs.clone(), self.relay.is_some());
+        let progress: Arc<[Arc<Progress>]> =
+            (0..shards).map(|_| Arc::new(Progress::new())).collect();
+        watchdog::start(&progress, self.stall_timeout);
+        let handle = Handle::new(hubs.clone(), self.relay.is_some(), progress.clone());
         let (peers, from_peers) = Peers::new(shards);
         let mut tasks = Vec::with_capacity(shards);
         let each = inboxes.into_iter().zip(peers).zip(from_peers).enumerate();
@@ -156,6 +172,7 @@ impl ServerBuilder {
                 summary_every: self.summary_interval,
                 relay: self.relay.clone(),
                 peers,
+                progress: progress[index].clone(),
             };
             let hub = Hub::new(broker, app.clone(), settings);
             tasks.push(tokio::spawn(hub.run(inbox, from_peers)));
@@ -237,6 +254,7 @@ impl Server {
             summary_interval: Duration::from_secs(60),
             relay: None,
             shards: 1,
+            stall_timeout: Duration::from_secs(5),
         }
     }
 
@@ -322,11 +340,18 @@ impl Server {
     /// Closes every client with an ERROR after writing out what was queued for it, and waits
     /// for them to be gone (at most `grace`); then the broker task ends. Listeners and routers
     /// still running refuse new clients with an ERROR.
+    ///
+    /// It returns within `grace` whatever happens, even when a broker task is stuck (see
+    /// [`ServerBuilder::stall_timeout`]): that task's clients are not closed, and a program
+    /// that then returns from `main` should not wait for the runtime's threads (the
+    /// `stomp-server` binary shuts its runtime down with a timeout, and exits).
     pub async fn shutdown(self, grace: Duration) {
+        let deadline = tokio::time::Instant::now() + grace;
         for hub in self.settings.hubs.iter() {
-            let _ = hub.send(ToHub::Shutdown).await;
+            // A stuck broker task takes nothing: its inbox fills, and it is not waited for.
+            let _ = tokio::time::timeout_at(deadline, hub.send(ToHub::Shutdown)).await;
         }
-        if tokio::time::timeout(grace, self.task).await.is_err() {
+        if tokio::time::timeout_at(deadline, self.task).await.is_err() {
             tracing::warn!("connections still open after {grace:?}");
         }
     }
