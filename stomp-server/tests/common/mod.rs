@@ -3,6 +3,7 @@
 
 pub mod peer;
 pub mod relay;
+pub mod transport;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
