@@ -18,6 +18,7 @@ use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use stomp_broker::{Broker, BrokerConfig, BrokerEvent, ConnectionId, ShardMessage};
 use stomp_codec::{Config, Status, Version, parse};
+use stomp_testkit::progress::bounded;
 
 const DESTINATIONS: [&str; 10] = [
     "/topic/a",
@@ -149,12 +150,6 @@ struct Run {
     size: u64,
 }
 
-/// Most steps one call may take: some for the call, and for each frame it carries a number
-/// linear in what the broker may hold.
-fn step_bound(frames: usize, size: u64) -> u64 {
-    200 + 40 * (frames as u64 + 1) * (size + 1)
-}
-
 impl Run {
     /// Runs one call on shard `shard`, checking that it made bounded progress.
     fn call<R>(
@@ -163,16 +158,12 @@ impl Run {
         frames: usize,
         call: impl FnOnce(&mut Broker, Instant) -> R,
     ) -> R {
-        let bound = step_bound(frames, self.size);
-        let broker = &mut self.brokers[shard];
-        let before = broker.steps();
-        let result = call(broker, self.now);
-        let taken = broker.steps() - before;
-        assert!(
-            taken <= bound,
-            "no bounded progress: {taken} steps (bound {bound})"
-        );
-        result
+        bounded(
+            &mut self.brokers[shard],
+            self.now,
+            (frames, self.size),
+            call,
+        )
     }
 
     /// Carries what the shards tell each other, unless held, and forgets the other events.

@@ -144,95 +144,69 @@ fn a_nack_and_an_unsubscribe_in_one_input_put_the_message_back_once() {
     });
 }
 
+/// A consumer with a window of one holds `m0` of three messages, then writes what `settle`
+/// makes of its ack id (an ACK that makes room, and the UNSUBSCRIBE) in one input: the broker
+/// hands it `m1` before the UNSUBSCRIBE takes effect, which puts `m1` back; nothing is lost
+/// and the next consumer is served.
+fn ack_and_unsubscribe(name: &str, ack: &str, settle: impl Fn(&str) -> String) {
+    for shards in [1, 2] {
+        let mut wire = Wire::new(shards, BrokerConfig::default);
+        let q = queue(name, shards);
+        let client = wire.connect(far(shards), Version::V1_2);
+        let subscribe =
+            format!("SUBSCRIBE\nid:1\ndestination:{q}\nack:{ack}\nprefetch-count:1\n\n\0");
+        wire.input(client, subscribe.as_bytes());
+        let publisher = wire.connect(0, Version::V1_2);
+        for n in 0..3 {
+            wire.input(
+                publisher,
+                format!("SEND\ndestination:{q}\n\nm{n}\0").as_bytes(),
+            );
+        }
+        // The window is full: one message handed out, two waiting.
+        assert_eq!(wire.bodies(client), ["m0"]);
+        let ack_id = wire.frames_of(client, "MESSAGE")[0]
+            .header("ack")
+            .unwrap()
+            .to_owned();
+        wire.input(client, settle(&ack_id).as_bytes());
+        wire.serves_a_fresh_client();
+        let later = wire.connect(0, Version::V1_2);
+        let subscribe = format!("SUBSCRIBE\nid:9\ndestination:{q}\nprefetch-count:10\n\n\0");
+        wire.input(later, subscribe.as_bytes());
+        // What the client acknowledged is done with; what it was handed after, and never
+        // acknowledged, went back when it unsubscribed.
+        assert_eq!(wire.bodies(later), ["m1", "m2"], "{shards} shards");
+        assert_eq!(wire.bodies(client)[0], "m0");
+        // A message that may have reached a client before says so.
+        let redelivered = wire.frames_of(later, "MESSAGE")[0]
+            .header("redelivered")
+            .is_some();
+        assert!(
+            redelivered || wire.bodies(client).len() == 1,
+            "{shards} shards"
+        );
+    }
+}
+
 #[test]
 fn an_ack_that_makes_room_and_an_unsubscribe_in_one_input() {
     ends_within(LIMIT, || {
-        for shards in [1, 2] {
-            let mut wire = Wire::new(shards, BrokerConfig::default);
-            let q = queue("ack", shards);
-            let client = wire.connect(far(shards), Version::V1_2);
-            let subscribe =
-                format!("SUBSCRIBE\nid:1\ndestination:{q}\nack:client\nprefetch-count:1\n\n\0");
-            wire.input(client, subscribe.as_bytes());
-            let publisher = wire.connect(0, Version::V1_2);
-            for n in 0..3 {
-                wire.input(
-                    publisher,
-                    format!("SEND\ndestination:{q}\n\nm{n}\0").as_bytes(),
-                );
-            }
-            // The window is full: one message handed out, two waiting.
-            assert_eq!(wire.bodies(client), ["m0"]);
-            let ack = wire.frames_of(client, "MESSAGE")[0]
-                .header("ack")
-                .unwrap()
-                .to_owned();
-            let both = format!("ACK\nid:{ack}\n\n\0UNSUBSCRIBE\nid:1\n\n\0");
-            wire.input(client, both.as_bytes());
-            wire.serves_a_fresh_client();
-            let later = wire.connect(0, Version::V1_2);
-            let subscribe = format!("SUBSCRIBE\nid:9\ndestination:{q}\nprefetch-count:10\n\n\0");
-            wire.input(later, subscribe.as_bytes());
-            // What the client acknowledged is done with; what it was handed after, and
-            // never acknowledged, went back when it unsubscribed.
-            assert_eq!(wire.bodies(later), ["m1", "m2"], "{shards} shards");
-            assert_eq!(wire.bodies(client)[0], "m0");
-            // A message that may have reached a client before says so.
-            let redelivered = wire.frames_of(later, "MESSAGE")[0]
-                .header("redelivered")
-                .is_some();
-            assert!(
-                redelivered || wire.bodies(client).len() == 1,
-                "{shards} shards"
-            );
-        }
+        ack_and_unsubscribe("ack", "client", |ack| {
+            format!("ACK\nid:{ack}\n\n\0UNSUBSCRIBE\nid:1\n\n\0")
+        });
     });
 }
 
 #[test]
 fn an_ack_committed_and_an_unsubscribe_in_one_input() {
     ends_within(LIMIT, || {
-        for shards in [1, 2] {
-            let mut wire = Wire::new(shards, BrokerConfig::default);
-            let q = queue("tx", shards);
-            let client = wire.connect(far(shards), Version::V1_2);
-            let subscribe = format!(
-                "SUBSCRIBE\nid:1\ndestination:{q}\nack:client-individual\nprefetch-count:1\n\n\0"
-            );
-            wire.input(client, subscribe.as_bytes());
-            let publisher = wire.connect(0, Version::V1_2);
-            for n in 0..3 {
-                wire.input(
-                    publisher,
-                    format!("SEND\ndestination:{q}\n\nm{n}\0").as_bytes(),
-                );
-            }
-            let ack = wire.frames_of(client, "MESSAGE")[0]
-                .header("ack")
-                .unwrap()
-                .to_owned();
-            let frames = format!(
+        ack_and_unsubscribe("tx", "client-individual", |ack| {
+            format!(
                 "BEGIN\ntransaction:t\n\n\0ACK\nid:{ack}\ntransaction:t\n\n\0\
                  COMMIT\ntransaction:t\n\n\0UNSUBSCRIBE\nid:1\n\n\0"
-            );
-            wire.input(client, frames.as_bytes());
-            wire.serves_a_fresh_client();
-            let later = wire.connect(0, Version::V1_2);
-            let subscribe = format!("SUBSCRIBE\nid:9\ndestination:{q}\nprefetch-count:10\n\n\0");
-            wire.input(later, subscribe.as_bytes());
-            // What the client acknowledged is done with; what it was handed after, and
-            // never acknowledged, went back when it unsubscribed.
-            assert_eq!(wire.bodies(later), ["m1", "m2"], "{shards} shards");
-            assert_eq!(wire.bodies(client)[0], "m0");
-            // A message that may have reached a client before says so.
-            let redelivered = wire.frames_of(later, "MESSAGE")[0]
-                .header("redelivered")
-                .is_some();
-            assert!(
-                redelivered || wire.bodies(client).len() == 1,
-                "{shards} shards"
-            );
-        }
+            )
+        });
     });
 }
 

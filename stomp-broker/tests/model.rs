@@ -24,6 +24,7 @@ use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use stomp_broker::{Broker, BrokerConfig, BrokerEvent, ConnectionId, ShardMessage};
 use stomp_session::stomp_codec::{Config, Status, Version, parse};
+use stomp_testkit::progress::bounded;
 
 /// Where SUBSCRIBEs go: queues, topics, patterns.
 const SUBSCRIBE_TO: [&str; 6] = [
@@ -233,12 +234,6 @@ struct Model {
     size: u64,
 }
 
-/// Most steps one call may take: some for the call, and for each frame it carries a number
-/// linear in what the broker may hold (subscriptions, messages, connections).
-fn step_bound(frames: usize, size: u64) -> u64 {
-    200 + 40 * (frames as u64 + 1) * (size + 1)
-}
-
 fn config() -> BrokerConfig {
     // Small bounds, so that windows fill, queues flow-control their publishers and slow
     // consumers are closed.
@@ -285,16 +280,12 @@ impl Model {
         frames: usize,
         call: impl FnOnce(&mut Broker, Instant) -> R,
     ) -> R {
-        let bound = step_bound(frames, self.size);
-        let broker = &mut self.brokers[shard];
-        let before = broker.steps();
-        let result = call(broker, self.now);
-        let taken = broker.steps() - before;
-        assert!(
-            taken <= bound,
-            "no bounded progress: one call took {taken} steps (bound {bound})"
-        );
-        result
+        bounded(
+            &mut self.brokers[shard],
+            self.now,
+            (frames, self.size),
+            call,
+        )
     }
 
     fn receipt(&mut self, client: usize, certifies: Certifies) -> String {

@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 
 use stomp_broker::{Broker, BrokerConfig, BrokerEvent, ConnectionId, ShardMessage};
 use stomp_session::stomp_codec::{Config, Status, Version, parse};
+use stomp_testkit::progress::bounded;
 
-/// Most steps one call of these small scenarios may take.
-pub const STEP_BOUND: u64 = 10_000;
+/// What these small scenarios' calls carry and what the broker holds at most, for the bound
+/// on each call's steps.
+const SCALE: (usize, u64) = (8, 30);
 
 /// Runs `test` on a thread of its own and fails if it has not ended within `limit`: a broker
 /// call that never returns fails the test instead of hanging it.
@@ -96,12 +98,7 @@ impl Wire {
 
     /// Runs `call` on shard `shard`'s broker, checking that it makes bounded progress.
     fn on<R>(&mut self, shard: usize, call: impl FnOnce(&mut Broker, Instant) -> R) -> R {
-        let broker = &mut self.brokers[shard];
-        let before = broker.steps();
-        let result = call(broker, self.now);
-        let taken = broker.steps() - before;
-        assert!(taken <= STEP_BOUND, "one call took {taken} steps");
-        result
+        bounded(&mut self.brokers[shard], self.now, SCALE, call)
     }
 
     /// Opens a connection on `shard` and logs it in with `version`.
