@@ -8,6 +8,8 @@ import json
 import os
 import queue
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -89,6 +91,29 @@ def test_subscribe_send_receive_ack_receipts_and_disconnect(version):
     listener.receipt("ack-1")
     conn.disconnect(receipt="bye")
     assert listener.wait_disconnected()
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.1", "1.2"])
+def test_the_command_line_client_running_a_file_leaves_the_server_serving(version, tmp_path):
+    # As a new user would try it: stomp.py's own client runs a file of commands, which it
+    # writes in one go after CONNECTED (these three once froze the server).
+    commands = tmp_path / "commands.txt"
+    commands.write_text(
+        "subscribe /queue/testfile\n"
+        "send /queue/testfile this is a test\n"
+        "unsubscribe /queue/testfile\n"
+    )
+    run = [sys.executable, "-m", "stomp", "-H", HOST, "-P", str(PORT), "-S", version, "-F", str(commands)]
+    done = subprocess.run(run, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Unsubscribing from '/queue/testfile'" in done.stdout
+    # The next client is served at once, and finds the message once if it was not delivered.
+    started = time.monotonic()
+    conn, listener = connect("1.2")
+    conn.subscribe("/queue/testfile", id="next", headers={"receipt": "next"})
+    listener.receipt("next")
+    assert time.monotonic() - started < 1
+    conn.disconnect(receipt="bye")
 
 
 def test_heart_beats_hold_for_more_than_three_periods():
