@@ -15,6 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::time::sleep_until;
 
+use crate::gate::Gate;
 use crate::hub::{Client, Control, Out, ToHub};
 
 /// The receiving half of a transport STOMP runs over: TCP, or WebSocket messages.
@@ -64,6 +65,9 @@ pub(crate) struct Accepted {
     pub(crate) at: Instant,
     /// Its place under the connection limit, given back when it ends.
     pub(crate) permit: OwnedSemaphorePermit,
+    /// A WebSocket of the server's own HTTP listener: what lets more than one head be read
+    /// once the client is let in.
+    pub(crate) gate: Option<Arc<Gate>>,
 }
 
 /// Octets of one connection, shared between the broker task and the writer.
@@ -86,6 +90,7 @@ pub(crate) async fn serve<R: Reader, W: Writer + 'static>(
         peer,
         at,
         permit: _permit,
+        gate,
     } = accepted;
     let shard = settings.opened.fetch_add(1, Ordering::Relaxed) % settings.hubs.len();
     let hub = settings.hubs[shard].clone();
@@ -160,6 +165,11 @@ pub(crate) async fn serve<R: Reader, W: Writer + 'static>(
                     }
                     if let Some(at) = next.deadline.filter(|_| next.deadline != state.deadline) {
                         timer.as_mut().reset(at.into());
+                    }
+                    if next.connected && !state.connected {
+                        if let Some(gate) = &gate {
+                            gate.open();
+                        }
                     }
                     state = next;
                 }
@@ -320,7 +330,16 @@ pub(crate) async fn accept_loop(
                 };
                 let _ = stream.set_nodelay(true);
                 let peer = format!("{kind}:{peer}");
-                serve(stream, Accepted { peer, at, permit });
+                let gate = None;
+                serve(
+                    stream,
+                    Accepted {
+                        peer,
+                        at,
+                        permit,
+                        gate,
+                    },
+                );
             }
             Err(e) => {
                 pause = (pause * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));

@@ -17,6 +17,7 @@ use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
 use crate::connection::{self, Accepted};
+use crate::gate::{Gate, Gated};
 use crate::tls::Tls;
 use crate::ws::Origin;
 
@@ -33,7 +34,9 @@ pub(crate) async fn serve(
         let router = router.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
-            let Accepted { peer, at, permit } = accepted;
+            let Accepted {
+                peer, at, permit, ..
+            } = accepted;
             match tls {
                 None => serve_one(stream, router, peer, at, head_timeout).await,
                 Some(tls) => {
@@ -58,10 +61,14 @@ async fn serve_one<S>(stream: S, router: Router, peer: String, at: Instant, head
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    // Passes everything until a WebSocket upgrade arms it (`ws::upgrade`).
+    let gate = Arc::new(Gate::default());
+    let stream = Gated::new(stream, gate.clone());
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
         let origin = Origin {
             at,
             peer: peer.clone(),
+            gate: Some(gate.clone()),
         };
         request.extensions_mut().insert(origin);
         router.clone().oneshot(request)

@@ -77,6 +77,7 @@ mod app;
 pub mod chat;
 mod connection;
 mod context;
+mod gate;
 mod handle;
 mod http;
 mod hub;

@@ -3,6 +3,7 @@
 //! the session as a byte stream.
 
 use std::io;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -16,6 +17,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::time::timeout;
 
 use crate::connection::{self, Accepted, Reader, Settings, Writer};
+use crate::gate::Gate;
 
 /// Octets read from a WebSocket at a time.
 const READ_BUFFER: usize = 4096;
@@ -29,6 +31,8 @@ const SUBPROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];
 pub(crate) struct Origin {
     pub(crate) at: Instant,
     pub(crate) peer: String,
+    /// What the connection may read before its client is let in, once armed.
+    pub(crate) gate: Option<Arc<Gate>>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Origin {
@@ -39,6 +43,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Origin {
         Ok(parts.extensions.get::<Origin>().cloned().unwrap_or(Origin {
             at: Instant::now(),
             peer: "ws".to_owned(),
+            gate: None,
         }))
     }
 }
@@ -104,7 +109,7 @@ impl Writer for WsWriter {
 /// first STOMP sub-protocol the client offers; past the limit, 503.
 pub(crate) async fn upgrade(
     State(settings): State<Settings>,
-    Origin { at, peer }: Origin,
+    Origin { at, peer, gate }: Origin,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
@@ -123,6 +128,10 @@ pub(crate) async fn upgrade(
     let chosen = offered
         .into_iter()
         .find_map(|p| SUBPROTOCOLS.into_iter().find(|s| *s == p));
+    // From here until the client is let in, one head's worth is read of it.
+    if let Some(gate) = &gate {
+        gate.arm(settings.max_preamble);
+    }
     upgrade
         .protocols(chosen)
         .max_message_size(max)
@@ -134,7 +143,12 @@ pub(crate) async fn upgrade(
         .on_upgrade(move |socket| async move {
             let (sink, stream) = socket.split();
             let (reader, writer) = (WsReader { stream }, WsWriter { sink });
-            let accepted = Accepted { peer, at, permit };
+            let accepted = Accepted {
+                peer,
+                at,
+                permit,
+                gate,
+            };
             connection::serve(reader, writer, accepted, settings).await;
         })
 }

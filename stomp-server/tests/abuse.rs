@@ -857,3 +857,72 @@ fn a_frame_before_connect_is_refused_at_its_command_line_and_its_body_is_not_rea
     let mut next = client(&server, "next");
     send_confirmed(&mut next, SendFrame::new("/queue/after", "ok"));
 }
+
+/// The same over WebSocket: ten clients each upgrade, then send one WebSocket message holding
+/// a SEND head and 15 MiB of body, before any CONNECT. The server reads little past one head of
+/// each (it cannot judge a message before it is whole, so it reads no more of it): they are
+/// closed at the CONNECT deadline, and the server's memory barely moves.
+#[test]
+fn a_large_first_websocket_message_is_not_read_before_connect() {
+    const BODY: usize = 15 * 1024 * 1024;
+    let server = Server::start(&["--connect-timeout", "2"]);
+    drop(client(&server, "warm"));
+    let address = server
+        .ws
+        .trim_start_matches("ws://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let memory = resident(&server);
+    let opened = now();
+    let attackers: Vec<_> = (0..10)
+        .map(|_| {
+            let address = address.clone();
+            std::thread::spawn(move || {
+                let mut socket = TcpStream::connect(&address).unwrap();
+                let upgrade = "GET /stomp HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+                    Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+                    Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+                socket.write_all(upgrade.as_bytes()).unwrap();
+                let mut response = [0u8; 1024];
+                let n = socket.read(&mut response).unwrap();
+                assert!(response[..n].starts_with(b"HTTP/1.1 101"));
+                // One binary frame, masked with a zero key (so the payload is as written).
+                let head = b"SEND\ndestination:/queue/big\n\n";
+                let length = (head.len() + BODY) as u64;
+                let mut frame = vec![0x82, 0x80 | 127];
+                frame.extend_from_slice(&length.to_be_bytes());
+                frame.extend_from_slice(&[0, 0, 0, 0]);
+                frame.extend_from_slice(head);
+                socket.write_all(&frame).unwrap();
+                socket
+                    .set_write_timeout(Some(Duration::from_secs(10)))
+                    .unwrap();
+                let chunk = vec![b'x'; 64 * 1024];
+                let mut sent = 0;
+                while sent < BODY && socket.write_all(&chunk).is_ok() {
+                    sent += chunk.len();
+                }
+                time_to_close(&mut socket, opened, Duration::from_secs(10))
+            })
+        })
+        .collect();
+    let mut slowest = Duration::ZERO;
+    for attacker in attackers {
+        slowest = slowest.max(attacker.join().unwrap());
+    }
+    let grown = resident(&server).saturating_sub(memory);
+    figure(
+        "WebSocket message of 15 MiB before CONNECT x10, closed after",
+        format!("{slowest:.2?}"),
+    );
+    figure(
+        "WebSocket message of 15 MiB before CONNECT x10, memory grown",
+        format!("{} KB", grown / 1024),
+    );
+    assert!(slowest < Duration::from_secs(5), "{slowest:?}");
+    assert!(grown < 8 * 1024 * 1024, "{grown} octets more resident");
+    let mut next = client(&server, "next");
+    send_confirmed(&mut next, SendFrame::new("/queue/after", "ok"));
+}
