@@ -5,7 +5,7 @@
 //! The other crates of the workspace: `stomp-codec` parses and encodes frames;
 //! `stomp-session` holds the client and server state machines this crate drives;
 //! `stomp-broker` is the sans-IO in-memory broker; `stomp-server` is the runnable broker
-//! (`cargo run --release -p stomp-server`).
+//! (`cargo run --release -p stomp-server-bin`).
 //!
 //! The whole driver is one loop: write what the session has to send, hand out its events, and
 //! otherwise read from the socket with a read timeout set to the session's next deadline, so that

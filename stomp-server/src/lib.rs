@@ -23,7 +23,8 @@
 //! - [`ServerBuilder::shards`] runs the broker as several tasks routing side by side, for a
 //!   machine with more cores than one task's routing keeps busy; every subscriber of a
 //!   destination still gets its messages in one order.
-//! - [`chat`] is the classic chat, built on this API alone; the `stomp-server` binary runs it.
+//! - The `stomp-server-bin` package is the `stomp-server` binary, with the classic chat built on
+//!   this API alone.
 //!
 //! Every bound of the broker and the sessions ([`stomp_broker::BrokerConfig`]) holds over both
 //! transports: frame sizes, connections, the time to CONNECT, queue memory, slow consumers.
@@ -74,7 +75,6 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod app;
-pub mod chat;
 mod connection;
 mod context;
 mod gate;

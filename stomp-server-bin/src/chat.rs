@@ -1,5 +1,5 @@
-//! The classic chat, as an application on this crate's API: what `stomp-server` runs on
-//! `/app/`, with its browser page at `/`.
+//! The classic chat, as an application on the `stomp-server` library's API alone: what the
+//! `stomp-server` binary runs on `/app/`, with its browser page at `/`.
 //!
 //! A client subscribed to `/chat/ROOM` SENDs `{"tid":..., "method":"/chat/sendMessage",
 //! "params":{"roomId":"ROOM", ...}}` to `/app/chat-api`. Every subscriber of `/chat/ROOM` gets
@@ -8,6 +8,8 @@
 //! on its subscription to the SEND's `reply-to` destination if it names one, else on its
 //! subscription to `/chat/ROOM`, else on `/user/queue/responses`. Both carry the request's
 //! `tid` and `content-type:application/json;charset=UTF-8`.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 use std::path::PathBuf;
 
@@ -18,7 +20,7 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{App, Context, Failure, Message, Payload};
+use stomp_server::{App, Context, Failure, Message, Payload};
 
 /// Where the RESPONSE goes when the sender is subscribed neither to a `reply-to` nor to the
 /// room.

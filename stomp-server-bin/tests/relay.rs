@@ -11,7 +11,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use common::relay::available;
-use stomp_server::{App, BrokerConfig, Context, Failure, Message, RelayConfig, Server, chat};
+use stomp_chat as chat;
+use stomp_server::{App, BrokerConfig, Context, Failure, Message, RelayConfig, Server};
 use stomp_tokio::{AckMode, Client, HeartBeat, SendFrame, Subscription};
 use tokio::net::TcpListener;
 

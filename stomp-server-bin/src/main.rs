@@ -12,7 +12,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use stomp_server::{App, ConnectRequest, Server, Tls, chat};
+use stomp_chat as chat;
+use stomp_server::{App, ConnectRequest, Server, Tls};
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
