@@ -58,6 +58,7 @@
 )]
 
 mod config;
+mod event;
 mod pattern;
 mod policy;
 mod queue;
@@ -74,6 +75,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 pub use config::{AllowAll, Authorizer, BrokerConfig, Shard};
+pub use event::{BrokerEvent, RelayEvent, Settlement};
 pub use pattern::Pattern;
 use policy::{Kind, Policy};
 use queue::{Queues, Stored};
@@ -109,117 +111,6 @@ impl std::fmt::Display for ConnectionId {
 /// Identifies one subscription across the broker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct SubscriberKey(u64);
-
-/// What application code learns.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum BrokerEvent {
-    /// A client connected.
-    Connected {
-        /// The connection.
-        connection: ConnectionId,
-        /// The user it acts as, as the [`Authorizer`] named it (by default its login).
-        user: Option<String>,
-    },
-    /// A SEND to an application destination.
-    AppMessage {
-        /// The sender.
-        connection: ConnectionId,
-        /// The destination it was sent to.
-        destination: String,
-        /// The SEND frame.
-        frame: FrameBuf,
-    },
-    /// A SUBSCRIBE to an application destination, confirmed: the application may answer the
-    /// subscriber there with [`Broker::reply`] (as Spring's `@SubscribeMapping` does), until
-    /// it unsubscribes.
-    AppSubscribe {
-        /// The subscriber.
-        connection: ConnectionId,
-        /// The subscription's id in its session.
-        id: SubscriptionId,
-        /// The destination it subscribed to.
-        destination: String,
-        /// The SUBSCRIBE frame.
-        frame: FrameBuf,
-    },
-    /// A SEND to a destination nobody serves, dropped (only with
-    /// [`BrokerConfig::drop_unserved_sends`]; otherwise such a SEND is an ERROR).
-    Dropped {
-        /// The sender.
-        connection: ConnectionId,
-        /// The destination.
-        destination: String,
-    },
-    /// A connection's session closed.
-    Closed {
-        /// The connection.
-        connection: ConnectionId,
-        /// Why.
-        reason: CloseReason,
-    },
-    /// Relay mode: a SUBSCRIBE to a broker destination, waiting for the other broker.
-    /// Answer with [`Broker::relay_subscribed`]; until then the session acts on nothing more
-    /// it received.
-    RelaySubscribe {
-        /// The subscriber.
-        connection: ConnectionId,
-        /// The subscription's id in its session: deliveries name it.
-        id: SubscriptionId,
-        /// The destination it subscribed to.
-        destination: String,
-        /// Its ack mode towards the client.
-        ack: AckMode,
-        /// The SUBSCRIBE frame, for headers such as `prefetch-count`.
-        frame: FrameBuf,
-    },
-    /// Relay mode: a relayed subscription ended (UNSUBSCRIBE, or its session closed); what it
-    /// had not acknowledged is the other broker's to redeliver.
-    RelayUnsubscribe {
-        /// The subscriber.
-        connection: ConnectionId,
-        /// The subscription's id in its session.
-        id: SubscriptionId,
-    },
-    /// Relay mode: a SEND to a broker destination (at COMMIT when it was in a transaction).
-    RelaySend {
-        /// The sender.
-        connection: ConnectionId,
-        /// The destination.
-        destination: String,
-        /// The SEND frame.
-        frame: FrameBuf,
-    },
-    /// Relay mode: the application published to a broker destination ([`Broker::publish`]).
-    RelayPublish {
-        /// The destination.
-        destination: String,
-        /// The message's own headers.
-        headers: Vec<(String, String)>,
-        /// The body.
-        body: Bytes,
-    },
-    /// Relay mode: relayed messages are done with (`ack`: the client acknowledged them, or,
-    /// under auto ack, they were written to it) or refused (`!ack`: the client NACKed them).
-    RelayAck {
-        /// The subscriber.
-        connection: ConnectionId,
-        /// The subscription's id in its session.
-        id: SubscriptionId,
-        /// The `message-id`s the deliveries carried, oldest first.
-        message_ids: Vec<String>,
-        /// Acknowledged, or refused.
-        ack: bool,
-    },
-    /// Shards: a message for another shard of the server, to hand to its
-    /// [`Broker::handle_shard`] (see [`Broker`](Broker#shards)).
-    ToShard {
-        /// The shard it is for.
-        shard: usize,
-        /// What to hand it.
-        message: ShardMessage,
-    },
-}
 
 /// What a broker holds at one moment, from [`Broker::stats`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -388,15 +279,15 @@ impl Connection {
 /// With [`BrokerConfig::with_relay`], broker destinations are another broker's (RabbitMQ,
 /// ActiveMQ), reached through a relay the driver runs; sessions, application destinations,
 /// user destinations and every bound stay here. Then:
-/// - a SUBSCRIBE to a broker destination is a [`BrokerEvent::RelaySubscribe`], and waits (its
+/// - a SUBSCRIBE to a broker destination is a [`BrokerEvent::Relay(RelayEvent::Subscribe)`], and waits (its
 ///   session acting on nothing it received after it) until the driver answers with
 ///   [`relay_subscribed`](Self::relay_subscribed), which sends its RECEIPT or refuses it with
-///   an ERROR; its end is a [`BrokerEvent::RelayUnsubscribe`];
-/// - a SEND to a broker destination is a [`BrokerEvent::RelaySend`] (at COMMIT, when it was in
-///   a transaction), and [`publish`](Self::publish) a [`BrokerEvent::RelayPublish`];
+///   an ERROR; its end is a [`BrokerEvent::Relay(RelayEvent::Unsubscribe)`];
+/// - a SEND to a broker destination is a [`BrokerEvent::Relay(RelayEvent::Send)`] (at COMMIT, when it was in
+///   a transaction), and [`publish`](Self::publish) a [`BrokerEvent::Relay(RelayEvent::Publish)`];
 /// - messages from the other broker come in with [`relay_deliver`](Self::relay_deliver); the
 ///   client's ACKs and NACKs of them, and under auto ack each one written to the client, come
-///   out as [`BrokerEvent::RelayAck`]s, so that the relay lets the other broker send a
+///   out as [`BrokerEvent::Relay(RelayEvent::Settle)`]s, so that the relay lets the other broker send a
 ///   subscription more only as fast as its client takes them.
 ///
 /// # Shards
@@ -817,7 +708,7 @@ impl Broker {
 
     /// Publishes a message to a broker destination, as a SEND there would; returns its id. A
     /// queue takes it whatever its size: the application bounds what it publishes. In relay
-    /// mode it becomes a [`BrokerEvent::RelayPublish`].
+    /// mode it becomes a [`BrokerEvent::Relay(RelayEvent::Publish)`].
     pub fn publish(
         &mut self,
         now: Instant,
@@ -828,11 +719,11 @@ impl Broker {
         let message = self.new_message(destination, owned(headers), body);
         let id = message.message_id.clone();
         if self.config.relay && self.policy.is_served(destination) {
-            self.events.push_back(BrokerEvent::RelayPublish {
+            self.events.push_back(BrokerEvent::Relay(RelayEvent::Publish {
                 destination: message.destination,
                 headers: message.headers,
                 body: message.body,
-            });
+            }));
             return id;
         }
         self.route(now, message, None);
@@ -1149,8 +1040,8 @@ impl Broker {
                     self.unsubscribe(connection, now, &id, Output::Kept);
                 }
                 ServerEvent::Send(frame) => self.on_send(connection, now, frame),
-                ServerEvent::Ack(set) => self.settle_acks(connection, now, set, true),
-                ServerEvent::Nack(set) => self.settle_acks(connection, now, set, false),
+                ServerEvent::Ack(set) => self.settle_acks(connection, now, set, Settlement::Ack),
+                ServerEvent::Nack(set) => self.settle_acks(connection, now, set, Settlement::Nack),
                 ServerEvent::Closed { reason, .. } => {
                     // The queue's owner forgets it as a publisher to resume.
                     if let Some(owner) = c.held_by.take() {
@@ -1264,13 +1155,13 @@ impl Broker {
                 destination: destination.clone(),
                 frame: frame.clone(),
             }),
-            Kind::Relayed => self.events.push_back(BrokerEvent::RelaySubscribe {
+            Kind::Relayed => self.events.push_back(BrokerEvent::Relay(RelayEvent::Subscribe {
                 connection,
                 id: id.clone(),
                 destination: destination.clone(),
                 ack,
                 frame: frame.clone(),
-            }),
+            })),
         }
         let mut subscriber = Subscriber::new(connection, id, &destination, kind);
         subscriber.ack = ack;
@@ -1337,17 +1228,17 @@ impl Broker {
                 c.relayed_unwritten = rest;
                 let handed: Vec<String> = handed.into_iter().map(|u| u.message_id).collect();
                 if output == Output::Kept && !handed.is_empty() {
-                    self.events.push_back(BrokerEvent::RelayAck {
+                    self.events.push_back(BrokerEvent::Relay(RelayEvent::Settle {
                         connection,
                         id: id.clone(),
                         message_ids: handed,
-                        ack: true,
-                    });
+                        settlement: Settlement::Ack,
+                    }));
                 }
-                self.events.push_back(BrokerEvent::RelayUnsubscribe {
+                self.events.push_back(BrokerEvent::Relay(RelayEvent::Unsubscribe {
                     connection,
                     id: id.clone(),
-                });
+                }));
             }
             Kind::User | Kind::App => {}
         }
@@ -1367,7 +1258,13 @@ impl Broker {
     }
 
     /// An ACK (`done`) or NACK of queue messages: done with, or back to the head of the queue.
-    fn settle_acks(&mut self, connection: ConnectionId, now: Instant, set: MessageSet, done: bool) {
+    fn settle_acks(
+        &mut self,
+        connection: ConnectionId,
+        now: Instant,
+        set: MessageSet,
+        settlement: Settlement,
+    ) {
         let Some(key) = self
             .connections
             .get(&connection)
@@ -1379,29 +1276,35 @@ impl Broker {
             return;
         };
         match s.kind {
-            Kind::Relayed => self.events.push_back(BrokerEvent::RelayAck {
+            Kind::Relayed => self.events.push_back(BrokerEvent::Relay(RelayEvent::Settle {
                 connection,
                 id: set.subscription,
                 message_ids: set.message_ids,
-                ack: done,
-            }),
+                settlement,
+            })),
             Kind::Remote => {
                 let owner = self.owner(s.pattern.as_str());
                 let settle = shard::Inner::Settle {
                     consumer: key,
                     message_ids: set.message_ids,
-                    ack: done,
+                    settlement,
                 };
                 self.tell(owner, settle);
             }
-            Kind::Queue => self.settle(now, key, &set.message_ids, done),
+            Kind::Queue => self.settle(now, key, &set.message_ids, settlement),
             _ => {}
         }
     }
 
-    /// Queue messages of consumer `key`, here or on another shard, are done with (`done`) or
-    /// go back to the head of the queue.
-    fn settle(&mut self, now: Instant, key: SubscriberKey, message_ids: &[String], done: bool) {
+    /// Queue messages of consumer `key`, here or on another shard, are done with (ACK) or go
+    /// back to the head of the queue (NACK).
+    fn settle(
+        &mut self,
+        now: Instant,
+        key: SubscriberKey,
+        message_ids: &[String],
+        settlement: Settlement,
+    ) {
         let Some(s) = self.subscribers.get_mut(&key) else {
             return;
         };
@@ -1418,7 +1321,7 @@ impl Broker {
             }
             self.subscribers.remove(&key);
         }
-        if done {
+        if settlement == Settlement::Ack {
             for (_, message) in &settled {
                 self.queues.done(message);
             }
@@ -1448,11 +1351,11 @@ impl Broker {
                 frame,
             });
         } else if self.config.relay && self.policy.is_served(&destination) {
-            self.events.push_back(BrokerEvent::RelaySend {
+            self.events.push_back(BrokerEvent::Relay(RelayEvent::Send {
                 connection,
                 destination,
                 frame,
-            });
+            }));
             // Its RECEIPT is the other broker's to give (`relay_sent`).
             return;
         } else if self.policy.is_served(&destination) {

@@ -10,7 +10,7 @@ use stomp_session::{AckMode, Delivery, SubscriptionId};
 
 use crate::policy::Kind;
 use crate::shard::{Inner, Peer};
-use crate::{Broker, BrokerEvent, ConnectionId, SubscriberKey};
+use crate::{Broker, BrokerEvent, ConnectionId, RelayEvent, Settlement, SubscriberKey};
 
 /// A message held elsewhere (by the other broker, or by a queue's owner shard) under auto
 /// ack, done with once written.
@@ -26,7 +26,7 @@ pub(crate) struct Unwritten {
 }
 
 impl Broker {
-    /// The other broker's answer to a [`BrokerEvent::RelaySubscribe`]: `Ok` confirms the
+    /// The other broker's answer to a [`BrokerEvent::Relay(RelayEvent::Subscribe)`]: `Ok` confirms the
     /// subscription (its RECEIPT goes out, and the session acts on what it received next);
     /// `Err` refuses it with an ERROR carrying the message, and the session closes. An answer
     /// for a subscription or connection that is gone meanwhile is ignored.
@@ -53,7 +53,7 @@ impl Broker {
 
     /// Delivers a message from the other broker to relayed subscription `id` of `connection`;
     /// whether it was taken (not if the subscription is gone). Under `client` ack modes its
-    /// acknowledgement comes as a [`BrokerEvent::RelayAck`]; under auto ack, a `RelayAck`
+    /// acknowledgement comes as a [`RelayEvent::Settle`]; under auto ack, a `Settle`
     /// comes once it is written to the client, so that the relay can let the other broker
     /// send more only as fast as the client takes them.
     pub fn relay_deliver(
@@ -106,7 +106,7 @@ impl Broker {
     }
 
     /// The other broker took a relayed SEND of `connection` that asked for a RECEIPT: the
-    /// RECEIPT with `receipt_id` goes out now (the [`BrokerEvent::RelaySend`]'s frame carries
+    /// RECEIPT with `receipt_id` goes out now (the [`BrokerEvent::Relay(RelayEvent::Send)`]'s frame carries
     /// the id as its `receipt` header; one inside a transaction was answered already). A
     /// refused one is the driver's to close with an ERROR.
     pub fn relay_sent(&mut self, connection: ConnectionId, now: Instant, receipt_id: &str) {
@@ -149,15 +149,15 @@ impl Broker {
                     Inner::Settle {
                         consumer: peer.key,
                         message_ids,
-                        ack: true,
+                        settlement: Settlement::Ack,
                     },
                 ),
-                None => self.events.push_back(BrokerEvent::RelayAck {
+                None => self.events.push_back(BrokerEvent::Relay(RelayEvent::Settle {
                     connection,
                     id,
                     message_ids,
-                    ack: true,
-                }),
+                    settlement: Settlement::Ack,
+                })),
             }
         }
     }
@@ -172,7 +172,7 @@ impl Broker {
                 let settle = Inner::Settle {
                     consumer: peer.key,
                     message_ids: vec![u.message_id],
-                    ack: false,
+                    settlement: Settlement::Nack,
                 };
                 self.tell(peer.shard, settle);
             }

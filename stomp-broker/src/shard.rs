@@ -20,7 +20,7 @@ use stomp_session::{AckMode, SubscriptionId};
 
 use crate::policy::Kind;
 use crate::queue::Stored;
-use crate::{Broker, BrokerEvent, ConnectionId, Subscriber, SubscriberKey};
+use crate::{Broker, BrokerEvent, ConnectionId, Settlement, Subscriber, SubscriberKey};
 
 /// The shard, of `count`, that owns `destination`: the same on every shard and in every
 /// driver (a name, not a client, decides it; names made to collide only load one shard).
@@ -76,11 +76,11 @@ pub(crate) enum Inner {
         consumer: SubscriberKey,
         message: Stored,
     },
-    /// To a queue's owner: messages a consumer is done with (`ack`), or refused.
+    /// To a queue's owner: messages a consumer is done with, or refused.
     Settle {
         consumer: SubscriberKey,
         message_ids: Vec<String>,
-        ack: bool,
+        settlement: Settlement,
     },
     /// From a queue's owner: the queue a connection here sent to is full (`true`), or has
     /// room again.
@@ -158,7 +158,7 @@ impl Broker {
                     let settle = Inner::Settle {
                         consumer,
                         message_ids: vec![message.message_id],
-                        ack: false,
+                        settlement: Settlement::Nack,
                     };
                     self.tell(from, settle);
                 }
@@ -166,10 +166,10 @@ impl Broker {
             Inner::Settle {
                 consumer,
                 message_ids,
-                ack,
+                settlement,
             } => {
                 if let Some(key) = self.remote_consumers.get(&(from, consumer)).copied() {
-                    self.settle(now, key, &message_ids, ack);
+                    self.settle(now, key, &message_ids, settlement);
                 }
             }
             Inner::Gone { connection } => {

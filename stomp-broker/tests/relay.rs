@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::{Net, bodies};
-use stomp_broker::{Broker, BrokerConfig, BrokerEvent, ConnectionId};
+use stomp_broker::{Broker, BrokerConfig, BrokerEvent, ConnectionId, RelayEvent, Settlement};
 use stomp_session::{AckMode, Delivery, SendFrame, SubscriptionId};
 
 fn relay() -> Net {
@@ -79,7 +79,7 @@ fn a_relayed_subscribe_waits_for_the_relay_and_holds_what_follows() {
     assert!(
         matches!(
             &events[..],
-            [BrokerEvent::RelaySubscribe { id: got, destination, ack: AckMode::Auto, frame, .. }]
+            [BrokerEvent::Relay(RelayEvent::Subscribe { id: got, destination, ack: AckMode::Auto, frame, .. })]
                 if *got == id && destination == "/topic/news"
                     && frame.header("prefetch-count").as_deref() == Some("10")
         ),
@@ -98,9 +98,9 @@ fn a_relayed_subscribe_waits_for_the_relay_and_holds_what_follows() {
     let events = take_events(&mut net);
     let receipt = match &events[..] {
         [
-            BrokerEvent::RelaySend {
+            BrokerEvent::Relay(RelayEvent::Send {
                 destination, frame, ..
-            },
+            }),
         ] if destination == "/topic/news" && &frame.body()[..] == b"after" => {
             frame.header("receipt").unwrap().into_owned()
         }
@@ -142,12 +142,12 @@ fn auto_ack_deliveries_are_acknowledged_to_the_relay_once_written() {
     let acked: Vec<String> = take_events(&mut net)
         .into_iter()
         .flat_map(|e| match e {
-            BrokerEvent::RelayAck {
+            BrokerEvent::Relay(RelayEvent::Settle {
                 id: got,
                 message_ids,
-                ack: true,
+                settlement: Settlement::Ack,
                 ..
-            } if got == id => message_ids,
+            }) if got == id => message_ids,
             other => panic!("{other:?}"),
         })
         .collect();
@@ -176,13 +176,13 @@ fn a_stalled_auto_ack_client_acknowledges_nothing_so_the_relay_sends_no_more() {
     assert!(
         events
             .iter()
-            .any(|e| matches!(e, BrokerEvent::RelayUnsubscribe { id: got, .. } if *got == id)),
+            .any(|e| matches!(e, BrokerEvent::Relay(RelayEvent::Unsubscribe { id: got, .. }) if *got == id)),
         "{events:?}"
     );
     assert!(
         !events
             .iter()
-            .any(|e| matches!(e, BrokerEvent::RelayAck { .. })),
+            .any(|e| matches!(e, BrokerEvent::Relay(RelayEvent::Settle { .. }))),
         "{events:?}"
     );
 }
@@ -203,12 +203,12 @@ fn auto_ack_messages_on_their_way_when_the_client_unsubscribes_are_settled_first
     net.pump();
     let events = take_events(&mut net);
     let acked = events.iter().position(|e| {
-        matches!(e, BrokerEvent::RelayAck { id: got, message_ids, ack: true, .. }
+        matches!(e, BrokerEvent::Relay(RelayEvent::Settle { id: got, message_ids, settlement: Settlement::Ack, .. })
             if *got == id && message_ids == &["m-1"])
     });
     let ended = events
         .iter()
-        .position(|e| matches!(e, BrokerEvent::RelayUnsubscribe { id: got, .. } if *got == id));
+        .position(|e| matches!(e, BrokerEvent::Relay(RelayEvent::Unsubscribe { id: got, .. }) if *got == id));
     assert!(
         matches!((acked, ended), (Some(a), Some(u)) if a < u),
         "{events:?}"
@@ -261,8 +261,8 @@ fn client_acks_and_nacks_go_to_the_relay_with_the_messages_they_cover() {
         matches!(
             &events[..],
             [
-                BrokerEvent::RelayAck { id: a, message_ids: ack_ids, ack: true, .. },
-                BrokerEvent::RelayAck { id: b, message_ids: nack_ids, ack: false, .. },
+                BrokerEvent::Relay(RelayEvent::Settle { id: a, message_ids: ack_ids, settlement: Settlement::Ack, .. }),
+                BrokerEvent::Relay(RelayEvent::Settle { id: b, message_ids: nack_ids, settlement: Settlement::Nack, .. }),
             ] if *a == cumulative && ack_ids == &["a-1", "a-2"] && *b == single && nack_ids == &["b-1"]
         ),
         "{events:?}"
@@ -307,7 +307,7 @@ fn application_and_user_destinations_stay_local_and_publishes_go_to_the_relay() 
     assert!(
         matches!(
             &events[..],
-            [BrokerEvent::RelayPublish { destination, headers, body }]
+            [BrokerEvent::Relay(RelayEvent::Publish { destination, headers, body })]
                 if destination == "/topic/news"
                     && headers == &[("x-kind".to_owned(), "news".to_owned())]
                     && &body[..] == b"out"
@@ -379,7 +379,7 @@ fn only_a_relayed_send_outside_a_transaction_waits_for_the_relay_to_be_receipted
     assert!(
         events
             .iter()
-            .any(|e| matches!(e, BrokerEvent::RelaySend { frame, .. }
+            .any(|e| matches!(e, BrokerEvent::Relay(RelayEvent::Send { frame, .. })
             if &frame.body()[..] == b"in a transaction")),
         "{events:?}"
     );

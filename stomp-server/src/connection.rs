@@ -5,7 +5,7 @@
 
 use std::future::Future;
 use std::io;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::time::sleep_until;
 
 use crate::gate::Gate;
-use crate::hub::{Client, Control, Out, ToHub};
+use crate::channel::{Client, Control, Counters, Out, ToHub};
 
 /// The receiving half of a transport STOMP runs over: TCP, or WebSocket messages.
 pub(crate) trait Reader: Send {
@@ -70,14 +70,6 @@ pub(crate) struct Accepted {
     pub(crate) gate: Option<Arc<Gate>>,
 }
 
-/// Octets of one connection, shared between the broker task and the writer.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    /// Handed to the writer and not yet written.
-    pub(crate) unwritten: AtomicU64,
-    /// Written, in whole buffers.
-    pub(crate) written: AtomicU64,
-}
 
 /// Serves one connection until either side ends it.
 pub(crate) async fn serve<R: Reader, W: Writer + 'static>(

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use stomp_broker::ConnectionId;
 
-use crate::handle::{Handle, PublishError, Stopped};
+use crate::error::{PublishError, Stopped};
+use crate::handle::Handle;
 use crate::message::Payload;
 use crate::route::Params;
 

@@ -4,11 +4,13 @@
 use std::fmt;
 use std::sync::Arc;
 
-use stomp_broker::{BrokerStats, ConnectionId, owner_of};
+use stomp_broker::{ConnectionId, owner_of};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::hub::{Command, ToHub};
+use crate::channel::{Command, ToHub};
+use crate::error::{PublishError, Stopped};
 use crate::message::Payload;
+use crate::stats::Stats;
 use crate::watchdog::Progress;
 
 /// How long [`Handle::stats`] waits for a broker task: one that is stuck is reported as such
@@ -51,66 +53,6 @@ impl fmt::Debug for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handle").finish_non_exhaustive()
     }
-}
-
-/// The server has stopped: nothing more can be sent through it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Stopped;
-
-impl fmt::Display for Stopped {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the STOMP server has stopped")
-    }
-}
-
-impl std::error::Error for Stopped {}
-
-/// Why a message was not published or sent to a user.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PublishError {
-    /// The server has stopped.
-    Stopped,
-    /// Relay mode: the other broker is away (the server keeps reconnecting); nothing was
-    /// sent, so the caller may retry or report it.
-    BrokerUnavailable,
-}
-
-impl fmt::Display for PublishError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PublishError::Stopped => Stopped.fmt(f),
-            PublishError::BrokerUnavailable => f.write_str("the relayed broker is unavailable"),
-        }
-    }
-}
-
-impl std::error::Error for PublishError {}
-
-impl From<Stopped> for PublishError {
-    fn from(_: Stopped) -> PublishError {
-        PublishError::Stopped
-    }
-}
-
-/// What the server holds and has done, from [`Handle::stats`]: the figures `/metrics` serves.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Stats {
-    /// Connections, subscriptions, queues, and running totals of sessions, frames and
-    /// deliveries.
-    pub broker: BrokerStats,
-    /// Each queue with messages or consumers, and the messages waiting in it, by name.
-    pub queues: Vec<(String, usize)>,
-    /// Relay mode: whether every connection to the other broker is up (`None` without a
-    /// relay).
-    pub relay_available: Option<bool>,
-    /// Shards whose broker task has not come back to its loop within the stall timeout
-    /// ([`ServerBuilder::stall_timeout`](crate::ServerBuilder::stall_timeout)): their
-    /// clients wait, and their figures are missing from the rest.
-    pub stalled_shards: Vec<usize>,
-    /// Times a broker task stalled so, since the start.
-    pub stalls: u64,
 }
 
 impl Handle {

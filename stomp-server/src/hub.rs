@@ -7,151 +7,20 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use bytes::Bytes;
 use rustc_hash::FxHashMap;
 use stomp_broker::{Broker, BrokerEvent, ConnectionId, session_name};
-use stomp_session::{CloseReason, Delivery, FrameBuf};
-use tokio::sync::{mpsc, oneshot, watch};
+use stomp_session::CloseReason;
+use tokio::sync::mpsc;
 
 use crate::app::App;
-use crate::connection::Counters;
-use crate::context::Context;
-use crate::handle::{Handle, PublishError, Stats};
-use crate::message::{Message, Payload};
+use crate::app_bridge::{AppBridge, Mapping};
+use crate::channel::{Client, Command, Control, Out, ToHub};
+use crate::handle::Handle;
 use crate::peers::{FromPeer, Peers};
-use crate::relay::{FromRelay, Relay, RelayConfig};
+use crate::relay::RelayConfig;
+use crate::relay_bridge::RelayBridge;
+use crate::stats::Stats;
 use crate::watchdog::{Progress, Work};
-use crate::worker::{Job, Workers};
-
-/// Owned headers as the broker's borrowed pairs.
-fn pairs(headers: &[(String, String)]) -> Vec<(&str, &str)> {
-    headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect()
-}
-
-/// What a connection task tells the broker task.
-#[derive(Debug)]
-pub(crate) enum ToHub {
-    Open {
-        client: Client,
-        peer: String,
-        accepted_at: Instant,
-        reply: oneshot::Sender<ConnectionId>,
-    },
-    Input(ConnectionId, Bytes),
-    Eof(ConnectionId),
-    /// The transport refused the client's input (a WebSocket message over the limits): the
-    /// client gets an ERROR saying so.
-    Fail(ConnectionId, String),
-    Timeout(ConnectionId),
-    /// Octets written so far, answering [`Out::Report`].
-    Written(ConnectionId, u64),
-    /// The transport is closed, after writing this many octets.
-    Gone(ConnectionId, u64),
-    /// The application asks the broker something ([`Handle`]).
-    Command(Command),
-    /// A session's worker finished a job while its input was held.
-    Worked(ConnectionId),
-    /// SIGINT or SIGTERM: every client gets an ERROR and a close.
-    Shutdown,
-    /// What another shard sent.
-    Peer(FromPeer),
-    /// Relay mode: the other broker's side.
-    Relay(FromRelay),
-}
-
-/// What the application asks of the broker task, with where the answer goes.
-#[derive(Debug)]
-pub(crate) enum Command {
-    Publish {
-        destination: String,
-        payload: Payload,
-        done: oneshot::Sender<Result<String, PublishError>>,
-    },
-    SendToUser {
-        user: String,
-        destination: String,
-        payload: Payload,
-        done: oneshot::Sender<Result<usize, PublishError>>,
-    },
-    RelayAvailable {
-        done: oneshot::Sender<Option<bool>>,
-    },
-    Reply {
-        connection: ConnectionId,
-        destination: String,
-        payload: Payload,
-        done: oneshot::Sender<usize>,
-    },
-    Fail {
-        connection: ConnectionId,
-        message: String,
-    },
-    Stats {
-        done: oneshot::Sender<Stats>,
-    },
-}
-
-impl ToHub {
-    /// What serving it is, for the watchdog.
-    fn work(&self) -> Work {
-        match self {
-            ToHub::Open { .. } => Work::Open,
-            ToHub::Input(..) => Work::Input,
-            ToHub::Eof(_) => Work::Eof,
-            ToHub::Fail(..) => Work::Fail,
-            ToHub::Timeout(_) => Work::Timeout,
-            ToHub::Written(..) => Work::Written,
-            ToHub::Gone(..) => Work::Gone,
-            ToHub::Command(_) => Work::Command,
-            ToHub::Worked(_) => Work::Worked,
-            ToHub::Shutdown => Work::Shutdown,
-            ToHub::Peer(_) => Work::Peer,
-            ToHub::Relay(_) => Work::Relay,
-        }
-    }
-
-    fn connection(&self) -> Option<ConnectionId> {
-        match self {
-            ToHub::Input(id, _)
-            | ToHub::Eof(id)
-            | ToHub::Fail(id, _)
-            | ToHub::Timeout(id)
-            | ToHub::Written(id, _)
-            | ToHub::Gone(id, _)
-            | ToHub::Worked(id)
-            | ToHub::Command(Command::Reply { connection: id, .. })
-            | ToHub::Command(Command::Fail { connection: id, .. }) => Some(*id),
-            ToHub::Relay(from) => from.connection(),
-            ToHub::Open { .. } | ToHub::Command(_) | ToHub::Shutdown | ToHub::Peer(_) => None,
-        }
-    }
-}
-
-/// What the broker task tells a connection's writer, in order.
-#[derive(Debug)]
-pub(crate) enum Out {
-    Write(Bytes),
-    /// Once everything before is written, say how much was ([`ToHub::Written`]).
-    Report,
-    /// Everything is written: close the connection.
-    Close,
-}
-
-/// What a connection's reader follows: when to report a timeout, and whether to read.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Control {
-    pub(crate) deadline: Option<Instant>,
-    /// Flow control: the connection's input is not read.
-    pub(crate) paused: bool,
-    /// The peer is gone or dead (heart-beats): drop the transport now, without writing what
-    /// is still queued for it.
-    pub(crate) abort: bool,
-    /// The client is let in: before, no more than one head's worth is read of it.
-    pub(crate) connected: bool,
-}
 
 /// Room a full outbound queue keeps for the final ERROR and a write report.
 const HEADROOM: usize = 4;
@@ -160,50 +29,19 @@ const HEADROOM: usize = 4;
 /// gather a burst, few enough that output is not held back.
 const BATCH_MESSAGES: usize = 64;
 
-/// The broker task's end of one connection.
-#[derive(Debug)]
-pub(crate) struct Client {
-    out: mpsc::Sender<Out>,
-    control: watch::Sender<Control>,
-    counters: Arc<Counters>,
-    /// Told to close; waiting for the transport to be gone.
-    closing: bool,
-    /// The user the session acts as, once connected.
-    user: Option<Arc<str>>,
-    /// Its `session` id.
-    session: Arc<str>,
-}
-
-impl Client {
-    pub(crate) fn new(
-        out: mpsc::Sender<Out>,
-        control: watch::Sender<Control>,
-        counters: Arc<Counters>,
-    ) -> Client {
-        Client {
-            out,
-            control,
-            counters,
-            closing: false,
-            user: None,
-            session: Arc::from(""),
-        }
-    }
-}
-
+/// One broker task: the broker, its connections, and its bridges to the application, the
+/// relay and the other shards.
 pub(crate) struct Hub {
     broker: Broker,
     /// Keyed by ids the broker hands out, never chosen by a client: a fast hash is safe.
     clients: FxHashMap<ConnectionId, Client>,
-    app: Arc<App>,
-    workers: Workers,
-    handle: Handle,
+    app: AppBridge,
     /// How often the summary is logged.
     summary_every: std::time::Duration,
     /// Octets waiting to be written past which a connection is closed as too slow.
     max_outbound_bytes: u64,
     shutting_down: bool,
-    relay: Option<Relay>,
+    relay: Option<RelayBridge>,
     /// The other shards.
     peers: Peers,
     /// Too much is on its way between shards: clients' input is not read.
@@ -237,16 +75,12 @@ impl Hub {
             peers,
             progress,
         } = settings;
-        let inbox = handle.inbox();
-        let workers = Workers::new(app.queue_size(), app.failure_mode(), inbox.clone());
-        let relay = relay.map(|config| Relay::start(config, inbox.clone()));
+        let relay = relay.map(|config| RelayBridge::start(config, handle.inbox()));
         Hub {
             relay,
             broker,
             clients: FxHashMap::default(),
-            app,
-            workers,
-            handle,
+            app: AppBridge::new(app, handle),
             summary_every,
             max_outbound_bytes: max_outbound_bytes as u64,
             shutting_down: false,
@@ -308,7 +142,7 @@ impl Hub {
             self.progress.serving(Work::Output, None);
             self.peers.flush();
             self.follow_congestion();
-            if catch_unwind(AssertUnwindSafe(|| self.flush(now))).is_err() {
+            if catch_unwind(AssertUnwindSafe(|| self.hand_out(now))).is_err() {
                 self.recover(None, now);
             }
             self.progress.idle();
@@ -324,8 +158,8 @@ impl Hub {
         let culprit = message.connection();
         self.progress.serving(message.work(), culprit);
         let served = catch_unwind(AssertUnwindSafe(|| {
-            self.handle(message, now);
-            self.application(now);
+            self.act_on(message, now);
+            self.dispatch_events(now);
         }));
         if served.is_err() {
             self.recover(culprit, now);
@@ -354,7 +188,7 @@ impl Hub {
             frames_sent = stats.frames_sent,
             deliveries = stats.deliveries,
             octets_received = stats.octets_received,
-            relay_available = self.relay.as_ref().map(Relay::available),
+            relay_available = self.relay.as_ref().map(RelayBridge::available),
             "summary"
         );
     }
@@ -378,12 +212,13 @@ impl Hub {
             }
         }
         let _ = catch_unwind(AssertUnwindSafe(|| {
-            self.application(now);
-            self.flush(now);
+            self.dispatch_events(now);
+            self.hand_out(now);
         }));
     }
 
-    fn handle(&mut self, message: ToHub, now: Instant) {
+    /// Acts on one inbox message: into the broker, or answered.
+    fn act_on(&mut self, message: ToHub, now: Instant) {
         match message {
             ToHub::Open {
                 client,
@@ -423,14 +258,19 @@ impl Hub {
                 self.broker.remove(id, now);
                 self.clients.remove(&id);
             }
-            ToHub::Command(command) => self.command(command, now),
+            ToHub::Command(command) => self.answer(command, now),
             ToHub::Worked(id) => {
                 let relay_holds = self.relay.as_ref().is_some_and(|r| r.holds(id));
-                if !self.workers.worked(id) && !relay_holds {
+                if !self.app.worked(id) && !relay_holds {
                     self.broker.hold_input(id, now, false);
                 }
             }
-            ToHub::Relay(from) => self.relayed(from, now),
+            ToHub::Relay(from) => {
+                if let Some(relay) = self.relay.as_mut() {
+                    let app = &self.app;
+                    relay.from_relay(&mut self.broker, from, now, |id| app.holds(id));
+                }
+            }
             ToHub::Peer((from, messages)) => {
                 self.peers.received(messages.len());
                 for message in messages {
@@ -448,7 +288,8 @@ impl Hub {
         }
     }
 
-    fn command(&mut self, command: Command, now: Instant) {
+    /// Answers what the application asks ([`Handle`]).
+    fn answer(&mut self, command: Command, now: Instant) {
         match command {
             Command::Publish {
                 destination,
@@ -457,15 +298,16 @@ impl Hub {
             } => {
                 let headers = payload.header_pairs();
                 let body = payload.body().clone();
-                // Relayed: answered once the other broker took it.
-                if let Some(relay) = self.relay.as_mut() {
-                    if self.broker.is_relayed(&destination) {
-                        relay.publish(&destination, &headers, body, done);
-                        return;
+                match self.relay.as_mut() {
+                    Some(relay) => {
+                        let broker = &mut self.broker;
+                        relay.publish(broker, now, &destination, &headers, body, done);
+                    }
+                    None => {
+                        let id = self.broker.publish(now, &destination, &headers, body);
+                        let _ = done.send(Ok(id));
                     }
                 }
-                let id = self.broker.publish(now, &destination, &headers, body);
-                let _ = done.send(Ok(id));
             }
             Command::SendToUser {
                 user,
@@ -475,23 +317,16 @@ impl Hub {
             } => {
                 let headers = payload.header_pairs();
                 let body = payload.body().clone();
-                // Her sessions on other nodes hear of it through the other broker, and the
-                // call returns once the broker took it.
-                if let Some(relay) = &self.relay {
-                    if !relay.available() {
-                        let _ = done.send(Err(PublishError::BrokerUnavailable));
-                        return;
+                let to = (user.as_str(), destination.as_str());
+                match self.relay.as_mut() {
+                    Some(relay) => {
+                        relay.send_to_user(&mut self.broker, now, to, &headers, body, done);
                     }
-                    let reached =
-                        self.broker
-                            .send_to_user(now, &user, &destination, &headers, body.clone());
-                    relay.to_user(&user, &destination, &headers, body, (reached, done));
-                    return;
+                    None => {
+                        let reached = self.broker.send_to_user(now, to.0, to.1, &headers, body);
+                        let _ = done.send(Ok(reached));
+                    }
                 }
-                let reached = self
-                    .broker
-                    .send_to_user(now, &user, &destination, &headers, body);
-                let _ = done.send(Ok(reached));
             }
             Command::Reply {
                 connection,
@@ -511,7 +346,7 @@ impl Hub {
                 message,
             } => self.broker.close_with_error(connection, now, &message),
             Command::RelayAvailable { done } => {
-                let _ = done.send(self.relay.as_ref().map(Relay::available));
+                let _ = done.send(self.relay.as_ref().map(RelayBridge::available));
             }
             Command::Stats { done } => {
                 let mut queues: Vec<(String, usize)> = self
@@ -521,7 +356,7 @@ impl Hub {
                     .collect();
                 queues.sort();
                 let broker = self.broker.stats();
-                let relay_available = self.relay.as_ref().map(Relay::available);
+                let relay_available = self.relay.as_ref().map(RelayBridge::available);
                 let _ = done.send(Stats {
                     broker,
                     queues,
@@ -532,150 +367,9 @@ impl Hub {
         }
     }
 
-    /// What the relay reports from the other broker.
-    fn relayed(&mut self, from: FromRelay, now: Instant) {
-        match from {
-            FromRelay::Subscribed {
-                connection,
-                id,
-                outcome,
-            } => {
-                let outcome = outcome.as_ref().map(|_| ()).map_err(String::as_str);
-                self.broker.relay_subscribed(connection, now, &id, outcome);
-            }
-            FromRelay::Deliver {
-                connection,
-                id,
-                serial,
-                destination,
-                message_id,
-                headers,
-                body,
-            } => {
-                let current = self
-                    .relay
-                    .as_ref()
-                    .is_some_and(|r| r.is_current(connection, &id, serial));
-                if current {
-                    let pairs = pairs(&headers);
-                    let delivery =
-                        Delivery::new(&destination, &message_id, &body).with_headers(&pairs);
-                    self.broker.relay_deliver(connection, now, &id, delivery);
-                }
-            }
-            FromRelay::Sent {
-                connection,
-                receipt,
-            } => {
-                if let Some(receipt) = receipt {
-                    self.broker.relay_sent(connection, now, &receipt);
-                }
-                let released = self.relay.as_mut().is_some_and(|r| r.sent(connection));
-                if released && !self.workers.holds(connection) {
-                    self.broker.hold_input(connection, now, false);
-                }
-            }
-            FromRelay::Lost {
-                connection,
-                message,
-            } => self.broker.close_with_error(connection, now, &message),
-            FromRelay::ToUser {
-                user,
-                destination,
-                headers,
-                body,
-            } => {
-                self.broker
-                    .send_to_user(now, &user, &destination, &pairs(&headers), body);
-            }
-        }
-    }
-
-    /// A relay event of the broker: handed to the relay, or refused while it cannot be.
-    fn relay_event(&mut self, event: BrokerEvent, now: Instant) {
-        let Some(relay) = self.relay.as_mut() else {
-            return;
-        };
-        match event {
-            BrokerEvent::RelaySubscribe {
-                connection,
-                id,
-                destination,
-                frame,
-                ..
-            } => {
-                let subscribed = relay.subscribe(connection, id.clone(), destination, &frame);
-                if let Err(why) = subscribed {
-                    self.broker.relay_subscribed(connection, now, &id, Err(why));
-                }
-            }
-            BrokerEvent::RelayUnsubscribe { connection, id } => relay.unsubscribe(connection, &id),
-            BrokerEvent::RelaySend {
-                connection,
-                destination,
-                frame,
-            } => match relay.send(connection, &destination, &frame) {
-                Ok(true) => self.broker.hold_input(connection, now, true),
-                Ok(false) => {}
-                Err(why) => self.broker.close_with_error(connection, now, why),
-            },
-            // The server's own publishes go to the relay directly (`Command::Publish`).
-            BrokerEvent::RelayPublish { destination, .. } => {
-                tracing::warn!(%destination, "relay: a publish of the broker's own not relayed");
-            }
-            BrokerEvent::RelayAck {
-                connection,
-                id,
-                message_ids,
-                ack,
-            } => relay.settle(connection, id, message_ids, ack),
-            _ => {}
-        }
-    }
-
-    /// Hands a SEND or SUBSCRIBE to an application destination to the session's worker.
-    fn hand_to_worker(
-        &mut self,
-        connection: ConnectionId,
-        now: Instant,
-        destination: String,
-        frame: FrameBuf,
-        subscription: bool,
-    ) {
-        let found = match subscription {
-            true => self.app.subscribe_handler(&destination),
-            false => self.app.message_handler(&destination),
-        };
-        let (Some((handler, params)), Some(client)) = (found, self.clients.get(&connection)) else {
-            return;
-        };
-        let reply_to = match subscription {
-            true => destination.clone(),
-            false => frame
-                .header("reply-to")
-                .map(|r| r.into_owned())
-                .unwrap_or_else(|| self.app.default_reply_destination().to_owned()),
-        };
-        let context = Context {
-            handle: self.handle.clone(),
-            connection,
-            session: client.session.clone(),
-            user: client.user.clone(),
-            params,
-            reply_to,
-        };
-        let message = Message::new(frame, destination);
-        let job = Job {
-            handler,
-            context,
-            message,
-        };
-        if self.workers.submit(connection, job) {
-            self.broker.hold_input(connection, now, true);
-        }
-    }
-
-    fn application(&mut self, now: Instant) {
+    /// Hands the broker's events to whom they are for: the application, the relay, the
+    /// other shards.
+    fn dispatch_events(&mut self, now: Instant) {
         while let Some(event) = self.broker.poll_event() {
             match event {
                 BrokerEvent::Connected { connection, user } => {
@@ -691,22 +385,22 @@ impl Hub {
                         }
                     }
                 }
-                event @ (BrokerEvent::RelaySubscribe { .. }
-                | BrokerEvent::RelayUnsubscribe { .. }
-                | BrokerEvent::RelaySend { .. }
-                | BrokerEvent::RelayPublish { .. }
-                | BrokerEvent::RelayAck { .. }) => self.relay_event(event, now),
+                BrokerEvent::Relay(event) => {
+                    if let Some(relay) = self.relay.as_mut() {
+                        relay.to_relay(&mut self.broker, event, now);
+                    }
+                }
                 BrokerEvent::AppMessage {
                     connection,
                     destination,
                     frame,
-                } => self.hand_to_worker(connection, now, destination, frame, false),
+                } => self.hand_over(connection, now, destination, frame, Mapping::Message),
                 BrokerEvent::AppSubscribe {
                     connection,
                     destination,
                     frame,
                     ..
-                } => self.hand_to_worker(connection, now, destination, frame, true),
+                } => self.hand_over(connection, now, destination, frame, Mapping::Subscribe),
                 BrokerEvent::Dropped {
                     connection,
                     destination,
@@ -715,14 +409,10 @@ impl Hub {
                 }
                 BrokerEvent::Closed { connection, reason } => {
                     tracing::debug!(%connection, %reason, "session closed");
-                    self.workers.remove(connection);
+                    self.app.closed(connection);
                     if let Some(relay) = self.relay.as_mut() {
-                        relay.closed(connection);
-                        if let Some(user) =
-                            self.clients.get(&connection).and_then(|c| c.user.as_ref())
-                        {
-                            relay.user_left(user);
-                        }
+                        let user = self.clients.get(&connection).and_then(|c| c.user.as_ref());
+                        relay.closed(connection, user);
                     }
                     // Nothing queued can reach a peer that is gone or silent, and a write
                     // blocked on it must not hold the connection open.
@@ -738,6 +428,24 @@ impl Hub {
                 BrokerEvent::ToShard { shard, message } => self.peers.send(shard, message),
                 other => tracing::debug!(?other, "broker event"),
             }
+        }
+    }
+
+    /// Hands a SEND or SUBSCRIBE to an application destination to the session's worker; the
+    /// session's input is held while its worker has a backlog.
+    fn hand_over(
+        &mut self,
+        connection: ConnectionId,
+        now: Instant,
+        destination: String,
+        frame: stomp_session::FrameBuf,
+        mapping: Mapping,
+    ) {
+        let Some(client) = self.clients.get(&connection) else {
+            return;
+        };
+        if self.app.hand_over(client, connection, destination, frame, mapping) {
+            self.broker.hold_input(connection, now, true);
         }
     }
 
@@ -762,7 +470,7 @@ impl Hub {
 
     /// Hands every ready connection its bytes, write report request, deadline and input
     /// state; tells finished ones to close.
-    fn flush(&mut self, now: Instant) {
+    fn hand_out(&mut self, now: Instant) {
         while let Some(id) = self.broker.poll_ready() {
             let Some(client) = self.clients.get_mut(&id) else {
                 continue;
@@ -833,6 +541,8 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
+    use tokio::sync::{oneshot, watch};
     use stomp_broker::{Authorizer, BrokerConfig};
     use stomp_session::ConnectRequest;
 

@@ -75,8 +75,11 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod app;
+mod app_bridge;
+mod channel;
 mod connection;
 mod context;
+mod error;
 mod gate;
 mod handle;
 mod http;
@@ -85,8 +88,10 @@ mod message;
 mod metrics;
 mod peers;
 mod relay;
+mod relay_bridge;
 mod route;
 mod server;
+mod stats;
 mod tcp;
 mod tls;
 mod watchdog;
@@ -95,7 +100,9 @@ mod ws;
 
 pub use app::{App, Failures, Handler, Inbound, Outcome};
 pub use context::Context;
-pub use handle::{Handle, PublishError, Stats, Stopped};
+pub use error::{PublishError, Stopped};
+pub use handle::Handle;
+pub use stats::Stats;
 pub use message::{Failure, IntoReply, JSON, Json, Message, Payload, TEXT};
 pub use relay::{RelayConfig, RelayUrlError};
 pub use server::{Server, ServerBuilder};

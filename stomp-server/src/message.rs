@@ -9,6 +9,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use stomp_session::FrameBuf;
 
+use crate::error::{PublishError, Stopped};
+
 /// The content type of JSON payloads, as Spring writes it.
 pub const JSON: &str = "application/json;charset=UTF-8";
 /// The content type of text payloads.
@@ -259,14 +261,14 @@ impl From<&str> for Failure {
     }
 }
 
-impl From<crate::Stopped> for Failure {
-    fn from(stopped: crate::Stopped) -> Failure {
+impl From<Stopped> for Failure {
+    fn from(stopped: Stopped) -> Failure {
         Failure::new(stopped.to_string())
     }
 }
 
-impl From<crate::PublishError> for Failure {
-    fn from(error: crate::PublishError) -> Failure {
+impl From<PublishError> for Failure {
+    fn from(error: PublishError) -> Failure {
         Failure::new(error.to_string())
     }
 }

@@ -6,7 +6,8 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::handle::{Handle, Stats};
+use crate::handle::Handle;
+use crate::stats::Stats;
 
 /// Most queues listed one by one, deepest first: a bound on the page whatever clients do.
 const MAX_QUEUES: usize = 100;

@@ -15,7 +15,7 @@ use tokio::sync::mpsc::error::TrySendError;
 
 use crate::app::{Failures, Handler};
 use crate::context::Context;
-use crate::hub::ToHub;
+use crate::channel::ToHub;
 use crate::message::Message;
 
 /// One message for one handler.

@@ -7,6 +7,13 @@ use std::time::Duration;
 use stomp_session::HeartBeat;
 use stomp_tokio::{Client, ClientBuilder, Reconnect};
 
+/// The header naming the node a message to a user was sent from: that node delivered it
+/// to its own sessions already.
+pub(crate) const NODE_HEADER: &str = "x-stomp-node";
+/// The header carrying the user destination (such as `/queue/replies`) a message to a user
+/// is for.
+pub(crate) const USER_DESTINATION_HEADER: &str = "x-stomp-user-destination";
+
 /// How a server relays its broker destinations to RabbitMQ or ActiveMQ (see
 /// [`ServerBuilder::relay`](crate::ServerBuilder::relay) for the connection model).
 ///

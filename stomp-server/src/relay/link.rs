@@ -8,14 +8,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use stomp_broker::ConnectionId;
+use stomp_broker::{ConnectionId, Settlement};
 use stomp_session::{AckMode, SendFrame, SubscriptionId};
 use stomp_tokio::{Client, ConnectionEvent, Message, Subscription};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::{FromRelay, NODE_HEADER, RelayConfig, USER_DESTINATION_HEADER};
-use crate::PublishError;
-use crate::hub::ToHub;
+use super::config::{NODE_HEADER, RelayConfig, USER_DESTINATION_HEADER};
+use crate::channel::{FromRelay, ToHub};
+use crate::error::PublishError;
 
 /// What a broker connection's task is asked to do, in order.
 pub(crate) enum LinkCommand {
@@ -70,7 +70,7 @@ pub(crate) struct Relayed {
 /// Relayed messages the client is done with.
 pub(crate) struct Settle {
     pub(crate) message_ids: Vec<String>,
-    pub(crate) ack: bool,
+    pub(crate) settlement: Settlement,
 }
 
 /// What every task of the relay shares.
@@ -363,12 +363,12 @@ async fn forward(
                 shared.tell(delivery).await;
             }
             settled = settle.recv() => {
-                let Some(Settle { message_ids, ack }) = settled else {
+                let Some(Settle { message_ids, settlement }) = settled else {
                     // Unsubscribed: dropping the subscription sends the UNSUBSCRIBE, and
                     // what was not acknowledged is the broker's to redeliver.
                     return;
                 };
-                settle_at_broker(&subscription, &mut held, message_ids, ack).await;
+                settle_at_broker(&subscription, &mut held, message_ids, settlement).await;
             }
             changed = epoch.changed(), if !restores => {
                 let message = match changed {
@@ -388,12 +388,12 @@ async fn settle_at_broker(
     subscription: &Subscription,
     held: &mut HashMap<String, Message>,
     message_ids: Vec<String>,
-    ack: bool,
+    settlement: Settlement,
 ) {
     for message in message_ids.iter().filter_map(|id| held.remove(id)) {
-        let queued = match ack {
-            true => subscription.ack_unconfirmed(&message).await,
-            false => subscription.nack_unconfirmed(&message).await,
+        let queued = match settlement {
+            Settlement::Ack => subscription.ack_unconfirmed(&message).await,
+            Settlement::Nack => subscription.nack_unconfirmed(&message).await,
         };
         if queued.is_err() {
             // The broker connection is closed for good: nothing more to settle.

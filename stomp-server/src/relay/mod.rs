@@ -2,7 +2,7 @@
 //! many nodes share them ([`ServerBuilder::relay`](crate::ServerBuilder::relay)).
 //!
 //! The broker task keeps the sessions, the application and user destinations; this module
-//! carries the broker's relay events ([`stomp_broker::BrokerEvent::RelaySubscribe`] and the
+//! carries the broker's relay events ([`stomp_broker::BrokerEvent::Relay(RelayEvent::Subscribe)`] and the
 //! rest) to a few broker connections, multiplexed: each session's relayed subscriptions and
 //! SENDs go over one of [`RelayConfig::connections`] connections (by connection id), under
 //! the relay's own subscription ids, and the application's publishes and the user
@@ -18,77 +18,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use stomp_broker::ConnectionId;
+use stomp_broker::{ConnectionId, Settlement};
 use stomp_session::{FrameBuf, SendFrame, SubscriptionId};
 use tokio::sync::{mpsc, oneshot};
 
 pub use config::{RelayConfig, RelayUrlError};
+use config::{NODE_HEADER, USER_DESTINATION_HEADER};
 use link::{LinkCommand, Origin, Relayed, Settle, Shared};
 
-use crate::PublishError;
-use crate::hub::ToHub;
-
-/// The header naming the node a message to a user was sent from: that node delivered it
-/// to its own sessions already.
-pub(crate) const NODE_HEADER: &str = "x-stomp-node";
-/// The header carrying the user destination (such as `/queue/replies`) a message to a user
-/// is for.
-pub(crate) const USER_DESTINATION_HEADER: &str = "x-stomp-user-destination";
+use crate::channel::ToHub;
+use crate::error::PublishError;
 
 /// SENDs of one session the broker has not confirmed, past which its input is held.
 const MAX_IN_FLIGHT: usize = 256;
-
-/// What the relay tells the broker task.
-#[derive(Debug)]
-pub(crate) enum FromRelay {
-    /// The other broker's answer to a relayed SUBSCRIBE.
-    Subscribed {
-        connection: ConnectionId,
-        id: SubscriptionId,
-        outcome: Result<(), String>,
-    },
-    /// A message for a relayed subscription.
-    Deliver {
-        connection: ConnectionId,
-        id: SubscriptionId,
-        /// Which subscription of that session and id ([`Relay::is_current`]).
-        serial: u64,
-        destination: String,
-        message_id: String,
-        headers: Vec<(String, String)>,
-        body: Bytes,
-    },
-    /// The broker took one of the session's SENDs: the RECEIPT it asked for, if one, goes out.
-    Sent {
-        connection: ConnectionId,
-        receipt: Option<String>,
-    },
-    /// The session's relayed traffic failed: it is closed with an ERROR carrying `message`.
-    Lost {
-        connection: ConnectionId,
-        message: String,
-    },
-    /// Another node sent `user` a message.
-    ToUser {
-        user: String,
-        destination: String,
-        headers: Vec<(String, String)>,
-        body: Bytes,
-    },
-}
-
-impl FromRelay {
-    /// The connection the message is about, if one.
-    pub(crate) fn connection(&self) -> Option<ConnectionId> {
-        match self {
-            FromRelay::Subscribed { connection, .. }
-            | FromRelay::Deliver { connection, .. }
-            | FromRelay::Sent { connection, .. }
-            | FromRelay::Lost { connection, .. } => Some(*connection),
-            FromRelay::ToUser { .. } => None,
-        }
-    }
-}
 
 /// The broker task's end of the relay.
 pub(crate) struct Relay {
@@ -236,10 +178,13 @@ impl Relay {
         connection: ConnectionId,
         id: SubscriptionId,
         message_ids: Vec<String>,
-        ack: bool,
+        settlement: Settlement,
     ) {
         if let Some((_, settle)) = self.subscriptions.get(&(connection, id)) {
-            let _ = settle.send(Settle { message_ids, ack });
+            let _ = settle.send(Settle {
+                message_ids,
+                settlement,
+            });
         }
     }
 

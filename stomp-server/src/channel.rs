@@ -1,0 +1,233 @@
+//! The messages between the server's tasks: what connection tasks, handler workers, the relay
+//! and the application's [`Handle`](crate::Handle) send a broker task ([`ToHub`]), and what a
+//! broker task sends each connection ([`Out`], [`Control`]).
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Instant;
+
+use bytes::Bytes;
+use stomp_broker::ConnectionId;
+use stomp_session::SubscriptionId;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::error::PublishError;
+use crate::message::Payload;
+use crate::peers::FromPeer;
+use crate::stats::Stats;
+use crate::watchdog::Work;
+
+/// What a connection task tells the broker task.
+#[derive(Debug)]
+pub(crate) enum ToHub {
+    Open {
+        client: Client,
+        peer: String,
+        accepted_at: Instant,
+        reply: oneshot::Sender<ConnectionId>,
+    },
+    Input(ConnectionId, Bytes),
+    Eof(ConnectionId),
+    /// The transport refused the client's input (a WebSocket message over the limits): the
+    /// client gets an ERROR saying so.
+    Fail(ConnectionId, String),
+    Timeout(ConnectionId),
+    /// Octets written so far, answering [`Out::Report`].
+    Written(ConnectionId, u64),
+    /// The transport is closed, after writing this many octets.
+    Gone(ConnectionId, u64),
+    /// The application asks the broker something ([`Handle`]).
+    Command(Command),
+    /// A session's worker finished a job while its input was held.
+    Worked(ConnectionId),
+    /// SIGINT or SIGTERM: every client gets an ERROR and a close.
+    Shutdown,
+    /// What another shard sent.
+    Peer(FromPeer),
+    /// Relay mode: the other broker's side.
+    Relay(FromRelay),
+}
+
+/// What the application asks of the broker task, with where the answer goes.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Publish {
+        destination: String,
+        payload: Payload,
+        done: oneshot::Sender<Result<String, PublishError>>,
+    },
+    SendToUser {
+        user: String,
+        destination: String,
+        payload: Payload,
+        done: oneshot::Sender<Result<usize, PublishError>>,
+    },
+    RelayAvailable {
+        done: oneshot::Sender<Option<bool>>,
+    },
+    Reply {
+        connection: ConnectionId,
+        destination: String,
+        payload: Payload,
+        done: oneshot::Sender<usize>,
+    },
+    Fail {
+        connection: ConnectionId,
+        message: String,
+    },
+    Stats {
+        done: oneshot::Sender<Stats>,
+    },
+}
+
+impl ToHub {
+    /// What serving it is, for the watchdog.
+    pub(crate) fn work(&self) -> Work {
+        match self {
+            ToHub::Open { .. } => Work::Open,
+            ToHub::Input(..) => Work::Input,
+            ToHub::Eof(_) => Work::Eof,
+            ToHub::Fail(..) => Work::Fail,
+            ToHub::Timeout(_) => Work::Timeout,
+            ToHub::Written(..) => Work::Written,
+            ToHub::Gone(..) => Work::Gone,
+            ToHub::Command(_) => Work::Command,
+            ToHub::Worked(_) => Work::Worked,
+            ToHub::Shutdown => Work::Shutdown,
+            ToHub::Peer(_) => Work::Peer,
+            ToHub::Relay(_) => Work::Relay,
+        }
+    }
+
+    pub(crate) fn connection(&self) -> Option<ConnectionId> {
+        match self {
+            ToHub::Input(id, _)
+            | ToHub::Eof(id)
+            | ToHub::Fail(id, _)
+            | ToHub::Timeout(id)
+            | ToHub::Written(id, _)
+            | ToHub::Gone(id, _)
+            | ToHub::Worked(id)
+            | ToHub::Command(Command::Reply { connection: id, .. })
+            | ToHub::Command(Command::Fail { connection: id, .. }) => Some(*id),
+            ToHub::Relay(from) => from.connection(),
+            ToHub::Open { .. } | ToHub::Command(_) | ToHub::Shutdown | ToHub::Peer(_) => None,
+        }
+    }
+}
+
+/// What the broker task tells a connection's writer, in order.
+#[derive(Debug)]
+pub(crate) enum Out {
+    Write(Bytes),
+    /// Once everything before is written, say how much was ([`ToHub::Written`]).
+    Report,
+    /// Everything is written: close the connection.
+    Close,
+}
+
+/// What a connection's reader follows: when to report a timeout, and whether to read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Control {
+    pub(crate) deadline: Option<Instant>,
+    /// Flow control: the connection's input is not read.
+    pub(crate) paused: bool,
+    /// The peer is gone or dead (heart-beats): drop the transport now, without writing what
+    /// is still queued for it.
+    pub(crate) abort: bool,
+    /// The client is let in: before, no more than one head's worth is read of it.
+    pub(crate) connected: bool,
+}
+
+/// What the relay tells the broker task.
+#[derive(Debug)]
+pub(crate) enum FromRelay {
+    /// The other broker's answer to a relayed SUBSCRIBE.
+    Subscribed {
+        connection: ConnectionId,
+        id: SubscriptionId,
+        outcome: Result<(), String>,
+    },
+    /// A message for a relayed subscription.
+    Deliver {
+        connection: ConnectionId,
+        id: SubscriptionId,
+        /// Which subscription of that session and id (the relay's `is_current`).
+        serial: u64,
+        destination: String,
+        message_id: String,
+        headers: Vec<(String, String)>,
+        body: Bytes,
+    },
+    /// The broker took one of the session's SENDs: the RECEIPT it asked for, if one, goes out.
+    Sent {
+        connection: ConnectionId,
+        receipt: Option<String>,
+    },
+    /// The session's relayed traffic failed: it is closed with an ERROR carrying `message`.
+    Lost {
+        connection: ConnectionId,
+        message: String,
+    },
+    /// Another node sent `user` a message.
+    ToUser {
+        user: String,
+        destination: String,
+        headers: Vec<(String, String)>,
+        body: Bytes,
+    },
+}
+
+impl FromRelay {
+    /// The connection the message is about, if one.
+    pub(crate) fn connection(&self) -> Option<ConnectionId> {
+        match self {
+            FromRelay::Subscribed { connection, .. }
+            | FromRelay::Deliver { connection, .. }
+            | FromRelay::Sent { connection, .. }
+            | FromRelay::Lost { connection, .. } => Some(*connection),
+            FromRelay::ToUser { .. } => None,
+        }
+    }
+}
+
+/// Octets of one connection, shared between the broker task and the writer.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Handed to the writer and not yet written.
+    pub(crate) unwritten: AtomicU64,
+    /// Written, in whole buffers.
+    pub(crate) written: AtomicU64,
+}
+
+/// The broker task's end of one connection.
+#[derive(Debug)]
+pub(crate) struct Client {
+    pub(crate) out: mpsc::Sender<Out>,
+    pub(crate) control: watch::Sender<Control>,
+    pub(crate) counters: Arc<Counters>,
+    /// Told to close; waiting for the transport to be gone.
+    pub(crate) closing: bool,
+    /// The user the session acts as, once connected.
+    pub(crate) user: Option<Arc<str>>,
+    /// Its `session` id.
+    pub(crate) session: Arc<str>,
+}
+
+impl Client {
+    pub(crate) fn new(
+        out: mpsc::Sender<Out>,
+        control: watch::Sender<Control>,
+        counters: Arc<Counters>,
+    ) -> Client {
+        Client {
+            out,
+            control,
+            counters,
+            closing: false,
+            user: None,
+            session: Arc::from(""),
+        }
+    }
+}
+
