@@ -4,7 +4,8 @@
 use bytes::Bytes;
 use stomp_session::{AckMode, CloseReason, FrameBuf, SubscriptionId};
 
-use crate::ConnectionId;
+use crate::ids::ConnectionId;
+use crate::settlement::Settlement;
 use crate::shard::ShardMessage;
 
 /// What application code learns.
@@ -130,13 +131,4 @@ pub enum RelayEvent {
         /// Acknowledged, or refused.
         settlement: Settlement,
     },
-}
-
-/// Whether messages were acknowledged or refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Settlement {
-    /// Done with: acknowledged (ACK), or written under auto ack.
-    Ack,
-    /// Refused (NACK): the broker redelivers them.
-    Nack,
 }

@@ -7,7 +7,7 @@ use std::collections::{HashMap, VecDeque};
 
 use bytes::Bytes;
 
-use crate::SubscriberKey;
+use crate::ids::SubscriberKey;
 
 /// A message as the broker keeps it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 use rustc_hash::FxHashSet;
 
-use crate::ConnectionId;
+use crate::ids::ConnectionId;
 
 #[derive(Debug, Default)]
 pub(crate) struct Ready {

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::SubscriberKey;
+use crate::ids::SubscriberKey;
 
 /// The topic subscriptions of the broker, by destination.
 #[derive(Debug, Default)]

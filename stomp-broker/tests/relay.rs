@@ -206,9 +206,9 @@ fn auto_ack_messages_on_their_way_when_the_client_unsubscribes_are_settled_first
         matches!(e, BrokerEvent::Relay(RelayEvent::Settle { id: got, message_ids, settlement: Settlement::Ack, .. })
             if *got == id && message_ids == &["m-1"])
     });
-    let ended = events
-        .iter()
-        .position(|e| matches!(e, BrokerEvent::Relay(RelayEvent::Unsubscribe { id: got, .. }) if *got == id));
+    let ended = events.iter().position(
+        |e| matches!(e, BrokerEvent::Relay(RelayEvent::Unsubscribe { id: got, .. }) if *got == id),
+    );
     assert!(
         matches!((acked, ended), (Some(a), Some(u)) if a < u),
         "{events:?}"
@@ -377,10 +377,10 @@ fn only_a_relayed_send_outside_a_transaction_waits_for_the_relay_to_be_receipted
     // At COMMIT the relay gets the SEND, already answered.
     let events = take_events(&mut net);
     assert!(
-        events
-            .iter()
-            .any(|e| matches!(e, BrokerEvent::Relay(RelayEvent::Send { frame, .. })
-            if &frame.body()[..] == b"in a transaction")),
+        events.iter().any(
+            |e| matches!(e, BrokerEvent::Relay(RelayEvent::Send { frame, .. })
+            if &frame.body()[..] == b"in a transaction")
+        ),
         "{events:?}"
     );
     assert_eq!(net.receipts(alice), 2);

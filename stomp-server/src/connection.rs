@@ -15,8 +15,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::time::sleep_until;
 
-use crate::gate::Gate;
 use crate::channel::{Client, Control, Counters, Out, ToHub};
+use crate::gate::Gate;
 
 /// The receiving half of a transport STOMP runs over: TCP, or WebSocket messages.
 pub(crate) trait Reader: Send {
@@ -69,7 +69,6 @@ pub(crate) struct Accepted {
     /// once the client is let in.
     pub(crate) gate: Option<Arc<Gate>>,
 }
-
 
 /// Serves one connection until either side ends it.
 pub(crate) async fn serve<R: Reader, W: Writer + 'static>(

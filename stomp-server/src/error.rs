@@ -41,4 +41,3 @@ impl From<Stopped> for PublishError {
         PublishError::Stopped
     }
 }
-

@@ -268,7 +268,7 @@ impl Hub {
             ToHub::Relay(from) => {
                 if let Some(relay) = self.relay.as_mut() {
                     let app = &self.app;
-                    relay.from_relay(&mut self.broker, from, now, |id| app.holds(id));
+                    relay.take_in(&mut self.broker, from, now, |id| app.holds(id));
                 }
             }
             ToHub::Peer((from, messages)) => {
@@ -387,7 +387,7 @@ impl Hub {
                 }
                 BrokerEvent::Relay(event) => {
                     if let Some(relay) = self.relay.as_mut() {
-                        relay.to_relay(&mut self.broker, event, now);
+                        relay.carry_out(&mut self.broker, event, now);
                     }
                 }
                 BrokerEvent::AppMessage {
@@ -444,7 +444,10 @@ impl Hub {
         let Some(client) = self.clients.get(&connection) else {
             return;
         };
-        if self.app.hand_over(client, connection, destination, frame, mapping) {
+        if self
+            .app
+            .hand_over(client, connection, destination, frame, mapping)
+        {
             self.broker.hold_input(connection, now, true);
         }
     }
@@ -542,9 +545,9 @@ impl Hub {
 mod tests {
     use super::*;
     use bytes::Bytes;
-    use tokio::sync::{oneshot, watch};
     use stomp_broker::{Authorizer, BrokerConfig};
     use stomp_session::ConnectRequest;
+    use tokio::sync::{oneshot, watch};
 
     /// An application bug: it panics on one login.
     struct Buggy;

@@ -98,7 +98,7 @@ impl RelayBridge {
 
     /// What the relay reports from the other broker, into the broker. `held_by_worker` says
     /// whether a session's input is still held by its worker once the relay releases it.
-    pub(crate) fn from_relay(
+    pub(crate) fn take_in(
         &mut self,
         broker: &mut Broker,
         from: FromRelay,
@@ -158,7 +158,7 @@ impl RelayBridge {
     }
 
     /// A relay event of the broker, out to the other broker; refused while it cannot be.
-    pub(crate) fn to_relay(&mut self, broker: &mut Broker, event: RelayEvent, now: Instant) {
+    pub(crate) fn carry_out(&mut self, broker: &mut Broker, event: RelayEvent, now: Instant) {
         let relay = &mut self.relay;
         match event {
             RelayEvent::Subscribe {

@@ -12,9 +12,9 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
 use crate::app::{App, Gate};
+use crate::channel::ToHub;
 use crate::connection::Settings;
 use crate::handle::Handle;
-use crate::channel::ToHub;
 use crate::hub::{Hub, HubSettings};
 use crate::peers::Peers;
 use crate::relay::RelayConfig;

@@ -22,4 +22,3 @@ pub struct Stats {
     /// Times a broker task stalled so, since the start.
     pub stalls: u64,
 }
-

@@ -14,8 +14,8 @@ use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
 use crate::app::{Failures, Handler};
-use crate::context::Context;
 use crate::channel::ToHub;
+use crate::context::Context;
 use crate::message::Message;
 
 /// One message for one handler.

@@ -89,24 +89,24 @@
 )]
 
 mod client;
+mod delivery;
 mod error;
 mod heartbeat;
 mod ids;
 mod link;
 mod outbox;
 mod server;
-mod shared;
 mod subscriptions;
 mod types;
 
 pub use client::{
     ClientConfig, ClientEvent, ClientSession, Message, SendFrame, Subscribed, Transaction,
 };
+pub use delivery::{Delivery, SharedDelivery};
 pub use error::{CloseReason, SessionError, Violation};
 pub use heartbeat::{HeartBeat, InvalidHeartBeat, Periods};
 pub use ids::{ReceiptId, SubscriptionId, TransactionId};
-pub use server::{ConnectRequest, Delivery, SendCheck, ServerConfig, ServerEvent, ServerSession};
-pub use shared::SharedDelivery;
+pub use server::{ConnectRequest, SendCheck, ServerConfig, ServerEvent, ServerSession};
 /// The codec this crate is built on, for its other types (`stomp_session::stomp_codec::Error`
 /// is what [`CloseReason::Decode`] carries).
 pub use stomp_codec;

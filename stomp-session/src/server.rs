@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use stomp_codec::{Command, Config, Encoder, FrameBuf, Item, Limits, Version};
 
+use crate::delivery::{Delivery, SharedDelivery};
 use crate::heartbeat::{HeartBeat, Periods};
 use crate::ids::SubscriptionId;
 use crate::link::Link;
-use crate::shared::SharedDelivery;
 use crate::subscriptions::{AckRef, MessageSet, Subscriptions};
 use crate::types::{AckMode, Secret};
 use crate::{CloseReason, SessionError, Violation};
@@ -341,40 +341,6 @@ pub enum ServerEvent {
         /// Messages delivered and never acknowledged, per subscription.
         unacked: Vec<MessageSet>,
     },
-}
-
-/// A message to deliver to a subscription: [`Delivery::new`], with
-/// [`with_headers`](Delivery::with_headers) for headers of its own.
-#[derive(Clone, Copy, Debug)]
-#[non_exhaustive]
-pub struct Delivery<'a> {
-    /// The `destination` header: where the message was sent.
-    pub destination: &'a str,
-    /// The `message-id` header, unique across the server.
-    pub message_id: &'a str,
-    /// Further headers, after the session's own (which therefore win).
-    pub headers: &'a [(&'a str, &'a str)],
-    /// The body, shared by every delivery of the message.
-    pub body: &'a Bytes,
-}
-
-impl<'a> Delivery<'a> {
-    /// A message from `destination` with id `message_id`, and no further headers.
-    pub fn new(destination: &'a str, message_id: &'a str, body: &'a Bytes) -> Delivery<'a> {
-        Delivery {
-            destination,
-            message_id,
-            headers: &[],
-            body,
-        }
-    }
-
-    /// The same delivery with further headers.
-    #[must_use]
-    pub fn with_headers(mut self, headers: &'a [(&'a str, &'a str)]) -> Delivery<'a> {
-        self.headers = headers;
-        self
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use stomp_session::{
-    AckMode, ClientConfig, CloseReason, HeartBeat, Limits, SendFrame, TransactionId, Version,
+    ClientConfig, CloseReason, HeartBeat, Limits, SendFrame, TransactionId, Version,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_rustls::rustls;
@@ -18,9 +18,7 @@ use crate::events::{Events, Shared};
 use crate::message::Message;
 use crate::receipt::Receipt;
 use crate::reconnect::Reconnect;
-use crate::subscription::Subscription;
 use crate::tls::Trust;
-use crate::transaction::Transaction;
 
 /// How a [`Client`] connects: [`Client::builder`], then [`connect`](Self::connect).
 #[derive(Debug, Clone)]
@@ -201,7 +199,8 @@ pub struct Client {
     control: mpsc::UnboundedSender<Control>,
     closed: watch::Receiver<Option<CloseReason>>,
     shared: Arc<Shared>,
-    buffer: usize,
+    /// Room of each subscription's stream.
+    pub(crate) buffer: usize,
 }
 
 impl fmt::Debug for Client {
@@ -349,44 +348,6 @@ impl Client {
     /// command queue is full.
     pub fn try_send(&self, frame: SendFrame) -> Result<(), Error> {
         self.try_command(Command::Send { frame, done: None })
-    }
-
-    /// Subscribes to `destination` and resolves once the server confirmed it (its RECEIPT),
-    /// so that messages sent after this returns reach the subscription.
-    pub async fn subscribe(&self, destination: &str, ack: AckMode) -> Result<Subscription, Error> {
-        self.subscribe_with_headers(destination, ack, &[]).await
-    }
-
-    /// Subscribes with further headers, such as RabbitMQ's `prefetch-count`.
-    pub async fn subscribe_with_headers(
-        &self,
-        destination: &str,
-        ack: AckMode,
-        headers: &[(&str, &str)],
-    ) -> Result<Subscription, Error> {
-        let (messages_tx, messages) = mpsc::channel(self.buffer);
-        let headers = headers
-            .iter()
-            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-            .collect();
-        let id = self
-            .ask(|done| Command::Subscribe {
-                destination: destination.to_owned(),
-                ack,
-                headers,
-                messages: messages_tx,
-                done,
-            })
-            .await?;
-        Ok(Subscription::new(id, messages, self.clone()))
-    }
-
-    /// Begins a transaction, once the server confirmed it (its RECEIPT). What is sent and
-    /// acknowledged through it takes effect at [`Transaction::commit`]; dropping it uncommitted
-    /// aborts it.
-    pub async fn begin(&self) -> Result<Transaction, Error> {
-        let id = self.ask(|done| Command::Begin { done }).await?;
-        Ok(Transaction::new(id, self.clone()))
     }
 
     /// Disconnects gracefully: the commands queued before go out, then DISCONNECT, then the

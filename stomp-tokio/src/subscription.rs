@@ -5,10 +5,14 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_util::Stream;
-use stomp_session::SubscriptionId;
+use stomp_session::{AckMode, SubscriptionId};
 use tokio::sync::mpsc;
 
-use crate::{Client, Error, Message, Receipt};
+use crate::client::Client;
+use crate::driver::Command;
+use crate::error::Error;
+use crate::message::Message;
+use crate::receipt::Receipt;
 
 /// A subscription's messages, in order. It is a [`Stream`]; [`next`](Self::next) is the same
 /// as an inherent method. Dropping it unsubscribes.
@@ -25,6 +29,38 @@ pub struct Subscription {
     id: SubscriptionId,
     messages: mpsc::Receiver<Message>,
     client: Client,
+}
+
+impl Client {
+    /// Subscribes to `destination` and resolves once the server confirmed it (its RECEIPT),
+    /// so that messages sent after this returns reach the subscription.
+    pub async fn subscribe(&self, destination: &str, ack: AckMode) -> Result<Subscription, Error> {
+        self.subscribe_with_headers(destination, ack, &[]).await
+    }
+
+    /// Subscribes with further headers, such as RabbitMQ's `prefetch-count`.
+    pub async fn subscribe_with_headers(
+        &self,
+        destination: &str,
+        ack: AckMode,
+        headers: &[(&str, &str)],
+    ) -> Result<Subscription, Error> {
+        let (messages_tx, messages) = mpsc::channel(self.buffer);
+        let headers = headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        let id = self
+            .ask(|done| Command::Subscribe {
+                destination: destination.to_owned(),
+                ack,
+                headers,
+                messages: messages_tx,
+                done,
+            })
+            .await?;
+        Ok(Subscription::new(id, messages, self.clone()))
+    }
 }
 
 impl fmt::Debug for Subscription {

@@ -4,8 +4,20 @@ use std::fmt;
 
 use stomp_session::{SendFrame, TransactionId};
 
+use crate::client::Client;
 use crate::driver::Command;
-use crate::{Client, Error, Message};
+use crate::error::Error;
+use crate::message::Message;
+
+impl Client {
+    /// Begins a transaction, once the server confirmed it (its RECEIPT). What is sent and
+    /// acknowledged through it takes effect at [`Transaction::commit`]; dropping it uncommitted
+    /// aborts it.
+    pub async fn begin(&self) -> Result<Transaction, Error> {
+        let id = self.ask(|done| Command::Begin { done }).await?;
+        Ok(Transaction::new(id, self.clone()))
+    }
+}
 
 /// A transaction: its SENDs, ACKs and NACKs take effect together at
 /// [`commit`](Self::commit), or not at all at [`abort`](Self::abort) (or when dropped). A

@@ -72,7 +72,9 @@ fn tokens(source: &str) -> Vec<Token> {
                 continue;
             }
             j += 1;
-            let closing: String = std::iter::once('"').chain("#".repeat(hashes).chars()).collect();
+            let closing: String = std::iter::once('"')
+                .chain("#".repeat(hashes).chars())
+                .collect();
             while j < chars.len() && !chars[j..].starts_with(&closing.chars().collect::<Vec<_>>()) {
                 j += 1;
             }
@@ -160,7 +162,10 @@ fn module_of(relative: &Path) -> Module {
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();
-    if matches!(parts.last().map(String::as_str), Some("mod" | "lib" | "main")) {
+    if matches!(
+        parts.last().map(String::as_str),
+        Some("mod" | "lib" | "main")
+    ) {
         parts.pop();
     }
     parts.join("::")
@@ -174,7 +179,9 @@ fn join(base: &str, name: &str) -> Module {
 }
 
 fn parent(module: &str) -> Module {
-    module.rsplit_once("::").map_or(String::new(), |(p, _)| p.to_owned())
+    module
+        .rsplit_once("::")
+        .map_or(String::new(), |(p, _)| p.to_owned())
 }
 
 /// The source up to its test module (a `mod` under a `#[cfg(..test..)]` attribute), which may
@@ -212,11 +219,7 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// The paths `source` (the module `module`) names, each as the deepest module it reaches and
 /// the first segment past it (an item's name), if any.
-fn named(
-    module: &str,
-    source: &str,
-    modules: &BTreeSet<Module>,
-) -> Vec<(Module, Option<String>)> {
+fn named(module: &str, source: &str, modules: &BTreeSet<Module>) -> Vec<(Module, Option<String>)> {
     let tokens = tokens(without_tests(source));
     let children: BTreeSet<&str> = tokens
         .windows(2)

@@ -22,8 +22,8 @@ use stomp_broker::{ConnectionId, Settlement};
 use stomp_session::{FrameBuf, SendFrame, SubscriptionId};
 use tokio::sync::{mpsc, oneshot};
 
-pub use config::{RelayConfig, RelayUrlError};
 use config::{NODE_HEADER, USER_DESTINATION_HEADER};
+pub use config::{RelayConfig, RelayUrlError};
 use link::{LinkCommand, Origin, Relayed, Settle, Shared};
 
 use crate::channel::ToHub;

@@ -8,22 +8,13 @@ use std::time::Instant;
 
 use stomp_session::{AckMode, Delivery, SubscriptionId};
 
+use crate::event::{BrokerEvent, RelayEvent};
+use crate::ids::{ConnectionId, SubscriberKey};
 use crate::policy::Kind;
+use crate::settlement::Settlement;
 use crate::shard::{Inner, Peer};
-use crate::{Broker, BrokerEvent, ConnectionId, RelayEvent, Settlement, SubscriberKey};
 
-/// A message held elsewhere (by the other broker, or by a queue's owner shard) under auto
-/// ack, done with once written.
-#[derive(Debug)]
-pub(crate) struct Unwritten {
-    /// The offset in the connection's output just past it.
-    pub(crate) end: u64,
-    pub(crate) id: SubscriptionId,
-    pub(crate) message_id: String,
-    /// For a queue on another shard: its owner, and the consumer as this shard names it
-    /// (which outlives the subscription's id, a client may use that again).
-    pub(crate) remote: Option<Peer>,
-}
+use super::{Broker, HeldElsewhere};
 
 impl Broker {
     /// The other broker's answer to a [`BrokerEvent::Relay(RelayEvent::Subscribe)`]: `Ok` confirms the
@@ -73,7 +64,7 @@ impl Broker {
     /// Delivers a message held elsewhere (by the other broker, or by the queue's owner shard)
     /// to subscriber `key`, of `kind`; whether it was taken. Under auto ack, its holder hears
     /// once it is written.
-    pub(crate) fn deliver_from_afar(
+    pub(super) fn deliver_from_afar(
         &mut self,
         key: SubscriberKey,
         now: Instant,
@@ -93,7 +84,7 @@ impl Broker {
         }
         if s.ack == AckMode::Auto {
             let remote = (kind == Kind::Remote).then_some(Peer { shard: owner, key });
-            c.relayed_unwritten.push_back(Unwritten {
+            c.relayed_unwritten.push_back(HeldElsewhere {
                 end: c.session.octets_queued(),
                 id: s.id.clone(),
                 message_id: delivery.message_id.to_owned(),
@@ -120,7 +111,7 @@ impl Broker {
 
     /// Auto-ack messages held elsewhere now written to `connection`: one `RelayAck` per
     /// relayed subscription, one `Settle` per consumer of a queue on another shard.
-    pub(crate) fn relayed_written(&mut self, connection: ConnectionId) {
+    pub(super) fn relayed_written(&mut self, connection: ConnectionId) {
         let Some(c) = self.connections.get_mut(&connection) else {
             return;
         };
@@ -152,12 +143,14 @@ impl Broker {
                         settlement: Settlement::Ack,
                     },
                 ),
-                None => self.events.push_back(BrokerEvent::Relay(RelayEvent::Settle {
-                    connection,
-                    id,
-                    message_ids,
-                    settlement: Settlement::Ack,
-                })),
+                None => self
+                    .events
+                    .push_back(BrokerEvent::Relay(RelayEvent::Settle {
+                        connection,
+                        id,
+                        message_ids,
+                        settlement: Settlement::Ack,
+                    })),
             }
         }
     }
@@ -165,7 +158,7 @@ impl Broker {
     /// A connection is gone with messages held elsewhere not written: those of queues on
     /// other shards go back to their owners' queues (relayed ones are the other broker's to
     /// redeliver, once their subscription ends).
-    pub(crate) fn relayed_lost(&mut self, lost: std::collections::VecDeque<Unwritten>) {
+    pub(super) fn relayed_lost(&mut self, lost: std::collections::VecDeque<HeldElsewhere>) {
         for u in lost {
             self.steps += 1;
             if let Some(peer) = u.remote {

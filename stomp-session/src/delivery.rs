@@ -1,4 +1,5 @@
-//! One message delivered to many subscriptions, encoded once for each distinct set of octets.
+//! A message to deliver ([`Delivery`]), and one message delivered to many subscriptions
+//! ([`SharedDelivery`]), encoded once for each distinct set of octets.
 //!
 //! A topic message fans out to every subscriber. The MESSAGE frames differ only in what the
 //! subscription puts in them: its id, its protocol version and, for `client` and
@@ -11,11 +12,43 @@
 
 use std::hash::{Hash, Hasher};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use rustc_hash::FxHasher;
 use stomp_codec::Encoder;
 
-use crate::server::Delivery;
+/// A message to deliver to a subscription: [`Delivery::new`], with
+/// [`with_headers`](Delivery::with_headers) for headers of its own.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct Delivery<'a> {
+    /// The `destination` header: where the message was sent.
+    pub destination: &'a str,
+    /// The `message-id` header, unique across the server.
+    pub message_id: &'a str,
+    /// Further headers, after the session's own (which therefore win).
+    pub headers: &'a [(&'a str, &'a str)],
+    /// The body, shared by every delivery of the message.
+    pub body: &'a Bytes,
+}
+
+impl<'a> Delivery<'a> {
+    /// A message from `destination` with id `message_id`, and no further headers.
+    pub fn new(destination: &'a str, message_id: &'a str, body: &'a Bytes) -> Delivery<'a> {
+        Delivery {
+            destination,
+            message_id,
+            headers: &[],
+            body,
+        }
+    }
+
+    /// The same delivery with further headers.
+    #[must_use]
+    pub fn with_headers(mut self, headers: &'a [(&'a str, &'a str)]) -> Delivery<'a> {
+        self.headers = headers;
+        self
+    }
+}
 
 /// Most heads kept for one message. Subscriptions choose their ids, so a broadcast to
 /// thousands of distinct ids would otherwise keep thousands of heads and search them all for

@@ -1,0 +1,360 @@
+//! Routing: messages from publishers, the application and other shards to subscribers and
+//! queue consumers, within each consumer's window, and back to the queue when not written.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use bytes::Bytes;
+use stomp_session::{Delivery, ServerSession, SharedDelivery, SubscriptionId};
+
+use crate::event::{BrokerEvent, RelayEvent};
+use crate::ids::{ConnectionId, SubscriberKey};
+use crate::queue::Stored;
+use crate::shard::{self};
+
+use super::{Broker, Unwritten};
+
+impl Broker {
+    /// Publishes a message to a broker destination, as a SEND there would; returns its id. A
+    /// queue takes it whatever its size: the application bounds what it publishes. In relay
+    /// mode it becomes a [`BrokerEvent::Relay(RelayEvent::Publish)`].
+    pub fn publish(
+        &mut self,
+        now: Instant,
+        destination: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> String {
+        let message = self.new_message(destination, owned(headers), body);
+        let id = message.message_id.clone();
+        if self.config.relay && self.policy.is_served(destination) {
+            self.events
+                .push_back(BrokerEvent::Relay(RelayEvent::Publish {
+                    destination: message.destination,
+                    headers: message.headers,
+                    body: message.body,
+                }));
+            return id;
+        }
+        self.route(now, message, None);
+        id
+    }
+
+    /// Sends a message to `connection`'s own subscriptions to `destination` (such as a
+    /// `/user/queue/replies` it subscribed to), as an answer to that client alone; pattern
+    /// subscriptions are not answered. Returns how many subscriptions it reached. Its cost does
+    /// not grow with the connection's other subscriptions.
+    pub fn reply(
+        &mut self,
+        now: Instant,
+        connection: ConnectionId,
+        destination: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> usize {
+        let message = self.new_message(destination, owned(headers), body);
+        self.deliver_to_own(now, connection, &message)
+    }
+
+    /// Sends a message to user `user` at `destination`, as Spring's user destinations do:
+    /// `send_to_user(now, "alice", "/queue/x", ..)` reaches every session that logged in as
+    /// alice and subscribed to `/user/queue/x`, and nobody else. Returns how many
+    /// subscriptions it reached.
+    pub fn send_to_user(
+        &mut self,
+        now: Instant,
+        user: &str,
+        destination: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> usize {
+        let prefix = self.config.user_prefix.trim_end_matches('/');
+        let own = format!("{prefix}/{}", destination.trim_start_matches('/'));
+        let sessions: Vec<ConnectionId> = match self.users.get(user) {
+            Some(sessions) => sessions.iter().copied().collect(),
+            None => return 0,
+        };
+        let message = self.new_message(&own, owned(headers), body);
+        sessions
+            .into_iter()
+            .map(|connection| self.deliver_to_own(now, connection, &message))
+            .sum()
+    }
+
+    /// Delivers to `connection`'s own subscriptions to the message's destination.
+    pub(super) fn deliver_to_own(
+        &mut self,
+        now: Instant,
+        connection: ConnectionId,
+        message: &Stored,
+    ) -> usize {
+        let Some(c) = self.connections.get(&connection) else {
+            return 0;
+        };
+        let first = (message.destination.clone(), SubscriberKey(0));
+        let targets: Vec<SubscriberKey> = c
+            .by_destination
+            .range(first..)
+            .take_while(|(d, _)| *d == message.destination)
+            .map(|(_, key)| *key)
+            .collect();
+        let headers = stored_headers(message);
+        let mut shared =
+            SharedDelivery::new(delivery_of(message, &headers)).expecting(targets.len());
+        targets
+            .into_iter()
+            .map(|key| usize::from(self.deliver_to_topic(now, key, &mut shared)))
+            .sum()
+    }
+
+    // ---- Routing ----
+
+    pub(super) fn new_message(
+        &mut self,
+        destination: &str,
+        headers: Vec<(String, String)>,
+        body: Bytes,
+    ) -> Stored {
+        self.next_message += 1;
+        Stored {
+            destination: destination.to_owned(),
+            message_id: format!("m-{}", self.config.shard.id(self.next_message)),
+            headers,
+            body,
+            redelivered: false,
+        }
+    }
+
+    /// Delivers a topic message to every subscriber here.
+    pub(super) fn deliver_to_subscribers(&mut self, now: Instant, message: &Stored) {
+        let mut targets = Vec::new();
+        self.routes.matching(&message.destination, &mut targets);
+        let headers = stored_headers(message);
+        let mut shared =
+            SharedDelivery::new(delivery_of(message, &headers)).expecting(targets.len());
+        for key in targets {
+            self.deliver_to_topic(now, key, &mut shared);
+        }
+    }
+
+    /// Writes a topic message to one subscription; whether it took it. A subscriber holding
+    /// more unacknowledged messages than its window is closed as too slow.
+    pub(super) fn deliver_to_topic(
+        &mut self,
+        now: Instant,
+        key: SubscriberKey,
+        shared: &mut SharedDelivery<'_>,
+    ) -> bool {
+        self.steps += 1;
+        let Some(s) = self.subscribers.get(&key) else {
+            return false;
+        };
+        let Some(c) = self.connections.get_mut(&s.connection) else {
+            return false;
+        };
+        let taken = c.session.deliver_shared(now, &s.id, shared).is_ok();
+        self.totals.deliveries += u64::from(taken);
+        let connection = s.connection;
+        self.ready.insert(connection);
+        if taken && s.ack.needs_ack() && c.session.unacked_count(&s.id) > s.window {
+            let text = format!(
+                "too slow: more than {} messages unacknowledged on subscription {}",
+                s.window, s.id
+            );
+            self.close_slow_consumer(connection, now, &text);
+        }
+        taken
+    }
+
+    /// Whether subscriber `key` may take a queue message of `size` octets now.
+    pub(super) fn has_room(&self, key: SubscriberKey, size: usize) -> bool {
+        let Some(s) = self.subscribers.get(&key) else {
+            return false;
+        };
+        // A consumer on another shard: its window bounds what it is handed, and its shard
+        // feeds it as fast as it writes.
+        if s.remote.is_some() {
+            return !s.cancelled && s.in_flight() < s.window;
+        }
+        let Some(c) = self.connections.get(&s.connection) else {
+            return false;
+        };
+        if !c.session.is_connected() || s.in_flight() >= s.window {
+            return false;
+        }
+        // Fed as fast as it writes: never so much that the consumer would look slow.
+        let unwritten = c.unwritten_octets();
+        unwritten == 0
+            || unwritten.saturating_add(size as u64) <= self.config.max_outbound_bytes as u64
+    }
+
+    /// Hands waiting messages of queue `name` to consumers with room, round-robin, from the
+    /// head of the queue. Bounded by what it starts with: each round either hands over the
+    /// head message (it leaves the waiting list) or finds a consumer that refused it, which
+    /// is not asked again in this call; so it ends within `waiting + consumers` rounds.
+    pub(super) fn dispatch(&mut self, now: Instant, name: &str) {
+        let Some(queue) = self.queues.get(name) else {
+            return;
+        };
+        let rounds = queue.waiting.len() + queue.consumers.len();
+        let mut refused: Vec<SubscriberKey> = Vec::new();
+        for _ in 0..rounds {
+            let Some(queue) = self.queues.get(name) else {
+                break;
+            };
+            let Some(front) = queue.waiting.front() else {
+                break;
+            };
+            let size = front.size();
+            let count = queue.consumers.len();
+            let start = queue.next;
+            let pick = (0..count).map(|i| (start + i) % count).find(|&i| {
+                let key = queue.consumers[i];
+                !refused.contains(&key) && self.has_room(key, size)
+            });
+            let Some(pick) = pick else {
+                break;
+            };
+            let key = queue.consumers[pick];
+            self.steps += 1;
+            if self.deliver_head(now, key, name) {
+                if let Some(queue) = self.queues.get_mut(name) {
+                    queue.next = (pick + 1) % count;
+                }
+            } else {
+                refused.push(key);
+            }
+        }
+        self.resume_publishers(now);
+    }
+
+    /// Hands the message at the head of queue `name` to consumer `key`, which holds it until
+    /// it is written (auto) or acknowledged (client); whether it took it. A message its
+    /// session refuses stays where it is, at the head, not marked redelivered: it was never
+    /// delivered.
+    pub(super) fn deliver_head(&mut self, now: Instant, key: SubscriberKey, name: &str) -> bool {
+        let Some(s) = self.subscribers.get_mut(&key) else {
+            return false;
+        };
+        let take = self.next_take;
+        // Held until its shard settles it: acknowledged, or under auto ack written.
+        if let Some(remote) = s.remote {
+            let Some(message) = self.queues.take(name) else {
+                return false;
+            };
+            self.next_take += 1;
+            s.unacked
+                .insert(message.message_id.clone(), (take, message.clone()));
+            let deliver = shard::Inner::Deliver {
+                consumer: remote.key,
+                message,
+            };
+            self.tell(remote.shard, deliver);
+            return true;
+        }
+        let Some(c) = self.connections.get_mut(&s.connection) else {
+            return false;
+        };
+        let Some(front) = self.queues.get(name).and_then(|q| q.waiting.front()) else {
+            return false;
+        };
+        if !deliver(&mut c.session, now, &s.id, front) {
+            return false;
+        }
+        let Some(message) = self.queues.take(name) else {
+            return false;
+        };
+        self.next_take += 1;
+        self.totals.deliveries += 1;
+        self.ready.insert(s.connection);
+        if s.ack.needs_ack() {
+            s.unacked
+                .insert(message.message_id.clone(), (take, message));
+        } else {
+            s.unwritten += 1;
+            c.unwritten.push_back(Unwritten {
+                end: c.session.octets_queued(),
+                subscriber: key,
+                message,
+            });
+        }
+        true
+    }
+
+    /// Queue messages that never reached the transport go back to their queues.
+    pub(super) fn put_back_unwritten(&mut self, now: Instant, lost: Vec<Unwritten>) {
+        if lost.is_empty() {
+            return;
+        }
+        self.steps += lost.len() as u64;
+        let mut queues = BTreeSet::new();
+        for u in &lost {
+            if let Some(s) = self.subscribers.get_mut(&u.subscriber) {
+                s.unwritten = s.unwritten.saturating_sub(1);
+            }
+            queues.insert(u.message.destination.clone());
+        }
+        self.queues.put_back(lost.into_iter().map(|u| u.message));
+        for queue in queues {
+            self.dispatch(now, &queue);
+        }
+    }
+}
+
+/// Headers of a SEND that do not pass on to MESSAGEs.
+pub(super) const RESERVED: [&str; 10] = [
+    "destination",
+    "receipt",
+    "transaction",
+    "content-length",
+    "message-id",
+    "subscription",
+    "ack",
+    "redelivered",
+    "prefetch-count",
+    "activemq.prefetchSize",
+];
+
+/// Borrowed header pairs, owned for a stored message.
+pub(super) fn owned(headers: &[(&str, &str)]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// The headers a stored message is delivered with, after the subscription's own.
+pub(super) fn stored_headers(message: &Stored) -> Vec<(&str, &str)> {
+    let mut headers: Vec<(&str, &str)> = Vec::with_capacity(message.headers.len() + 1);
+    if message.redelivered {
+        headers.push(("redelivered", "true"));
+    }
+    headers.extend(
+        message
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str())),
+    );
+    headers
+}
+
+/// Writes `message` to one subscription of one session; whether the session took it.
+pub(super) fn deliver(
+    session: &mut ServerSession,
+    now: Instant,
+    subscription: &SubscriptionId,
+    message: &Stored,
+) -> bool {
+    let headers = stored_headers(message);
+    session
+        .deliver(now, subscription, delivery_of(message, &headers))
+        .is_ok()
+}
+
+/// A stored message as a delivery, with `headers` from [`stored_headers`].
+pub(super) fn delivery_of<'a>(
+    message: &'a Stored,
+    headers: &'a [(&'a str, &'a str)],
+) -> Delivery<'a> {
+    Delivery::new(&message.destination, &message.message_id, &message.body).with_headers(headers)
+}
