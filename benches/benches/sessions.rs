@@ -5,8 +5,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use criterion::{Criterion, Throughput};
 use stomp_session::{
-    AckMode, ClientConfig, ClientEvent, ClientSession, Delivery, SendFrame, ServerConfig,
-    ServerEvent, ServerSession, SharedDelivery, SubscriptionId,
+    AckMode, AskReceipt, ClientConfig, ClientEvent, ClientSession, Delivery, SendFrame,
+    ServerConfig, ServerEvent, ServerSession, SharedDelivery, SubscriptionId,
 };
 
 use crate::report::{self, Table};
@@ -19,7 +19,7 @@ fn connected_pair(now: Instant) -> (ClientSession, ServerSession, SubscriptionId
     let mut server = ServerSession::new(ServerConfig::default(), now);
     pump(&mut client, &mut server, now);
     let sub = client
-        .subscribe(now, "/topic/bench", AckMode::Auto, false)
+        .subscribe(now, "/topic/bench", AckMode::Auto, AskReceipt::No)
         .unwrap();
     pump(&mut client, &mut server, now);
     (client, server, sub.id)

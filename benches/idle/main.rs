@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
-use stomp_session::{AckMode, ClientConfig, ClientEvent, ClientSession, HeartBeat, SendFrame};
+use stomp_session::{
+    AckMode, AskReceipt, ClientConfig, ClientEvent, ClientSession, HeartBeat, SendFrame,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{Notify, Semaphore};
@@ -236,7 +238,7 @@ async fn idle_client(link: Link, topic: String, host: String, shared: Arc<Shared
     drive(link, session(&host), |event, session| match event {
         ClientEvent::Connected { .. } => {
             let sub = session
-                .subscribe(Instant::now(), &topic, AckMode::Auto, true)
+                .subscribe(Instant::now(), &topic, AckMode::Auto, AskReceipt::Yes)
                 .expect("connected");
             subscribed = sub.receipt;
         }
@@ -269,7 +271,7 @@ async fn cycle(link: Link, topic: &str, host: &str) -> bool {
     drive(link, session(host), |event, session| match event {
         ClientEvent::Connected { .. } => {
             let sub = session
-                .subscribe(Instant::now(), topic, AckMode::Auto, true)
+                .subscribe(Instant::now(), topic, AckMode::Auto, AskReceipt::Yes)
                 .expect("connected");
             subscribed = sub.receipt;
         }

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use stomp_blocking::Client;
-use stomp_session::{AckMode, ClientConfig, ClientEvent, SendFrame};
+use stomp_session::{AckMode, AskReceipt, ClientConfig, ClientEvent, SendFrame};
 use transport::Transport;
 
 #[derive(Parser, Debug)]
@@ -126,7 +126,7 @@ fn run_group(
             std::thread::spawn(move || {
                 let sub = client
                     .session()
-                    .subscribe(Instant::now(), &topic, AckMode::Auto, true)
+                    .subscribe(Instant::now(), &topic, AckMode::Auto, AskReceipt::Yes)
                     .unwrap();
                 let receipt = sub.receipt.unwrap();
                 loop {

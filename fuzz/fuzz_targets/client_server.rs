@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use stomp_session::{
-    AckMode, ClientConfig, ClientEvent, ClientSession, Delivery, HeartBeat, Message, ReceiptId,
-    SendFrame, ServerConfig, ServerEvent, ServerSession, SubscriptionId, TransactionId, Version,
+    AckMode, AskReceipt, ClientConfig, ClientEvent, ClientSession, Delivery, HeartBeat, Message,
+    ReceiptId, SendFrame, ServerConfig, ServerEvent, ServerSession, SubscriptionId, TransactionId,
+    Version,
 };
 
 #[derive(Arbitrary, Debug)]
@@ -238,7 +239,10 @@ fuzz_target!(|input: Input| {
             } => {
                 let ack = [AckMode::Auto, AckMode::Client, AckMode::ClientIndividual]
                     [usize::from(ack % 3)];
-                if let Ok(sub) = world.client.subscribe(now, &destination(d), ack, receipt) {
+                if let Ok(sub) = world
+                    .client
+                    .subscribe(now, &destination(d), ack, ask(receipt))
+                {
                     client_subscriptions.push(sub.id);
                     world.note_receipt(sub.receipt);
                 }
@@ -249,7 +253,7 @@ fuzz_target!(|input: Input| {
                 }
                 let id =
                     client_subscriptions.remove(usize::from(which) % client_subscriptions.len());
-                if let Ok(r) = world.client.unsubscribe(now, &id, receipt) {
+                if let Ok(r) = world.client.unsubscribe(now, &id, ask(receipt)) {
                     world.note_receipt(r);
                 }
             }
@@ -280,16 +284,16 @@ fuzz_target!(|input: Input| {
                 }
                 let message = world.messages[usize::from(which) % world.messages.len()].clone();
                 let result = if nack {
-                    world.client.nack(now, &message, None, receipt)
+                    world.client.nack(now, &message, None, ask(receipt))
                 } else {
-                    world.client.ack(now, &message, None, receipt)
+                    world.client.ack(now, &message, None, ask(receipt))
                 };
                 if let Ok(r) = result {
                     world.note_receipt(r);
                 }
             }
             Op::Begin => {
-                if let Ok(tx) = world.client.begin(now, false) {
+                if let Ok(tx) = world.client.begin(now, AskReceipt::No) {
                     world.transaction = Some(tx.id);
                 }
             }
@@ -298,9 +302,9 @@ fuzz_target!(|input: Input| {
                     continue;
                 };
                 let result = if matches!(op, Op::Commit { .. }) {
-                    world.client.commit(now, &tx, receipt)
+                    world.client.commit(now, &tx, ask(receipt))
                 } else {
-                    world.client.abort(now, &tx, receipt)
+                    world.client.abort(now, &tx, ask(receipt))
                 };
                 if let Ok(r) = result {
                     world.note_receipt(r);
@@ -353,3 +357,12 @@ fuzz_target!(|input: Input| {
         );
     }
 });
+
+/// The receipt an operation asks for, as the session's API takes it.
+fn ask(receipt: bool) -> AskReceipt {
+    if receipt {
+        AskReceipt::Yes
+    } else {
+        AskReceipt::No
+    }
+}

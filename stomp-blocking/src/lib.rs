@@ -14,12 +14,12 @@
 //! ```no_run
 //! use std::time::{Duration, Instant};
 //! use stomp_blocking::Client;
-//! use stomp_session::{AckMode, ClientConfig, ClientEvent, SendFrame};
+//! use stomp_session::{AckMode, AskReceipt, ClientConfig, ClientEvent, SendFrame};
 //!
 //! let config = ClientConfig::new("/").with_login("guest", "guest");
 //! let mut client = Client::connect("127.0.0.1:61613", config)?;
 //! let now = Instant::now();
-//! client.session().subscribe(now, "/queue/demo", AckMode::Auto, false)?;
+//! client.session().subscribe(now, "/queue/demo", AckMode::Auto, AskReceipt::No)?;
 //! client.session().send(now, SendFrame::new("/queue/demo", "hello"))?;
 //! while let Some(event) = client.next_event(Some(Duration::from_secs(5)))? {
 //!     if let ClientEvent::Message(message) = event {

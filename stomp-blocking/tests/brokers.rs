@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use stomp_blocking::Client;
 use stomp_session::{
-    AckMode, ClientConfig, ClientEvent, CloseReason, HeartBeat, Message, SendFrame, Version,
+    AckMode, AskReceipt, ClientConfig, ClientEvent, CloseReason, HeartBeat, Message, SendFrame,
+    Version,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -104,7 +105,12 @@ fn messaging(broker: Broker, version: Version) {
     let mut others = Vec::new();
     let sub = client
         .session()
-        .subscribe(now(), &destination, AckMode::ClientIndividual, true)
+        .subscribe(
+            now(),
+            &destination,
+            AckMode::ClientIndividual,
+            AskReceipt::Yes,
+        )
         .unwrap();
     await_receipt(&mut client, &sub.receipt.unwrap(), &mut others);
 
@@ -125,7 +131,7 @@ fn messaging(broker: Broker, version: Version) {
 
     let ack = client
         .session()
-        .ack(now(), &message, None, true)
+        .ack(now(), &message, None, AskReceipt::Yes)
         .unwrap()
         .unwrap();
     await_receipt(&mut client, &ack, &mut others);
@@ -146,28 +152,28 @@ fn transaction(broker: Broker, version: Version) {
     let mut others = Vec::new();
     let sub = client
         .session()
-        .subscribe(now(), &destination, AckMode::Auto, true)
+        .subscribe(now(), &destination, AckMode::Auto, AskReceipt::Yes)
         .unwrap();
     await_receipt(&mut client, &sub.receipt.unwrap(), &mut others);
 
-    let aborted = client.session().begin(now(), false).unwrap();
+    let aborted = client.session().begin(now(), AskReceipt::No).unwrap();
     let send = SendFrame::new(destination.as_str(), "aborted").in_transaction(&aborted.id);
     client.session().send(now(), send).unwrap();
     let receipt = client
         .session()
-        .abort(now(), &aborted.id, true)
+        .abort(now(), &aborted.id, AskReceipt::Yes)
         .unwrap()
         .unwrap();
     await_receipt(&mut client, &receipt, &mut others);
 
-    let tx = client.session().begin(now(), false).unwrap();
+    let tx = client.session().begin(now(), AskReceipt::No).unwrap();
     let send = SendFrame::new(destination.as_str(), "committed").in_transaction(&tx.id);
     client.session().send(now(), send).unwrap();
     others.extend(client.run_for(Duration::from_millis(300)).unwrap());
     assert!(others.is_empty(), "delivered before COMMIT: {others:?}");
     let receipt = client
         .session()
-        .commit(now(), &tx.id, true)
+        .commit(now(), &tx.id, AskReceipt::Yes)
         .unwrap()
         .unwrap();
     await_receipt(&mut client, &receipt, &mut others);

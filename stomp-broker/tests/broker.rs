@@ -10,7 +10,8 @@ mod common;
 use common::{Net, bodies};
 use stomp_broker::{Authorizer, Broker, BrokerConfig, BrokerEvent};
 use stomp_session::{
-    AckMode, ClientConfig, ClientEvent, ClientSession, CloseReason, ConnectRequest, SendFrame,
+    AckMode, AskReceipt, ClientConfig, ClientEvent, ClientSession, CloseReason, ConnectRequest,
+    SendFrame,
 };
 
 #[test]
@@ -104,7 +105,10 @@ fn a_nacked_queue_message_is_redelivered() {
     let first = net.take_messages(a).remove(0);
     assert_eq!(first.frame().header("redelivered"), None);
     let now = net.now;
-    net.clients[a].1.nack(now, &first, None, false).unwrap();
+    net.clients[a]
+        .1
+        .nack(now, &first, None, AskReceipt::No)
+        .unwrap();
     net.pump();
     let again = net.take_messages(a);
     assert_eq!(bodies(&again), ["job"]);
@@ -114,7 +118,10 @@ fn a_nacked_queue_message_is_redelivered() {
     );
     assert_eq!(again[0].message_id(), first.message_id());
     // Acknowledged, it is gone for good.
-    net.clients[a].1.ack(now, &again[0], None, false).unwrap();
+    net.clients[a]
+        .1
+        .ack(now, &again[0], None, AskReceipt::No)
+        .unwrap();
     net.pump();
     net.subscribe(a, "/queue/jobs", AckMode::Auto);
     assert!(net.take_messages(a).is_empty());
@@ -147,7 +154,7 @@ fn subscriptions_outside_the_broker_prefixes_are_refused_with_an_error() {
     let now = net.now;
     net.clients[a]
         .1
-        .subscribe(now, "/secret/things", AckMode::Auto, true)
+        .subscribe(now, "/secret/things", AckMode::Auto, AskReceipt::Yes)
         .unwrap();
     net.pump();
     let error = net.clients[a].2.iter().find_map(|e| match e {
@@ -428,12 +435,12 @@ fn held_input_is_not_read_and_its_silence_does_not_count() {
         now
     };
     let at = run_for(&mut broker, 5);
-    broker.hold_input(connection, at, true);
+    broker.hold_input(connection, at);
     assert!(!broker.wants_input(connection));
     run_for(&mut broker, 120);
     assert!(!broker.is_closed(connection), "closed while held");
     let at = run_for(&mut broker, 0);
-    broker.hold_input(connection, at, false);
+    broker.release_input(connection, at);
     assert!(broker.wants_input(connection));
     run_for(&mut broker, 15);
     assert!(

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use bytes::Bytes;
 use common::Net;
 use stomp_broker::{Broker, BrokerConfig, BrokerStats};
-use stomp_session::{AckMode, ClientEvent, Message, SendFrame};
+use stomp_session::{AckMode, AskReceipt, ClientEvent, Message, SendFrame};
 
 const BACKLOG: usize = 3000;
 const BODY: usize = 20 * 1024;
@@ -42,7 +42,7 @@ fn subscribe_with(net: &mut Net, who: usize, queue: &str, ack: AckMode, headers:
     let now = net.now;
     net.clients[who]
         .1
-        .subscribe_with_headers(now, queue, ack, headers, true)
+        .subscribe_with_headers(now, queue, ack, headers, AskReceipt::Yes)
         .unwrap();
     net.pump();
 }
@@ -78,7 +78,7 @@ fn a_backlog_drains_to_a_client_individual_consumer_that_acks_everything() {
             let now = net.now;
             net.clients[consumer]
                 .1
-                .ack(now, message, None, false)
+                .ack(now, message, None, AskReceipt::No)
                 .unwrap();
         }
         net.pump();
@@ -106,7 +106,7 @@ fn prefetch_headers_set_the_window() {
         let now = net.now;
         net.clients[consumer]
             .1
-            .ack(now, &first[0], None, false)
+            .ack(now, &first[0], None, AskReceipt::No)
             .unwrap();
         net.pump();
         // One acknowledged, one more comes.
@@ -174,7 +174,7 @@ fn a_client_ack_consumer_killed_mid_window_has_its_messages_redelivered() {
     let now = net.now;
     net.clients[first]
         .1
-        .ack(now, &taken[1], None, false)
+        .ack(now, &taken[1], None, AskReceipt::No)
         .unwrap();
     net.pump();
     assert_eq!(
@@ -258,11 +258,17 @@ fn a_destination_nobody_uses_holds_nothing() {
     assert!(busy.pattern_nodes >= 150);
     for message in net.take_messages(a) {
         let now = net.now;
-        net.clients[a].1.ack(now, &message, None, false).unwrap();
+        net.clients[a]
+            .1
+            .ack(now, &message, None, AskReceipt::No)
+            .unwrap();
     }
     let now = net.now;
     for id in &ids {
-        net.clients[a].1.unsubscribe(now, id, false).unwrap();
+        net.clients[a]
+            .1
+            .unsubscribe(now, id, AskReceipt::No)
+            .unwrap();
     }
     net.pump();
     let idle = net.broker.stats();

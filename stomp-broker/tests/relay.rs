@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{Net, bodies};
 use stomp_broker::{Broker, BrokerConfig, BrokerEvent, ConnectionId, RelayEvent, Settlement};
-use stomp_session::{AckMode, Delivery, SendFrame, SubscriptionId};
+use stomp_session::{AckMode, AskReceipt, Delivery, SendFrame, SubscriptionId};
 
 fn relay() -> Net {
     Net::new(Broker::new(BrokerConfig::default().with_relay(true)))
@@ -26,7 +26,7 @@ fn subscribe(net: &mut Net, who: usize, destination: &str, ack: AckMode) -> Subs
     let headers = [("prefetch-count", "10")];
     let sub = net.clients[who]
         .1
-        .subscribe_with_headers(now, destination, ack, &headers, true)
+        .subscribe_with_headers(now, destination, ack, &headers, AskReceipt::Yes)
         .unwrap();
     net.pump();
     sub.id
@@ -199,7 +199,10 @@ fn auto_ack_messages_on_their_way_when_the_client_unsubscribes_are_settled_first
     net.stalled.push(connection);
     deliver(&mut net, alice, &id, "m-1", "on its way");
     let now = net.now;
-    net.clients[alice].1.unsubscribe(now, &id, false).unwrap();
+    net.clients[alice]
+        .1
+        .unsubscribe(now, &id, AskReceipt::No)
+        .unwrap();
     net.pump();
     let events = take_events(&mut net);
     let acked = events.iter().position(|e| {
@@ -249,11 +252,11 @@ fn client_acks_and_nacks_go_to_the_relay_with_the_messages_they_cover() {
     // ACK of the second covers both under `client`; NACK of one under `client-individual`.
     net.clients[alice]
         .1
-        .ack(now, &messages[1], None, false)
+        .ack(now, &messages[1], None, AskReceipt::No)
         .unwrap();
     net.clients[alice]
         .1
-        .nack(now, &messages[2], None, false)
+        .nack(now, &messages[2], None, AskReceipt::No)
         .unwrap();
     net.pump();
     let events = take_events(&mut net);
@@ -337,7 +340,10 @@ fn deliveries_for_what_is_gone_are_not_taken_and_late_answers_are_ignored() {
     ));
     net.broker.relay_subscribed(connection, now, &id, Ok(()));
     net.pump();
-    net.clients[alice].1.unsubscribe(now, &id, false).unwrap();
+    net.clients[alice]
+        .1
+        .unsubscribe(now, &id, AskReceipt::No)
+        .unwrap();
     net.pump();
     assert!(!net.broker.relay_deliver(
         connection,
@@ -362,7 +368,7 @@ fn only_a_relayed_send_outside_a_transaction_waits_for_the_relay_to_be_receipted
             SendFrame::new("/app/orders", "to the application").with_receipt(),
         )
         .unwrap();
-    let tx = client.begin(now, false).unwrap().id;
+    let tx = client.begin(now, AskReceipt::No).unwrap().id;
     let in_tx = SendFrame::new("/topic/news", "in a transaction").in_transaction(&tx);
     client.send(now, in_tx.with_receipt()).unwrap();
     net.pump();
@@ -372,7 +378,10 @@ fn only_a_relayed_send_outside_a_transaction_waits_for_the_relay_to_be_receipted
         "the application's SEND and the transaction's, at once"
     );
     let now = net.now;
-    net.clients[alice].1.commit(now, &tx, false).unwrap();
+    net.clients[alice]
+        .1
+        .commit(now, &tx, AskReceipt::No)
+        .unwrap();
     net.pump();
     // At COMMIT the relay gets the SEND, already answered.
     let events = take_events(&mut net);

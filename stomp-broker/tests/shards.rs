@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use bytes::Bytes;
 use common::Net;
 use stomp_broker::{Broker, BrokerConfig, BrokerEvent, owner_of};
-use stomp_session::{AckMode, ClientEvent, Message, SendFrame};
+use stomp_session::{AckMode, AskReceipt, ClientEvent, Message, SendFrame};
 
 /// Brokers as shards of one server, the messages between them carried in order.
 struct Shards {
@@ -61,7 +61,7 @@ impl Shards {
         let now = self.nets[shard].now;
         self.nets[shard].clients[who]
             .1
-            .subscribe(now, destination, ack, true)
+            .subscribe(now, destination, ack, AskReceipt::Yes)
             .unwrap();
         self.pump();
     }
@@ -200,7 +200,7 @@ fn a_queue_serves_consumers_on_every_shard_exactly_once_and_takes_back_a_lost_on
     let now = shards.nets[1].now;
     shards.nets[1].clients[there.1]
         .1
-        .ack(now, &theirs[0], None, false)
+        .ack(now, &theirs[0], None, AskReceipt::No)
         .unwrap();
     shards.pump();
     let connection = shards.nets[1].clients[there.1].0;
@@ -222,7 +222,7 @@ fn a_queue_serves_consumers_on_every_shard_exactly_once_and_takes_back_a_lost_on
     for m in mine.iter().chain(&again) {
         shards.nets[0].clients[here.1]
             .1
-            .ack(now, m, None, false)
+            .ack(now, m, None, AskReceipt::No)
             .unwrap();
     }
     shards.pump();

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::Server;
 use stomp_blocking::Client;
-use stomp_session::{AckMode, ClientConfig, ClientEvent, Message, SendFrame};
+use stomp_session::{AckMode, AskReceipt, ClientConfig, ClientEvent, Message, SendFrame};
 
 const CONNECT: &[u8] = b"CONNECT\naccept-version:1.2\nhost:/\n\n\0";
 
@@ -242,7 +242,7 @@ fn a_queue_backlog_drains_to_an_auto_ack_consumer_exactly_once() {
     let mut consumer = client(&server, "consumer");
     consumer
         .session()
-        .subscribe(now(), "/queue/backlog", AckMode::Auto, false)
+        .subscribe(now(), "/queue/backlog", AckMode::Auto, AskReceipt::No)
         .unwrap();
     let mut seen = HashSet::new();
     for _ in 0..3000 {
@@ -267,7 +267,12 @@ fn a_queue_backlog_drains_to_a_client_individual_consumer_exactly_once() {
     let mut consumer = client(&server, "consumer");
     consumer
         .session()
-        .subscribe(now(), "/queue/backlog", AckMode::ClientIndividual, false)
+        .subscribe(
+            now(),
+            "/queue/backlog",
+            AckMode::ClientIndividual,
+            AskReceipt::No,
+        )
         .unwrap();
     let mut seen = HashSet::new();
     let mut deliveries = 0;
@@ -277,7 +282,7 @@ fn a_queue_backlog_drains_to_a_client_individual_consumer_exactly_once() {
         seen.insert(number(&message));
         consumer
             .session()
-            .ack(now(), &message, None, false)
+            .ack(now(), &message, None, AskReceipt::No)
             .unwrap();
     }
     send_confirmed(&mut consumer, SendFrame::new("/topic/ping", "x"));
@@ -300,7 +305,7 @@ fn a_consumer_killed_mid_window_has_its_messages_redelivered() {
             "/queue/jobs",
             AckMode::ClientIndividual,
             &[("prefetch-count", "10")],
-            false,
+            AskReceipt::No,
         )
         .unwrap();
     let held: Vec<usize> = (0..10)
@@ -314,7 +319,7 @@ fn a_consumer_killed_mid_window_has_its_messages_redelivered() {
     wait_until(Duration::from_secs(10), || descriptors(&server) < before);
     let mut heir = client(&server, "heir");
     heir.session()
-        .subscribe(now(), "/queue/jobs", AckMode::Auto, false)
+        .subscribe(now(), "/queue/jobs", AckMode::Auto, AskReceipt::No)
         .unwrap();
     let got: Vec<Message> = (0..50).map(|_| next_message(&mut heir)).collect();
     assert_eq!(
@@ -401,7 +406,7 @@ fn memory_stays_under_budget_during_a_queue_flood() {
     let mut consumer = client(&server, "consumer");
     consumer
         .session()
-        .subscribe(now(), "/queue/flood", AckMode::Auto, false)
+        .subscribe(now(), "/queue/flood", AckMode::Auto, AskReceipt::No)
         .unwrap();
     let mut seen = vec![false; COUNT];
     for _ in 0..COUNT {
@@ -568,10 +573,15 @@ fn user_destinations_and_patterns_are_isolated() {
     let mut eve = client(&server, "eve");
     alice
         .session()
-        .subscribe(now(), "/user/queue/responses", AckMode::Auto, true)
+        .subscribe(
+            now(),
+            "/user/queue/responses",
+            AckMode::Auto,
+            AskReceipt::Yes,
+        )
         .unwrap();
     eve.session()
-        .subscribe(now(), "/topic/**", AckMode::Auto, false)
+        .subscribe(now(), "/topic/**", AckMode::Auto, AskReceipt::No)
         .unwrap();
     send_confirmed(&mut eve, SendFrame::new("/topic/ready", "x"));
     // Alice's chat request answers her alone.
@@ -604,7 +614,7 @@ fn user_destinations_and_patterns_are_isolated() {
     assert!(!leaked, "{events:?}");
     let mut spy = client(&server, "spy");
     spy.session()
-        .subscribe(now(), "/user/**", AckMode::Auto, true)
+        .subscribe(now(), "/user/**", AckMode::Auto, AskReceipt::Yes)
         .unwrap();
     let events = spy.run_for(Duration::from_secs(2)).unwrap();
     assert!(

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use common::Server;
 use stomp_blocking::Client;
-use stomp_session::{AckMode, ClientConfig, ClientEvent, CloseReason, Message, SendFrame};
+use stomp_session::{
+    AckMode, AskReceipt, ClientConfig, ClientEvent, CloseReason, Message, SendFrame,
+};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -56,15 +58,20 @@ fn messaging_chat_misbehaviour_and_shutdown() {
     // Topics: subscribe, send, receive.
     alice
         .session()
-        .subscribe(now(), "/topic/news", AckMode::Auto, false)
+        .subscribe(now(), "/topic/news", AckMode::Auto, AskReceipt::No)
         .unwrap();
     alice
         .session()
-        .subscribe(now(), "/chat/lobby", AckMode::Auto, false)
+        .subscribe(now(), "/chat/lobby", AckMode::Auto, AskReceipt::No)
         .unwrap();
     alice
         .session()
-        .subscribe(now(), "/user/queue/responses", AckMode::Auto, true)
+        .subscribe(
+            now(),
+            "/user/queue/responses",
+            AckMode::Auto,
+            AskReceipt::Yes,
+        )
         .unwrap();
     alice.flush().unwrap();
     // A receipt proves the subscriptions are in place before Bob sends.

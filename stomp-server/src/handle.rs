@@ -131,9 +131,10 @@ impl Handle {
         let (user, destination, payload) = (user.into(), destination.into(), payload.into());
         // Her sessions may be on any shard; in relay mode, one shard reaches the others
         // through the other broker.
-        let shards = match self.relayed {
-            true => self.home..self.home + 1,
-            false => 0..self.hubs.len(),
+        let shards = if self.relayed {
+            self.home..self.home + 1
+        } else {
+            0..self.hubs.len()
         };
         let mut reached = 0;
         for shard in shards {
@@ -175,9 +176,10 @@ impl Handle {
             stats.stalls += progress.map_or(0, |p| p.stalls());
             let stalled = progress.is_some_and(|p| p.is_stalled());
             let ask = self.ask(shard, |done| Command::Stats { done });
-            let answer = match stalled {
-                true => None,
-                false => tokio::time::timeout(STATS_WAIT, ask).await.ok(),
+            let answer = if stalled {
+                None
+            } else {
+                tokio::time::timeout(STATS_WAIT, ask).await.ok()
             };
             let Some(answer) = answer else {
                 stats.stalled_shards.push(shard);

@@ -262,7 +262,7 @@ impl Hub {
             ToHub::Worked(id) => {
                 let relay_holds = self.relay.as_ref().is_some_and(|r| r.holds(id));
                 if !self.app.worked(id) && !relay_holds {
-                    self.broker.hold_input(id, now, false);
+                    self.broker.release_input(id, now);
                 }
             }
             ToHub::Relay(from) => {
@@ -448,7 +448,7 @@ impl Hub {
             .app
             .hand_over(client, connection, destination, frame, mapping)
         {
-            self.broker.hold_input(connection, now, true);
+            self.broker.hold_input(connection, now);
         }
     }
 

@@ -81,9 +81,10 @@ impl Peers {
     /// Whether clients' input should stop now, given whether it was stopped.
     pub(crate) fn congested(&self, was: bool) -> bool {
         let backlog = self.backlog.load(Ordering::Relaxed);
-        match was {
-            true => backlog > MAX_BACKLOG / 2,
-            false => backlog > MAX_BACKLOG,
+        if was {
+            backlog > MAX_BACKLOG / 2
+        } else {
+            backlog > MAX_BACKLOG
         }
     }
 }

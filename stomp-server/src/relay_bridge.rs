@@ -139,7 +139,7 @@ impl RelayBridge {
                     broker.relay_sent(connection, now, &receipt);
                 }
                 if self.relay.sent(connection) && !held_by_worker(connection) {
-                    broker.hold_input(connection, now, false);
+                    broker.release_input(connection, now);
                 }
             }
             FromRelay::Lost {
@@ -179,7 +179,7 @@ impl RelayBridge {
                 destination,
                 frame,
             } => match relay.send(connection, &destination, &frame) {
-                Ok(true) => broker.hold_input(connection, now, true),
+                Ok(true) => broker.hold_input(connection, now),
                 Ok(false) => {}
                 Err(why) => broker.close_with_error(connection, now, why),
             },

@@ -56,9 +56,10 @@ impl Template {
                         !segments.iter().any(named),
                         "destination template {text:?}: parameter {name:?} named twice"
                     );
-                    match rest {
-                        true => Segment::Rest(name.to_owned()),
-                        false => Segment::Param(name.to_owned()),
+                    if rest {
+                        Segment::Rest(name.to_owned())
+                    } else {
+                        Segment::Param(name.to_owned())
                     }
                 }
                 None => {

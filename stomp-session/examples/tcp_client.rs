@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Instant;
-use stomp_session::{AckMode, ClientConfig, ClientEvent, ClientSession, SendFrame};
+use stomp_session::{AckMode, AskReceipt, ClientConfig, ClientEvent, ClientSession, SendFrame};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let address = std::env::args().nth(1);
@@ -18,7 +18,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         while let Some(event) = client.poll_event() {
             match event {
                 ClientEvent::Connected { .. } => {
-                    client.subscribe(Instant::now(), "/queue/demo", AckMode::Auto, false)?;
+                    client.subscribe(
+                        Instant::now(),
+                        "/queue/demo",
+                        AckMode::Auto,
+                        AskReceipt::No,
+                    )?;
                     client.send(Instant::now(), SendFrame::new("/queue/demo", "hello"))?;
                 }
                 ClientEvent::Message(message) => {

@@ -114,4 +114,4 @@ pub use stomp_codec::{
     Command, EncodeError, FrameBuf, Header, HeaderIter, Headers, Limits, UnknownVersion, Version,
 };
 pub use subscriptions::MessageSet;
-pub use types::{AckMode, Secret};
+pub use types::{AckMode, AskReceipt, Secret};

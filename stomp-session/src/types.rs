@@ -1,4 +1,4 @@
-//! Small types both sides use: acknowledgement modes and secrets.
+//! Small types both sides use: acknowledgement modes, receipts asked for, and secrets.
 
 use std::fmt;
 
@@ -68,4 +68,14 @@ impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(<redacted>)")
     }
+}
+
+/// Whether a frame asks the server for a RECEIPT (STOMP 1.2 "RECEIPT"), so that the client
+/// learns when the server has acted on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AskReceipt {
+    /// A `receipt` header goes with the frame; the server answers with a RECEIPT.
+    Yes,
+    /// No `receipt` header.
+    No,
 }

@@ -6,8 +6,8 @@ mod common;
 
 use common::{BOTH, Pair};
 use stomp_session::{
-    AckMode, ClientConfig, ClientEvent, CloseReason, Command, Message, MessageSet, SendFrame,
-    ServerConfig, ServerEvent, SessionError, SubscriptionId, Version,
+    AckMode, AskReceipt, ClientConfig, ClientEvent, CloseReason, Command, Message, MessageSet,
+    SendFrame, ServerConfig, ServerEvent, SessionError, SubscriptionId, Version,
 };
 
 fn client() -> ClientConfig {
@@ -118,7 +118,7 @@ fn subscribe_send_and_receive_in_every_version() {
             let now = pair.now;
             let sub = pair
                 .client
-                .subscribe(now, "/topic/news", AckMode::Auto, false)
+                .subscribe(now, "/topic/news", AckMode::Auto, AskReceipt::No)
                 .unwrap();
             pair.drive();
             let send =
@@ -163,22 +163,28 @@ fn a_subscription_restored_under_its_earlier_id_keeps_it_and_the_id_is_not_hande
                 "/queue/jobs",
                 AckMode::Client,
                 &headers,
-                false,
+                AskReceipt::No,
             )
             .unwrap();
         assert_eq!(
-            pair.client
-                .subscribe_as(now, &restored, "/queue/other", AckMode::Auto, &[], false),
+            pair.client.subscribe_as(
+                now,
+                &restored,
+                "/queue/other",
+                AckMode::Auto,
+                &[],
+                AskReceipt::No
+            ),
             Err(SessionError::DuplicateSubscription(restored.clone()))
         );
         // New subscriptions get fresh ids around the restored one.
         let first = pair
             .client
-            .subscribe(now, "/topic/a", AckMode::Auto, false)
+            .subscribe(now, "/topic/a", AckMode::Auto, AskReceipt::No)
             .unwrap();
         let second = pair
             .client
-            .subscribe(now, "/topic/b", AckMode::Auto, false)
+            .subscribe(now, "/topic/b", AckMode::Auto, AskReceipt::No)
             .unwrap();
         assert_eq!(first.id.as_str(), "sub-1");
         assert_eq!(second.id.as_str(), "sub-3");
@@ -210,7 +216,7 @@ fn client_individual_acks_one_by_one_in_every_version() {
             let now = pair.now;
             let sub = pair
                 .client
-                .subscribe(now, "/queue/q", AckMode::ClientIndividual, false)
+                .subscribe(now, "/queue/q", AckMode::ClientIndividual, AskReceipt::No)
                 .unwrap();
             for n in 0..3 {
                 pair.client
@@ -225,7 +231,9 @@ fn client_individual_acks_one_by_one_in_every_version() {
                 received[0].frame().header("ack").is_some(),
                 version == Version::V1_2
             );
-            pair.client.ack(now, &received[1], None, false).unwrap();
+            pair.client
+                .ack(now, &received[1], None, AskReceipt::No)
+                .unwrap();
             pair.drive();
             assert_eq!(
                 acks(&pair),
@@ -243,7 +251,9 @@ fn client_individual_acks_one_by_one_in_every_version() {
                 Version::V1_2 => assert!(ack_frame.starts_with("ACK\nid:")),
             }
             // Acking the same message again is a protocol error.
-            pair.client.ack(now, &received[1], None, false).unwrap();
+            pair.client
+                .ack(now, &received[1], None, AskReceipt::No)
+                .unwrap();
             pair.drive();
             assert!(
                 pair.server_wrote()
@@ -260,7 +270,7 @@ fn client_mode_acks_cumulatively() {
         let now = pair.now;
         let sub = pair
             .client
-            .subscribe(now, "/queue/q", AckMode::Client, false)
+            .subscribe(now, "/queue/q", AckMode::Client, AskReceipt::No)
             .unwrap();
         for n in 0..4 {
             pair.client
@@ -269,7 +279,9 @@ fn client_mode_acks_cumulatively() {
         }
         pair.drive();
         let received = messages(&pair);
-        pair.client.ack(now, &received[2], None, false).unwrap();
+        pair.client
+            .ack(now, &received[2], None, AskReceipt::No)
+            .unwrap();
         pair.drive();
         assert_eq!(
             acks(&pair),
@@ -296,14 +308,16 @@ fn nack_refuses_messages_and_is_not_in_v10() {
         let now = pair.now;
         let sub = pair
             .client
-            .subscribe(now, "/queue/q", AckMode::ClientIndividual, false)
+            .subscribe(now, "/queue/q", AckMode::ClientIndividual, AskReceipt::No)
             .unwrap();
         pair.client
             .send(now, SendFrame::new("/queue/q", "x"))
             .unwrap();
         pair.drive();
         let received = messages(&pair);
-        pair.client.nack(now, &received[0], None, false).unwrap();
+        pair.client
+            .nack(now, &received[0], None, AskReceipt::No)
+            .unwrap();
         pair.drive();
         assert_eq!(
             acks(&pair),
@@ -318,7 +332,7 @@ fn nack_refuses_messages_and_is_not_in_v10() {
     );
     let now = old.now;
     old.client
-        .subscribe(now, "/queue/q", AckMode::Client, false)
+        .subscribe(now, "/queue/q", AckMode::Client, AskReceipt::No)
         .unwrap();
     old.client
         .send(now, SendFrame::new("/queue/q", "x"))
@@ -326,7 +340,7 @@ fn nack_refuses_messages_and_is_not_in_v10() {
     old.drive();
     let received = messages(&old);
     assert_eq!(
-        old.client.nack(now, &received[0], None, false),
+        old.client.nack(now, &received[0], None, AskReceipt::No),
         Err(stomp_session::SessionError::Unsupported {
             command: Command::Nack,
             version: Version::V1_0
@@ -340,7 +354,7 @@ fn transactions_deliver_at_commit_and_drop_at_abort() {
         let mut pair = Pair::connected(client(), ServerConfig::default(), bytewise);
         let now = pair.now;
         pair.client
-            .subscribe(now, "/queue/q", AckMode::ClientIndividual, false)
+            .subscribe(now, "/queue/q", AckMode::ClientIndividual, AskReceipt::No)
             .unwrap();
         pair.client
             .send(now, SendFrame::new("/queue/q", "first"))
@@ -348,14 +362,16 @@ fn transactions_deliver_at_commit_and_drop_at_abort() {
         pair.drive();
         let first = messages(&pair).remove(0);
 
-        let tx = pair.client.begin(now, false).unwrap();
+        let tx = pair.client.begin(now, AskReceipt::No).unwrap();
         pair.client
             .send(
                 now,
                 SendFrame::new("/queue/q", "in-tx").in_transaction(&tx.id),
             )
             .unwrap();
-        pair.client.ack(now, &first, Some(&tx.id), false).unwrap();
+        pair.client
+            .ack(now, &first, Some(&tx.id), AskReceipt::No)
+            .unwrap();
         pair.drive();
         assert_eq!(
             messages(&pair).len(),
@@ -366,7 +382,11 @@ fn transactions_deliver_at_commit_and_drop_at_abort() {
             acks(&pair).is_empty(),
             "nothing is acknowledged before COMMIT"
         );
-        let receipt = pair.client.commit(now, &tx.id, true).unwrap().unwrap();
+        let receipt = pair
+            .client
+            .commit(now, &tx.id, AskReceipt::Yes)
+            .unwrap()
+            .unwrap();
         pair.drive();
         assert_eq!(&messages(&pair)[1].body()[..], b"in-tx");
         assert_eq!(acks(&pair).len(), 1);
@@ -375,14 +395,14 @@ fn transactions_deliver_at_commit_and_drop_at_abort() {
             command: Command::Commit
         }));
 
-        let tx = pair.client.begin(now, false).unwrap();
+        let tx = pair.client.begin(now, AskReceipt::No).unwrap();
         pair.client
             .send(
                 now,
                 SendFrame::new("/queue/q", "dropped").in_transaction(&tx.id),
             )
             .unwrap();
-        pair.client.abort(now, &tx.id, false).unwrap();
+        pair.client.abort(now, &tx.id, AskReceipt::No).unwrap();
         pair.drive();
         assert_eq!(messages(&pair).len(), 2, "an aborted SEND is dropped");
         // An ended transaction is unknown to the client afterwards.
@@ -400,9 +420,9 @@ fn open_transactions_are_dropped_at_disconnect_and_connection_loss() {
         let mut pair = Pair::connected(client(), ServerConfig::default(), false);
         let now = pair.now;
         pair.client
-            .subscribe(now, "/queue/q", AckMode::Auto, false)
+            .subscribe(now, "/queue/q", AckMode::Auto, AskReceipt::No)
             .unwrap();
-        let tx = pair.client.begin(now, false).unwrap();
+        let tx = pair.client.begin(now, AskReceipt::No).unwrap();
         pair.client
             .send(
                 now,
@@ -433,13 +453,16 @@ fn receipts_match_the_commands_that_asked() {
         let now = pair.now;
         let sub = pair
             .client
-            .subscribe(now, "/queue/q", AckMode::Auto, true)
+            .subscribe(now, "/queue/q", AckMode::Auto, AskReceipt::Yes)
             .unwrap();
         let sent = pair
             .client
             .send(now, SendFrame::new("/queue/other", "x").with_receipt())
             .unwrap();
-        let unsub = pair.client.unsubscribe(now, &sub.id, true).unwrap();
+        let unsub = pair
+            .client
+            .unsubscribe(now, &sub.id, AskReceipt::Yes)
+            .unwrap();
         pair.drive();
         let receipts: Vec<_> = pair
             .client_events
@@ -557,7 +580,8 @@ fn commands_before_connected_are_refused() {
     let mut pair = Pair::new(client(), ServerConfig::default(), false);
     let now = pair.now;
     assert_eq!(
-        pair.client.subscribe(now, "/q", AckMode::Auto, false),
+        pair.client
+            .subscribe(now, "/q", AckMode::Auto, AskReceipt::No),
         Err(stomp_session::SessionError::NotConnected)
     );
     pair.auto_accept = false;

@@ -642,14 +642,14 @@ fn a_client_whose_input_is_paused_is_not_timed_out_for_its_silence() {
     );
     let _ = server.poll_event();
     server.accept(start).unwrap();
-    server.pause_input(start, true);
+    server.pause_input(start);
     // The client's period is 10 s (the server's wish) with a margin of 2: ten times that of
     // silence while the driver does not read, and it is still connected.
     let later = start + Duration::from_secs(200);
     server.handle_timeout(later);
     assert!(server.is_connected());
     // Reading resumes: the client's period starts afresh, and silence counts again.
-    server.pause_input(later, false);
+    server.resume_input(later);
     server.handle_timeout(later + Duration::from_millis(19_999));
     assert!(server.is_connected());
     server.handle_timeout(later + Duration::from_secs(20));

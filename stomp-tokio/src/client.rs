@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_rustls::rustls;
 
 use crate::Error;
-use crate::driver::{Command, Control, Driver, Setup};
+use crate::driver::{Command, Control, Driver, Setup, Verdict};
 use crate::endpoint::Endpoint;
 use crate::events::{Events, Shared};
 use crate::message::Message;
@@ -256,10 +256,10 @@ impl Client {
     pub(crate) async fn acknowledge(
         &self,
         message: &Message,
-        nack: bool,
+        verdict: Verdict,
         transaction: Option<TransactionId>,
     ) -> Result<(), Error> {
-        self.queue_acknowledge(message, nack, transaction)
+        self.queue_acknowledge(message, verdict, transaction)
             .await?
             .await
     }
@@ -268,12 +268,12 @@ impl Client {
     pub(crate) async fn queue_acknowledge(
         &self,
         message: &Message,
-        nack: bool,
+        verdict: Verdict,
         transaction: Option<TransactionId>,
     ) -> Result<Receipt, Error> {
         self.queue(|done| Command::Acknowledge {
             message: Box::new(message.clone()),
-            nack,
+            verdict,
             transaction,
             done: Some(done),
         })
@@ -284,11 +284,11 @@ impl Client {
     pub(crate) async fn queue_acknowledge_unconfirmed(
         &self,
         message: &Message,
-        nack: bool,
+        verdict: Verdict,
     ) -> Result<(), Error> {
         self.command(Command::Acknowledge {
             message: Box::new(message.clone()),
-            nack,
+            verdict,
             transaction: None,
             done: None,
         })

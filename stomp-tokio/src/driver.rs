@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use stomp_session::{
-    AckMode, ClientConfig, ClientEvent, ClientSession, CloseReason, ReceiptId, SendFrame,
-    SessionError, SubscriptionId, TransactionId,
+    AckMode, AskReceipt, ClientConfig, ClientEvent, ClientSession, CloseReason, ReceiptId,
+    SendFrame, SessionError, SubscriptionId, TransactionId,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{sleep_until, timeout};
@@ -49,7 +49,7 @@ pub(crate) enum Command {
     },
     Acknowledge {
         message: Box<Message>,
-        nack: bool,
+        verdict: Verdict,
         transaction: Option<TransactionId>,
         /// Answered at the RECEIPT; without it, no RECEIPT is asked for.
         done: Option<oneshot::Sender<Result<(), Error>>>,
@@ -60,10 +60,24 @@ pub(crate) enum Command {
     },
     End {
         id: TransactionId,
-        commit: bool,
+        ending: Ending,
         /// Answered at the RECEIPT; none for an abort on drop.
         done: Option<oneshot::Sender<Result<(), Error>>>,
     },
+}
+
+/// What a client does with a message it was handed (STOMP 1.2 "ACK", "NACK").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Ack,
+    Nack,
+}
+
+/// How a transaction ends (STOMP 1.2 "COMMIT", "ABORT").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ending {
+    Commit,
+    Abort,
 }
 
 /// What goes past the command queue: it is never full, and it is read while the connection is
@@ -379,7 +393,7 @@ impl Driver {
                 () = room(blocked), if self.blocked.is_some() => {
                     self.unblock();
                     if self.blocked.is_none() {
-                        session.pause_input(Instant::now(), false);
+                        session.resume_input(Instant::now());
                     }
                 }
                 command = self.commands.recv(), if ready => match command {
@@ -416,7 +430,7 @@ impl Driver {
                             }
                         }
                         if self.subscriptions.remove(&id).is_some() && session.is_connected() {
-                            let _ = session.unsubscribe(Instant::now(), &id, false);
+                            let _ = session.unsubscribe(Instant::now(), &id, AskReceipt::No);
                         }
                     }
                     Control::Disconnect(done) => {
@@ -494,7 +508,13 @@ impl Driver {
                     .iter()
                     .map(|(n, v)| (n.as_str(), v.as_str()))
                     .collect();
-                match session.subscribe_with_headers(now, &destination, ack, &pairs, true) {
+                match session.subscribe_with_headers(
+                    now,
+                    &destination,
+                    ack,
+                    &pairs,
+                    AskReceipt::Yes,
+                ) {
                     Ok(subscribed) => {
                         let subscription = Subscription {
                             destination,
@@ -514,7 +534,7 @@ impl Driver {
             }
             Command::Acknowledge {
                 message,
-                nack,
+                verdict,
                 transaction,
                 done,
             } => {
@@ -526,10 +546,14 @@ impl Driver {
                 }
                 let tx = transaction.as_ref();
                 let inner = message.as_session_message();
-                let receipt = done.is_some();
-                let sent = match nack {
-                    false => session.ack(now, inner, tx, receipt),
-                    true => session.nack(now, inner, tx, receipt),
+                let receipt = if done.is_some() {
+                    AskReceipt::Yes
+                } else {
+                    AskReceipt::No
+                };
+                let sent = match verdict {
+                    Verdict::Ack => session.ack(now, inner, tx, receipt),
+                    Verdict::Nack => session.nack(now, inner, tx, receipt),
                 };
                 match done {
                     Some(done) => self.await_receipt(sent, Waiter::Done(done)),
@@ -537,7 +561,7 @@ impl Driver {
                     None => drop(sent),
                 }
             }
-            Command::Begin { done } => match session.begin(now, true) {
+            Command::Begin { done } => match session.begin(now, AskReceipt::Yes) {
                 Ok(transaction) => {
                     let waiter = Waiter::Began(transaction.id, done);
                     self.await_receipt(Ok(transaction.receipt), waiter);
@@ -546,10 +570,15 @@ impl Driver {
                     let _ = done.send(Err(e.into()));
                 }
             },
-            Command::End { id, commit, done } => {
-                let ended = match commit {
-                    true => session.commit(now, &id, done.is_some()),
-                    false => session.abort(now, &id, done.is_some()),
+            Command::End { id, ending, done } => {
+                let receipt = if done.is_some() {
+                    AskReceipt::Yes
+                } else {
+                    AskReceipt::No
+                };
+                let ended = match ending {
+                    Ending::Commit => session.commit(now, &id, receipt),
+                    Ending::Abort => session.abort(now, &id, receipt),
                 };
                 if let Some(done) = done {
                     self.await_receipt(ended, Waiter::Done(done));
@@ -667,7 +696,7 @@ impl Driver {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(message)) => {
                 self.blocked = Some((subscription.messages.clone(), message));
-                session.pause_input(Instant::now(), true);
+                session.pause_input(Instant::now());
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
@@ -690,7 +719,7 @@ impl Driver {
                 &subscription.destination,
                 subscription.ack,
                 &headers,
-                true,
+                AskReceipt::Yes,
             );
             if let Ok(Some(receipt)) = restored {
                 self.receipts.insert(receipt, Waiter::Restored);

@@ -9,7 +9,7 @@ use stomp_session::{AckMode, SubscriptionId};
 use tokio::sync::mpsc;
 
 use crate::client::Client;
-use crate::driver::Command;
+use crate::driver::{Command, Verdict};
 use crate::error::Error;
 use crate::message::Message;
 use crate::receipt::Receipt;
@@ -97,18 +97,20 @@ impl Subscription {
 
     /// Acknowledges `message` by its version's rules, and waits for the server's RECEIPT.
     pub async fn ack(&self, message: &Message) -> Result<(), Error> {
-        self.client.acknowledge(message, false, None).await
+        self.client.acknowledge(message, Verdict::Ack, None).await
     }
 
     /// Refuses `message` (STOMP 1.1 and later): the server may redeliver it.
     pub async fn nack(&self, message: &Message) -> Result<(), Error> {
-        self.client.acknowledge(message, true, None).await
+        self.client.acknowledge(message, Verdict::Nack, None).await
     }
 
     /// Queues the acknowledgement of `message` and returns its [`Receipt`], to await when it
     /// suits, so that acknowledging many messages costs no round trip each.
     pub async fn ack_tracked(&self, message: &Message) -> Result<Receipt, Error> {
-        self.client.queue_acknowledge(message, false, None).await
+        self.client
+            .queue_acknowledge(message, Verdict::Ack, None)
+            .await
     }
 
     /// Queues the acknowledgement of `message` without asking for a RECEIPT: the cheapest
@@ -117,7 +119,7 @@ impl Subscription {
     /// skipped.
     pub async fn ack_unconfirmed(&self, message: &Message) -> Result<(), Error> {
         self.client
-            .queue_acknowledge_unconfirmed(message, false)
+            .queue_acknowledge_unconfirmed(message, Verdict::Ack)
             .await
     }
 
@@ -125,13 +127,15 @@ impl Subscription {
     /// [`ack_unconfirmed`](Self::ack_unconfirmed) does an ACK.
     pub async fn nack_unconfirmed(&self, message: &Message) -> Result<(), Error> {
         self.client
-            .queue_acknowledge_unconfirmed(message, true)
+            .queue_acknowledge_unconfirmed(message, Verdict::Nack)
             .await
     }
 
     /// Queues the refusal of `message`, as [`ack_tracked`](Self::ack_tracked) queues an ACK.
     pub async fn nack_tracked(&self, message: &Message) -> Result<Receipt, Error> {
-        self.client.queue_acknowledge(message, true, None).await
+        self.client
+            .queue_acknowledge(message, Verdict::Nack, None)
+            .await
     }
 }
 

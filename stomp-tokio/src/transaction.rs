@@ -5,7 +5,7 @@ use std::fmt;
 use stomp_session::{SendFrame, TransactionId};
 
 use crate::client::Client;
-use crate::driver::Command;
+use crate::driver::{Command, Ending, Verdict};
 use crate::error::Error;
 use crate::message::Message;
 
@@ -59,32 +59,36 @@ impl Transaction {
     /// Acknowledges `message` within the transaction.
     pub async fn ack(&self, message: &Message) -> Result<(), Error> {
         let transaction = Some(self.id.clone());
-        self.client.acknowledge(message, false, transaction).await
+        self.client
+            .acknowledge(message, Verdict::Ack, transaction)
+            .await
     }
 
     /// Refuses `message` within the transaction.
     pub async fn nack(&self, message: &Message) -> Result<(), Error> {
         let transaction = Some(self.id.clone());
-        self.client.acknowledge(message, true, transaction).await
+        self.client
+            .acknowledge(message, Verdict::Nack, transaction)
+            .await
     }
 
     /// Commits, and waits for the server's RECEIPT.
     pub async fn commit(self) -> Result<(), Error> {
-        self.end(true).await
+        self.end(Ending::Commit).await
     }
 
     /// Aborts, and waits for the server's RECEIPT.
     pub async fn abort(self) -> Result<(), Error> {
-        self.end(false).await
+        self.end(Ending::Abort).await
     }
 
-    async fn end(mut self, commit: bool) -> Result<(), Error> {
+    async fn end(mut self, ending: Ending) -> Result<(), Error> {
         self.ended = true;
         let id = self.id.clone();
         self.client
             .ask(|done| Command::End {
                 id,
-                commit,
+                ending,
                 done: Some(done),
             })
             .await
@@ -96,7 +100,7 @@ impl Drop for Transaction {
         if !self.ended {
             let command = Command::End {
                 id: self.id.clone(),
-                commit: false,
+                ending: Ending::Abort,
                 done: None,
             };
             // With the queue full or the connection over, the server drops the transaction at

@@ -116,6 +116,16 @@ impl Connection {
         self.held || self.paused_here || self.held_by.is_some()
     }
 
+    /// Tells the session whether its input is read, as [`input_stopped`](Self::input_stopped)
+    /// says.
+    fn pause_or_resume(&mut self, now: Instant) {
+        if self.input_stopped() {
+            self.session.pause_input(now);
+        } else {
+            self.session.resume_input(now);
+        }
+    }
+
     /// Octets queued for the connection that the driver has not reported written.
     fn unwritten_octets(&self) -> u64 {
         self.session.octets_queued().saturating_sub(self.written)
@@ -389,17 +399,25 @@ impl Broker {
         self.close_with_error(connection, now, message);
     }
 
-    /// Stops (`held`) or resumes reading `connection`'s input on the driver's behalf, as when
-    /// the application is still busy with what the connection sent: silence while held does
-    /// not count against its heart-beats, and [`wants_input`](Self::wants_input) is false.
-    pub fn hold_input(&mut self, connection: ConnectionId, now: Instant, held: bool) {
+    /// Stops reading `connection`'s input on the driver's behalf, as when the application is
+    /// still busy with what the connection sent: silence while held does not count against
+    /// its heart-beats, and [`wants_input`](Self::wants_input) is false.
+    pub fn hold_input(&mut self, connection: ConnectionId, now: Instant) {
+        self.set_held(connection, now, true);
+    }
+
+    /// Reads `connection`'s input again after [`hold_input`](Self::hold_input).
+    pub fn release_input(&mut self, connection: ConnectionId, now: Instant) {
+        self.set_held(connection, now, false);
+    }
+
+    fn set_held(&mut self, connection: ConnectionId, now: Instant, held: bool) {
         let Some(c) = self.connections.get_mut(&connection) else {
             return;
         };
         if c.held != held {
             c.held = held;
-            let stopped = c.input_stopped();
-            c.session.pause_input(now, stopped);
+            c.pause_or_resume(now);
             self.ready.insert(connection);
         }
     }

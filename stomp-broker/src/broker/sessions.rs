@@ -406,9 +406,10 @@ impl Broker {
             let queue = self.policy.is_queue(&destination);
             // A queue keeps the body: copied, so that it does not pin the whole buffer it
             // was read into, which queue limits would not count.
-            let body = match queue {
-                true => Bytes::copy_from_slice(frame.body()),
-                false => frame.body().clone(),
+            let body = if queue {
+                Bytes::copy_from_slice(frame.body())
+            } else {
+                frame.body().clone()
             };
             let message = self.new_message(&destination, own, body);
             self.route(now, message, Some(connection));

@@ -110,8 +110,7 @@ impl Broker {
             Inner::Pause { connection, paused } => {
                 if let Some(c) = self.connections.get_mut(&connection) {
                     c.held_by = paused.then_some(from);
-                    let stopped = c.input_stopped();
-                    c.session.pause_input(now, stopped);
+                    c.pause_or_resume(now);
                     self.ready.insert(connection);
                 } else if paused {
                     // Gone while its message was on its way: the owner forgets it now, not
@@ -211,7 +210,7 @@ impl Broker {
                 },
             );
         } else if let Some(c) = self.connections.get_mut(&connection) {
-            c.session.pause_input(now, true);
+            c.session.pause_input(now);
             c.paused_here = true;
             self.ready.insert(connection);
         }
@@ -242,8 +241,7 @@ impl Broker {
                 );
             } else if let Some(c) = self.connections.get_mut(&id) {
                 c.paused_here = false;
-                let stopped = c.input_stopped();
-                c.session.pause_input(now, stopped);
+                c.pause_or_resume(now);
                 self.ready.insert(id);
             }
         }

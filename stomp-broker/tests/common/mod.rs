@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use stomp_broker::{Broker, BrokerEvent, ConnectionId};
 use stomp_session::{
-    AckMode, ClientConfig, ClientEvent, ClientSession, CloseReason, Message, SendFrame,
+    AckMode, AskReceipt, ClientConfig, ClientEvent, ClientSession, CloseReason, Message, SendFrame,
 };
 
 pub struct Net {
@@ -120,7 +120,7 @@ impl Net {
         let now = self.now;
         let sub = self.clients[who]
             .1
-            .subscribe(now, destination, ack, true)
+            .subscribe(now, destination, ack, AskReceipt::Yes)
             .unwrap();
         self.pump();
         sub.id

@@ -107,9 +107,10 @@ fn parse_address(url: &str) -> Result<Address, RelayUrlError> {
         vhost if vhost.is_empty() => "/".to_owned(),
         vhost => vhost,
     };
-    let endpoint = match tls {
-        true => format!("tls://{host}"),
-        false => host.to_owned(),
+    let endpoint = if tls {
+        format!("tls://{host}")
+    } else {
+        host.to_owned()
     };
     Ok(Address {
         endpoint,

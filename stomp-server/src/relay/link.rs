@@ -91,9 +91,10 @@ impl Shared {
 
     /// A broker connection came (`true`) or went; logs when the relay as a whole does.
     fn link_changed(&self, name: &str, up: bool) {
-        let before = match up {
-            true => self.down.fetch_sub(1, Ordering::AcqRel),
-            false => self.down.fetch_add(1, Ordering::AcqRel),
+        let before = if up {
+            self.down.fetch_sub(1, Ordering::AcqRel)
+        } else {
+            self.down.fetch_add(1, Ordering::AcqRel)
         };
         match (up, before) {
             (true, 1) => tracing::info!(link = name, "relay: broker available"),

@@ -1,306 +1,21 @@
 //! The client side of a connection (1.2 "Client Frames").
 
 use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
-use stomp_codec::{Command, Config, FrameBuf, Item, Limits, Version};
+use stomp_codec::{Command, Config, FrameBuf, Item, Version};
+
+mod config;
+mod frames;
 
 use crate::heartbeat::{HeartBeat, Periods};
 use crate::ids::{ReceiptId, SubscriptionId, TransactionId};
 use crate::link::Link;
-use crate::types::{AckMode, Secret};
+use crate::types::{AckMode, AskReceipt};
 use crate::{CloseReason, SessionError, Violation};
-
-/// How a client connects.
-#[derive(Clone)]
-pub struct ClientConfig {
-    /// The `host` header: the virtual host to connect to (RabbitMQ: `/`). Required from 1.1.
-    host: String,
-    /// The `login` header, if any.
-    login: Option<String>,
-    /// The `passcode` header, if any. Never shown by `Debug`.
-    passcode: Option<Secret>,
-    /// The versions offered in `accept-version`. Offering only 1.0 sends no `accept-version`.
-    versions: Vec<Version>,
-    /// The `heart-beat` offer.
-    heart_beat: HeartBeat,
-    /// Silence from the server longer than this many receive periods closes the session.
-    heart_beat_margin: f64,
-    /// Sends STOMP instead of CONNECT (1.1+ servers treat them alike).
-    use_stomp_command: bool,
-    /// How long to wait for CONNECTED.
-    connect_timeout: Duration,
-    /// How long a graceful DISCONNECT waits for its RECEIPT.
-    disconnect_timeout: Duration,
-    /// Limits on frames from the server.
-    limits: Limits,
-}
-
-impl ClientConfig {
-    /// Defaults for `host`: every version, no heart-beats, a margin of 2 periods, 30 s to
-    /// connect and 5 s for the DISCONNECT receipt.
-    pub fn new(host: impl Into<String>) -> ClientConfig {
-        ClientConfig {
-            host: host.into(),
-            login: None,
-            passcode: None,
-            versions: Version::ALL.to_vec(),
-            heart_beat: HeartBeat::NONE,
-            heart_beat_margin: 2.0,
-            use_stomp_command: false,
-            connect_timeout: Duration::from_secs(30),
-            disconnect_timeout: Duration::from_secs(5),
-            limits: Limits::default(),
-        }
-    }
-
-    /// The same configuration with a login and passcode.
-    #[must_use]
-    pub fn with_login(mut self, login: impl Into<String>, passcode: impl Into<String>) -> Self {
-        self.login = Some(login.into());
-        self.passcode = Some(Secret::new(passcode));
-        self
-    }
-
-    /// The same configuration with a heart-beat offer.
-    #[must_use]
-    pub fn with_heart_beat(mut self, heart_beat: HeartBeat) -> Self {
-        self.heart_beat = heart_beat;
-        self
-    }
-
-    /// The same configuration offering only these versions.
-    #[must_use]
-    pub fn with_versions(mut self, versions: &[Version]) -> Self {
-        self.versions = versions.to_vec();
-        self
-    }
-
-    /// The same configuration for another virtual host.
-    #[must_use]
-    pub fn with_host(mut self, host: impl Into<String>) -> Self {
-        self.host = host.into();
-        self
-    }
-
-    /// The `host` header: the virtual host to connect to (RabbitMQ: `/`). Required from 1.1.
-    pub fn host(&self) -> &str {
-        &self.host
-    }
-
-    /// The `login` header, if any.
-    pub fn login(&self) -> Option<&str> {
-        self.login.as_deref()
-    }
-
-    /// The `passcode` header, if any. Never shown by `Debug`.
-    pub fn passcode(&self) -> Option<&Secret> {
-        self.passcode.as_ref()
-    }
-
-    /// The versions offered in `accept-version`. Offering only 1.0 sends no `accept-version`.
-    pub fn versions(&self) -> &[Version] {
-        &self.versions
-    }
-
-    /// The `heart-beat` offer.
-    pub fn heart_beat(&self) -> HeartBeat {
-        self.heart_beat
-    }
-
-    /// Sets [`heart_beat_margin`](Self::heart_beat_margin).
-    #[must_use]
-    pub fn with_heart_beat_margin(mut self, heart_beat_margin: f64) -> Self {
-        self.heart_beat_margin = heart_beat_margin;
-        self
-    }
-
-    /// Silence from the server longer than this many receive periods closes the session.
-    pub fn heart_beat_margin(&self) -> f64 {
-        self.heart_beat_margin
-    }
-
-    /// Sets [`use_stomp_command`](Self::use_stomp_command).
-    #[must_use]
-    pub fn with_use_stomp_command(mut self, use_stomp_command: bool) -> Self {
-        self.use_stomp_command = use_stomp_command;
-        self
-    }
-
-    /// Sends STOMP instead of CONNECT (1.1+ servers treat them alike).
-    pub fn use_stomp_command(&self) -> bool {
-        self.use_stomp_command
-    }
-
-    /// Sets [`connect_timeout`](Self::connect_timeout).
-    #[must_use]
-    pub fn with_connect_timeout(mut self, connect_timeout: Duration) -> Self {
-        self.connect_timeout = connect_timeout;
-        self
-    }
-
-    /// How long to wait for CONNECTED.
-    pub fn connect_timeout(&self) -> Duration {
-        self.connect_timeout
-    }
-
-    /// Sets [`disconnect_timeout`](Self::disconnect_timeout).
-    #[must_use]
-    pub fn with_disconnect_timeout(mut self, disconnect_timeout: Duration) -> Self {
-        self.disconnect_timeout = disconnect_timeout;
-        self
-    }
-
-    /// How long a graceful DISCONNECT waits for its RECEIPT.
-    pub fn disconnect_timeout(&self) -> Duration {
-        self.disconnect_timeout
-    }
-
-    /// Sets [`limits`](Self::limits).
-    #[must_use]
-    pub fn with_limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
-        self
-    }
-
-    /// Limits on frames from the server.
-    pub fn limits(&self) -> Limits {
-        self.limits
-    }
-}
-
-impl std::fmt::Debug for ClientConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientConfig")
-            .field("host", &self.host)
-            .field("login", &self.login)
-            .field("passcode", &self.passcode)
-            .field("versions", &self.versions)
-            .field("heart_beat", &self.heart_beat)
-            .field("heart_beat_margin", &self.heart_beat_margin)
-            .field("use_stomp_command", &self.use_stomp_command)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("disconnect_timeout", &self.disconnect_timeout)
-            .field("limits", &self.limits)
-            .finish()
-    }
-}
-
-/// A message for the server: destination, body, and optional headers, transaction and receipt.
-///
-/// ```
-/// use stomp_session::SendFrame;
-///
-/// let send = SendFrame::new("/queue/orders", "{\"id\":7}")
-///     .header("content-type", "application/json")
-///     .with_receipt();
-/// ```
-#[derive(Clone, Debug)]
-pub struct SendFrame {
-    destination: String,
-    body: Bytes,
-    headers: Vec<(String, String)>,
-    transaction: Option<String>,
-    receipt: bool,
-}
-
-impl SendFrame {
-    /// A SEND of `body` to `destination`.
-    pub fn new(destination: impl Into<String>, body: impl Into<Bytes>) -> SendFrame {
-        SendFrame {
-            destination: destination.into(),
-            body: body.into(),
-            headers: Vec::new(),
-            transaction: None,
-            receipt: false,
-        }
-    }
-
-    /// Adds a header, which the server passes on to subscribers.
-    #[must_use]
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> SendFrame {
-        self.headers.push((name.into(), value.into()));
-        self
-    }
-
-    /// Sends within a transaction: the server delivers it only at COMMIT.
-    #[must_use]
-    pub fn in_transaction(mut self, transaction: &TransactionId) -> SendFrame {
-        self.transaction = Some(transaction.as_str().to_owned());
-        self
-    }
-
-    /// Sets the `content-type` header, the MIME type of the body (1.1 and later), such as
-    /// `application/json` or `text/plain;charset=utf-8`.
-    #[must_use]
-    pub fn content_type(self, content_type: impl Into<String>) -> SendFrame {
-        self.header("content-type", content_type)
-    }
-
-    /// Asks for a RECEIPT.
-    #[must_use]
-    pub fn with_receipt(mut self) -> SendFrame {
-        self.receipt = true;
-        self
-    }
-
-    /// The destination.
-    pub fn destination(&self) -> &str {
-        &self.destination
-    }
-
-    /// The body.
-    pub fn body(&self) -> &Bytes {
-        &self.body
-    }
-
-    /// The transaction it is sent in, if any.
-    pub fn transaction(&self) -> Option<TransactionId> {
-        self.transaction.as_deref().map(TransactionId::from)
-    }
-}
-
-/// A MESSAGE from the server, for one of this client's subscriptions.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Message {
-    frame: FrameBuf,
-    ack_mode: Option<AckMode>,
-}
-
-impl Message {
-    /// The id of the subscription the message was delivered for (its `subscription` header).
-    pub fn subscription(&self) -> Option<SubscriptionId> {
-        self.frame
-            .header("subscription")
-            .map(|id| SubscriptionId::from(id.into_owned()))
-    }
-
-    /// The ack mode of that subscription, if it is still known.
-    pub fn ack_mode(&self) -> Option<AckMode> {
-        self.ack_mode
-    }
-
-    /// The `destination` header.
-    pub fn destination(&self) -> Option<std::borrow::Cow<'_, str>> {
-        self.frame.header("destination")
-    }
-
-    /// The `message-id` header.
-    pub fn message_id(&self) -> Option<std::borrow::Cow<'_, str>> {
-        self.frame.header("message-id")
-    }
-
-    /// The body, sharing the received bytes.
-    pub fn body(&self) -> &Bytes {
-        self.frame.body()
-    }
-
-    /// The whole frame, every header included.
-    pub fn frame(&self) -> &FrameBuf {
-        &self.frame
-    }
-}
+pub use config::ClientConfig;
+pub use frames::{Message, SendFrame};
 
 /// What the client application learns.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -493,11 +208,16 @@ impl ClientSession {
         self.state == State::Closed && !self.link.has_output()
     }
 
-    /// The driver stops (`true`) or resumes (`false`) reading the server, as backpressure
-    /// from a slow consumer: the server's silence meanwhile does not count against its
-    /// heart-beats, and the receive period starts afresh when reading resumes.
-    pub fn pause_input(&mut self, now: Instant, paused: bool) {
-        self.link.pause_input(now, paused);
+    /// The driver stops reading the server, as backpressure from a slow consumer: the
+    /// server's silence meanwhile does not count against its heart-beats.
+    pub fn pause_input(&mut self, now: Instant) {
+        self.link.pause_input(now, true);
+    }
+
+    /// The driver reads the server again after [`pause_input`](Self::pause_input); the
+    /// receive period starts afresh.
+    pub fn resume_input(&mut self, now: Instant) {
+        self.link.pause_input(now, false);
     }
 
     // ---- Input ----
@@ -646,14 +366,14 @@ impl ClientSession {
         command: Command,
         headers: I,
         body: &Bytes,
-        receipt: bool,
+        receipt: AskReceipt,
     ) -> Result<Option<ReceiptId>, SessionError>
     where
         I: IntoIterator<Item = (&'h str, &'h str)>,
         I::IntoIter: Clone,
     {
         self.check_connected()?;
-        let receipt = receipt.then(|| self.next_id("rcpt"));
+        let receipt = (receipt == AskReceipt::Yes).then(|| self.next_id("rcpt"));
         let with_receipt = receipt.as_deref().map(|r| ("receipt", r));
         let all = headers.into_iter().map(shorten).chain(with_receipt);
         self.link.send(now, command, all, body)?;
@@ -669,7 +389,7 @@ impl ClientSession {
         now: Instant,
         destination: &str,
         ack: AckMode,
-        receipt: bool,
+        receipt: AskReceipt,
     ) -> Result<Subscribed, SessionError> {
         self.subscribe_with_headers(now, destination, ack, &[], receipt)
     }
@@ -681,7 +401,7 @@ impl ClientSession {
         destination: &str,
         ack: AckMode,
         extra: &[(&str, &str)],
-        receipt: bool,
+        receipt: AskReceipt,
     ) -> Result<Subscribed, SessionError> {
         self.check_connected()?;
         // Ids given to `subscribe_as` are never handed out again.
@@ -706,7 +426,7 @@ impl ClientSession {
         destination: &str,
         ack: AckMode,
         extra: &[(&str, &str)],
-        receipt: bool,
+        receipt: AskReceipt,
     ) -> Result<Option<ReceiptId>, SessionError> {
         self.check_connected()?;
         if self.subscriptions.contains_key(id.as_str()) {
@@ -727,7 +447,7 @@ impl ClientSession {
         &mut self,
         now: Instant,
         id: &SubscriptionId,
-        receipt: bool,
+        receipt: AskReceipt,
     ) -> Result<Option<ReceiptId>, SessionError> {
         self.check_connected()?;
         if !self.subscriptions.contains_key(id.as_str()) {
@@ -768,7 +488,7 @@ impl ClientSession {
         now: Instant,
         message: &Message,
         transaction: Option<&TransactionId>,
-        receipt: bool,
+        receipt: AskReceipt,
     ) -> Result<Option<ReceiptId>, SessionError> {
         self.acknowledge(now, Command::Ack, message, transaction, receipt)
     }
@@ -779,7 +499,7 @@ impl ClientSession {
         now: Instant,
         message: &Message,
         transaction: Option<&TransactionId>,
-        receipt: bool,
+        receipt: AskReceipt,
     ) -> Result<Option<ReceiptId>, SessionError> {
         if self.version() == Version::V1_0 {
             return Err(SessionError::Unsupported {
@@ -796,7 +516,7 @@ impl ClientSession {
         command: Command,
         message: &Message,
         transaction: Option<&TransactionId>,
-        receipt: bool,
+        receipt: AskReceipt,
     ) -> Result<Option<ReceiptId>, SessionError> {
         self.check_connected()?;
         if let Some(tx) = transaction {
@@ -847,7 +567,11 @@ impl ClientSession {
     }
 
     /// Starts a transaction and returns its id.
-    pub fn begin(&mut self, now: Instant, receipt: bool) -> Result<Transaction, SessionError> {
+    pub fn begin(
+        &mut self,
+        now: Instant,
+        receipt: AskReceipt,
+    ) -> Result<Transaction, SessionError> {
         self.check_connected()?;
         let id = self.next_id("tx");
         let receipt = self.transmit(
@@ -867,7 +591,7 @@ impl ClientSession {
         &mut self,
         now: Instant,
         id: &TransactionId,
-        receipt: bool,
+        receipt: AskReceipt,
     ) -> Result<Option<ReceiptId>, SessionError> {
         self.end_transaction(now, Command::Commit, id, receipt)
     }
@@ -877,7 +601,7 @@ impl ClientSession {
         &mut self,
         now: Instant,
         id: &TransactionId,
-        receipt: bool,
+        receipt: AskReceipt,
     ) -> Result<Option<ReceiptId>, SessionError> {
         self.end_transaction(now, Command::Abort, id, receipt)
     }
@@ -887,7 +611,7 @@ impl ClientSession {
         now: Instant,
         command: Command,
         id: &TransactionId,
-        receipt: bool,
+        receipt: AskReceipt,
     ) -> Result<Option<ReceiptId>, SessionError> {
         self.check_connected()?;
         self.check_transaction(id.as_str())?;
@@ -901,7 +625,7 @@ impl ClientSession {
     /// RECEIPT, the server's close, or [`ClientConfig::disconnect_timeout`].
     pub fn disconnect(&mut self, now: Instant) -> Result<(), SessionError> {
         let receipt = self
-            .transmit(now, Command::Disconnect, [], &Bytes::new(), true)?
+            .transmit(now, Command::Disconnect, [], &Bytes::new(), AskReceipt::Yes)?
             .unwrap_or_default();
         self.link.stop_heart_beats();
         self.state = State::Disconnecting {
