@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use stomp_session::{ConnectRequest, FrameBuf, ServerConfig};
+use stomp_session::{ConnectRequest, FrameBuf, Refused, ServerConfig};
 
 /// What the broker serves and the bounds it keeps. Every limit has a default chosen for a
 /// server on one machine; each says what happens when it is reached.
@@ -339,11 +339,11 @@ impl BrokerConfig {
 pub trait Authorizer: Send + Sync {
     /// Whether a CONNECT is accepted, and as which user: `Ok(Some(user))` makes the session
     /// `user`'s (CONNECTED carries `user-name:user`, and [`Broker::send_to_user`] reaches it),
-    /// `Ok(None)` leaves it anonymous. `Err` carries the ERROR's message, sent after the
+    /// `Ok(None)` leaves it anonymous. An `Err`'s message is the ERROR's, sent after the
     /// broker's login failure delay. By default, the session is the CONNECT's `login`'s.
     ///
     /// [`Broker::send_to_user`]: crate::Broker::send_to_user
-    fn connect(&self, request: &ConnectRequest) -> Result<Option<String>, String> {
+    fn connect(&self, request: &ConnectRequest) -> Result<Option<String>, Refused> {
         Ok(request.login.clone())
     }
 
@@ -354,14 +354,14 @@ pub trait Authorizer: Send + Sync {
         user: Option<&str>,
         destination: &str,
         frame: &FrameBuf,
-    ) -> Result<(), String> {
+    ) -> Result<(), Refused> {
         let _ = (user, destination, frame);
         Ok(())
     }
 
     /// Whether `user` may send `frame` to `destination` (within the broker or application
     /// prefixes), checked as the SEND arrives, before its RECEIPT.
-    fn send(&self, user: Option<&str>, destination: &str, frame: &FrameBuf) -> Result<(), String> {
+    fn send(&self, user: Option<&str>, destination: &str, frame: &FrameBuf) -> Result<(), Refused> {
         let _ = (user, destination, frame);
         Ok(())
     }

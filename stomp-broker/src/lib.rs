@@ -82,5 +82,5 @@ pub use stats::BrokerStats;
 /// here too, so that no other crate need be named.
 pub use stomp_session;
 pub use stomp_session::{
-    AckMode, CloseReason, ConnectRequest, Delivery, FrameBuf, ServerConfig, SubscriptionId,
+    AckMode, CloseReason, ConnectRequest, Delivery, FrameBuf, Refused, ServerConfig, SubscriptionId,
 };

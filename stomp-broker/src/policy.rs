@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use stomp_session::{FrameBuf, SendCheck};
+use stomp_session::{FrameBuf, Refused, SendCheck};
 
 use crate::config::{Authorizer, BrokerConfig};
 
@@ -79,19 +79,13 @@ impl Policy {
         starts_with_any(destination, &self.broker_prefixes)
     }
 
-    fn check_shape(&self, destination: &str) -> Result<(), String> {
+    fn check_shape(&self, destination: &str) -> Result<(), Refused> {
         if destination.len() > self.max_length {
-            return Err(format!(
-                "destination longer than {} octets",
-                self.max_length
-            ));
+            return Err(format!("destination longer than {} octets", self.max_length).into());
         }
         // Counting separators stops early enough: the length is bounded already.
         if destination.split('/').count() > self.max_segments {
-            return Err(format!(
-                "destination of more than {} segments",
-                self.max_segments
-            ));
+            return Err(format!("destination of more than {} segments", self.max_segments).into());
         }
         Ok(())
     }
@@ -102,37 +96,40 @@ impl Policy {
         user: Option<&str>,
         destination: &str,
         frame: &FrameBuf,
-    ) -> Result<Kind, String> {
+    ) -> Result<Kind, Refused> {
         self.check_shape(destination)?;
         let pattern = is_pattern(destination);
         let kind = if destination.starts_with(self.user_prefix.as_str()) {
             if pattern {
                 return Err(format!(
                     "patterns are not allowed on user destinations: {destination}"
-                ));
+                )
+                .into());
             }
             // `/user/queue/x` is the session's own `/queue/x`: what follows the prefix must be
             // a destination the broker serves, so `/user/bob/queue/x` (another user's) is not.
             let inner = &destination[self.user_prefix.trim_end_matches('/').len()..];
             if !self.is_served(inner) {
-                return Err(format!("no such user destination: {destination}"));
+                return Err(format!("no such user destination: {destination}").into());
             }
             Kind::User
         } else if self.is_app(destination) {
             if pattern {
                 return Err(format!(
                     "patterns are not allowed on application destinations: {destination}"
-                ));
+                )
+                .into());
             }
             Kind::App
         } else if !self.is_served(destination) {
-            return Err(format!("no such destination: {destination}"));
+            return Err(format!("no such destination: {destination}").into());
         } else if self.is_queue(destination) {
             if pattern {
                 // A queue has consumers, each message taken by one, not observers.
                 return Err(format!(
                     "patterns are not allowed on queue destinations: {destination}"
-                ));
+                )
+                .into());
             }
             Kind::Queue
         } else if pattern {
@@ -146,24 +143,27 @@ impl Policy {
 }
 
 impl SendCheck for Policy {
-    fn check(&self, user: Option<&str>, destination: &str, frame: &FrameBuf) -> Result<(), String> {
+    fn check(
+        &self,
+        user: Option<&str>,
+        destination: &str,
+        frame: &FrameBuf,
+    ) -> Result<(), Refused> {
         self.check_shape(destination)?;
         if destination.starts_with(self.user_prefix.as_str()) {
-            return Err(format!(
-                "clients may not send to user destinations: {destination}"
-            ));
+            return Err(format!("clients may not send to user destinations: {destination}").into());
         }
         if !self.is_app(destination) {
             if !self.is_served(destination) {
                 if self.drop_unserved {
                     return Ok(());
                 }
-                return Err(format!("no such destination: {destination}"));
+                return Err(format!("no such destination: {destination}").into());
             }
             if is_pattern(destination) {
-                return Err(format!(
-                    "a SEND's destination may not hold wildcards: {destination}"
-                ));
+                return Err(
+                    format!("a SEND's destination may not hold wildcards: {destination}").into(),
+                );
             }
         }
         self.authorizer.send(user, destination, frame)

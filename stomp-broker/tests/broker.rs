@@ -8,7 +8,7 @@ use bytes::Bytes;
 mod common;
 
 use common::{Net, bodies};
-use stomp_broker::{Authorizer, Broker, BrokerConfig, BrokerEvent};
+use stomp_broker::{Authorizer, Broker, BrokerConfig, BrokerEvent, Refused};
 use stomp_session::{
     AckMode, AskReceipt, ClientConfig, ClientEvent, ClientSession, CloseReason, ConnectRequest,
     SendFrame,
@@ -181,7 +181,7 @@ fn subscriptions_outside_the_broker_prefixes_are_refused_with_an_error() {
 struct OnlyAdmins;
 
 impl Authorizer for OnlyAdmins {
-    fn connect(&self, request: &ConnectRequest) -> Result<Option<String>, String> {
+    fn connect(&self, request: &ConnectRequest) -> Result<Option<String>, Refused> {
         match request.passcode.as_ref().map(|p| p.expose()) {
             Some("secret") => Ok(request.login.clone()),
             _ => Err("bad login".into()),
@@ -193,12 +193,13 @@ impl Authorizer for OnlyAdmins {
         login: Option<&str>,
         destination: &str,
         _: &stomp_session::FrameBuf,
-    ) -> Result<(), String> {
+    ) -> Result<(), Refused> {
         if destination.starts_with("/topic/admin") && login != Some("admin") {
             return Err(format!(
                 "{} may not read {destination}",
                 login.unwrap_or("anonymous")
-            ));
+            )
+            .into());
         }
         Ok(())
     }

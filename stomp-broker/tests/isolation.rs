@@ -6,7 +6,7 @@ mod common;
 
 use bytes::Bytes;
 use common::{Net, bodies};
-use stomp_broker::{Authorizer, Broker, BrokerConfig};
+use stomp_broker::{Authorizer, Broker, BrokerConfig, Refused};
 use stomp_session::{AckMode, SendFrame};
 
 fn refused_subscription(destination: &str) -> Option<String> {
@@ -140,9 +140,9 @@ impl Authorizer for ReadOnlyNews {
         login: Option<&str>,
         destination: &str,
         _: &stomp_session::FrameBuf,
-    ) -> Result<(), String> {
+    ) -> Result<(), Refused> {
         if destination.starts_with("/topic/news") && login != Some("editor") {
-            return Err(format!("{} may not publish news", login.unwrap_or("-")));
+            return Err(format!("{} may not publish news", login.unwrap_or("-")).into());
         }
         Ok(())
     }

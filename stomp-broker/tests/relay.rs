@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::{Net, bodies};
-use stomp_broker::{Broker, BrokerConfig, BrokerEvent, ConnectionId, RelayEvent, Settlement};
+use stomp_broker::{
+    Broker, BrokerConfig, BrokerEvent, ConnectionId, Refused, RelayEvent, Settlement,
+};
 use stomp_session::{AckMode, AskReceipt, Delivery, SendFrame, SubscriptionId};
 
 fn relay() -> Net {
@@ -36,7 +38,8 @@ fn subscribe(net: &mut Net, who: usize, destination: &str, ack: AckMode) -> Subs
 fn answer(net: &mut Net, who: usize, id: &SubscriptionId, outcome: Result<(), &str>) {
     let connection = connection(net, who);
     let now = net.now;
-    net.broker.relay_subscribed(connection, now, id, outcome);
+    net.broker
+        .relay_subscribed(connection, now, id, outcome.map_err(Refused::new));
     net.pump();
 }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use stomp_chat as chat;
-use stomp_server::{App, ConnectRequest, Server, Tls};
+use stomp_server::{App, ConnectRequest, Refused, Server, Tls};
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -24,7 +24,7 @@ use tracing_subscriber::EnvFilter;
 fn one_login(
     login: String,
     passcode: String,
-) -> impl Fn(&ConnectRequest) -> Result<Option<String>, String> + Send + Sync {
+) -> impl Fn(&ConnectRequest) -> Result<Option<String>, Refused> + Send + Sync {
     move |request| {
         let given = request.login.as_deref().unwrap_or_default();
         let secret = request
@@ -48,7 +48,7 @@ fn one_login(
 #[cfg(feature = "test-hooks")]
 fn stall_on(
     login: String,
-) -> impl Fn(&ConnectRequest) -> Result<Option<String>, String> + Send + Sync {
+) -> impl Fn(&ConnectRequest) -> Result<Option<String>, Refused> + Send + Sync {
     move |request| {
         if request.login.as_deref() == Some(login.as_str()) {
             loop {

@@ -221,11 +221,11 @@ async fn the_connect_hook_names_the_user_and_interceptors_refuse_before_the_rece
                 connect.passcode.as_ref().map(|p| p.expose()),
             ) {
                 (Some(login), Some("open sesame")) => Ok(Some(format!("user-{login}"))),
-                _ => Err("who are you?".to_owned()),
+                _ => Err("who are you?".into()),
             }
         })
         .intercept(|inbound| match inbound.frame.header("x-forbidden") {
-            Some(_) => Err(format!("{} may not do that", inbound.user.unwrap_or("-"))),
+            Some(_) => Err(format!("{} may not do that", inbound.user.unwrap_or("-")).into()),
             None => Ok(()),
         });
     let server = Server::builder()

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use stomp_broker::Authorizer;
-use stomp_session::{Command, ConnectRequest, FrameBuf};
+use stomp_session::{Command, ConnectRequest, FrameBuf, Refused};
 
 use crate::context::Context;
 use crate::message::{Failure, IntoReply, Message, Payload};
@@ -70,8 +70,8 @@ pub struct Inbound<'a> {
     pub frame: &'a FrameBuf,
 }
 
-type Authenticate = dyn Fn(&ConnectRequest) -> Result<Option<String>, String> + Send + Sync;
-type Interceptor = dyn Fn(&Inbound<'_>) -> Result<(), String> + Send + Sync;
+type Authenticate = dyn Fn(&ConnectRequest) -> Result<Option<String>, Refused> + Send + Sync;
+type Interceptor = dyn Fn(&Inbound<'_>) -> Result<(), Refused> + Send + Sync;
 
 /// Handlers by destination: literal ones in a map, templates tried in the order registered.
 #[derive(Default)]
@@ -129,7 +129,7 @@ impl Routes {
 ///     .message("/app/greet/{room}", greet)
 ///     .subscribe("/app/rooms", |_ctx: Context, _m: Message| async { Ok(Json(["lobby", "rust"])) })
 ///     .authenticate(|connect| match connect.login.as_deref() {
-///         Some("") | None => Err("a login is required".to_owned()),
+///         Some("") | None => Err("a login is required".into()),
 ///         Some(login) => Ok(Some(login.to_owned())),
 ///     });
 /// ```
@@ -203,23 +203,24 @@ impl App {
 
     /// Decides every CONNECT: `Ok(Some(user))` lets it in as `user` (CONNECTED carries
     /// `user-name`, and [`Handle::send_to_user`](crate::Handle::send_to_user) reaches it),
-    /// `Ok(None)` anonymously, `Err(reason)` refuses it with an ERROR carrying the reason
+    /// `Ok(None)` anonymously, an `Err` ([`Refused`], or text `.into()` one) refuses it with an
+    /// ERROR carrying its message
     /// (after the login failure delay). It runs on the broker task: keep it quick. Without it,
     /// every CONNECT is let in as its `login`.
     pub fn authenticate(
         mut self,
-        check: impl Fn(&ConnectRequest) -> Result<Option<String>, String> + Send + Sync + 'static,
+        check: impl Fn(&ConnectRequest) -> Result<Option<String>, Refused> + Send + Sync + 'static,
     ) -> App {
         self.authenticate = Some(Box::new(check));
         self
     }
 
     /// Adds an interceptor of every inbound SEND and SUBSCRIBE, whatever its destination,
-    /// called in the order added as the frame arrives: `Err(reason)` refuses the frame with an
-    /// ERROR carrying the reason, before any RECEIPT. It runs on the broker task: keep it quick.
+    /// called in the order added as the frame arrives: an `Err` ([`Refused`]) refuses the frame
+    /// with an ERROR carrying its message, before any RECEIPT. It runs on the broker task: keep it quick.
     pub fn intercept(
         mut self,
-        check: impl Fn(&Inbound<'_>) -> Result<(), String> + Send + Sync + 'static,
+        check: impl Fn(&Inbound<'_>) -> Result<(), Refused> + Send + Sync + 'static,
     ) -> App {
         self.interceptors.push(Box::new(check));
         self
@@ -273,14 +274,14 @@ impl App {
 /// The application as the broker's [`Authorizer`]: its CONNECT hook, its interceptors, and
 /// refusals of application destinations it does not serve.
 #[derive(Clone)]
-pub(crate) struct Gate {
+pub(crate) struct Admission {
     pub(crate) app: Arc<App>,
     pub(crate) app_prefixes: Vec<String>,
 }
 
-impl Gate {
+impl Admission {
     /// Runs the interceptors, then refuses application destinations no handler serves.
-    fn admit(&self, inbound: Inbound<'_>) -> Result<(), String> {
+    fn admit(&self, inbound: Inbound<'_>) -> Result<(), Refused> {
         let interceptors = &self.app.interceptors;
         interceptors.iter().try_for_each(|check| check(&inbound))?;
         let destination = inbound.destination;
@@ -290,18 +291,18 @@ impl Gate {
             .any(|p| destination.starts_with(p.as_str()));
         match inbound.command {
             Command::Subscribe if is_app && self.app.subscribe_handler(destination).is_none() => {
-                Err(format!("no such destination: {destination}"))
+                Err(format!("no such destination: {destination}").into())
             }
             Command::Send if is_app && self.app.message_handler(destination).is_none() => {
-                Err(format!("no handler for {destination}"))
+                Err(format!("no handler for {destination}").into())
             }
             _ => Ok(()),
         }
     }
 }
 
-impl Authorizer for Gate {
-    fn connect(&self, request: &ConnectRequest) -> Result<Option<String>, String> {
+impl Authorizer for Admission {
+    fn connect(&self, request: &ConnectRequest) -> Result<Option<String>, Refused> {
         match &self.app.authenticate {
             Some(check) => check(request),
             None => Ok(request.login.clone()),
@@ -313,7 +314,7 @@ impl Authorizer for Gate {
         user: Option<&str>,
         destination: &str,
         frame: &FrameBuf,
-    ) -> Result<(), String> {
+    ) -> Result<(), Refused> {
         let command = Command::Subscribe;
         self.admit(Inbound {
             command,
@@ -323,7 +324,7 @@ impl Authorizer for Gate {
         })
     }
 
-    fn send(&self, user: Option<&str>, destination: &str, frame: &FrameBuf) -> Result<(), String> {
+    fn send(&self, user: Option<&str>, destination: &str, frame: &FrameBuf) -> Result<(), Refused> {
         let command = Command::Send;
         self.admit(Inbound {
             command,

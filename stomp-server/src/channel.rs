@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use stomp_broker::ConnectionId;
-use stomp_session::SubscriptionId;
+use stomp_session::{Refused, SubscriptionId};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::error::PublishError;
@@ -30,7 +30,7 @@ pub(crate) enum ToHub {
     Eof(ConnectionId),
     /// The transport refused the client's input (a WebSocket message over the limits): the
     /// client gets an ERROR saying so.
-    Fail(ConnectionId, String),
+    Fail(ConnectionId, Refused),
     Timeout(ConnectionId),
     /// Octets written so far, answering [`Out::Report`].
     Written(ConnectionId, u64),
@@ -146,7 +146,7 @@ pub(crate) enum FromRelay {
     Subscribed {
         connection: ConnectionId,
         id: SubscriptionId,
-        outcome: Result<(), String>,
+        outcome: Result<(), Refused>,
     },
     /// A message for a relayed subscription.
     Deliver {

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use stomp_broker::ConnectionId;
+use stomp_broker::{ConnectionId, Refused};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::time::sleep_until;
@@ -20,9 +20,24 @@ use crate::gate::Gate;
 
 /// The receiving half of a transport STOMP runs over: TCP, or WebSocket messages.
 pub(crate) trait Reader: Send {
-    /// The next bytes received; `None` at the end of the stream. Must be cancel-safe. An
-    /// error of kind `InvalidData` is the client's fault, and it is told why in an ERROR.
-    fn receive(&mut self) -> impl Future<Output = io::Result<Option<Bytes>>> + Send;
+    /// The next bytes received; `None` at the end of the stream. Must be cancel-safe.
+    fn receive(&mut self) -> impl Future<Output = Result<Option<Bytes>, ReadError>> + Send;
+}
+
+/// Why a transport delivers no more of the client's input.
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    /// The transport failed (reset, broken): the connection ends.
+    Io(io::Error),
+    /// The client broke the transport's rules (a WebSocket message over the limits, broken
+    /// framing): it is told why in an ERROR.
+    Refused(Refused),
+}
+
+impl From<io::Error> for ReadError {
+    fn from(error: io::Error) -> ReadError {
+        ReadError::Io(error)
+    }
 }
 
 /// The sending half of a transport.
@@ -135,11 +150,12 @@ pub(crate) async fn serve<R: Reader, W: Writer + 'static>(
                         reading = false;
                         ToHub::Eof(id)
                     }
-                    Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                    Err(ReadError::Refused(refused)) => {
                         reading = false;
-                        ToHub::Fail(id, e.to_string())
+                        ToHub::Fail(id, refused)
                     }
-                    Err(_) => {
+                    Err(ReadError::Io(error)) => {
+                        tracing::debug!(connection = %id, %error, "transport failed");
                         reading = false;
                         ToHub::Eof(id)
                     }

@@ -240,7 +240,9 @@ impl Hub {
             }
             ToHub::Input(id, bytes) => self.broker.handle_input(id, now, &bytes),
             ToHub::Eof(id) => self.broker.handle_eof(id, now),
-            ToHub::Fail(id, reason) => self.broker.close_with_error(id, now, &reason),
+            ToHub::Fail(id, refused) => {
+                self.broker.close_with_error(id, now, refused.message());
+            }
             ToHub::Timeout(id) => {
                 // The connection's timer has fired and is unset: it gets its next deadline
                 // whether or not that changed.
@@ -546,14 +548,14 @@ mod tests {
     use super::*;
     use bytes::Bytes;
     use stomp_broker::{Authorizer, BrokerConfig};
-    use stomp_session::ConnectRequest;
+    use stomp_session::{ConnectRequest, Refused};
     use tokio::sync::{oneshot, watch};
 
     /// An application bug: it panics on one login.
     struct Buggy;
 
     impl Authorizer for Buggy {
-        fn connect(&self, request: &ConnectRequest) -> Result<Option<String>, String> {
+        fn connect(&self, request: &ConnectRequest) -> Result<Option<String>, Refused> {
             assert_ne!(request.login.as_deref(), Some("boom"), "a bug");
             Ok(None)
         }

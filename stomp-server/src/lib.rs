@@ -107,6 +107,6 @@ pub use relay::{RelayConfig, RelayUrlError};
 pub use server::{Server, ServerBuilder};
 pub use stats::Stats;
 pub use stomp_broker::{self, BrokerConfig, BrokerStats};
-pub use stomp_session::{self, ConnectRequest, ServerConfig};
+pub use stomp_session::{self, ConnectRequest, Refused, ServerConfig};
 pub use tls::Tls;
 pub use tokio_rustls::rustls;

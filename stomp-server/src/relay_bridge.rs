@@ -111,7 +111,6 @@ impl RelayBridge {
                 id,
                 outcome,
             } => {
-                let outcome = outcome.as_ref().map(|_| ()).map_err(String::as_str);
                 broker.relay_subscribed(connection, now, &id, outcome);
             }
             FromRelay::Deliver {
@@ -181,7 +180,7 @@ impl RelayBridge {
             } => match relay.send(connection, &destination, &frame) {
                 Ok(true) => broker.hold_input(connection, now),
                 Ok(false) => {}
-                Err(why) => broker.close_with_error(connection, now, why),
+                Err(why) => broker.close_with_error(connection, now, why.message()),
             },
             // The server's own publishes go to the relay directly (`publish` above).
             RelayEvent::Publish { destination, .. } => {

@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
-use crate::app::{App, Gate};
+use crate::app::{Admission, App};
 use crate::channel::ToHub;
 use crate::connection::Settings;
 use crate::handle::Handle;
@@ -147,7 +147,7 @@ impl ServerBuilder {
             self.config = self.config.with_relay(true);
         }
         let app = Arc::new(self.app);
-        let gate = Gate {
+        let admission = Admission {
             app: app.clone(),
             app_prefixes: self.config.app_prefixes().to_vec(),
         };
@@ -166,7 +166,7 @@ impl ServerBuilder {
         let each = inboxes.into_iter().zip(peers).zip(from_peers).enumerate();
         for (index, ((inbox, peers), from_peers)) in each {
             let config = self.config.clone().with_shard(index, shards);
-            let broker = Broker::with_authorizer(config, Box::new(gate.clone()));
+            let broker = Broker::with_authorizer(config, Box::new(admission.clone()));
             let settings = HubSettings {
                 handle: handle.at(index),
                 max_outbound_bytes,

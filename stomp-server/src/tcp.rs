@@ -8,7 +8,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::time::{timeout, timeout_at};
 
-use crate::connection::{self, BATCH_BUFFERS, Reader, Settings, Writer};
+use crate::connection::{self, BATCH_BUFFERS, ReadError, Reader, Settings, Writer};
 use crate::tls::Tls;
 
 /// The read half of a byte stream.
@@ -18,7 +18,7 @@ struct StreamReader<R> {
 }
 
 impl<R: AsyncRead + Unpin + Send> Reader for StreamReader<R> {
-    async fn receive(&mut self) -> io::Result<Option<Bytes>> {
+    async fn receive(&mut self) -> Result<Option<Bytes>, ReadError> {
         self.buf.reserve(16 * 1024);
         // `read_buf` is cancel-safe: nothing is lost if another event wins the race.
         match self.stream.read_buf(&mut self.buf).await? {

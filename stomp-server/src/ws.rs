@@ -16,7 +16,9 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::time::timeout;
 
-use crate::connection::{self, Accepted, Reader, Settings, Writer};
+use stomp_session::Refused;
+
+use crate::connection::{self, Accepted, ReadError, Reader, Settings, Writer};
 use crate::gate::Gate;
 
 /// Octets read from a WebSocket at a time.
@@ -53,7 +55,7 @@ struct WsReader {
 }
 
 impl Reader for WsReader {
-    async fn receive(&mut self) -> io::Result<Option<Bytes>> {
+    async fn receive(&mut self) -> Result<Option<Bytes>, ReadError> {
         loop {
             return match self.stream.next().await {
                 None | Some(Ok(Message::Close(_))) => Ok(None),
@@ -62,10 +64,7 @@ impl Reader for WsReader {
                 // Pings are answered by the WebSocket layer itself.
                 Some(Ok(_)) => continue,
                 // A message over the limits, or broken framing: the client is told why.
-                Some(Err(e)) => Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("WebSocket: {e}"),
-                )),
+                Some(Err(e)) => Err(ReadError::Refused(Refused::new(format!("WebSocket: {e}")))),
             };
         }
     }

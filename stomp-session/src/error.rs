@@ -1,4 +1,5 @@
-//! Why a command was refused, and why a session closed.
+//! Why a command was refused, why a session closed, and why an application's check refused a
+//! client's frame.
 
 use std::fmt;
 
@@ -31,8 +32,11 @@ pub enum SessionError {
         /// The negotiated version.
         version: Version,
     },
-    /// The call is not valid in the session's state, such as accepting a connection twice.
-    InvalidState(&'static str),
+    /// No CONNECT awaits the application's answer: accepted or rejected already, or the
+    /// session is not a server's waiting for one.
+    NoConnectPending,
+    /// No SUBSCRIBE awaits the application's confirmation.
+    NoSubscriptionPending,
     /// The frame cannot be encoded for the negotiated version.
     Encode(EncodeError),
 }
@@ -60,7 +64,8 @@ impl fmt::Display for SessionError {
             SessionError::Unsupported { command, version } => {
                 write!(f, "STOMP {version} has no {command} command")
             }
-            SessionError::InvalidState(what) => f.write_str(what),
+            SessionError::NoConnectPending => f.write_str("no CONNECT awaits acceptance"),
+            SessionError::NoSubscriptionPending => f.write_str("no SUBSCRIBE awaits confirmation"),
             SessionError::Encode(e) => write!(f, "cannot encode frame: {e}"),
         }
     }
@@ -231,7 +236,7 @@ pub enum Violation {
     /// RECEIPT without `receipt-id`.
     ReceiptWithoutId,
     /// The application refused the frame (a send check, a refused subscription), saying why.
-    Refused(String),
+    Refused(Refused),
 }
 
 impl fmt::Display for Violation {
@@ -322,9 +327,59 @@ impl fmt::Display for Violation {
                 write!(f, "more than {bound} octets sent {waiting}")
             }
             Violation::ReceiptWithoutId => f.write_str("RECEIPT without receipt-id"),
-            Violation::Refused(reason) => f.write_str(reason),
+            Violation::Refused(refused) => refused.fmt(f),
         }
     }
 }
 
 impl std::error::Error for Violation {}
+
+/// A client's frame refused by a check of the application (a login, a subscription, a send):
+/// the message is what the client reads in the ERROR frame that answers it.
+///
+/// ```
+/// use stomp_session::Refused;
+///
+/// let refused = Refused::new("only admins may publish here");
+/// assert_eq!(refused.message(), "only admins may publish here");
+/// let from_text: Refused = "bad login".into();
+/// assert_eq!(from_text.to_string(), "bad login");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refused {
+    message: String,
+}
+
+impl Refused {
+    /// A refusal whose ERROR says `message`.
+    pub fn new(message: impl Into<String>) -> Refused {
+        Refused {
+            message: message.into(),
+        }
+    }
+
+    /// What the client is told.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+impl From<&str> for Refused {
+    fn from(message: &str) -> Refused {
+        Refused::new(message)
+    }
+}
+
+impl From<String> for Refused {
+    fn from(message: String) -> Refused {
+        Refused::new(message)
+    }
+}

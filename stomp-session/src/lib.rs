@@ -103,7 +103,7 @@ pub use client::{
     ClientConfig, ClientEvent, ClientSession, Message, SendFrame, Subscribed, Transaction,
 };
 pub use delivery::{Delivery, SharedDelivery};
-pub use error::{CloseReason, SessionError, Violation};
+pub use error::{CloseReason, Refused, SessionError, Violation};
 pub use heartbeat::{HeartBeat, InvalidHeartBeat, Periods};
 pub use ids::{ReceiptId, SubscriptionId, TransactionId};
 pub use server::{ConnectRequest, SendCheck, ServerConfig, ServerEvent, ServerSession};

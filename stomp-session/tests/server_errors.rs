@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use stomp_codec::{Config, Status, Version, parse};
-use stomp_session::{CloseReason, ServerConfig, ServerEvent, ServerSession};
+use stomp_session::{CloseReason, Refused, ServerConfig, ServerEvent, ServerSession};
 
 const CONNECT_12: &str = "CONNECT\naccept-version:1.2\nhost:/\n\n\0";
 
@@ -570,12 +570,9 @@ impl stomp_session::SendCheck for NoSecrets {
         login: Option<&str>,
         destination: &str,
         _: &stomp_session::FrameBuf,
-    ) -> Result<(), String> {
+    ) -> Result<(), Refused> {
         match destination.starts_with("/secret") {
-            true => Err(format!(
-                "{} may not send to {destination}",
-                login.unwrap_or("-")
-            )),
+            true => Err(format!("{} may not send to {destination}", login.unwrap_or("-")).into()),
             false => Ok(()),
         }
     }

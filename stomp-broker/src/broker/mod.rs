@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use rustc_hash::FxHashMap;
-use stomp_session::{AckMode, ServerSession, SubscriptionId};
+use stomp_session::{AckMode, Refused, ServerSession, SubscriptionId};
 
 use crate::config::{AllowAll, Authorizer, BrokerConfig};
 use crate::event::BrokerEvent;
@@ -91,7 +91,7 @@ struct Connection {
     /// Those of them that consume queues, by queue name.
     consumes: BTreeSet<(String, SubscriberKey)>,
     /// A refused login's ERROR, held back until then.
-    refusal: Option<(Instant, String)>,
+    refusal: Option<(Instant, Refused)>,
     /// Octets handed out by `poll_transmit`.
     handed: u64,
     /// Octets the driver reported written.
@@ -308,7 +308,7 @@ impl Broker {
             if let Some((at, _)) = &c.refusal {
                 if now >= *at {
                     if let Some((_, message)) = c.refusal.take() {
-                        let _ = c.session.reject(now, &message);
+                        let _ = c.session.reject(now, message.message());
                     }
                 }
             }

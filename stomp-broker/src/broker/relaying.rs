@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use stomp_session::{AckMode, Delivery, SubscriptionId};
+use stomp_session::{AckMode, Delivery, Refused, SubscriptionId};
 
 use crate::event::{BrokerEvent, RelayEvent};
 use crate::ids::{ConnectionId, SubscriberKey};
@@ -26,7 +26,7 @@ impl Broker {
         connection: ConnectionId,
         now: Instant,
         id: &SubscriptionId,
-        outcome: Result<(), &str>,
+        outcome: Result<(), Refused>,
     ) {
         let Some(c) = self.connections.get_mut(&connection) else {
             return;
@@ -37,7 +37,7 @@ impl Broker {
         // A relayed SUBSCRIBE holds its session's input, so it is the one that waits.
         let _ = match outcome {
             Ok(()) => c.session.confirm_subscription(now),
-            Err(message) => c.session.refuse_subscription(now, message),
+            Err(refused) => c.session.refuse_subscription(now, refused.message()),
         };
         self.on_session_events(connection, now);
     }

@@ -132,7 +132,7 @@ impl Broker {
             Ok(Kind::Queue) if !here => Kind::Remote,
             Ok(kind) => kind,
             Err(message) => {
-                let _ = c.session.refuse_subscription(now, &message);
+                let _ = c.session.refuse_subscription(now, message.message());
                 return;
             }
         };

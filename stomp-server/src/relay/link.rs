@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use stomp_broker::{ConnectionId, Settlement};
-use stomp_session::{AckMode, SendFrame, SubscriptionId};
+use stomp_session::{AckMode, Refused, SendFrame, SubscriptionId};
 use stomp_tokio::{Client, ConnectionEvent, Message, Subscription};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -260,7 +260,7 @@ async fn refuse_subscription(
     id: SubscriptionId,
     message: String,
 ) {
-    let outcome = Err(message);
+    let outcome = Err(Refused::new(message));
     shared
         .tell(FromRelay::Subscribed {
             connection,

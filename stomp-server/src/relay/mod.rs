@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use stomp_broker::{ConnectionId, Settlement};
-use stomp_session::{FrameBuf, SendFrame, SubscriptionId};
+use stomp_session::{FrameBuf, Refused, SendFrame, SubscriptionId};
 use tokio::sync::{mpsc, oneshot};
 
 use config::{NODE_HEADER, USER_DESTINATION_HEADER};
@@ -105,9 +105,9 @@ impl Relay {
         id: SubscriptionId,
         destination: String,
         frame: &FrameBuf,
-    ) -> Result<(), &'static str> {
+    ) -> Result<(), Refused> {
         if !self.available() {
-            return Err("broker unavailable");
+            return Err(Refused::new("broker unavailable"));
         }
         let remote = self.config.remote(&destination);
         let rule = self
@@ -195,9 +195,9 @@ impl Relay {
         connection: ConnectionId,
         destination: &str,
         frame: &FrameBuf,
-    ) -> Result<bool, &'static str> {
+    ) -> Result<bool, Refused> {
         if !self.available() {
-            return Err("broker unavailable: message not relayed");
+            return Err(Refused::new("broker unavailable: message not relayed"));
         }
         let mut send = SendFrame::new(self.config.remote(destination), frame.body().clone());
         for header in frame.headers() {

@@ -7,15 +7,17 @@ use std::time::Duration;
 
 use stomp_codec::{FrameBuf, Limits, Version};
 
+use crate::error::Refused;
 use crate::heartbeat::HeartBeat;
 
 /// Decides, as each SEND arrives (inside a transaction too), whether the client may send to
-/// its destination. A refusal is an ERROR carrying the returned message (and the SEND's
-/// `receipt` as `receipt-id`), before any RECEIPT, and then the close.
+/// its destination. A refusal is an ERROR carrying its message (and the SEND's `receipt` as
+/// `receipt-id`), before any RECEIPT, and then the close.
 pub trait SendCheck: Send + Sync {
     /// `Ok` if the client acting as `user` (its login, unless the application named another
     /// user with [`ServerSession::set_user`]) may send `frame` to `destination`.
-    fn check(&self, user: Option<&str>, destination: &str, frame: &FrameBuf) -> Result<(), String>;
+    fn check(&self, user: Option<&str>, destination: &str, frame: &FrameBuf)
+    -> Result<(), Refused>;
 }
 
 /// How a server session treats its client.

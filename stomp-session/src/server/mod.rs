@@ -10,12 +10,12 @@ mod config;
 mod inbound;
 mod outbound;
 
+use crate::error::{CloseReason, Refused, SessionError, Violation};
 use crate::heartbeat::Periods;
 use crate::ids::SubscriptionId;
 use crate::link::Link;
 use crate::subscriptions::{MessageSet, Subscriptions};
 use crate::types::{AckMode, Secret};
-use crate::{CloseReason, SessionError, Violation};
 pub use config::{SendCheck, ServerConfig};
 
 /// A client's CONNECT, for the application to accept or reject.
@@ -467,7 +467,7 @@ impl ServerSession {
         extra: &[(&str, &str)],
     ) -> Result<(), SessionError> {
         let State::AwaitingAccept { periods, .. } = self.state else {
-            return Err(SessionError::InvalidState("no CONNECT awaits acceptance"));
+            return Err(SessionError::NoConnectPending);
         };
         let version = self.version();
         let server_offer = self.config.heart_beat.to_string();
@@ -509,7 +509,7 @@ impl ServerSession {
     /// close.
     pub fn reject(&mut self, now: Instant, message: &str) -> Result<(), SessionError> {
         if !matches!(self.state, State::AwaitingAccept { .. }) {
-            return Err(SessionError::InvalidState("no CONNECT awaits acceptance"));
+            return Err(SessionError::NoConnectPending);
         }
         self.fail(
             now,
@@ -527,9 +527,7 @@ impl ServerSession {
         let pending = self
             .pending_subscription
             .take()
-            .ok_or(SessionError::InvalidState(
-                "no SUBSCRIBE awaits confirmation",
-            ))?;
+            .ok_or(SessionError::NoSubscriptionPending)?;
         self.subscriptions
             .add(pending.id, pending.destination, pending.ack);
         if let Some(receipt) = &pending.receipt {
@@ -557,10 +555,8 @@ impl ServerSession {
         let pending = self
             .pending_subscription
             .take()
-            .ok_or(SessionError::InvalidState(
-                "no SUBSCRIBE awaits confirmation",
-            ))?;
-        let reason = CloseReason::Protocol(Violation::Refused(message.to_owned()));
+            .ok_or(SessionError::NoSubscriptionPending)?;
+        let reason = CloseReason::Protocol(Violation::Refused(Refused::new(message)));
         self.fail(now, message.to_owned(), pending.receipt, reason);
         Ok(())
     }
