@@ -77,7 +77,7 @@ pub use ids::{ConnectionId, session_name};
 pub use pattern::Pattern;
 pub use settlement::Settlement;
 pub use shard::{ShardMessage, owner_of};
-pub use stats::BrokerStats;
+pub use stats::{BrokerStats, Figure, FigureKind};
 /// The session crate this broker is built on; the session types its API uses are re-exported
 /// here too, so that no other crate need be named.
 pub use stomp_session;

@@ -1,64 +1,120 @@
-//! [`BrokerStats`]: what a broker holds and has done.
+//! [`BrokerStats`]: what a broker holds and has done. Each figure is named once, in the list
+//! below, with its Prometheus name and help: the struct, the sum over shards, the log line and
+//! the metrics page all come from it.
 
-/// What a broker holds at one moment, from [`Broker::stats`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct BrokerStats {
-    /// Open connections.
-    pub connections: usize,
-    /// Subscriptions of all connections.
-    pub subscriptions: usize,
-    /// Literal topic destinations with at least one subscriber.
-    pub topics: usize,
-    /// Nodes of the pattern trie below its root: what pattern subscriptions hold.
-    pub pattern_nodes: usize,
-    /// Queues with messages or consumers.
-    pub queues: usize,
-    /// Messages waiting in queues for a consumer.
-    pub queued_messages: usize,
-    /// Octets held in queues, waiting or unacknowledged.
-    pub queued_bytes: usize,
-    /// Connections whose input is stopped by a queue limit.
-    pub paused_publishers: usize,
-    /// Logged-in users with at least one session.
-    pub users: usize,
-    /// Connections opened since the start.
-    pub opened: u64,
-    /// Sessions closed since the start.
-    pub closed: u64,
-    /// Sessions closed other than by the client's DISCONNECT.
-    pub closed_abnormally: u64,
-    /// Consumers closed for falling behind, since the start.
-    pub slow_consumers_closed: u64,
-    /// Frames received from clients since the start, heart-beats aside.
-    pub frames_received: u64,
-    /// Frames queued for clients since the start, heart-beats aside.
-    pub frames_sent: u64,
-    /// MESSAGE frames queued for subscribers since the start.
-    pub deliveries: u64,
-    /// Octets received from clients since the start: what the driver handed in.
-    pub octets_received: u64,
+use std::fmt;
+use std::ops::AddAssign;
+
+/// Whether a figure is a level now (a gauge) or a running total since the start (a counter).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FigureKind {
+    /// A level: it goes up and down.
+    Gauge,
+    /// A running total: it only goes up.
+    Counter,
 }
 
-impl std::ops::AddAssign for BrokerStats {
-    /// Adds another shard's figures: the server's are the sum of its shards'.
-    fn add_assign(&mut self, other: BrokerStats) {
-        self.connections += other.connections;
-        self.subscriptions += other.subscriptions;
-        self.topics += other.topics;
-        self.pattern_nodes += other.pattern_nodes;
-        self.queues += other.queues;
-        self.queued_messages += other.queued_messages;
-        self.queued_bytes += other.queued_bytes;
-        self.paused_publishers += other.paused_publishers;
-        self.users += other.users;
-        self.opened += other.opened;
-        self.closed += other.closed;
-        self.closed_abnormally += other.closed_abnormally;
-        self.slow_consumers_closed += other.slow_consumers_closed;
-        self.frames_received += other.frames_received;
-        self.frames_sent += other.frames_sent;
-        self.deliveries += other.deliveries;
-        self.octets_received += other.octets_received;
+/// One figure of [`BrokerStats`], as [`BrokerStats::figures`] lists it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Figure {
+    /// The field's name, as logs show it.
+    pub name: &'static str,
+    /// Its Prometheus metric name.
+    pub metric: &'static str,
+    /// Gauge or counter.
+    pub kind: FigureKind,
+    /// Its Prometheus help text.
+    pub help: &'static str,
+    /// Its value.
+    pub value: u64,
+}
+
+macro_rules! figures {
+    ($($(#[doc = $doc:literal])* $name:ident: $ty:ty, $kind:ident, $metric:literal, $help:literal;)*) => {
+        /// What a broker holds at one moment, from [`Broker::stats`](crate::Broker::stats).
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub struct BrokerStats {
+            $($(#[doc = $doc])* pub $name: $ty,)*
+        }
+
+        impl AddAssign for BrokerStats {
+            /// Adds another shard's figures: the server's are the sum of its shards'.
+            fn add_assign(&mut self, other: BrokerStats) {
+                $(self.$name += other.$name;)*
+            }
+        }
+
+        impl BrokerStats {
+            /// Every figure, in a fixed order, with its Prometheus name, kind and help.
+            pub fn figures(&self) -> impl Iterator<Item = Figure> {
+                [$(Figure {
+                    name: stringify!($name),
+                    metric: $metric,
+                    kind: figure_kind!($kind),
+                    help: $help,
+                    value: self.$name as u64,
+                }),*]
+                .into_iter()
+            }
+        }
+    };
+}
+
+macro_rules! figure_kind {
+    (gauge) => {
+        FigureKind::Gauge
+    };
+    (counter) => {
+        FigureKind::Counter
+    };
+}
+
+figures! {
+    /// Open connections.
+    connections: usize, gauge, "stomp_sessions", "Open STOMP connections.";
+    /// Subscriptions of all connections.
+    subscriptions: usize, gauge, "stomp_subscriptions", "Subscriptions of all sessions.";
+    /// Literal topic destinations with at least one subscriber.
+    topics: usize, gauge, "stomp_topics", "Topic destinations with a subscriber.";
+    /// Nodes of the pattern trie below its root: what pattern subscriptions hold.
+    pattern_nodes: usize, gauge, "stomp_pattern_nodes", "Nodes of the pattern trie.";
+    /// Queues with messages or consumers.
+    queues: usize, gauge, "stomp_queues", "Queues with messages or consumers.";
+    /// Messages waiting in queues for a consumer.
+    queued_messages: usize, gauge, "stomp_queued_messages", "Messages waiting in queues.";
+    /// Octets held in queues, waiting or unacknowledged.
+    queued_bytes: usize, gauge, "stomp_queued_bytes", "Octets held in queues, waiting or unacknowledged.";
+    /// Connections whose input is stopped by a queue limit.
+    paused_publishers: usize, gauge, "stomp_paused_publishers", "Connections whose input is stopped by a queue limit.";
+    /// Logged-in users with at least one session.
+    users: usize, gauge, "stomp_users", "Logged-in users with at least one session.";
+    /// Connections opened since the start.
+    opened: u64, counter, "stomp_sessions_opened_total", "Connections opened.";
+    /// Sessions closed since the start.
+    closed: u64, counter, "stomp_sessions_closed_total", "Sessions closed.";
+    /// Sessions closed other than by the client's DISCONNECT.
+    closed_abnormally: u64, counter, "stomp_sessions_closed_abnormally_total", "Sessions closed other than by DISCONNECT.";
+    /// Consumers closed for falling behind, since the start.
+    slow_consumers_closed: u64, counter, "stomp_slow_consumers_closed_total", "Consumers closed for falling behind.";
+    /// Frames received from clients since the start, heart-beats aside.
+    frames_received: u64, counter, "stomp_frames_received_total", "Frames received, heart-beats aside.";
+    /// Frames queued for clients since the start, heart-beats aside.
+    frames_sent: u64, counter, "stomp_frames_sent_total", "Frames sent, heart-beats aside.";
+    /// MESSAGE frames queued for subscribers since the start.
+    deliveries: u64, counter, "stomp_deliveries_total", "MESSAGE frames delivered to subscribers.";
+    /// Octets received from clients since the start: what the driver handed in.
+    octets_received: u64, counter, "stomp_received_bytes_total", "Octets read from clients.";
+}
+
+impl fmt::Display for BrokerStats {
+    /// Every figure as `name=value`, separated by spaces, as the server's summary logs them.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, figure) in self.figures().enumerate() {
+            let space = if i == 0 { "" } else { " " };
+            write!(f, "{space}{}={}", figure.name, figure.value)?;
+        }
+        Ok(())
     }
 }

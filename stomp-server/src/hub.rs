@@ -172,22 +172,7 @@ impl Hub {
         let stats = self.broker.stats();
         tracing::info!(
             shard = self.peers.index(),
-            connections = stats.connections,
-            users = stats.users,
-            subscriptions = stats.subscriptions,
-            topics = stats.topics,
-            queues = stats.queues,
-            queued_messages = stats.queued_messages,
-            queued_bytes = stats.queued_bytes,
-            paused_publishers = stats.paused_publishers,
-            opened = stats.opened,
-            closed = stats.closed,
-            closed_abnormally = stats.closed_abnormally,
-            slow_consumers_closed = stats.slow_consumers_closed,
-            frames_received = stats.frames_received,
-            frames_sent = stats.frames_sent,
-            deliveries = stats.deliveries,
-            octets_received = stats.octets_received,
+            figures = %stats,
             relay_available = self.relay.as_ref().map(RelayBridge::available),
             "summary"
         );

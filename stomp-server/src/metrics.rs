@@ -6,6 +6,8 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use stomp_broker::FigureKind;
+
 use crate::handle::Handle;
 use crate::stats::Stats;
 
@@ -36,87 +38,12 @@ pub(crate) fn render(stats: &Stats) -> String {
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
         );
     };
-    let gauges = [
-        ("stomp_sessions", "Open STOMP connections.", b.connections),
-        (
-            "stomp_users",
-            "Logged-in users with at least one session.",
-            b.users,
-        ),
-        (
-            "stomp_subscriptions",
-            "Subscriptions of all sessions.",
-            b.subscriptions,
-        ),
-        (
-            "stomp_topics",
-            "Topic destinations with a subscriber.",
-            b.topics,
-        ),
-        (
-            "stomp_queues",
-            "Queues with messages or consumers.",
-            b.queues,
-        ),
-        (
-            "stomp_queued_messages",
-            "Messages waiting in queues.",
-            b.queued_messages,
-        ),
-        (
-            "stomp_queued_bytes",
-            "Octets held in queues, waiting or unacknowledged.",
-            b.queued_bytes,
-        ),
-        (
-            "stomp_paused_publishers",
-            "Connections whose input is stopped by a queue limit.",
-            b.paused_publishers,
-        ),
-    ];
-    for (name, help, value) in gauges {
-        metric(name, "gauge", help, value as u64);
-    }
-    let counters = [
-        (
-            "stomp_sessions_opened_total",
-            "Connections opened.",
-            b.opened,
-        ),
-        ("stomp_sessions_closed_total", "Sessions closed.", b.closed),
-        (
-            "stomp_sessions_closed_abnormally_total",
-            "Sessions closed other than by DISCONNECT.",
-            b.closed_abnormally,
-        ),
-        (
-            "stomp_slow_consumers_closed_total",
-            "Consumers closed for falling behind.",
-            b.slow_consumers_closed,
-        ),
-        (
-            "stomp_frames_received_total",
-            "Frames received, heart-beats aside.",
-            b.frames_received,
-        ),
-        (
-            "stomp_frames_sent_total",
-            "Frames sent, heart-beats aside.",
-            b.frames_sent,
-        ),
-        (
-            "stomp_deliveries_total",
-            "MESSAGE frames delivered to subscribers.",
-            b.deliveries,
-        ),
-        (
-            "stomp_received_bytes_total",
-            "Octets read from clients.",
-            b.octets_received,
-        ),
-    ];
-    for (name, help, value) in counters {
-        metric(name, "counter", help, value);
+    for figure in b.figures() {
+        let kind = match figure.kind {
+            FigureKind::Gauge => "gauge",
+            FigureKind::Counter => "counter",
+        };
+        metric(figure.metric, kind, figure.help, figure.value);
     }
     if let Some(available) = stats.relay_available {
         let help = "Relay mode: 1 while every connection to the other broker is up, else 0.";
