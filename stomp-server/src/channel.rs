@@ -45,6 +45,7 @@ pub(crate) enum ToHub {
     /// What another shard sent.
     Peer(FromPeer),
     /// Relay mode: the other broker's side.
+    #[cfg_attr(not(feature = "relay"), allow(dead_code))]
     Relay(FromRelay),
 }
 
@@ -141,6 +142,7 @@ pub(crate) struct Control {
 
 /// What the relay tells the broker task.
 #[derive(Debug)]
+#[cfg_attr(not(feature = "relay"), allow(dead_code))]
 pub(crate) enum FromRelay {
     /// The other broker's answer to a relayed SUBSCRIBE.
     Subscribed {

@@ -41,11 +41,8 @@ pub(crate) async fn serve(
                 None => serve_one(stream, router, peer, at, head_timeout).await,
                 Some(tls) => {
                     let deadline = at + head_timeout;
-                    let handshake = tls.acceptor().accept(stream);
-                    match tokio::time::timeout_at(deadline.into(), handshake).await {
-                        Ok(Ok(stream)) => serve_one(stream, router, peer, at, head_timeout).await,
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake not done in time"),
+                    if let Some(stream) = tls.handshake(stream, deadline, &peer).await {
+                        serve_one(stream, router, peer, at, head_timeout).await;
                     }
                 }
             }

@@ -17,8 +17,7 @@ use crate::app_bridge::{AppBridge, Mapping};
 use crate::channel::{Client, Command, Control, Out, ToHub};
 use crate::handle::Handle;
 use crate::peers::{FromPeer, Peers};
-use crate::relay::RelayConfig;
-use crate::relay_bridge::RelayBridge;
+use crate::relay_bridge::{RelayBridge, RelayConfig};
 use crate::stats::Stats;
 use crate::watchdog::{Progress, Work};
 

@@ -85,14 +85,24 @@ mod handle;
 mod http;
 mod hub;
 mod message;
+#[cfg(feature = "metrics")]
 mod metrics;
 mod peers;
+#[cfg(feature = "relay")]
 mod relay;
+#[cfg(feature = "relay")]
+mod relay_bridge;
+#[cfg(not(feature = "relay"))]
+#[path = "no_relay.rs"]
 mod relay_bridge;
 mod route;
 mod server;
 mod stats;
 mod tcp;
+#[cfg(feature = "tls")]
+mod tls;
+#[cfg(not(feature = "tls"))]
+#[path = "no_tls.rs"]
 mod tls;
 mod watchdog;
 mod worker;
@@ -103,10 +113,16 @@ pub use context::Context;
 pub use error::{PublishError, Stopped};
 pub use handle::Handle;
 pub use message::{Failure, IntoReply, JSON, Json, Message, Payload, TEXT};
+#[cfg(feature = "relay")]
+#[cfg_attr(docsrs, doc(cfg(feature = "relay")))]
 pub use relay::{RelayConfig, RelayUrlError};
 pub use server::{Server, ServerBuilder};
 pub use stats::Stats;
 pub use stomp_broker::{self, BrokerConfig, BrokerStats};
 pub use stomp_session::{self, ConnectRequest, Refused, ServerConfig};
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub use tls::Tls;
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub use tokio_rustls::rustls;

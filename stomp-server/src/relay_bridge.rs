@@ -12,7 +12,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::channel::{FromRelay, ToHub};
 use crate::error::PublishError;
-use crate::relay::{Relay, RelayConfig};
+use crate::relay::Relay;
+pub(crate) use crate::relay::RelayConfig;
 
 /// Owned headers as the broker's borrowed pairs.
 fn pairs(headers: &[(String, String)]) -> Vec<(&str, &str)> {

@@ -16,11 +16,14 @@ use crate::channel::ToHub;
 use crate::connection::Settings;
 use crate::handle::Handle;
 use crate::hub::{Hub, HubSettings};
+#[cfg(feature = "metrics")]
+use crate::metrics;
 use crate::peers::Peers;
-use crate::relay::RelayConfig;
+use crate::relay_bridge::RelayConfig;
+#[cfg(feature = "tls")]
 use crate::tls::Tls;
 use crate::watchdog::{self, Progress};
-use crate::{http, metrics, tcp, ws};
+use crate::{http, tcp, ws};
 
 /// How a [`Server`] is set up: the broker's configuration, the application, and the bounds of
 /// the transports. [`Server::builder`] starts one with every default.
@@ -105,6 +108,7 @@ impl ServerBuilder {
     /// while it has one.
     ///
     /// [`PublishError::BrokerUnavailable`]: crate::PublishError::BrokerUnavailable
+    #[cfg(feature = "relay")]
     pub fn relay(mut self, relay: RelayConfig) -> ServerBuilder {
         self.relay = Some(relay);
         self
@@ -277,6 +281,7 @@ impl Server {
     /// (`.route("/metrics", server.metrics())`): sessions (open, opened, closed, closed
     /// abnormally), frames in and out, deliveries, slow consumers closed, subscriptions,
     /// queues and their depths.
+    #[cfg(feature = "metrics")]
     pub fn metrics<S: Clone + Send + Sync + 'static>(&self) -> MethodRouter<S> {
         get(metrics::serve).with_state(self.handle.clone())
     }
@@ -284,9 +289,10 @@ impl Server {
     /// A router with the endpoint at `/stomp` and the figures at `/metrics`, to serve as it is
     /// or merge into an application's router.
     pub fn router(&self) -> Router {
-        Router::new()
-            .route("/stomp", self.endpoint())
-            .route("/metrics", self.metrics())
+        let router = Router::new().route("/stomp", self.endpoint());
+        #[cfg(feature = "metrics")]
+        let router = router.route("/metrics", self.metrics());
+        router
     }
 
     /// Serves STOMP over TCP on `listener` until it fails (as when out of descriptors, it
@@ -298,6 +304,7 @@ impl Server {
     /// Serves STOMP over TLS on `listener` (clients' `tls://` or `ssl://`), as
     /// [`serve_tcp`](Self::serve_tcp) does over TCP; each handshake must be done within the
     /// session's connect timeout, which counts from the accept.
+    #[cfg(feature = "tls")]
     pub fn serve_tls(
         &self,
         listener: TcpListener,
@@ -322,6 +329,7 @@ impl Server {
     /// Serves `router` over HTTPS on `listener`, bounded as
     /// [`serve_http`](Self::serve_http) is, the TLS handshake within the same deadline as the
     /// request head: STOMP over WebSocket is then `wss://`.
+    #[cfg(feature = "tls")]
     pub fn serve_https(
         &self,
         listener: TcpListener,

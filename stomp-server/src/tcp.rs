@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::time::{timeout, timeout_at};
+use tokio::time::timeout;
 
 use crate::connection::{self, BATCH_BUFFERS, ReadError, Reader, Settings, Writer};
 use crate::tls::Tls;
@@ -99,20 +99,12 @@ pub(crate) async fn listen(listener: TcpListener, settings: Settings, tls: Optio
             tokio::spawn(connection::serve(reader, writer, accepted, settings));
             return;
         };
-        let acceptor = tls.acceptor().clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let deadline = accepted.at + settings.connect_timeout;
-            match timeout_at(deadline.into(), acceptor.accept(stream)).await {
-                Ok(Ok(stream)) => {
-                    let (reader, writer) = split(stream);
-                    connection::serve(reader, writer, accepted, settings).await;
-                }
-                Ok(Err(e)) => {
-                    tracing::debug!(peer = %accepted.peer, error = %e, "TLS handshake failed")
-                }
-                Err(_) => {
-                    tracing::debug!(peer = %accepted.peer, "TLS handshake not done in time")
-                }
+            if let Some(stream) = tls.handshake(stream, deadline, &accepted.peer).await {
+                let (reader, writer) = split(stream);
+                connection::serve(reader, writer, accepted, settings).await;
             }
         });
     })

@@ -6,10 +6,15 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
+use std::time::Instant;
+
+use tokio::net::TcpStream;
+use tokio::time::timeout_at;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::{self, ServerConfig};
+use tokio_rustls::server::TlsStream;
 
 /// The TLS side of a listener: [`Server::serve_tls`](crate::Server::serve_tls) and
 /// [`Server::serve_https`](crate::Server::serve_https) take one.
@@ -69,8 +74,25 @@ impl Tls {
         }
     }
 
-    pub(crate) fn acceptor(&self) -> &TlsAcceptor {
-        &self.acceptor
+    /// The handshake of a client accepted at a listener, done by `deadline`; `None` (logged)
+    /// when it fails or is late.
+    pub(crate) async fn handshake(
+        &self,
+        stream: TcpStream,
+        deadline: Instant,
+        peer: &str,
+    ) -> Option<TlsStream<TcpStream>> {
+        match timeout_at(deadline.into(), self.acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => Some(stream),
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                None
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "TLS handshake not done in time");
+                None
+            }
+        }
     }
 }
 
