@@ -33,7 +33,8 @@ pub fn owner_of(destination: &str, count: usize) -> usize {
 }
 
 /// What one shard tells another, opaque to the driver: carry it from a
-/// [`BrokerEvent::ToShard`] to [`Broker::handle_shard`] of the shard it names.
+/// [`BrokerEvent::ToShard`](crate::BrokerEvent::ToShard) to
+/// [`Broker::handle_shard`](crate::Broker::handle_shard) of the shard it names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShardMessage(pub(crate) Inner);
 

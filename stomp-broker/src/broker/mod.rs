@@ -139,24 +139,26 @@ impl Connection {
 /// With [`BrokerConfig::with_relay`], broker destinations are another broker's (RabbitMQ,
 /// ActiveMQ), reached through a relay the driver runs; sessions, application destinations,
 /// user destinations and every bound stay here. Then:
-/// - a SUBSCRIBE to a broker destination is a [`BrokerEvent::Relay(RelayEvent::Subscribe)`], and waits (its
-///   session acting on nothing it received after it) until the driver answers with
-///   [`relay_subscribed`](Self::relay_subscribed), which sends its RECEIPT or refuses it with
-///   an ERROR; its end is a [`BrokerEvent::Relay(RelayEvent::Unsubscribe)`];
-/// - a SEND to a broker destination is a [`BrokerEvent::Relay(RelayEvent::Send)`] (at COMMIT, when it was in
-///   a transaction), and [`publish`](Self::publish) a [`BrokerEvent::Relay(RelayEvent::Publish)`];
+/// - a SUBSCRIBE to a broker destination is a
+///   [`RelayEvent::Subscribe`](crate::RelayEvent::Subscribe), and waits (its session acting on
+///   nothing it received after it) until the driver answers with
+///   [`relay_subscribed`](Self::relay_subscribed), which sends its RECEIPT or refuses it with an
+///   ERROR; its end is a [`RelayEvent::Unsubscribe`](crate::RelayEvent::Unsubscribe);
+/// - a SEND to a broker destination is a [`RelayEvent::Send`](crate::RelayEvent::Send) (at COMMIT,
+///   when it was in a transaction), and [`publish`](Self::publish) a
+///   [`RelayEvent::Publish`](crate::RelayEvent::Publish);
 /// - messages from the other broker come in with [`relay_deliver`](Self::relay_deliver); the
 ///   client's ACKs and NACKs of them, and under auto ack each one written to the client, come
-///   out as [`BrokerEvent::Relay(RelayEvent::Settle)`]s, so that the relay lets the other broker send a
-///   subscription more only as fast as its client takes them.
+///   out as [`RelayEvent::Settle`](crate::RelayEvent::Settle)s, so that the relay lets the other
+///   broker send a subscription more only as fast as its client takes them.
 ///
 /// # Shards
 ///
 /// With [`BrokerConfig::with_shard`], several brokers are one server's shards, each with its
 /// own connections, so that routing runs on as many cores. Each broker destination has one
-/// owner shard ([`owner_of`]): a SEND anywhere goes to it, a topic's owner hands each message
-/// to every shard for its own subscribers, and a queue's owner keeps the queue and hands its
-/// messages to consumers on any shard. Every subscriber of a destination then gets its
+/// owner shard ([`owner_of`](crate::owner_of)): a SEND anywhere goes to it, a topic's owner hands
+/// each message to every shard for its own subscribers, and a queue's owner keeps the queue and
+/// hands its messages to consumers on any shard. Every subscriber of a destination then gets its
 /// messages in one order, in which each publisher's keep the order they were sent in. What
 /// one shard has for another comes out as a [`BrokerEvent::ToShard`], for the driver to
 /// carry, in order, to that shard's [`handle_shard`](Self::handle_shard). Connection and
@@ -488,7 +490,8 @@ impl Broker {
     }
 
     /// Whether the driver should read `connection`'s input: false while it is flow-controlled
-    /// because a queue it sent to is over its limit, or held by [`hold_input`](Self::hold_input). Its heart-beats do not count meanwhile.
+    /// because a queue it sent to is over its limit, or held by [`hold_input`](Self::hold_input).
+    /// Its heart-beats do not count meanwhile.
     pub fn wants_input(&self, connection: ConnectionId) -> bool {
         self.connections
             .get(&connection)

@@ -17,10 +17,10 @@ use crate::shard::{Inner, Peer};
 use super::{Broker, HeldElsewhere};
 
 impl Broker {
-    /// The other broker's answer to a [`BrokerEvent::Relay(RelayEvent::Subscribe)`]: `Ok` confirms the
-    /// subscription (its RECEIPT goes out, and the session acts on what it received next);
-    /// `Err` refuses it with an ERROR carrying the message, and the session closes. An answer
-    /// for a subscription or connection that is gone meanwhile is ignored.
+    /// The other broker's answer to a [`RelayEvent::Subscribe`](crate::RelayEvent::Subscribe): `Ok`
+    /// confirms the subscription (its RECEIPT goes out, and the session acts on what it received
+    /// next); `Err` refuses it with an ERROR carrying the message, and the session closes. An
+    /// answer for a subscription or connection that is gone meanwhile is ignored.
     pub fn relay_subscribed(
         &mut self,
         connection: ConnectionId,
@@ -97,9 +97,9 @@ impl Broker {
     }
 
     /// The other broker took a relayed SEND of `connection` that asked for a RECEIPT: the
-    /// RECEIPT with `receipt_id` goes out now (the [`BrokerEvent::Relay(RelayEvent::Send)`]'s frame carries
-    /// the id as its `receipt` header; one inside a transaction was answered already). A
-    /// refused one is the driver's to close with an ERROR.
+    /// RECEIPT with `receipt_id` goes out now (the [`RelayEvent::Send`](crate::RelayEvent::Send)'s
+    /// frame carries the id as its `receipt` header; one inside a transaction was answered
+    /// already). A refused one is the driver's to close with an ERROR.
     pub fn relay_sent(&mut self, connection: ConnectionId, now: Instant, receipt_id: &str) {
         let Some(c) = self.connections.get_mut(&connection) else {
             return;

@@ -17,7 +17,7 @@ use super::{Broker, Unwritten};
 impl Broker {
     /// Publishes a message to a broker destination, as a SEND there would; returns its id. A
     /// queue takes it whatever its size: the application bounds what it publishes. In relay
-    /// mode it becomes a [`BrokerEvent::Relay(RelayEvent::Publish)`].
+    /// mode it becomes a [`RelayEvent::Publish`](crate::RelayEvent::Publish).
     pub fn publish(
         &mut self,
         now: Instant,

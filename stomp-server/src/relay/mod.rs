@@ -2,7 +2,7 @@
 //! many nodes share them ([`ServerBuilder::relay`](crate::ServerBuilder::relay)).
 //!
 //! The broker task keeps the sessions, the application and user destinations; this module
-//! carries the broker's relay events ([`stomp_broker::BrokerEvent::Relay(RelayEvent::Subscribe)`] and the
+//! carries the broker's relay events ([`stomp_broker::RelayEvent::Subscribe`] and the
 //! rest) to a few broker connections, multiplexed: each session's relayed subscriptions and
 //! SENDs go over one of [`RelayConfig::connections`] connections (by connection id), under
 //! the relay's own subscription ids, and the application's publishes and the user

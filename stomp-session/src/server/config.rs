@@ -15,7 +15,8 @@ use crate::heartbeat::HeartBeat;
 /// `receipt-id`), before any RECEIPT, and then the close.
 pub trait SendCheck: Send + Sync {
     /// `Ok` if the client acting as `user` (its login, unless the application named another
-    /// user with [`ServerSession::set_user`]) may send `frame` to `destination`.
+    /// user with [`ServerSession::set_user`](crate::ServerSession::set_user)) may send `frame` to
+    /// `destination`.
     fn check(&self, user: Option<&str>, destination: &str, frame: &FrameBuf)
     -> Result<(), Refused>;
 }
@@ -81,8 +82,8 @@ impl fmt::Debug for ServerConfig {
 
 impl Default for ServerConfig {
     /// Every version, heart-beats of 10000,10000 ms with a margin of 2 periods, 10 s to send
-    /// CONNECT, `host` not required, the default limits; at most 200,000 subscriptions and 16 open transactions
-    /// per connection, each transaction holding at most 10,000 frames and 16 MiB.
+    /// CONNECT, `host` not required, the default limits; at most 200,000 subscriptions and 16 open
+    /// transactions per connection, each transaction holding at most 10,000 frames and 16 MiB.
     fn default() -> Self {
         ServerConfig {
             versions: Version::ALL.to_vec(),
@@ -183,9 +184,11 @@ impl ServerConfig {
         self
     }
 
-    /// Whether each SUBSCRIBE waits for [`ServerSession::confirm_subscription`] or
-    /// [`ServerSession::refuse_subscription`] before it takes effect and its RECEIPT is sent, so
-    /// that the application can refuse destinations it does not serve. Later frames wait too.
+    /// Whether each SUBSCRIBE waits for
+    /// [`ServerSession::confirm_subscription`](crate::ServerSession::confirm_subscription) or
+    /// [`ServerSession::refuse_subscription`](crate::ServerSession::refuse_subscription) before it
+    /// takes effect and its RECEIPT is sent, so that the application can refuse destinations it
+    /// does not serve. Later frames wait too.
     pub fn confirm_subscriptions(&self) -> bool {
         self.confirm_subscriptions
     }
@@ -198,9 +201,9 @@ impl ServerConfig {
     }
 
     /// Whether the RECEIPT a SEND outside a transaction asks for waits until the application
-    /// calls [`ServerSession::send_receipt_for`] (default: no, it is sent once the SEND is
-    /// acted on): a relay answers once the other broker took the message. A SEND inside a
-    /// transaction is answered as it arrives, as ever (1.2 "RECEIPT").
+    /// calls [`ServerSession::send_receipt_for`](crate::ServerSession::send_receipt_for) (default:
+    /// no, it is sent once the SEND is acted on): a relay answers once the other broker took the
+    /// message. A SEND inside a transaction is answered as it arrives, as ever (1.2 "RECEIPT").
     pub fn defer_send_receipts(&self) -> bool {
         self.defer_send_receipts
     }

@@ -297,9 +297,10 @@ impl ServerSession {
     /// Takes bytes received from the client, in any chunking.
     ///
     /// Before the session is established, at most one head's worth
-    /// ([`Limits::max_head_bytes`]) is taken in all, and a first frame other than CONNECT or
-    /// STOMP is refused as soon as its command line is in, before its headers and body are
-    /// read (1.2 "Connecting"): a client that is not let in costs one head of memory.
+    /// ([`Limits::max_head_bytes`](crate::Limits::max_head_bytes)) is taken in all, and a first
+    /// frame other than CONNECT or STOMP is refused as soon as its command line is in, before its
+    /// headers and body are read (1.2 "Connecting"): a client that is not let in costs one head of
+    /// memory.
     pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) {
         self.now = now;
         if matches!(self.state, State::Closing | State::Closed) {

@@ -9,7 +9,7 @@ fn the_readme_shows_the_examples_that_run() {
     for (path, example) in [
         (
             "stomp-server/examples/axum_app.rs",
-            include_str!("../examples/axum_app.rs"),
+            include_str!("../../stomp-server/examples/axum_app.rs"),
         ),
         (
             "stomp-tokio/examples/client.rs",
