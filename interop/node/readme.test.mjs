@@ -1,17 +1,17 @@
-// The README's stompjs snippet, run as written against stomp-server: with the WebSocket URL
+// The stompjs snippet of docs/server.md, run as written against stomp-server: with the WebSocket URL
 // scripts/interop picked instead of the default, and Node given the browser's WebSocket (the
-// `ws` package) first, as the README says.
+// `ws` package) first, as the page says.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+const readme = fs.readFileSync(new URL('../../docs/server.md', import.meta.url), 'utf8');
 
-test('the README snippet gets its RESPONSE and the room its MESSAGE', async () => {
+test('the docs/server.md snippet gets its RESPONSE and the room its MESSAGE', async () => {
   const blocks = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]);
-  assert.equal(blocks.length, 1, 'README.md should hold one JavaScript snippet');
+  assert.equal(blocks.length, 1, 'docs/server.md should hold one JavaScript snippet');
   const url = 'ws://127.0.0.1:15674/stomp';
   assert.ok(blocks[0].includes(url));
   const program = [

@@ -96,3 +96,8 @@ pub use transaction::Transaction;
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct Readme;
+
+/// The Rust examples of docs/client.md, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/client.md")]
+struct ClientGuide;
