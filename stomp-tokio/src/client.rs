@@ -12,7 +12,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_rustls::rustls;
 
 use crate::Error;
-use crate::driver::{Command, Control, Driver, Setup, Verdict};
+use crate::command::{Command, Control, Verdict};
+use crate::driver::{Driver, Setup};
 use crate::endpoint::Endpoint;
 use crate::events::{Events, Shared};
 use crate::message::Message;

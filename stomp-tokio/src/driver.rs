@@ -22,6 +22,7 @@ use tokio::time::{sleep_until, timeout};
 use tokio_rustls::TlsConnector;
 
 use crate::Error;
+use crate::command::{Command, Control, Ending, Verdict};
 use crate::endpoint::Endpoint;
 use crate::events::{ConnectionEvent, ConnectionInfo, Shared};
 use crate::message::Message;
@@ -31,63 +32,6 @@ use crate::transport::Transport;
 
 /// Commands processed in a row before what they queued is written.
 const BATCH: usize = 64;
-
-/// What the application asks of the connection, in the order it asked.
-pub(crate) enum Command {
-    Send {
-        frame: SendFrame,
-        /// Answered at the RECEIPT when there is one, else once the frame is queued.
-        done: Option<oneshot::Sender<Result<(), Error>>>,
-    },
-    Subscribe {
-        destination: String,
-        ack: AckMode,
-        headers: Vec<(String, String)>,
-        messages: mpsc::Sender<Message>,
-        /// Answered at the SUBSCRIBE's RECEIPT: the subscription is active at the server.
-        done: oneshot::Sender<Result<SubscriptionId, Error>>,
-    },
-    Acknowledge {
-        message: Box<Message>,
-        verdict: Verdict,
-        transaction: Option<TransactionId>,
-        /// Answered at the RECEIPT; without it, no RECEIPT is asked for.
-        done: Option<oneshot::Sender<Result<(), Error>>>,
-    },
-    Begin {
-        /// Answered at the BEGIN's RECEIPT.
-        done: oneshot::Sender<Result<TransactionId, Error>>,
-    },
-    End {
-        id: TransactionId,
-        ending: Ending,
-        /// Answered at the RECEIPT; none for an abort on drop.
-        done: Option<oneshot::Sender<Result<(), Error>>>,
-    },
-}
-
-/// What a client does with a message it was handed (STOMP 1.2 "ACK", "NACK").
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    Ack,
-    Nack,
-}
-
-/// How a transaction ends (STOMP 1.2 "COMMIT", "ABORT").
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Ending {
-    Commit,
-    Abort,
-}
-
-/// What goes past the command queue: it is never full, and it is read while the connection is
-/// down.
-pub(crate) enum Control {
-    /// A subscription was dropped.
-    Unsubscribe(SubscriptionId),
-    /// Leave: after the commands queued so far when connected; at once while reconnecting.
-    Disconnect(oneshot::Sender<Result<(), Error>>),
-}
 
 /// Who waits for a RECEIPT.
 enum Waiter {

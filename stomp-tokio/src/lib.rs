@@ -65,6 +65,7 @@
 #![deny(missing_docs)]
 
 mod client;
+mod command;
 mod driver;
 mod endpoint;
 mod error;

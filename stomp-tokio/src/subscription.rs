@@ -9,7 +9,7 @@ use stomp_session::{AckMode, SubscriptionId};
 use tokio::sync::mpsc;
 
 use crate::client::Client;
-use crate::driver::{Command, Verdict};
+use crate::command::{Command, Verdict};
 use crate::error::Error;
 use crate::message::Message;
 use crate::receipt::Receipt;

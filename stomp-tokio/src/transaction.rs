@@ -5,7 +5,7 @@ use std::fmt;
 use stomp_session::{SendFrame, TransactionId};
 
 use crate::client::Client;
-use crate::driver::{Command, Ending, Verdict};
+use crate::command::{Command, Ending, Verdict};
 use crate::error::Error;
 use crate::message::Message;
 

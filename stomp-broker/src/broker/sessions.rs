@@ -373,10 +373,10 @@ impl Broker {
             .unwrap_or_default();
         // In relay mode the session left this SEND's RECEIPT to the broker (one inside a
         // transaction was answered as it arrived).
-        let deferred_receipt = match self.config.relay && frame.header("transaction").is_none() {
-            true => frame.header("receipt").map(|r| r.into_owned()),
-            false => None,
-        };
+        let deferred = self.config.relay && frame.header("transaction").is_none();
+        let deferred_receipt = deferred
+            .then(|| frame.header("receipt").map(|r| r.into_owned()))
+            .flatten();
         if self.policy.is_app(&destination) {
             self.events.push_back(BrokerEvent::AppMessage {
                 connection,
