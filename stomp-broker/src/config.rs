@@ -347,6 +347,17 @@ pub trait Authorizer: Send + Sync {
         Ok(request.login.clone())
     }
 
+    /// Whether CONNECTs are decided off the broker (an async login): instead of calling
+    /// [`connect`](Self::connect), the broker reports [`BrokerEvent::Login`] and the session
+    /// waits, within its CONNECT deadline, for [`Broker::log_in`]; the broker serves the other
+    /// sessions meanwhile. Default `false`.
+    ///
+    /// [`BrokerEvent::Login`]: crate::BrokerEvent::Login
+    /// [`Broker::log_in`]: crate::Broker::log_in
+    fn decides_later(&self) -> bool {
+        false
+    }
+
     /// Whether `user` may subscribe to `destination` with `frame` (within the broker, user or
     /// application prefixes).
     fn subscribe(

@@ -12,6 +12,16 @@ use crate::shard::ShardMessage;
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BrokerEvent {
+    /// A client's CONNECT waits for the application's verdict ([`Broker::log_in`]), as the
+    /// [`Authorizer`](crate::Authorizer) [decides later](crate::Authorizer::decides_later).
+    ///
+    /// [`Broker::log_in`]: crate::Broker::log_in
+    Login {
+        /// The connection.
+        connection: ConnectionId,
+        /// Its CONNECT.
+        request: stomp_session::ConnectRequest,
+    },
     /// A client connected.
     Connected {
         /// The connection.
@@ -19,6 +29,26 @@ pub enum BrokerEvent {
         /// The user it acts as, as the [`Authorizer`](crate::Authorizer) named it (by default
         /// its login).
         user: Option<String>,
+    },
+    /// A session subscribed to a broker destination (not an application one: see
+    /// [`AppSubscribe`](BrokerEvent::AppSubscribe)).
+    Subscribed {
+        /// The connection.
+        connection: ConnectionId,
+        /// The subscription's id.
+        id: SubscriptionId,
+        /// Its destination.
+        destination: String,
+    },
+    /// A session ended one of its subscriptions with UNSUBSCRIBE (a session that closes
+    /// reports [`Closed`](BrokerEvent::Closed) alone).
+    Unsubscribed {
+        /// The connection.
+        connection: ConnectionId,
+        /// The subscription's id.
+        id: SubscriptionId,
+        /// Its destination.
+        destination: String,
     },
     /// A SEND to an application destination.
     AppMessage {

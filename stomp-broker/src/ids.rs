@@ -26,3 +26,13 @@ pub(crate) struct SubscriberKey(pub(crate) u64);
 pub fn session_name(connection: ConnectionId) -> String {
     format!("session-{connection}")
 }
+
+/// The connection a [`session_name`] names, if it is one.
+pub fn connection_named(session: &str) -> Option<ConnectionId> {
+    let number = session.strip_prefix("session-")?;
+    // Only the form `session_name` writes: no sign, no leading zero.
+    if number.starts_with(['+', '0']) && number != "0" {
+        return None;
+    }
+    number.parse().ok().map(ConnectionId)
+}

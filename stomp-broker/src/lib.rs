@@ -73,7 +73,7 @@ mod stats;
 pub use broker::Broker;
 pub use config::{AllowAll, Authorizer, BrokerConfig, Shard};
 pub use event::{BrokerEvent, RelayEvent};
-pub use ids::{ConnectionId, session_name};
+pub use ids::{ConnectionId, connection_named, session_name};
 pub use pattern::Pattern;
 pub use settlement::Settlement;
 pub use shard::{ShardMessage, owner_of};

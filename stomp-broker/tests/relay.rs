@@ -96,15 +96,22 @@ fn a_relayed_subscribe_waits_for_the_relay_and_holds_what_follows() {
 
     answer(&mut net, alice, &id, Ok(()));
     assert_eq!(net.receipts(alice), 1, "the SUBSCRIBE's RECEIPT alone");
-    // The SEND went to the relay, not to any local subscriber; its RECEIPT waits for the
-    // other broker's.
+    // The subscription is reported once the other broker took it. The SEND went to the
+    // relay, not to any local subscriber; its RECEIPT waits for the other broker's.
     let events = take_events(&mut net);
     let receipt = match &events[..] {
         [
+            BrokerEvent::Subscribed {
+                destination: subscribed,
+                ..
+            },
             BrokerEvent::Relay(RelayEvent::Send {
                 destination, frame, ..
             }),
-        ] if destination == "/topic/news" && &frame.body()[..] == b"after" => {
+        ] if subscribed == "/topic/news"
+            && destination == "/topic/news"
+            && &frame.body()[..] == b"after" =>
+        {
             frame.header("receipt").unwrap().into_owned()
         }
         _ => panic!("{events:?}"),

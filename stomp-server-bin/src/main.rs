@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use clap::Parser;
 use stomp_chat as chat;
-use stomp_server::{App, ConnectRequest, Refused, Server, Tls};
+#[cfg(feature = "test-hooks")]
+use stomp_server::Inbound;
+use stomp_server::{Admit, App, Login, Refused, Server, Tls};
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -24,38 +26,33 @@ use tracing_subscriber::EnvFilter;
 fn one_login(
     login: String,
     passcode: String,
-) -> impl Fn(&ConnectRequest) -> Result<Option<String>, Refused> + Send + Sync {
+) -> impl Fn(Login) -> std::future::Ready<Result<Admit, Refused>> + Send + Sync {
     move |request| {
-        let given = request.login.as_deref().unwrap_or_default();
-        let secret = request
-            .passcode
-            .as_ref()
-            .map(|p| p.expose())
-            .unwrap_or_default();
+        let given = request.login().unwrap_or_default();
+        let secret = request.passcode().unwrap_or_default();
         let same_login = given.as_bytes().ct_eq(login.as_bytes());
         let same_passcode = secret.as_bytes().ct_eq(passcode.as_bytes());
-        if bool::from(same_login & same_passcode) {
-            Ok(Some(login.clone()))
+        let verdict = if bool::from(same_login & same_passcode) {
+            Ok(Admit::user(login.clone()))
         } else {
             Err("bad login or passcode".into())
-        }
+        };
+        std::future::ready(verdict)
     }
 }
 
-/// A test hook (feature `test-hooks`, for this project's own tests only): a CONNECT with
-/// `login` holds its broker task for good, as a login hook stuck on a lock would; every other
-/// login is let in as itself.
+/// A test hook (feature `test-hooks`, for this project's own tests only): a SEND or
+/// SUBSCRIBE of user `login` holds its broker task for good, as an interceptor stuck on a lock
+/// would.
 #[cfg(feature = "test-hooks")]
-fn stall_on(
-    login: String,
-) -> impl Fn(&ConnectRequest) -> Result<Option<String>, Refused> + Send + Sync {
-    move |request| {
-        if request.login.as_deref() == Some(login.as_str()) {
+fn stall_on(login: String) -> impl Fn(&Inbound<'_>) -> Result<(), Refused> + Send + Sync {
+    move |inbound| {
+        if inbound.user == Some(login.as_str()) {
             loop {
                 std::thread::sleep(Duration::from_secs(3600));
             }
         }
-        Ok(request.login.clone())
+        Ok(())
     }
 }
 
@@ -181,7 +178,7 @@ async fn run(args: cli::Args, stop: oneshot::Receiver<()>) -> std::io::Result<()
     }
     #[cfg(feature = "test-hooks")]
     if let Ok(login) = std::env::var("STOMP_SERVER_STALL_LOGIN") {
-        app = app.authenticate(stall_on(login));
+        app = app.intercept(stall_on(login));
     }
     // A certificate that cannot be read stops the start, before anything listens.
     let tls = match (&args.tls_cert, &args.tls_key) {

@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::peer::{Peer, body};
-use stomp_server::{App, Context, Failure, Failures, Json, Message, Payload, Server};
+use stomp_server::{Admit, App, Context, Failure, Failures, Json, Login, Message, Payload, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -215,12 +215,9 @@ async fn failures_are_errors_or_replies_as_configured() {
 #[tokio::test]
 async fn the_connect_hook_names_the_user_and_interceptors_refuse_before_the_receipt() {
     let app = echo()
-        .authenticate(|connect| {
-            match (
-                connect.login.as_deref(),
-                connect.passcode.as_ref().map(|p| p.expose()),
-            ) {
-                (Some(login), Some("open sesame")) => Ok(Some(format!("user-{login}"))),
+        .authenticate(|connect: Login| async move {
+            match (connect.login(), connect.passcode()) {
+                (Some(login), Some("open sesame")) => Ok(Admit::user(format!("user-{login}"))),
                 _ => Err("who are you?".into()),
             }
         })

@@ -53,7 +53,7 @@ fn exchange(server: &Server, frames: &str, until: &str, limit: Duration) -> Stri
 fn hold_shard_zero(server: &Server) -> TcpStream {
     let mut socket = TcpStream::connect(&server.tcp).unwrap();
     socket
-        .write_all(b"CONNECT\naccept-version:1.2\nhost:/\nlogin:stuck\n\n\0")
+        .write_all(b"CONNECT\naccept-version:1.2\nhost:/\nlogin:stuck\n\n\0SUBSCRIBE\nid:0\ndestination:/topic/x\n\n\0")
         .unwrap();
     socket
 }

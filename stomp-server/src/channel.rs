@@ -6,12 +6,14 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
+use axum::http::Extensions;
 use bytes::Bytes;
 use stomp_broker::ConnectionId;
 use stomp_session::{Refused, SubscriptionId};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::error::PublishError;
+use crate::login::{Admit, Remote};
 use crate::message::Payload;
 use crate::peers::FromPeer;
 use crate::stats::Stats;
@@ -22,7 +24,6 @@ use crate::watchdog::Work;
 pub(crate) enum ToHub {
     Open {
         client: Client,
-        peer: String,
         accepted_at: Instant,
         reply: oneshot::Sender<ConnectionId>,
     },
@@ -40,6 +41,10 @@ pub(crate) enum ToHub {
     Command(Command),
     /// A session's worker finished a job while its input was held.
     Worked(ConnectionId),
+    /// A session's worker ended, its last job done.
+    WorkerEnded(ConnectionId),
+    /// The application's login decided the session's CONNECT.
+    LoggedIn(ConnectionId, Result<Admit, Refused>),
     /// SIGINT or SIGTERM: every client gets an ERROR and a close.
     Shutdown,
     /// What another shard sent.
@@ -79,6 +84,52 @@ pub(crate) enum Command {
     Stats {
         done: oneshot::Sender<Stats>,
     },
+    /// What the application asks of the sessions ([`Handle::sessions`](crate::Handle)).
+    Sessions(SessionCommand),
+}
+
+/// What the application asks of the sessions of one shard: each shard answers for its own.
+#[derive(Debug)]
+pub(crate) enum SessionCommand {
+    /// Users with sessions here, and how many each has.
+    Users {
+        done: oneshot::Sender<Vec<(String, usize)>>,
+    },
+    /// The sessions of a user here.
+    SessionsOf {
+        user: String,
+        done: oneshot::Sender<Vec<String>>,
+    },
+    /// A session's subscriptions, if it is here.
+    SubscriptionsOf {
+        session: String,
+        done: oneshot::Sender<Option<Vec<(String, String)>>>,
+    },
+    /// Subscriptions to a destination here: session and subscription id.
+    SubscribersOf {
+        destination: String,
+        done: oneshot::Sender<Vec<(String, String)>>,
+    },
+    /// Sends to a session's own subscriptions to `destination`, if it is here.
+    SendTo {
+        session: String,
+        destination: String,
+        payload: Payload,
+        done: oneshot::Sender<Option<usize>>,
+    },
+    /// Closes sessions here with an ERROR carrying `message`: one, or every one of a user.
+    Close {
+        whom: Whom,
+        message: String,
+        done: oneshot::Sender<usize>,
+    },
+}
+
+/// Which sessions to close.
+#[derive(Debug, Clone)]
+pub(crate) enum Whom {
+    Session(String),
+    User(String),
 }
 
 impl ToHub {
@@ -93,7 +144,8 @@ impl ToHub {
             ToHub::Written(..) => Work::Written,
             ToHub::Gone(..) => Work::Gone,
             ToHub::Command(_) => Work::Command,
-            ToHub::Worked(_) => Work::Worked,
+            ToHub::Worked(_) | ToHub::WorkerEnded(_) => Work::Worked,
+            ToHub::LoggedIn(..) => Work::Input,
             ToHub::Shutdown => Work::Shutdown,
             ToHub::Peer(_) => Work::Peer,
             ToHub::Relay(_) => Work::Relay,
@@ -109,6 +161,8 @@ impl ToHub {
             | ToHub::Written(id, _)
             | ToHub::Gone(id, _)
             | ToHub::Worked(id)
+            | ToHub::WorkerEnded(id)
+            | ToHub::LoggedIn(id, _)
             | ToHub::Command(Command::Reply { connection: id, .. })
             | ToHub::Command(Command::Fail { connection: id, .. }) => Some(*id),
             ToHub::Relay(from) => from.connection(),
@@ -214,6 +268,14 @@ pub(crate) struct Client {
     pub(crate) user: Option<Arc<str>>,
     /// Its `session` id.
     pub(crate) session: Arc<str>,
+    /// Where it comes from.
+    pub(crate) remote: Remote,
+    /// What the login put in the session.
+    pub(crate) extensions: Arc<Extensions>,
+    /// The application closed it, saying this.
+    pub(crate) kicked: Option<String>,
+    /// It was let in: the application hears of its end.
+    pub(crate) connected: bool,
 }
 
 impl Client {
@@ -221,6 +283,7 @@ impl Client {
         out: mpsc::Sender<Out>,
         control: watch::Sender<Control>,
         counters: Arc<Counters>,
+        remote: Remote,
     ) -> Client {
         Client {
             out,
@@ -229,6 +292,10 @@ impl Client {
             closing: false,
             user: None,
             session: Arc::from(""),
+            remote,
+            extensions: Arc::default(),
+            kicked: None,
+            connected: false,
         }
     }
 }

@@ -17,6 +17,7 @@ use tokio::time::sleep_until;
 
 use crate::channel::{Client, Control, Counters, Out, ToHub};
 use crate::gate::Gate;
+use crate::login::{Remote, Transport};
 
 /// The receiving half of a transport STOMP runs over: TCP, or WebSocket messages.
 pub(crate) trait Reader: Send {
@@ -75,7 +76,8 @@ pub(crate) struct Settings {
 /// A socket just accepted.
 #[derive(Debug)]
 pub(crate) struct Accepted {
-    pub(crate) peer: String,
+    /// Where it comes from.
+    pub(crate) remote: Remote,
     /// When it was accepted: the CONNECT deadline counts from here.
     pub(crate) at: Instant,
     /// Its place under the connection limit, given back when it ends.
@@ -93,7 +95,7 @@ pub(crate) async fn serve<R: Reader, W: Writer + 'static>(
     settings: Settings,
 ) {
     let Accepted {
-        peer,
+        remote,
         at,
         permit: _permit,
         gate,
@@ -103,11 +105,10 @@ pub(crate) async fn serve<R: Reader, W: Writer + 'static>(
     let (out, outbox) = mpsc::channel(settings.queue);
     let (control_tx, mut control) = watch::channel(Control::default());
     let counters = Arc::new(Counters::default());
-    let client = Client::new(out, control_tx, counters.clone());
+    let client = Client::new(out, control_tx, counters.clone(), remote);
     let (reply, id) = oneshot::channel();
     let open = ToHub::Open {
         client,
-        peer,
         accepted_at: at,
         reply,
     };
@@ -320,6 +321,7 @@ pub(crate) fn refused(kind: &str) {
 pub(crate) async fn accept_loop(
     listener: TcpListener,
     kind: &str,
+    transport: Transport,
     connections: Arc<Semaphore>,
     mut serve: impl FnMut(TcpStream, Accepted),
 ) {
@@ -336,12 +338,12 @@ pub(crate) async fn accept_loop(
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
-                let peer = format!("{kind}:{peer}");
+                let remote = Remote::new(transport, Some(peer));
                 let gate = None;
                 serve(
                     stream,
                     Accepted {
-                        peer,
+                        remote,
                         at,
                         permit,
                         gate,

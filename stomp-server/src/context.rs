@@ -1,6 +1,10 @@
-//! [`Context`]: who sent what a handler is handling, and how to answer.
+//! [`Context`]: who sent what a handler is handling, the application's state, and how to
+//! answer.
 
+use std::fmt;
 use std::sync::Arc;
+
+use axum::http::Extensions;
 
 use stomp_broker::ConnectionId;
 
@@ -9,20 +13,61 @@ use crate::handle::Handle;
 use crate::message::Payload;
 use crate::route::Params;
 
-/// What a handler knows besides the message: the session and user it came from, the
-/// destination's parameters, and the way back to the broker.
-#[derive(Clone, Debug)]
-pub struct Context {
+/// What a handler knows besides the message: the session and user it came from, the data the
+/// login gave the session, the destination's parameters, the application's state `S`
+/// ([`App::with_state`](crate::App::with_state)) and the way back to the broker.
+#[derive(Clone)]
+pub struct Context<S = ()> {
     pub(crate) handle: Handle,
     pub(crate) connection: ConnectionId,
     pub(crate) session: Arc<str>,
     pub(crate) user: Option<Arc<str>>,
+    pub(crate) extensions: Arc<Extensions>,
     pub(crate) params: Params,
     /// Where [`reply`](Self::reply) answers.
     pub(crate) reply_to: String,
+    pub(crate) state: S,
+}
+
+impl<S> fmt::Debug for Context<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("session", &self.session)
+            .field("user", &self.user)
+            .field("params", &self.params)
+            .field("reply_to", &self.reply_to)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Context {
+    /// The same context with the application's state.
+    pub(crate) fn with_state<S>(self, state: S) -> Context<S> {
+        Context {
+            handle: self.handle,
+            connection: self.connection,
+            session: self.session,
+            user: self.user,
+            extensions: self.extensions,
+            params: self.params,
+            reply_to: self.reply_to,
+            state,
+        }
+    }
+}
+
+impl<S> Context<S> {
+    /// The application's state, as [`App::with_state`](crate::App::with_state) gave it.
+    pub fn state(&self) -> &S {
+        &self.state
+    }
+
+    /// What the login put in the session ([`Admit::extension`](crate::Admit::extension)),
+    /// the same for every handler of the session.
+    pub fn extensions(&self) -> &Extensions {
+        &self.extensions
+    }
+
     /// The session's id, as CONNECTED gave it to the client (`session` header).
     pub fn session_id(&self) -> &str {
         &self.session

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use stomp_broker::{ConnectionId, owner_of};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::channel::{Command, ToHub};
+use crate::channel::{Command, SessionCommand, ToHub, Whom};
 use crate::error::{PublishError, Stopped};
 use crate::message::Payload;
 use crate::stats::Stats;
@@ -197,6 +197,130 @@ impl Handle {
         }
         stats.queues.sort();
         Ok(stats)
+    }
+
+    /// Asks every shard about its sessions, and gathers the answers.
+    async fn ask_sessions<T>(
+        &self,
+        command: impl Fn(oneshot::Sender<T>) -> SessionCommand,
+    ) -> Result<Vec<T>, Stopped> {
+        let mut answers = Vec::with_capacity(self.hubs.len());
+        for shard in 0..self.hubs.len() {
+            answers.push(
+                self.ask(shard, |done| Command::Sessions(command(done)))
+                    .await?,
+            );
+        }
+        Ok(answers)
+    }
+
+    /// Every user with a session on this server, and how many sessions each has, by name.
+    pub async fn users(&self) -> Result<Vec<(String, usize)>, Stopped> {
+        let mut users: Vec<(String, usize)> = Vec::new();
+        for shard in self
+            .ask_sessions(|done| SessionCommand::Users { done })
+            .await?
+        {
+            users.extend(shard);
+        }
+        users.sort();
+        // A user's sessions may be on several shards.
+        users.dedup_by(|later, first| {
+            let same = later.0 == first.0;
+            if same {
+                first.1 += later.1;
+            }
+            same
+        });
+        Ok(users)
+    }
+
+    /// The ids of `user`'s sessions (as CONNECTED's `session` header gave them).
+    pub async fn sessions_of(&self, user: &str) -> Result<Vec<String>, Stopped> {
+        let answers = self
+            .ask_sessions(|done| SessionCommand::SessionsOf {
+                user: user.to_owned(),
+                done,
+            })
+            .await?;
+        Ok(answers.into_iter().flatten().collect())
+    }
+
+    /// The subscriptions of session `session` (subscription id and destination), or `None`
+    /// when no such session is open.
+    pub async fn subscriptions_of(
+        &self,
+        session: &str,
+    ) -> Result<Option<Vec<(String, String)>>, Stopped> {
+        let answers = self
+            .ask_sessions(|done| SessionCommand::SubscriptionsOf {
+                session: session.to_owned(),
+                done,
+            })
+            .await?;
+        Ok(answers.into_iter().flatten().next())
+    }
+
+    /// The subscriptions to `destination` as subscribed (a pattern counts under its
+    /// pattern), as session and subscription id, on every shard; its length is the count.
+    pub async fn subscribers_of(
+        &self,
+        destination: &str,
+    ) -> Result<Vec<(String, String)>, Stopped> {
+        let answers = self
+            .ask_sessions(|done| SessionCommand::SubscribersOf {
+                destination: destination.to_owned(),
+                done,
+            })
+            .await?;
+        let mut all: Vec<(String, String)> = answers.into_iter().flatten().collect();
+        all.sort();
+        Ok(all)
+    }
+
+    /// Sends to session `session` alone, on its own subscriptions to `destination` (a
+    /// `/user/queue/...` of its own, or any destination it subscribed to); how many
+    /// subscriptions it reached (0 when the session is not open or holds none there).
+    pub async fn send_to_session(
+        &self,
+        session: &str,
+        destination: impl Into<String>,
+        payload: impl Into<Payload>,
+    ) -> Result<usize, Stopped> {
+        let (destination, payload) = (destination.into(), payload.into());
+        let answers = self
+            .ask_sessions(|done| SessionCommand::SendTo {
+                session: session.to_owned(),
+                destination: destination.clone(),
+                payload: payload.clone(),
+                done,
+            })
+            .await?;
+        Ok(answers.into_iter().flatten().sum())
+    }
+
+    /// Closes session `session` with an ERROR carrying `message` (its hook hears
+    /// [`Ending::Kicked`](crate::Ending::Kicked)); whether it was open.
+    pub async fn close_session(&self, session: &str, message: &str) -> Result<bool, Stopped> {
+        let whom = Whom::Session(session.to_owned());
+        Ok(self.close(whom, message).await? > 0)
+    }
+
+    /// Closes every session of `user` with an ERROR carrying `message` (log out
+    /// everywhere); how many it closed.
+    pub async fn close_user(&self, user: &str, message: &str) -> Result<usize, Stopped> {
+        self.close(Whom::User(user.to_owned()), message).await
+    }
+
+    async fn close(&self, whom: Whom, message: &str) -> Result<usize, Stopped> {
+        let answers = self
+            .ask_sessions(|done| SessionCommand::Close {
+                whom: whom.clone(),
+                message: message.to_owned(),
+                done,
+            })
+            .await?;
+        Ok(answers.into_iter().sum())
     }
 
     /// Sends to `connection`'s own subscriptions to `destination`; how many it reached.

@@ -18,6 +18,7 @@ use tower::ServiceExt;
 
 use crate::connection::{self, Accepted};
 use crate::gate::{Gate, Gated};
+use crate::login::{Remote, Transport};
 use crate::tls::Tls;
 use crate::ws::Origin;
 
@@ -30,19 +31,20 @@ pub(crate) async fn serve(
     tls: Option<Tls>,
 ) {
     let kind = if tls.is_some() { "https" } else { "http" };
-    connection::accept_loop(listener, kind, limit, |stream, accepted| {
+    let transport = Transport::WebSocket;
+    connection::accept_loop(listener, kind, transport, limit, |stream, accepted| {
         let router = router.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
             let Accepted {
-                peer, at, permit, ..
+                remote, at, permit, ..
             } = accepted;
             match tls {
-                None => serve_one(stream, router, peer, at, head_timeout).await,
+                None => serve_one(stream, router, remote, at, head_timeout).await,
                 Some(tls) => {
                     let deadline = at + head_timeout;
-                    if let Some(stream) = tls.handshake(stream, deadline, &peer).await {
-                        serve_one(stream, router, peer, at, head_timeout).await;
+                    if let Some(stream) = tls.handshake(stream, deadline, &remote.name()).await {
+                        serve_one(stream, router, remote, at, head_timeout).await;
                     }
                 }
             }
@@ -54,8 +56,13 @@ pub(crate) async fn serve(
 }
 
 /// Serves one HTTP/1.1 connection.
-async fn serve_one<S>(stream: S, router: Router, peer: String, at: Instant, head_timeout: Duration)
-where
+async fn serve_one<S>(
+    stream: S,
+    router: Router,
+    remote: Remote,
+    at: Instant,
+    head_timeout: Duration,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     // Passes everything until a WebSocket upgrade arms it (`ws::upgrade`).
@@ -64,7 +71,7 @@ where
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
         let origin = Origin {
             at,
-            peer: peer.clone(),
+            remote: remote.clone(),
             gate: Some(gate.clone()),
         };
         request.extensions_mut().insert(origin);

@@ -8,14 +8,15 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use rustc_hash::FxHashMap;
-use stomp_broker::{Broker, BrokerEvent, ConnectionId, session_name};
+use stomp_broker::{Broker, BrokerEvent, ConnectionId, connection_named, session_name};
 use stomp_session::CloseReason;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 
 use crate::app::App;
 use crate::app_bridge::{AppBridge, Mapping};
-use crate::channel::{Client, Command, Control, Out, ToHub};
+use crate::channel::{Client, Command, Control, Out, SessionCommand, ToHub, Whom};
 use crate::handle::Handle;
+use crate::lifecycle::{Ending, SessionEvent};
 use crate::peers::{FromPeer, Peers};
 use crate::relay_bridge::{RelayBridge, RelayConfig};
 use crate::stats::Stats;
@@ -61,6 +62,8 @@ pub(crate) struct HubSettings {
     pub(crate) peers: Peers,
     /// What the task serves and since when, for the watchdog.
     pub(crate) progress: Arc<Progress>,
+    /// One permit per login running, across shards.
+    pub(crate) logins: Arc<Semaphore>,
 }
 
 impl Hub {
@@ -73,13 +76,14 @@ impl Hub {
             relay,
             peers,
             progress,
+            logins,
         } = settings;
         let relay = relay.map(|config| RelayBridge::start(config, handle.inbox()));
         Hub {
             relay,
             broker,
             clients: FxHashMap::default(),
-            app: AppBridge::new(app, handle),
+            app: AppBridge::new(app, handle, logins),
             summary_every,
             max_outbound_bytes: max_outbound_bytes as u64,
             shutting_down: false,
@@ -145,7 +149,8 @@ impl Hub {
                 self.recover(None, now);
             }
             self.progress.idle();
-            if self.shutting_down && self.clients.is_empty() {
+            // The application's last hooks and handlers may still ask the broker something.
+            if self.shutting_down && self.clients.is_empty() && self.app.idle() {
                 return;
             }
         }
@@ -206,12 +211,12 @@ impl Hub {
         match message {
             ToHub::Open {
                 client,
-                peer,
                 accepted_at,
                 reply,
             } => {
                 // The CONNECT deadline counts from the accept, handshakes included.
                 let id = self.broker.open(accepted_at);
+                let peer = client.remote.name();
                 tracing::debug!(connection = %id, %peer, "connection opened");
                 let mut client = client;
                 client.session = Arc::from(session_name(id));
@@ -245,6 +250,16 @@ impl Hub {
                 self.clients.remove(&id);
             }
             ToHub::Command(command) => self.answer(command, now),
+            ToHub::WorkerEnded(_) => self.app.ended(),
+            ToHub::LoggedIn(id, verdict) => {
+                let verdict = verdict.map(|admit| {
+                    if let Some(client) = self.clients.get_mut(&id) {
+                        client.extensions = Arc::new(admit.extensions);
+                    }
+                    admit.user
+                });
+                self.broker.log_in(id, now, verdict);
+            }
             ToHub::Worked(id) => {
                 let relay_holds = self.relay.as_ref().is_some_and(|r| r.holds(id));
                 if !self.app.worked(id) && !relay_holds {
@@ -334,6 +349,7 @@ impl Hub {
             Command::RelayAvailable { done } => {
                 let _ = done.send(self.relay.as_ref().map(RelayBridge::available));
             }
+            Command::Sessions(command) => self.answer_sessions(command, now),
             Command::Stats { done } => {
                 let mut queues: Vec<(String, usize)> = self
                     .broker
@@ -353,6 +369,73 @@ impl Hub {
         }
     }
 
+    /// Answers what the application asks of this shard's sessions.
+    fn answer_sessions(&mut self, command: SessionCommand, now: Instant) {
+        let here =
+            |session: &str| connection_named(session).filter(|id| self.clients.contains_key(id));
+        match command {
+            SessionCommand::Users { done } => {
+                let users = self
+                    .broker
+                    .users()
+                    .map(|(u, n)| (u.to_owned(), n))
+                    .collect();
+                let _ = done.send(users);
+            }
+            SessionCommand::SessionsOf { user, done } => {
+                let sessions = self.broker.sessions_of(&user);
+                let _ = done.send(sessions.into_iter().map(session_name).collect());
+            }
+            SessionCommand::SubscriptionsOf { session, done } => {
+                let found = here(&session).map(|id| {
+                    let list = self.broker.subscriptions_of(id).into_iter();
+                    list.map(|(sub, d)| (sub.to_string(), d)).collect()
+                });
+                let _ = done.send(found);
+            }
+            SessionCommand::SubscribersOf { destination, done } => {
+                let found = self.broker.subscribers_of(&destination).into_iter();
+                let found = found.map(|(id, sub)| (session_name(id), sub.to_string()));
+                let _ = done.send(found.collect());
+            }
+            SessionCommand::SendTo {
+                session,
+                destination,
+                payload,
+                done,
+            } => {
+                let reached = here(&session).map(|id| {
+                    let headers = payload.header_pairs();
+                    let body = payload.body().clone();
+                    self.broker.reply(now, id, &destination, &headers, body)
+                });
+                let _ = done.send(reached);
+            }
+            SessionCommand::Close {
+                whom,
+                message,
+                done,
+            } => {
+                let ids = match whom {
+                    Whom::Session(session) => here(&session).into_iter().collect(),
+                    Whom::User(user) => self.broker.sessions_of(&user),
+                };
+                let mut closed = 0;
+                for id in ids {
+                    let Some(client) = self.clients.get_mut(&id) else {
+                        continue;
+                    };
+                    if client.kicked.is_none() && !client.closing {
+                        client.kicked = Some(message.clone());
+                        self.broker.close_with_error(id, now, &message);
+                        closed += 1;
+                    }
+                }
+                let _ = done.send(closed);
+            }
+        }
+    }
+
     /// Hands the broker's events to whom they are for: the application, the relay, the
     /// other shards.
     fn dispatch_events(&mut self, now: Instant) {
@@ -366,10 +449,42 @@ impl Hub {
                     );
                     if let Some(client) = self.clients.get_mut(&connection) {
                         client.user = user.map(Arc::from);
+                        client.connected = true;
                         if let (Some(relay), Some(user)) = (self.relay.as_mut(), &client.user) {
                             relay.user_joined(user);
                         }
                     }
+                    self.tell(connection, now, SessionEvent::Connected);
+                }
+                BrokerEvent::Login {
+                    connection,
+                    request,
+                } => {
+                    if let Some(client) = self.clients.get(&connection) {
+                        let deadline = self.broker.poll_timeout(connection);
+                        self.app.log_in(client, connection, request, deadline);
+                    }
+                }
+                BrokerEvent::Subscribed {
+                    connection,
+                    id,
+                    destination,
+                } => {
+                    let id = id.to_string();
+                    self.tell(
+                        connection,
+                        now,
+                        SessionEvent::Subscribed { id, destination },
+                    );
+                }
+                BrokerEvent::Unsubscribed {
+                    connection,
+                    id,
+                    destination,
+                } => {
+                    let id = id.to_string();
+                    let event = SessionEvent::Unsubscribed { id, destination };
+                    self.tell(connection, now, event);
                 }
                 BrokerEvent::Relay(event) => {
                     if let Some(relay) = self.relay.as_mut() {
@@ -395,6 +510,12 @@ impl Hub {
                 }
                 BrokerEvent::Closed { connection, reason } => {
                     tracing::debug!(%connection, %reason, "session closed");
+                    if let Some(client) = self.clients.get(&connection).filter(|c| c.connected) {
+                        let kicked = client.kicked.as_deref();
+                        let ending = Ending::of(&reason, kicked, self.shutting_down);
+                        let event = SessionEvent::Disconnected(ending);
+                        self.app.tell(client, connection, event);
+                    }
                     self.app.closed(connection);
                     if let Some(relay) = self.relay.as_mut() {
                         let user = self.clients.get(&connection).and_then(|c| c.user.as_ref());
@@ -434,6 +555,17 @@ impl Hub {
             .app
             .hand_over(client, connection, destination, frame, mapping)
         {
+            self.broker.hold_input(connection, now);
+        }
+    }
+
+    /// Tells the application a step of a session's life; the session's input is held while
+    /// its worker has a backlog.
+    fn tell(&mut self, connection: ConnectionId, now: Instant, event: SessionEvent) {
+        let Some(client) = self.clients.get(&connection) else {
+            return;
+        };
+        if self.app.tell(client, connection, event) {
             self.broker.hold_input(connection, now);
         }
     }
@@ -535,6 +667,8 @@ mod tests {
     use stomp_session::{ConnectRequest, Refused};
     use tokio::sync::{oneshot, watch};
 
+    use crate::login::{Remote, Transport};
+
     /// An application bug: it panics on one login.
     struct Buggy;
 
@@ -550,12 +684,11 @@ mod tests {
         let (out, outbox) = mpsc::channel(16);
         let (control, _) = watch::channel(Control::default());
         let (reply, id) = oneshot::channel();
-        let client = Client::new(out, control, Arc::default());
+        let remote = Remote::new(Transport::Local, None);
+        let client = Client::new(out, control, Arc::default(), remote);
         let accepted_at = Instant::now();
-        let peer = "test".into();
         let open = ToHub::Open {
             client,
-            peer,
             accepted_at,
             reply,
         };
@@ -584,6 +717,7 @@ mod tests {
             relay: None,
             peers: peers.remove(0),
             progress: Arc::new(Progress::new()),
+            logins: Arc::new(Semaphore::new(1)),
         };
         let hub_task = Hub::new(broker, app, settings).run(inbox, from_peers.remove(0));
         tokio::spawn(hub_task);

@@ -82,11 +82,15 @@ mod context;
 mod error;
 mod gate;
 mod handle;
+mod handler;
 mod http;
 mod hub;
+mod lifecycle;
+mod login;
 mod message;
 #[cfg(feature = "metrics")]
 mod metrics;
+mod path;
 mod peers;
 #[cfg(feature = "relay")]
 mod relay;
@@ -108,11 +112,15 @@ mod watchdog;
 mod worker;
 mod ws;
 
-pub use app::{App, Failures, Handler, Inbound, Outcome};
+pub use app::{App, Failures, Inbound};
 pub use context::Context;
 pub use error::{PublishError, Stopped};
 pub use handle::Handle;
+pub use handler::{Extension, FromMessage, Handler, Outcome, State};
+pub use lifecycle::{Ending, SessionEvent};
+pub use login::{Admit, Login, Transport};
 pub use message::{Failure, IntoReply, JSON, Json, Message, Payload, TEXT};
+pub use path::Path;
 #[cfg(feature = "relay")]
 #[cfg_attr(docsrs, doc(cfg(feature = "relay")))]
 pub use relay::{RelayConfig, RelayUrlError};

@@ -9,7 +9,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use stomp_session::FrameBuf;
 
+use crate::context::Context;
 use crate::error::{PublishError, Stopped};
+use crate::handler::FromMessage;
 
 /// The content type of JSON payloads, as Spring writes it.
 pub const JSON: &str = "application/json;charset=UTF-8";
@@ -49,16 +51,18 @@ impl Message {
         self.frame.body()
     }
 
-    /// The body as UTF-8 text; a body that is not is a [`Failure`] saying so.
+    /// The body as UTF-8 text; a body that is not is a [bad input](Failure::bad_input)
+    /// saying so.
     pub fn text(&self) -> Result<&str, Failure> {
         std::str::from_utf8(self.body())
-            .map_err(|e| Failure::new(format!("the body is not UTF-8: {e}")))
+            .map_err(|e| Failure::bad_input(format!("the body is not UTF-8: {e}")))
     }
 
-    /// The body parsed as JSON into `T`; a body that does not parse is a [`Failure`] saying
-    /// why.
+    /// The body parsed as JSON into `T`; a body that does not parse is a
+    /// [bad input](Failure::bad_input) saying why.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Failure> {
-        serde_json::from_slice(self.body()).map_err(|e| Failure::new(format!("invalid JSON: {e}")))
+        serde_json::from_slice(self.body())
+            .map_err(|e| Failure::bad_input(format!("invalid JSON: {e}")))
     }
 }
 
@@ -149,9 +153,17 @@ impl From<&str> for Payload {
     }
 }
 
-/// A value a handler returns, sent back as JSON: `Ok(Json(answer))`.
+/// JSON both ways: a handler's argument `Json(order): Json<Order>` is the body parsed (a body
+/// that does not parse is a [bad input](Failure::bad_input)), and a handler that returns
+/// `Ok(Json(answer))` answers with `answer` written as JSON.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Json<T>(pub T);
+
+impl<S, T: DeserializeOwned> FromMessage<S> for Json<T> {
+    fn from_message(_: &Context<S>, message: &Message) -> Result<Self, Failure> {
+        message.json().map(Json)
+    }
+}
 
 /// What a handler's success becomes: an answer to the client ([`Context::reply`] for a SEND,
 /// the subscription itself for a SUBSCRIBE), or nothing.
@@ -201,14 +213,21 @@ impl<T: IntoReply> IntoReply for Option<T> {
     }
 }
 
-/// A handler's failure. By default ([`Failures::Error`](crate::Failures::Error)) the client
-/// gets an ERROR frame carrying the message and is disconnected; with
-/// [`Failures::Reply`](crate::Failures::Reply) it gets the failure as an answer instead: the
-/// payload set with [`with_reply`](Self::with_reply), or `{"error": message}` as JSON.
+/// A handler's failure. What the client learns is the handler's [`Failures`]: an ERROR frame
+/// carrying the message and the close ([`Failures::Error`]), or the failure as an answer (
+/// [`Failures::Reply`]): the payload set with [`with_reply`](Self::with_reply), or
+/// `{"error": message}` as JSON. Unless the handler's registration chose, a
+/// [bad input](Self::bad_input) (a body or destination that does not parse) is answered, and
+/// any other failure follows [`App::failures`](crate::App::failures).
+///
+/// [`Failures`]: crate::Failures
+/// [`Failures::Error`]: crate::Failures::Error
+/// [`Failures::Reply`]: crate::Failures::Reply
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failure {
     message: String,
     reply: Option<Payload>,
+    bad_input: bool,
 }
 
 impl Failure {
@@ -217,7 +236,22 @@ impl Failure {
         Failure {
             message: message.into(),
             reply: None,
+            bad_input: false,
         }
+    }
+
+    /// A failure of what the client sent (a body or destination that does not parse): by
+    /// default answered, not closed.
+    pub fn bad_input(message: impl Into<String>) -> Failure {
+        Failure {
+            bad_input: true,
+            ..Failure::new(message)
+        }
+    }
+
+    /// Whether it is a [bad input](Self::bad_input).
+    pub fn is_bad_input(&self) -> bool {
+        self.bad_input
     }
 
     /// The answer the client gets under [`Failures::Reply`](crate::Failures::Reply).

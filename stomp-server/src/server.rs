@@ -48,9 +48,10 @@ impl ServerBuilder {
         self
     }
 
-    /// The application: handlers and hooks (default: none, every login let in).
-    pub fn app(mut self, app: App) -> ServerBuilder {
-        self.app = app;
+    /// The application: its state, handlers, login and hooks (default: none, every login
+    /// let in).
+    pub fn app<S: Clone + Send + Sync + 'static>(mut self, app: App<S>) -> ServerBuilder {
+        self.app = app.bind();
         self
     }
 
@@ -150,6 +151,7 @@ impl ServerBuilder {
         if self.relay.is_some() {
             self.config = self.config.with_relay(true);
         }
+        let logins = Arc::new(Semaphore::new(self.app.login().map_or(1, |(_, n, _)| n)));
         let app = Arc::new(self.app);
         let admission = Admission {
             app: app.clone(),
@@ -178,10 +180,12 @@ impl ServerBuilder {
                 relay: self.relay.clone(),
                 peers,
                 progress: progress[index].clone(),
+                logins: logins.clone(),
             };
             let hub = Hub::new(broker, app.clone(), settings);
             tasks.push(tokio::spawn(hub.run(inbox, from_peers)));
         }
+        let hub_tasks = tasks.iter().map(|t| t.abort_handle()).collect();
         let task = tokio::spawn(async move {
             for task in tasks {
                 let _ = task.await;
@@ -206,6 +210,7 @@ impl ServerBuilder {
             settings,
             max_connections: self.max_connections,
             task,
+            hub_tasks,
         }
     }
 }
@@ -236,6 +241,8 @@ pub struct Server {
     settings: Settings,
     max_connections: usize,
     task: JoinHandle<()>,
+    /// Each broker task, to cancel past the shutdown's grace.
+    hub_tasks: Vec<tokio::task::AbortHandle>,
 }
 
 impl fmt::Debug for Server {
@@ -261,6 +268,14 @@ impl Server {
             shards: 1,
             stall_timeout: Duration::from_secs(5),
         }
+    }
+
+    /// A connection to the server in memory (no socket, no port), served as a TCP one is:
+    /// what tests of an application hand a client, as axum's `oneshot` does for HTTP
+    /// (`stomp_tokio::Client::builder("local").connect_with(server.connect_local()?)`). It
+    /// counts under the connection limit; past it, the error says so.
+    pub fn connect_local(&self) -> std::io::Result<tokio::io::DuplexStream> {
+        tcp::serve_local(&self.settings)
     }
 
     /// The way to publish and send to users from anywhere in the application.
@@ -347,8 +362,11 @@ impl Server {
     }
 
     /// Closes every client with an ERROR after writing out what was queued for it, and waits
-    /// for them to be gone (at most `grace`); then the broker task ends. Listeners and routers
-    /// still running refuse new clients with an ERROR.
+    /// (at most `grace`) for them to be gone and for the application to be done: the
+    /// handlers already running finish, and every session's hook hears it ended
+    /// ([`Ending::Shutdown`](crate::Ending::Shutdown)). Then the broker tasks end; what is
+    /// still running at the deadline is cancelled. Listeners and routers still running refuse
+    /// new clients with an ERROR.
     ///
     /// It returns within `grace` whatever happens, even when a broker task is stuck (see
     /// [`ServerBuilder::stall_timeout`]): that task's clients are not closed, and a program
@@ -361,7 +379,11 @@ impl Server {
             let _ = tokio::time::timeout_at(deadline, hub.send(ToHub::Shutdown)).await;
         }
         if tokio::time::timeout_at(deadline, self.task).await.is_err() {
-            tracing::warn!("connections still open after {grace:?}");
+            tracing::warn!("connections or handlers still running after {grace:?}: cancelled");
+            // Dropping a broker task drops its sessions' workers, and cancels their handlers.
+            for task in &self.hub_tasks {
+                task.abort();
+            }
         }
     }
 }

@@ -8,7 +8,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::time::timeout;
 
-use crate::connection::{self, BATCH_BUFFERS, ReadError, Reader, Settings, Writer};
+use crate::connection::{self, Accepted, BATCH_BUFFERS, ReadError, Reader, Settings, Writer};
+use crate::login::{Remote, Transport};
 use crate::tls::Tls;
 
 /// The read half of a byte stream.
@@ -81,12 +82,41 @@ fn split<S: AsyncRead + AsyncWrite + Send>(
     (reader, StreamWriter { stream: write })
 }
 
+/// Serves one in-memory connection; the client's end of it.
+pub(crate) fn serve_local(settings: &Settings) -> io::Result<tokio::io::DuplexStream> {
+    let permit = settings
+        .connections
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| {
+            io::Error::new(io::ErrorKind::ConnectionRefused, "connection limit reached")
+        })?;
+    let (client, server) = tokio::io::duplex(64 * 1024);
+    let (reader, writer) = split(server);
+    let accepted = Accepted {
+        remote: Remote::new(Transport::Local, None),
+        at: std::time::Instant::now(),
+        permit,
+        gate: None,
+    };
+    tokio::spawn(connection::serve(
+        reader,
+        writer,
+        accepted,
+        settings.clone(),
+    ));
+    Ok(client)
+}
+
 /// Accepts TCP connections until the listener fails; with `tls`, each speaks TLS, whose
 /// handshake must be done within the CONNECT deadline.
 pub(crate) async fn listen(listener: TcpListener, settings: Settings, tls: Option<Tls>) {
     let limit = settings.connections.clone();
-    let kind = if tls.is_some() { "tls" } else { "tcp" };
-    connection::accept_loop(listener, kind, limit, |stream, accepted| {
+    let (kind, transport) = match tls {
+        Some(_) => ("tls", Transport::Tls),
+        None => ("tcp", Transport::Tcp),
+    };
+    connection::accept_loop(listener, kind, transport, limit, |stream, accepted| {
         let settings = settings.clone();
         let Some(tls) = &tls else {
             // Plain TCP splits without a lock.
@@ -102,7 +132,8 @@ pub(crate) async fn listen(listener: TcpListener, settings: Settings, tls: Optio
         let tls = tls.clone();
         tokio::spawn(async move {
             let deadline = accepted.at + settings.connect_timeout;
-            if let Some(stream) = tls.handshake(stream, deadline, &accepted.peer).await {
+            let peer = accepted.remote.name();
+            if let Some(stream) = tls.handshake(stream, deadline, &peer).await {
                 let (reader, writer) = split(stream);
                 connection::serve(reader, writer, accepted, settings).await;
             }

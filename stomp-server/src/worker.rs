@@ -1,7 +1,8 @@
-//! Where handlers run: one task per session that has sent to the application, taking its
-//! messages one at a time in order, apart from the broker task and from other sessions. A
-//! session's queue is bounded; past it, the broker task holds the session's input until the
-//! handlers catch up. A handler that panics fails its message, not the server.
+//! Where handlers and lifecycle hooks run: one task per session that has sent to the
+//! application (or whose life the application follows), taking its jobs one at a time in
+//! order, apart from the broker task and from other sessions. A session's queue is bounded;
+//! past it, the broker task holds the session's input until the handlers catch up. A handler
+//! that panics fails its message, not the server.
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
@@ -13,16 +14,26 @@ use stomp_broker::ConnectionId;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
-use crate::app::{Failures, Handler};
+use crate::app::{Failures, Hook, Route};
 use crate::channel::ToHub;
 use crate::context::Context;
+use crate::lifecycle::SessionEvent;
 use crate::message::Message;
 
-/// One message for one handler.
-pub(crate) struct Job {
-    pub(crate) handler: Arc<dyn Handler>,
-    pub(crate) context: Context,
-    pub(crate) message: Message,
+/// One job of a session's worker.
+pub(crate) enum Job {
+    /// One message for one handler.
+    Handle {
+        route: Route<()>,
+        context: Context,
+        message: Message,
+    },
+    /// One step of the session's life for the application's hook.
+    Tell {
+        hook: Hook<()>,
+        context: Context,
+        event: SessionEvent,
+    },
 }
 
 /// One session's worker, as the broker task sees it.
@@ -38,6 +49,9 @@ struct Worker {
 /// Every session's worker.
 pub(crate) struct Workers {
     by_connection: HashMap<ConnectionId, Worker>,
+    /// Workers started and not yet ended (those of closed sessions finishing their jobs
+    /// included).
+    running: usize,
     queue: usize,
     failures: Failures,
     hub: mpsc::Sender<ToHub>,
@@ -47,6 +61,7 @@ impl Workers {
     pub(crate) fn new(queue: usize, failures: Failures, hub: mpsc::Sender<ToHub>) -> Workers {
         Workers {
             by_connection: HashMap::new(),
+            running: 0,
             queue,
             failures,
             hub,
@@ -56,7 +71,9 @@ impl Workers {
     /// Queues a job for `connection`'s worker, starting it if need be; whether the session's
     /// input must now be held.
     pub(crate) fn submit(&mut self, connection: ConnectionId, job: Job) -> bool {
+        let running = &mut self.running;
         let worker = self.by_connection.entry(connection).or_insert_with(|| {
+            *running += 1;
             let (jobs, inbox) = mpsc::channel(self.queue);
             let wanted = Arc::new(AtomicBool::new(false));
             let run = run(
@@ -95,6 +112,16 @@ impl Workers {
     pub(crate) fn remove(&mut self, connection: ConnectionId) {
         self.by_connection.remove(&connection);
     }
+
+    /// A worker ended.
+    pub(crate) fn ended(&mut self) {
+        self.running = self.running.saturating_sub(1);
+    }
+
+    /// Whether no worker runs: every job of every session is done.
+    pub(crate) fn idle(&self) -> bool {
+        self.running == 0
+    }
 }
 
 impl Worker {
@@ -120,7 +147,7 @@ impl Worker {
     }
 }
 
-/// Runs one session's jobs in order until the broker task forgets the session.
+/// Runs one session's jobs in order until the broker task forgets the session, then says so.
 async fn run(
     mut inbox: mpsc::Receiver<Job>,
     connection: ConnectionId,
@@ -128,41 +155,71 @@ async fn run(
     wanted: Arc<AtomicBool>,
     hub: mpsc::Sender<ToHub>,
 ) {
-    while let Some(Job {
-        handler,
-        context,
-        message,
-    }) = inbox.recv().await
-    {
-        let destination = message.destination().to_owned();
-        let call = AssertUnwindSafe(async { handler.call(context.clone(), message).await });
-        match call.catch_unwind().await {
-            Ok(Ok(Some(answer))) => {
-                let _ = context.reply(answer).await;
-            }
-            Ok(Ok(None)) => {}
-            Ok(Err(failure)) => {
-                tracing::debug!(%connection, %destination, %failure, "handler failed");
-                match failures {
-                    Failures::Reply => {
-                        let _ = context.reply(failure.into_reply()).await;
-                    }
-                    Failures::Error => {
-                        let message = failure.message().to_owned();
-                        context.handle.fail(connection, message).await;
-                    }
+    while let Some(job) = inbox.recv().await {
+        match job {
+            Job::Handle {
+                route,
+                context,
+                message,
+            } => handle(route, context, message, connection, failures).await,
+            Job::Tell {
+                hook,
+                context,
+                event,
+            } => {
+                let call = AssertUnwindSafe(hook(context, event));
+                if call.catch_unwind().await.is_err() {
+                    tracing::error!(%connection, "session hook panicked");
                 }
-            }
-            Err(_) => {
-                tracing::error!(%connection, %destination, "handler panicked: closing its session");
-                let message = "internal server error".to_owned();
-                context.handle.fail(connection, message).await;
             }
         }
         if wanted.swap(false, Ordering::AcqRel)
             && hub.send(ToHub::Worked(connection)).await.is_err()
         {
             return;
+        }
+    }
+    let _ = hub.send(ToHub::WorkerEnded(connection)).await;
+}
+
+/// Runs one handler, and answers or closes as its failure asks: the route's choice, else an
+/// answer for bad input, else the application's.
+async fn handle(
+    route: Route<()>,
+    context: Context,
+    message: Message,
+    connection: ConnectionId,
+    failures: Failures,
+) {
+    let destination = message.destination().to_owned();
+    let call = AssertUnwindSafe((route.handler)(context.clone(), message));
+    match call.catch_unwind().await {
+        Ok(Ok(Some(answer))) => {
+            let _ = context.reply(answer).await;
+        }
+        Ok(Ok(None)) => {}
+        Ok(Err(failure)) => {
+            tracing::debug!(%connection, %destination, %failure, "handler failed");
+            let by_default = if failure.is_bad_input() {
+                Failures::Reply
+            } else {
+                failures
+            };
+            let chosen = route.failures.unwrap_or(by_default);
+            match chosen {
+                Failures::Reply => {
+                    let _ = context.reply(failure.into_reply()).await;
+                }
+                Failures::Error => {
+                    let message = failure.message().to_owned();
+                    context.handle.fail(connection, message).await;
+                }
+            }
+        }
+        Err(_) => {
+            tracing::error!(%connection, %destination, "handler panicked: closing its session");
+            let message = "internal server error".to_owned();
+            context.handle.fail(connection, message).await;
         }
     }
 }

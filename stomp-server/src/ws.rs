@@ -3,13 +3,15 @@
 //! the session as a byte stream.
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::extract::ConnectInfo;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
@@ -20,6 +22,7 @@ use stomp_session::Refused;
 
 use crate::connection::{self, Accepted, ReadError, Reader, Settings, Writer};
 use crate::gate::Gate;
+use crate::login::{Remote, Transport};
 
 /// Octets read from a WebSocket at a time.
 const READ_BUFFER: usize = 4096;
@@ -32,7 +35,7 @@ const SUBPROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];
 #[derive(Clone, Debug)]
 pub(crate) struct Origin {
     pub(crate) at: Instant,
-    pub(crate) peer: String,
+    pub(crate) remote: Remote,
     /// What the connection may read before its client is let in, once armed.
     pub(crate) gate: Option<Arc<Gate>>,
 }
@@ -42,11 +45,22 @@ impl<S: Send + Sync> FromRequestParts<S> for Origin {
 
     /// For a request served by another listener (`axum::serve`): now, from somewhere.
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Origin, Self::Rejection> {
-        Ok(parts.extensions.get::<Origin>().cloned().unwrap_or(Origin {
-            at: Instant::now(),
-            peer: "ws".to_owned(),
-            gate: None,
-        }))
+        Ok(parts
+            .extensions
+            .get::<Origin>()
+            .cloned()
+            .unwrap_or_else(|| {
+                // axum's `ConnectInfo`, when the router was served with it, names the peer.
+                let address = parts
+                    .extensions
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|info| info.0);
+                Origin {
+                    at: Instant::now(),
+                    remote: Remote::new(Transport::WebSocket, address),
+                    gate: None,
+                }
+            }))
     }
 }
 
@@ -108,10 +122,15 @@ impl Writer for WsWriter {
 /// first STOMP sub-protocol the client offers; past the limit, 503.
 pub(crate) async fn upgrade(
     State(settings): State<Settings>,
-    Origin { at, peer, gate }: Origin,
-    headers: HeaderMap,
+    Origin {
+        at,
+        mut remote,
+        gate,
+    }: Origin,
     upgrade: WebSocketUpgrade,
+    request: Parts,
 ) -> Response {
+    let headers = &request.headers;
     let Ok(permit) = settings.connections.clone().try_acquire_owned() else {
         connection::refused("ws");
         return (StatusCode::SERVICE_UNAVAILABLE, "connection limit reached").into_response();
@@ -127,6 +146,8 @@ pub(crate) async fn upgrade(
     let chosen = offered
         .into_iter()
         .find_map(|p| SUBPROTOCOLS.into_iter().find(|s| *s == p));
+    // What a login may look at: headers, cookies, the URI, an auth layer's extensions.
+    remote.upgrade = Some(Arc::new(request));
     // From here until the client is let in, one head's worth is read of it.
     if let Some(gate) = &gate {
         gate.arm(settings.max_preamble);
@@ -143,7 +164,7 @@ pub(crate) async fn upgrade(
             let (sink, stream) = socket.split();
             let (reader, writer) = (WsReader { stream }, WsWriter { sink });
             let accepted = Accepted {
-                peer,
+                remote,
                 at,
                 permit,
                 gate,

@@ -55,7 +55,7 @@ async fn subscribe_send_with_receipt_receive_and_disconnect_over_tcp_and_websock
 
 #[tokio::test]
 async fn a_refused_login_is_a_typed_error_with_the_servers_message() {
-    let app = App::new().authenticate(|_| Err("who are you?".into()));
+    let app = App::new().authenticate(|_| async { Err("who are you?".into()) });
     let (_server, tcp, _) = server_with(app).await;
     let refused = Client::builder(tcp).login("eve", "guess").connect().await;
     match refused {

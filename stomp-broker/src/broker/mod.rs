@@ -1,6 +1,7 @@
 //! [`Broker`]: the broker's state, and its API for drivers. What it does on a session's events,
 //! how it routes and delivers, its relay mode and its shards are each a module below.
 
+mod registry;
 mod relaying;
 mod routing;
 mod sessions;

@@ -31,12 +31,21 @@ impl Broker {
         let Some(c) = self.connections.get_mut(&connection) else {
             return;
         };
-        if !c.subscriptions.contains_key(id) {
+        let Some(key) = c.subscriptions.get(id) else {
             return;
-        }
+        };
         // A relayed SUBSCRIBE holds its session's input, so it is the one that waits.
         let _ = match outcome {
-            Ok(()) => c.session.confirm_subscription(now),
+            Ok(()) => {
+                if let Some(subscriber) = self.subscribers.get(key) {
+                    self.events.push_back(BrokerEvent::Subscribed {
+                        connection,
+                        id: id.clone(),
+                        destination: subscriber.pattern.as_str().to_owned(),
+                    });
+                }
+                c.session.confirm_subscription(now)
+            }
             Err(refused) => c.session.refuse_subscription(now, refused.message()),
         };
         self.on_session_events(connection, now);

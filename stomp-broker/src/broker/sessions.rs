@@ -4,7 +4,9 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use stomp_session::{AckMode, CloseReason, FrameBuf, MessageSet, ServerEvent, SubscriptionId};
+use stomp_session::{
+    AckMode, CloseReason, FrameBuf, MessageSet, Refused, ServerEvent, SubscriptionId,
+};
 
 use crate::event::{BrokerEvent, RelayEvent};
 use crate::ids::{ConnectionId, SubscriberKey, session_name};
@@ -30,41 +32,36 @@ impl Broker {
             };
             self.steps += 1;
             match event {
-                ServerEvent::Connect(request) => match self.policy.authorizer.connect(&request) {
-                    Ok(user) => {
-                        // As RabbitMQ and Spring do: the session's id, and the user it is
-                        // for once the authorizer let it in.
-                        let session = session_name(connection);
-                        let mut headers = vec![("session", session.as_str())];
-                        if let Some(user) = &user {
-                            headers.push(("user-name", user));
-                        }
-                        c.session.set_user(user.clone());
-                        if c.session.accept_with_headers(now, &headers).is_ok() {
-                            if let Some(user) = &user {
-                                self.users
-                                    .entry(user.clone())
-                                    .or_default()
-                                    .insert(connection);
-                            }
-                        }
-                        c.user.clone_from(&user);
-                        self.events
-                            .push_back(BrokerEvent::Connected { connection, user });
+                ServerEvent::Connect(request) => {
+                    if self.policy.authorizer.decides_later() {
+                        // The session waits (within its CONNECT deadline) for `log_in`.
+                        self.events.push_back(BrokerEvent::Login {
+                            connection,
+                            request,
+                        });
+                        return;
                     }
-                    // Held back: a failed login costs the client time.
-                    Err(message) => {
-                        c.refusal = Some((now + self.config.login_failure_delay, message));
-                    }
-                },
+                    let verdict = self.policy.authorizer.connect(&request);
+                    self.conclude_login(connection, now, verdict);
+                }
                 ServerEvent::Subscribe {
                     id,
                     destination,
                     ack,
                     frame,
                 } => self.subscribe(connection, now, id, destination, ack, &frame),
-                ServerEvent::Unsubscribe { id, .. } => {
+                ServerEvent::Unsubscribe {
+                    id, destination, ..
+                } => {
+                    let known = c.subscriptions.contains_key(&id);
                     self.unsubscribe(connection, now, &id, Output::Kept);
+                    if known {
+                        self.events.push_back(BrokerEvent::Unsubscribed {
+                            connection,
+                            id,
+                            destination,
+                        });
+                    }
                 }
                 ServerEvent::Send(frame) => self.on_send(connection, now, frame),
                 ServerEvent::Ack(set) => self.settle_acks(connection, now, set, Settlement::Ack),
@@ -106,6 +103,65 @@ impl Broker {
                         .push_back(BrokerEvent::Closed { connection, reason });
                 }
                 _ => {}
+            }
+        }
+    }
+
+    /// Lets the session waiting for its login in as `user`, or refuses it (after the login
+    /// failure delay); see [`Authorizer::decides_later`](crate::Authorizer::decides_later).
+    /// A session that is gone, or that waits for no login, is left as it is.
+    pub fn log_in(
+        &mut self,
+        connection: ConnectionId,
+        now: Instant,
+        verdict: Result<Option<String>, Refused>,
+    ) {
+        let waits = self
+            .connections
+            .get(&connection)
+            .is_some_and(|c| c.session.awaits_accept());
+        if waits {
+            self.conclude_login(connection, now, verdict);
+            // Frames pipelined after the CONNECT are acted on now.
+            self.on_session_events(connection, now);
+        }
+    }
+
+    /// Lets the session in or refuses it, as `verdict` says.
+    fn conclude_login(
+        &mut self,
+        connection: ConnectionId,
+        now: Instant,
+        verdict: Result<Option<String>, Refused>,
+    ) {
+        let Some(c) = self.connections.get_mut(&connection) else {
+            return;
+        };
+        match verdict {
+            Ok(user) => {
+                // As RabbitMQ and Spring do: the session's id, and the user it is for once
+                // the authorizer let it in.
+                let session = session_name(connection);
+                let mut headers = vec![("session", session.as_str())];
+                if let Some(user) = &user {
+                    headers.push(("user-name", user));
+                }
+                c.session.set_user(user.clone());
+                if c.session.accept_with_headers(now, &headers).is_ok() {
+                    if let Some(user) = &user {
+                        self.users
+                            .entry(user.clone())
+                            .or_default()
+                            .insert(connection);
+                    }
+                }
+                c.user.clone_from(&user);
+                self.events
+                    .push_back(BrokerEvent::Connected { connection, user });
+            }
+            // Held back: a failed login costs the client time.
+            Err(message) => {
+                c.refusal = Some((now + self.config.login_failure_delay, message));
             }
         }
     }
@@ -191,6 +247,14 @@ impl Broker {
                     ack,
                     frame: frame.clone(),
                 })),
+        }
+        // A relayed one is reported once the other broker took it (`relay_subscribed`).
+        if kind != Kind::App && kind != Kind::Relayed {
+            self.events.push_back(BrokerEvent::Subscribed {
+                connection,
+                id: id.clone(),
+                destination: destination.clone(),
+            });
         }
         let mut subscriber = Subscriber::new(connection, id, &destination, kind);
         subscriber.ack = ack;

@@ -214,6 +214,7 @@ impl ServerSession {
                 .header("passcode")
                 .map(|p| Secret::new(p.into_owned())),
             heart_beat,
+            frame: frame.clone(),
         }));
         Ok(())
     }

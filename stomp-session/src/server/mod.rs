@@ -19,7 +19,7 @@ use crate::types::{AckMode, Secret};
 pub use config::{SendCheck, ServerConfig};
 
 /// A client's CONNECT, for the application to accept or reject.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ConnectRequest {
     /// The version that will be used.
@@ -32,6 +32,21 @@ pub struct ConnectRequest {
     pub passcode: Option<Secret>,
     /// The heart-beat periods that will apply.
     pub heart_beat: Periods,
+    /// The whole CONNECT frame, every header in wire order (a token in `Authorization`, a
+    /// `client-id`). Never shown by `Debug`: it holds the passcode.
+    pub frame: FrameBuf,
+}
+
+impl std::fmt::Debug for ConnectRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectRequest")
+            .field("version", &self.version)
+            .field("host", &self.host)
+            .field("login", &self.login)
+            .field("passcode", &self.passcode)
+            .field("heart_beat", &self.heart_beat)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the server application learns.
@@ -493,6 +508,11 @@ impl ServerSession {
         // for its next event.
         self.now = now;
         Ok(())
+    }
+
+    /// Whether a CONNECT waits to be [accepted](Self::accept) or [rejected](Self::reject).
+    pub fn awaits_accept(&self) -> bool {
+        matches!(self.state, State::AwaitingAccept { .. })
     }
 
     /// Frames received from the client and frames queued for it so far, heart-beats aside.
