@@ -59,6 +59,7 @@ impl AppBridge {
         connection: ConnectionId,
         params: Params,
         reply_to: String,
+        correlation: Option<String>,
     ) -> Context {
         Context {
             handle: self.handle.clone(),
@@ -68,6 +69,7 @@ impl AppBridge {
             extensions: client.extensions.clone(),
             params,
             reply_to,
+            correlation,
             state: (),
         }
     }
@@ -113,7 +115,7 @@ impl AppBridge {
             return false;
         };
         let reply_to = self.app.default_reply_destination().to_owned();
-        let context = self.context(client, connection, Params::new(), reply_to);
+        let context = self.context(client, connection, Params::new(), reply_to, None);
         let job = Job::Tell {
             hook,
             context,
@@ -157,7 +159,11 @@ impl AppBridge {
                 .map(|r| r.into_owned())
                 .unwrap_or_else(|| self.app.default_reply_destination().to_owned()),
         };
-        let context = self.context(client, connection, params, reply_to);
+        let correlation = match mapping {
+            Mapping::Subscribe => None,
+            Mapping::Message => frame.header("correlation-id").map(|c| c.into_owned()),
+        };
+        let context = self.context(client, connection, params, reply_to, correlation);
         let message = Message::new(frame, destination);
         let job = Job::Handle {
             route,

@@ -13,6 +13,9 @@ use crate::handle::Handle;
 use crate::message::Payload;
 use crate::route::Params;
 
+/// The header a request's id travels in, and its answer's.
+const CORRELATION: &str = "correlation-id";
+
 /// What a handler knows besides the message: the session and user it came from, the data the
 /// login gave the session, the destination's parameters, the application's state `S`
 /// ([`App::with_state`](crate::App::with_state)) and the way back to the broker.
@@ -26,6 +29,8 @@ pub struct Context<S = ()> {
     pub(crate) params: Params,
     /// Where [`reply`](Self::reply) answers.
     pub(crate) reply_to: String,
+    /// The SEND's `correlation-id`, which answers carry back.
+    pub(crate) correlation: Option<String>,
     pub(crate) state: S,
 }
 
@@ -51,6 +56,7 @@ impl Context {
             extensions: self.extensions,
             params: self.params,
             reply_to: self.reply_to,
+            correlation: self.correlation,
             state,
         }
     }
@@ -108,14 +114,21 @@ impl<S> Context<S> {
 
     /// Answers the sender alone on its own subscriptions to `destination`, such as the
     /// `/chat/lobby` it subscribed to or a `/user/queue/replies` of its own, leaving every other
-    /// subscriber of that destination out; returns how many subscriptions it reached.
+    /// subscriber of that destination out; returns how many subscriptions it reached. The
+    /// answer carries the SEND's `correlation-id`, if it had one (request and reply).
     pub async fn reply_on(
         &self,
         destination: impl Into<String>,
         payload: impl Into<Payload>,
     ) -> Result<usize, Stopped> {
+        let mut payload = payload.into();
+        if let Some(correlation) = &self.correlation {
+            if !payload.headers().iter().any(|(n, _)| n == CORRELATION) {
+                payload = payload.header(CORRELATION, correlation.as_str());
+            }
+        }
         self.handle
-            .reply(self.connection, destination.into(), payload.into())
+            .reply(self.connection, destination.into(), payload)
             .await
     }
 

@@ -2,12 +2,14 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use stomp_session::{
     ClientConfig, CloseReason, HeartBeat, Limits, SendFrame, TransactionId, Version,
 };
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_rustls::rustls;
 
@@ -19,7 +21,9 @@ use crate::events::{Events, Shared};
 use crate::message::Message;
 use crate::receipt::Receipt;
 use crate::reconnect::Reconnect;
+use crate::request::CORRELATION;
 use crate::tls::Trust;
+use crate::transport::Stream;
 
 /// How a [`Client`] connects: [`Client::builder`], then [`connect`](Self::connect).
 #[derive(Debug, Clone)]
@@ -31,9 +35,34 @@ pub struct ClientBuilder {
     trust: Trust,
     reconnect: Option<Reconnect>,
     write_timeout: Duration,
+    ws_headers: Vec<(String, String)>,
+    reply_to: String,
 }
 
 impl ClientBuilder {
+    /// A further CONNECT header, such as `Authorization: Bearer ...` for a server that logs
+    /// in with a token, or ActiveMQ's `client-id`.
+    pub fn connect_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config = self.config.with_connect_header(name, value);
+        self
+    }
+
+    /// A further header of the WebSocket handshake (`ws://`, `wss://`), such as a `Cookie`
+    /// or an `Authorization` that the server's HTTP layer checks.
+    pub fn ws_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.ws_headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Where the answers to [`Client::request`] come (its `reply-to`; default
+    /// `/temp-queue/replies`, RabbitMQ's temporary queue, which needs no subscription). Any
+    /// other destination is subscribed to before the first request, such as
+    /// `/user/queue/replies` for stomp-server.
+    pub fn reply_to(mut self, destination: impl Into<String>) -> Self {
+        self.reply_to = destination.into();
+        self
+    }
+
     /// The `login` and `passcode` headers.
     pub fn login(mut self, login: impl Into<String>, passcode: impl Into<String>) -> Self {
         self.config = self.config.with_login(login, passcode);
@@ -155,12 +184,31 @@ impl ClientBuilder {
             .iter()
             .map(|e| Endpoint::parse(e))
             .collect::<Result<Vec<_>, _>>()?;
+        self.start(endpoints, None).await
+    }
+
+    /// Speaks STOMP over `stream`, a connection the application opened (such as stomp-server's
+    /// in-memory `Server::connect_local`, for tests), and resolves at CONNECTED as
+    /// [`connect`](Self::connect) does. The endpoint given to [`Client::builder`] only names
+    /// it; there is nothing to reconnect to once it ends.
+    pub async fn connect_with<S>(self, stream: S) -> Result<Client, Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let name = self.endpoints.first().cloned().unwrap_or_default();
+        let endpoints = vec![Endpoint::named(name)];
+        self.start(endpoints, Some(Box::new(stream))).await
+    }
+
+    async fn start(self, endpoints: Vec<Endpoint>, given: Option<Stream>) -> Result<Client, Error> {
         let setup = Setup {
             config: self.config,
             endpoints,
             trust: self.trust,
-            reconnect: self.reconnect,
+            reconnect: self.reconnect.filter(|_| given.is_none()),
             write_timeout: self.write_timeout,
+            ws_headers: self.ws_headers,
+            given,
         };
         let (commands_tx, commands) = mpsc::channel(self.commands);
         let (control_tx, control) = mpsc::unbounded_channel();
@@ -183,6 +231,8 @@ impl ClientBuilder {
                 closed,
                 shared,
                 buffer: self.buffer,
+                reply_to: Arc::from(self.reply_to),
+                requests: Arc::default(),
             }),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(Error::Closed(CloseReason::PeerClosed)),
@@ -202,6 +252,10 @@ pub struct Client {
     shared: Arc<Shared>,
     /// Room of each subscription's stream.
     pub(crate) buffer: usize,
+    /// Where answers to requests come.
+    reply_to: Arc<str>,
+    /// Requests made so far: the next one's correlation id.
+    requests: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for Client {
@@ -225,6 +279,8 @@ impl Client {
             trust: Trust::System,
             reconnect: None,
             write_timeout: Duration::from_secs(10),
+            ws_headers: Vec::new(),
+            reply_to: "/temp-queue/replies".to_owned(),
         }
     }
 
@@ -343,6 +399,38 @@ impl Client {
             done: Some(done),
         })
         .await
+    }
+
+    /// Sends `frame` as a request and waits, at most `timeout`, for its answer: the message
+    /// that comes back with the same `correlation-id`. The frame goes with a `correlation-id`
+    /// of the client's choosing and a `reply-to` ([`ClientBuilder::reply_to`]) unless it has
+    /// its own. stomp-server's `Context::reply` answers so; so does any service that copies
+    /// `correlation-id` into its answer to `reply-to`. Past the deadline it fails with
+    /// [`Error::TimedOut`], and a late answer is dropped.
+    pub async fn request(&self, frame: SendFrame, timeout: Duration) -> Result<Message, Error> {
+        let number = self.requests.fetch_add(1, Ordering::Relaxed);
+        let correlation = format!("request-{number}");
+        let reply_to = match frame.header_value("reply-to") {
+            Some(own) => own.to_owned(),
+            None => self.reply_to.to_string(),
+        };
+        let mut frame = frame.header(CORRELATION, correlation.as_str());
+        if frame.header_value("reply-to").is_none() {
+            frame = frame.header("reply-to", reply_to.as_str());
+        }
+        let (reply, answer) = oneshot::channel();
+        self.command(Command::Request {
+            frame,
+            correlation,
+            reply_to,
+            reply,
+        })
+        .await?;
+        match tokio::time::timeout(timeout, answer).await {
+            Ok(Ok(message)) => Ok(message),
+            Ok(Err(_)) => Err(self.gone()),
+            Err(_) => Err(Error::TimedOut),
+        }
     }
 
     /// Queues a message without waiting: fails at once with [`Error::QueueFull`] when the

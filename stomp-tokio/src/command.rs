@@ -30,6 +30,14 @@ pub(crate) enum Command {
         /// Answered at the RECEIPT; without it, no RECEIPT is asked for.
         done: Option<oneshot::Sender<Result<(), Error>>>,
     },
+    /// A SEND whose answer is the MESSAGE with its `correlation-id`.
+    Request {
+        frame: SendFrame,
+        correlation: String,
+        /// Subscribed to (once) before the first request, unless replies need none.
+        reply_to: String,
+        reply: oneshot::Sender<Message>,
+    },
     Begin {
         /// Answered at the BEGIN's RECEIPT.
         done: oneshot::Sender<Result<TransactionId, Error>>,

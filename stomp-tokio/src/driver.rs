@@ -27,8 +27,9 @@ use crate::endpoint::Endpoint;
 use crate::events::{ConnectionEvent, ConnectionInfo, Shared};
 use crate::message::Message;
 use crate::reconnect::Reconnect;
+use crate::request::{self, Requests};
 use crate::tls::Trust;
-use crate::transport::Transport;
+use crate::transport::{Stream, Transport};
 
 /// Commands processed in a row before what they queued is written.
 const BATCH: usize = 64;
@@ -122,6 +123,10 @@ pub(crate) struct Setup {
     pub(crate) reconnect: Option<Reconnect>,
     /// How long a write may make no progress before the connection counts as lost.
     pub(crate) write_timeout: Duration,
+    /// Further headers of the WebSocket handshake.
+    pub(crate) ws_headers: Vec<(String, String)>,
+    /// A stream the application opened, for the first connection instead of an endpoint.
+    pub(crate) given: Option<Stream>,
 }
 
 pub(crate) struct Driver {
@@ -153,6 +158,10 @@ pub(crate) struct Driver {
     disconnecting: Option<oneshot::Sender<Result<(), Error>>>,
     /// Every handle is gone.
     abandoned: bool,
+    /// Requests waiting for their reply.
+    requests: Requests,
+    /// The subscription replies come on, once a request needed one.
+    replies: Option<SubscriptionId>,
 }
 
 impl Driver {
@@ -183,6 +192,8 @@ impl Driver {
             unconfirmed: Vec::new(),
             disconnecting: None,
             abandoned: false,
+            requests: Requests::default(),
+            replies: None,
         }
     }
 
@@ -290,11 +301,14 @@ impl Driver {
             .max_head_bytes()
             .saturating_add(limits.max_body())
             .saturating_add(2);
-        let opened = timeout(
-            self.setup.config.connect_timeout(),
-            Transport::open(&endpoint, self.tls.as_ref(), max_message),
-        )
-        .await;
+        let opened = match self.setup.given.take() {
+            Some(stream) => Ok(Ok(Transport::over(stream))),
+            None => {
+                let headers = &self.setup.ws_headers;
+                let open = Transport::open(&endpoint, self.tls.as_ref(), max_message, headers);
+                timeout(self.setup.config.connect_timeout(), open).await
+            }
+        };
         let mut transport = match opened {
             Ok(Ok(transport)) => transport,
             Ok(Err(e)) => return Ended::Failed(e),
@@ -441,6 +455,18 @@ impl Driver {
     fn command(&mut self, command: Command, session: &mut ClientSession, now: Instant) {
         match command {
             Command::Send { frame, done } => self.send(session, frame, done, now),
+            Command::Request {
+                frame,
+                correlation,
+                reply_to,
+                reply,
+            } => {
+                if self.replies.is_none() && !request::needs_no_subscription(&reply_to) {
+                    self.subscribe_replies(session, reply_to, now);
+                }
+                self.requests.expect(correlation, reply);
+                self.send(session, frame, None, now);
+            }
             Command::Subscribe {
                 destination,
                 ack,
@@ -625,7 +651,39 @@ impl Driver {
         }
     }
 
+    /// Subscribes to where replies come, with no stream of its own: the replies go to their
+    /// requests, and what answers none (a reply too late) is dropped. It is restored on
+    /// reconnect as the application's subscriptions are; it is sent before the request, so
+    /// the server has it when the request arrives.
+    fn subscribe_replies(
+        &mut self,
+        session: &mut ClientSession,
+        destination: String,
+        now: Instant,
+    ) {
+        let ack = AckMode::Auto;
+        let Ok(subscribed) =
+            session.subscribe_with_headers(now, &destination, ack, &[], AskReceipt::No)
+        else {
+            return;
+        };
+        // A sender whose receiver is gone: nothing but requests takes these messages.
+        let (messages, _) = mpsc::channel(1);
+        let subscription = Subscription {
+            destination,
+            ack,
+            headers: Vec::new(),
+            messages,
+        };
+        self.subscriptions
+            .insert(subscribed.id.clone(), subscription);
+        self.replies = Some(subscribed.id);
+    }
+
     fn deliver(&mut self, session: &mut ClientSession, message: stomp_session::Message) {
+        let Some(message) = self.requests.answer(Message::new(message, self.connection)) else {
+            return;
+        };
         // A message for a subscription the application dropped goes nowhere; unacknowledged,
         // the broker redelivers it.
         let subscription = match message.frame().header("subscription") {
@@ -635,7 +693,6 @@ impl Driver {
         let Some(subscription) = subscription else {
             return;
         };
-        let message = Message::new(message, self.connection);
         match subscription.messages.try_send(message) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(message)) => {

@@ -31,6 +31,16 @@ pub(crate) struct Endpoint {
 }
 
 impl Endpoint {
+    /// A name for a stream the application opened: nothing to connect to.
+    pub(crate) fn named(text: String) -> Endpoint {
+        Endpoint {
+            text,
+            scheme: Scheme::Tcp,
+            address: String::new(),
+            host: String::new(),
+        }
+    }
+
     pub(crate) fn parse(text: &str) -> Result<Endpoint, Error> {
         let invalid = |why: &str| Error::InvalidEndpoint(format!("{text}: {why}"));
         let (scheme, rest) = match text.split_once("://") {

@@ -73,6 +73,7 @@ mod events;
 mod message;
 mod receipt;
 mod reconnect;
+mod request;
 mod subscription;
 mod tls;
 mod transaction;

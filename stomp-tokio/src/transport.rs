@@ -13,7 +13,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
@@ -21,10 +21,10 @@ use crate::Error;
 use crate::endpoint::Endpoint;
 
 /// A plain or TLS byte stream.
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-type Stream = Box<dyn Io>;
+pub(crate) type Stream = Box<dyn Io>;
 
 pub(crate) struct Transport(Inner);
 
@@ -37,13 +37,19 @@ enum Inner {
 const READ_SIZE: usize = 64 * 1024;
 
 impl Transport {
+    /// STOMP straight over a stream the application opened.
+    pub(crate) fn over(stream: Stream) -> Transport {
+        Transport(Inner::Stream(stream))
+    }
+
     /// Opens a connection to `endpoint`: TCP (Nagle off), the TLS handshake through `tls` when
-    /// the endpoint is secure, and the WebSocket handshake when it is a WebSocket URL, whose
-    /// messages are bounded by `max_message`.
+    /// the endpoint is secure, and the WebSocket handshake, with `headers` besides its own,
+    /// when it is a WebSocket URL, whose messages are bounded by `max_message`.
     pub(crate) async fn open(
         endpoint: &Endpoint,
         tls: Option<&TlsConnector>,
         max_message: usize,
+        headers: &[(String, String)],
     ) -> Result<Transport, Error> {
         let tcp = TcpStream::connect(endpoint.address.as_str()).await?;
         tcp.set_nodelay(true)?;
@@ -72,6 +78,14 @@ impl Transport {
             "sec-websocket-protocol",
             HeaderValue::from_static("v12.stomp, v11.stomp, v10.stomp"),
         );
+        for (name, value) in headers {
+            let invalid = |e: &dyn std::fmt::Display| {
+                Error::InvalidEndpoint(format!("{}: header {name}: {e}", endpoint.text))
+            };
+            let name = HeaderName::try_from(name.as_str()).map_err(|e| invalid(&e))?;
+            let value = HeaderValue::try_from(value.as_str()).map_err(|e| invalid(&e))?;
+            request.headers_mut().append(name, value);
+        }
         let config = WebSocketConfig::default()
             .max_message_size(Some(max_message))
             .max_frame_size(Some(max_message));

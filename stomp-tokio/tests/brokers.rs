@@ -276,3 +276,33 @@ async fn quiet(subscription: &mut stomp_tokio::Subscription) -> bool {
         .await
         .is_err()
 }
+
+/// Request and reply through RabbitMQ: the requester's `reply-to` is a `/temp-queue/`, which
+/// RabbitMQ creates and routes back without a SUBSCRIBE; the service answers at the `reply-to`
+/// it was handed, copying the `correlation-id`.
+#[tokio::test]
+#[ignore = "needs RabbitMQ on 127.0.0.1:61633 (scripts/brokers.sh)"]
+async fn request_and_reply_through_rabbitmq_temporary_queues() {
+    let service = connect(RABBITMQ, Version::V1_2).await;
+    let requests = "/queue/stomp-tokio-rpc";
+    let mut incoming = service.subscribe(requests, AckMode::Auto).await.unwrap();
+    let answering = tokio::spawn(async move {
+        for _ in 0..3 {
+            let request = incoming.next().await.unwrap();
+            let reply_to = request.header("reply-to").unwrap().into_owned();
+            let correlation = request.header("correlation-id").unwrap().into_owned();
+            let body = format!("re: {}", String::from_utf8_lossy(request.body()));
+            let answer = SendFrame::new(reply_to, body).header("correlation-id", correlation);
+            service.send_frame(answer).await.unwrap();
+        }
+    });
+    let client = connect(RABBITMQ, Version::V1_2).await;
+    for question in ["a", "b", "c"] {
+        let reply = client
+            .request(SendFrame::new(requests, question), WAIT)
+            .await
+            .unwrap();
+        assert_eq!(reply.body().as_ref(), format!("re: {question}").as_bytes());
+    }
+    answering.await.unwrap();
+}

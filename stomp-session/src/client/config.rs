@@ -30,6 +30,8 @@ pub struct ClientConfig {
     pub(super) disconnect_timeout: Duration,
     /// Limits on frames from the server.
     pub(super) limits: Limits,
+    /// Further CONNECT headers, after the ones the session writes.
+    pub(super) connect_headers: Vec<(String, String)>,
 }
 
 impl ClientConfig {
@@ -47,7 +49,21 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(30),
             disconnect_timeout: Duration::from_secs(5),
             limits: Limits::default(),
+            connect_headers: Vec::new(),
         }
+    }
+
+    /// The same configuration with a further CONNECT header, such as a token in
+    /// `Authorization` (Spring's pattern) or ActiveMQ's `client-id`. Those the session writes
+    /// itself (`accept-version`, `host`, `login`, `passcode`, `heart-beat`) come first and win.
+    #[must_use]
+    pub fn with_connect_header(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        self.connect_headers.push((name.into(), value.into()));
+        self
     }
 
     /// The same configuration with a login and passcode.
@@ -178,6 +194,15 @@ impl std::fmt::Debug for ClientConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("disconnect_timeout", &self.disconnect_timeout)
             .field("limits", &self.limits)
+            .field(
+                "connect_headers",
+                // Names only: the values may be secrets.
+                &self
+                    .connect_headers
+                    .iter()
+                    .map(|(n, _)| n)
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }

@@ -75,6 +75,14 @@ impl SendFrame {
         &self.body
     }
 
+    /// The value of the first header named `name` added with [`header`](Self::header).
+    pub fn header_value(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// The transaction it is sent in, if any.
     pub fn transaction(&self) -> Option<TransactionId> {
         self.transaction.as_deref().map(TransactionId::from)

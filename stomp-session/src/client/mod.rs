@@ -180,6 +180,12 @@ impl ClientSession {
         if config.heart_beat != HeartBeat::NONE {
             headers.push(("heart-beat", &heart_beat));
         }
+        headers.extend(
+            config
+                .connect_headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str())),
+        );
         if let Err(e) = self.link.send(now, command, headers, &Bytes::new()) {
             // A login or host with a line break cannot be sent in CONNECT.
             self.close(CloseReason::Local(format!("cannot send {command}: {e}")));
