@@ -27,7 +27,7 @@ async function say(tab, text) {
   await tab.type('#text', text);
   await tab.click('#send');
   await tab.waitForFunction(
-    (t) => [...document.querySelectorAll('li.delivered')].some((li) => li.textContent.includes(t)),
+    (t) => [...document.querySelectorAll('#messages li.delivered')].some((li) => li.textContent.includes(t)),
     { timeout: 5000, polling: 100 },
     text,
   );
@@ -36,16 +36,23 @@ async function say(tab, text) {
 // Polling by time, not animation frames: pages in the background get none.
 /** Waits until the page shows a message from `who` saying `text`. */
 const hears = (tab, who, text) => tab.waitForFunction(
-  (w, t) => [...document.querySelectorAll('li')].some((li) =>
+  (w, t) => [...document.querySelectorAll('#messages li')].some((li) =>
     li.querySelector('.who').textContent === w && li.querySelector('.text').textContent === t),
   { timeout: 5000, polling: 100 },
   who,
   text,
 );
 
-test('two pages in one room exchange messages, and each sender sees its RESPONSE', async () => {
+/** Waits until the page's member list is exactly `names`. */
+const members = (tab, names) => tab.waitForFunction(
+  (n) => JSON.stringify([...document.querySelectorAll('#members li')].map((li) => li.textContent)) === n,
+  { timeout: 10000, polling: 100 },
+  JSON.stringify(names),
+);
+
+async function launch() {
   assert.ok(fs.existsSync(chromium), `no browser at ${chromium}: apt-get install chromium`);
-  const browser = await puppeteer.launch({
+  return puppeteer.launch({
     executablePath: chromium,
     headless: true,
     args: [
@@ -53,6 +60,29 @@ test('two pages in one room exchange messages, and each sender sees its RESPONSE
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
     ],
   });
+}
+
+test('the member list follows who joins, and a closed tab leaves the others\' lists', async () => {
+  const browser = await launch();
+  try {
+    const dora = await open(browser, 'presence', 'dora');
+    await members(dora, ['dora']);
+    const emil = await open(browser, 'presence', 'emil');
+    await members(emil, ['dora', 'emil']);
+    await members(dora, ['dora', 'emil']);
+    const fred = await open(browser, 'presence', 'fred');
+    await members(dora, ['dora', 'emil', 'fred']);
+    // Closing a tab closes its WebSocket without DISCONNECT.
+    await emil.close();
+    await members(dora, ['dora', 'fred']);
+    await members(fred, ['dora', 'fred']);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('two pages in one room exchange messages, and each sender sees its RESPONSE', async () => {
+  const browser = await launch();
   try {
     const alice = await open(browser, 'lobby', 'alice');
     const bob = await open(browser, 'lobby', 'bob');
@@ -62,7 +92,7 @@ test('two pages in one room exchange messages, and each sender sees its RESPONSE
     await say(bob, 'hi alice, bob here');
     await hears(alice, 'bob', 'hi alice, bob here');
     // Another room hears nothing.
-    const carolSaw = await carol.$$eval('li', (items) => items.length);
+    const carolSaw = await carol.$$eval('#messages li', (items) => items.length);
     assert.equal(carolSaw, 0);
     fs.mkdirSync(path.dirname(screenshot), { recursive: true });
     // A page in the background draws no frames: bring it forward to take its picture.

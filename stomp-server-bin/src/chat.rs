@@ -22,6 +22,9 @@ use serde_json::{Value, json};
 
 use stomp_server::{App, Context, Failure, Message, Payload};
 
+mod presence;
+pub use presence::Rooms;
+
 /// Where the RESPONSE goes when the sender is subscribed neither to a `reply-to` nor to the
 /// room.
 pub const REPLY_DESTINATION: &str = "/user/queue/responses";
@@ -30,11 +33,13 @@ pub const REPLY_DESTINATION: &str = "/user/queue/responses";
 pub const STOMPJS_CDN: &str =
     "https://cdn.jsdelivr.net/npm/@stomp/stompjs@7.5.0/bundles/stomp.umd.min.js";
 
-/// The chat: its one handler on `/app/chat-api`.
-pub fn app() -> App {
-    App::new()
+/// The chat: its one handler on `/app/chat-api`, and the rooms' members
+/// (`/chat/ROOM.members`, see [`Rooms`]).
+pub fn app() -> App<Rooms> {
+    App::with_state(Rooms::default())
         .reply_destination(REPLY_DESTINATION)
         .message("/app/chat-api", chat_api)
+        .on_session(presence::follow)
 }
 
 /// A request, as the classic deployment's clients send it.
@@ -48,7 +53,7 @@ struct Request {
     params: Value,
 }
 
-async fn chat_api(ctx: Context, message: Message) -> Result<(), Failure> {
+async fn chat_api(ctx: Context<Rooms>, message: Message) -> Result<(), Failure> {
     let request: Request = match message.json() {
         Ok(request) => request,
         Err(e) => {
@@ -82,7 +87,7 @@ async fn chat_api(ctx: Context, message: Message) -> Result<(), Failure> {
 
 /// Answers the sender: at its `reply-to`, else in the room, else at the reply destination.
 async fn respond(
-    ctx: &Context,
+    ctx: &Context<Rooms>,
     message: &Message,
     room: Option<&str>,
     answer: Value,

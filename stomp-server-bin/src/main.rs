@@ -23,10 +23,10 @@ use tracing_subscriber::EnvFilter;
 
 /// Whether a CONNECT carries the one login allowed (`user:passcode`), compared in constant
 /// time; the session is then that user's.
-fn one_login(
+fn one_login<S>(
     login: String,
     passcode: String,
-) -> impl Fn(Login) -> std::future::Ready<Result<Admit, Refused>> + Send + Sync {
+) -> impl Fn(Login<S>) -> std::future::Ready<Result<Admit, Refused>> + Send + Sync {
     move |request| {
         let given = request.login().unwrap_or_default();
         let secret = request.passcode().unwrap_or_default();
@@ -45,7 +45,7 @@ fn one_login(
 /// SUBSCRIBE of user `login` holds its broker task for good, as an interceptor stuck on a lock
 /// would.
 #[cfg(feature = "test-hooks")]
-fn stall_on(login: String) -> impl Fn(&Inbound<'_>) -> Result<(), Refused> + Send + Sync {
+fn stall_on<S>(login: String) -> impl Fn(&Inbound<'_, S>) -> Result<(), Refused> + Send + Sync {
     move |inbound| {
         if inbound.user == Some(login.as_str()) {
             loop {
@@ -172,7 +172,7 @@ impl Signals {
 }
 
 async fn run(args: cli::Args, stop: oneshot::Receiver<()>) -> std::io::Result<()> {
-    let mut app: App = chat::app();
+    let mut app: App<chat::Rooms> = chat::app();
     if let Some((login, passcode)) = args.login.clone() {
         app = app.authenticate(one_login(login, passcode));
     }

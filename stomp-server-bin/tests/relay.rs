@@ -26,16 +26,23 @@ const QUEUE_MESSAGES: usize = 200;
 
 /// A node relaying to `broker`, running `app`; the server and its TCP address, once its
 /// broker connections are up.
-async fn node(broker: &str, app: App) -> (Server, String) {
+async fn node<S: Clone + Send + Sync + 'static>(broker: &str, app: App<S>) -> (Server, String) {
     node_with(RelayConfig::parse(broker).unwrap(), app).await
 }
 
-async fn node_with(relay: RelayConfig, app: App) -> (Server, String) {
+async fn node_with<S: Clone + Send + Sync + 'static>(
+    relay: RelayConfig,
+    app: App<S>,
+) -> (Server, String) {
     node_on_shards(relay, app, 1).await
 }
 
 /// A node as [`node_with`], on `shards` broker tasks, each a node of the relay.
-async fn node_on_shards(relay: RelayConfig, app: App, shards: usize) -> (Server, String) {
+async fn node_on_shards<S: Clone + Send + Sync + 'static>(
+    relay: RelayConfig,
+    app: App<S>,
+    shards: usize,
+) -> (Server, String) {
     let config = BrokerConfig::default().with_login_failure_delay(Duration::from_millis(10));
     let server = Server::builder()
         .config(config)
