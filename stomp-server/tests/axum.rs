@@ -45,7 +45,7 @@ async fn one_axum_server_serves_rest_and_stomp_over_websocket() {
         .insert("sec-websocket-protocol", "v12.stomp".parse().unwrap());
     let (mut socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
     assert_eq!(response.headers()["sec-websocket-protocol"], "v12.stomp");
-    let frames = "CONNECT\naccept-version:1.2\nlogin:ann\n\n\0\
+    let frames = "CONNECT\naccept-version:1.2\nAuthorization:Bearer ann-token\n\n\0\
         SUBSCRIBE\nid:room\ndestination:/topic/lobby\n\n\0\
         SUBSCRIBE\nid:news\ndestination:/topic/news\n\n\0\
         SUBSCRIBE\nid:me\ndestination:/user/queue/replies\nreceipt:ready\n\n\0";

@@ -1,5 +1,6 @@
 //! The Rust examples of the README and of docs/client.md are the files the tests run, word
-//! for word: the axum application (run by stomp-server's tests/axum.rs), the tokio and
+//! for word: the axum application (run by stomp-server's tests/axum.rs and its test with
+//! in-memory clients, tests/app_client.rs), the tokio and
 //! `TcpStream` clients (run by scripts/interop), and the codec's round trip (run as a doctest
 //! of the README by stomp-tokio).
 
@@ -15,6 +16,13 @@ fn the_readme_and_the_docs_show_the_examples_that_run() {
             "rust,no_run",
             "stomp-server/examples/axum_app.rs",
             include_str!("../../stomp-server/examples/axum_app.rs"),
+        ),
+        (
+            "README.md",
+            README,
+            "rust,ignore",
+            "stomp-server/tests/app_client.rs",
+            include_str!("../../stomp-server/tests/app_client.rs"),
         ),
         (
             "README.md",
