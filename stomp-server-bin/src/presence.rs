@@ -53,7 +53,12 @@ impl Members {
 
     /// The names in `room`, each once, sorted.
     fn names(&self, room: &str) -> Vec<String> {
-        let names: BTreeSet<&String> = self.rooms.get(room).into_iter().flat_map(|m| m.values()).collect();
+        let names: BTreeSet<&String> = self
+            .rooms
+            .get(room)
+            .into_iter()
+            .flat_map(|m| m.values())
+            .collect();
         names.into_iter().cloned().collect()
     }
 }
@@ -130,7 +135,7 @@ mod tests {
         members.leave("lobby", "s3");
         assert_eq!(members.names("lobby"), ["bob"]);
         members.leave("lobby", "s2");
-        assert!(members.rooms.get("lobby").is_none());
+        assert!(!members.rooms.contains_key("lobby"));
         assert_eq!(members.names("rust"), ["bob"]);
         assert_eq!(room_of("/chat/lobby"), Some("lobby"));
         assert_eq!(room_of("/chat/lobby.members"), None);

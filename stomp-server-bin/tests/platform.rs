@@ -280,13 +280,21 @@ impl Heard {
     }
 
     async fn wait_for(&self, line: &str) -> Vec<String> {
+        self.wait_until(line, |l| l == line).await
+    }
+
+    async fn wait_for_prefix(&self, prefix: &str) -> Vec<String> {
+        self.wait_until(prefix, |l| l.starts_with(prefix)).await
+    }
+
+    async fn wait_until(&self, what: &str, found: impl Fn(&str) -> bool) -> Vec<String> {
         let deadline = Instant::now() + WAIT;
         loop {
             let heard = self.0.lock().unwrap().clone();
-            if heard.iter().any(|l| l == line) {
+            if heard.iter().any(|l| found(l)) {
                 return self.take();
             }
-            assert!(Instant::now() < deadline, "never heard {line:?}: {heard:?}");
+            assert!(Instant::now() < deadline, "never heard {what:?}: {heard:?}");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
@@ -463,4 +471,81 @@ async fn request_and_reply_carry_the_correlation_id() {
         )
         .await;
     assert!(matches!(unanswered, Err(Error::TimedOut)), "{unanswered:?}");
+}
+
+/// Writes `frames` on a fresh in-memory connection and reads until `until` arrives.
+async fn raw(server: &Server, frames: &str, until: &str) -> tokio::io::DuplexStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = server.connect_local().unwrap();
+    stream.write_all(frames.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    while !String::from_utf8_lossy(&got).contains(until) {
+        let mut buffer = [0; 1024];
+        let n = tokio::time::timeout(WAIT, stream.read(&mut buffer))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buffer[..n]);
+    }
+    stream
+}
+
+#[tokio::test]
+async fn a_silent_client_and_an_error_are_heard_as_such() {
+    let heard = Heard::default();
+    let app = App::with_state(heard.clone()).on_session(hear);
+    let session = stomp_server::ServerConfig::default()
+        .with_heart_beat(stomp_tokio::HeartBeat::from_millis(100, 100));
+    let config = BrokerConfig::default().with_session(session);
+    let server = Server::builder().config(config).app(app).start();
+    // Offers heart-beats every 100 ms, then sends nothing.
+    let _silent = raw(
+        &server,
+        "CONNECT\naccept-version:1.2\nhost:/\nlogin:sid\nheart-beat:100,100\n\n\0",
+        "CONNECTED",
+    )
+    .await;
+    heard.wait_for("sid gone HeartBeatLost").await;
+    // A frame the server refuses: an ERROR, and the session ends saying why.
+    let _broken = raw(
+        &server,
+        "CONNECT\naccept-version:1.2\nhost:/\nlogin:ida\n\n\0ACK\n\n\0",
+        "ERROR",
+    )
+    .await;
+    let heard = heard.wait_for_prefix("ida gone Error(").await;
+    assert!(
+        heard.iter().any(|l| l.contains("ACK without id")),
+        "{heard:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_handler_still_running_past_the_grace_period_is_cancelled() {
+    let finished = Arc::new(AtomicUsize::new(0));
+    let app = App::with_state(finished.clone()).message(
+        "/app/forever",
+        |State(finished): State<Arc<AtomicUsize>>| async move {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            finished.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, Failure>(())
+        },
+    );
+    let server = Server::builder().app(app).start();
+    let client = local(&server, "hal").await;
+    client
+        .send_with_receipt(SendFrame::new("/app/forever", ""))
+        .await
+        .unwrap();
+    let start = Instant::now();
+    server.shutdown(Duration::from_millis(300)).await;
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(2), "shutdown took {took:?}");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        finished.load(Ordering::SeqCst),
+        0,
+        "the handler was cancelled"
+    );
 }

@@ -19,7 +19,10 @@ async fn ann_says_hi_and_bob_sees_her_come_and_go() {
             .connect_with(server.connect_local().unwrap())
     };
     let bob = connect("bob-token").await.unwrap();
-    let mut presence = bob.subscribe("/topic/presence", AckMode::Auto).await.unwrap();
+    let mut presence = bob
+        .subscribe("/topic/presence", AckMode::Auto)
+        .await
+        .unwrap();
     let mut lobby = bob.subscribe("/topic/lobby", AckMode::Auto).await.unwrap();
 
     let ann = connect("ann-token").await.unwrap();
@@ -28,8 +31,17 @@ async fn ann_says_hi_and_bob_sees_her_come_and_go() {
     assert_eq!(said.body().as_ref(), b"\"said\"");
     assert_eq!(lobby.next().await.unwrap().body().as_ref(), b"ann: hi");
     ann.disconnect().await.unwrap();
-    assert_eq!(presence.next().await.unwrap().body().as_ref(), b"ann is online");
-    assert_eq!(presence.next().await.unwrap().body().as_ref(), b"ann is offline");
+    assert_eq!(
+        presence.next().await.unwrap().body().as_ref(),
+        b"ann is online"
+    );
+    assert_eq!(
+        presence.next().await.unwrap().body().as_ref(),
+        b"ann is offline"
+    );
 
-    assert!(connect("stolen").await.is_err(), "an unknown token is refused");
+    assert!(
+        connect("stolen").await.is_err(),
+        "an unknown token is refused"
+    );
 }
