@@ -1,4 +1,5 @@
-//! Applications on the library, in-process: handlers by destination, user destinations,
+//! Applications on the library, in-process (clients in memory where no socket is needed):
+//! handlers by destination, user destinations,
 //! subscription handlers, the CONNECT hook, interceptors, failures, slow and panicking
 //! handlers, the per-session queue, and `/metrics` after known traffic.
 
@@ -11,8 +12,13 @@ use stomp_server::{Admit, App, Context, Failure, Failures, Json, Login, Message,
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+/// Starts `app`, its clients connecting in memory.
+fn start(app: App) -> Server {
+    Server::builder().app(app).start()
+}
+
 /// Starts `app` with STOMP over TCP on a free port; the server and its address.
-async fn start(app: App) -> (Server, String) {
+async fn start_tcp(app: App) -> (Server, String) {
     let server = Server::builder().app(app).start();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
@@ -35,16 +41,16 @@ async fn user_destinations_reach_every_session_of_the_user_and_nobody_else() {
         let reached = ctx.send_to_user(to, "/queue/dm", text).await?;
         Ok::<_, Failure>(format!("reached {reached}"))
     });
-    let (server, address) = start(app).await;
-    let (mut alice1, connected) = Peer::connect(&address, "login:alice\n").await;
+    let server = start(app);
+    let (mut alice1, connected) = Peer::local(&server, "login:alice\n").await;
     assert_eq!(connected.header("user-name").as_deref(), Some("alice"));
     assert!(
         connected
             .header("session")
             .is_some_and(|s| s.starts_with("session-"))
     );
-    let (mut alice2, _) = Peer::connect(&address, "login:alice\n").await;
-    let (mut bob, _) = Peer::connect(&address, "login:bob\n").await;
+    let (mut alice2, _) = Peer::local(&server, "login:alice\n").await;
+    let (mut bob, _) = Peer::local(&server, "login:bob\n").await;
     for peer in [&mut alice1, &mut alice2, &mut bob] {
         peer.subscribe("dm", "/user/queue/dm").await;
     }
@@ -87,9 +93,9 @@ async fn a_subscription_handler_answers_the_subscriber_alone() {
             serde_json::json!({"rooms": ["lobby", "rust"], "for": id}),
         ))
     });
-    let (_server, address) = start(app).await;
-    let (mut ann, _) = Peer::connect(&address, "").await;
-    let (mut ben, _) = Peer::connect(&address, "").await;
+    let server = start(app);
+    let (mut ann, _) = Peer::local(&server, "").await;
+    let (mut ben, _) = Peer::local(&server, "").await;
     ben.subscribe("b", "/app/rooms").await;
     let _ = ben.frame().await;
     ann.subscribe("a", "/app/rooms").await;
@@ -128,10 +134,10 @@ async fn a_slow_or_panicking_handler_holds_up_only_its_own_session() {
             }
             Ok::<_, Failure>(())
         });
-    let (_server, address) = start(app).await;
-    let (mut slow, _) = Peer::connect(&address, "").await;
-    let (mut other, _) = Peer::connect(&address, "").await;
-    let (mut buggy, _) = Peer::connect(&address, "").await;
+    let server = start(app);
+    let (mut slow, _) = Peer::local(&server, "").await;
+    let (mut other, _) = Peer::local(&server, "").await;
+    let (mut buggy, _) = Peer::local(&server, "").await;
     for peer in [&mut slow, &mut other] {
         peer.subscribe("r", "/user/queue/replies").await;
     }
@@ -169,8 +175,8 @@ async fn a_full_session_queue_holds_the_input_and_loses_nothing() {
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 Ok::<_, Failure>(m.text()?.to_owned())
             });
-    let (_server, address) = start(app).await;
-    let (mut peer, _) = Peer::connect(&address, "").await;
+    let server = start(app);
+    let (mut peer, _) = Peer::local(&server, "").await;
     peer.subscribe("r", "/user/queue/replies").await;
     let frames: String = (0..30)
         .map(|i| format!("SEND\ndestination:/app/count\n\n{i}\0"))
@@ -184,8 +190,8 @@ async fn a_full_session_queue_holds_the_input_and_loses_nothing() {
 #[tokio::test]
 async fn failures_are_errors_or_replies_as_configured() {
     let fail = |_: Context, _: Message| async { Err::<(), _>(Failure::new("no stock left")) };
-    let (_a, errors) = start(App::new().message("/app/buy", fail)).await;
-    let (mut peer, _) = Peer::connect(&errors, "").await;
+    let errors = start(App::new().message("/app/buy", fail));
+    let (mut peer, _) = Peer::local(&errors, "").await;
     peer.send("SEND\ndestination:/app/buy\n\n\0").await;
     let error = peer.frame().await;
     assert_eq!(error.command().as_str(), "ERROR");
@@ -198,8 +204,8 @@ async fn failures_are_errors_or_replies_as_configured() {
             let _: Vec<u32> = m.json()?;
             Ok::<_, Failure>(())
         });
-    let (_b, replies) = start(app).await;
-    let (mut peer, _) = Peer::connect(&replies, "").await;
+    let replies = start(app);
+    let (mut peer, _) = Peer::local(&replies, "").await;
     peer.subscribe("r", "/user/queue/replies").await;
     peer.send("SEND\ndestination:/app/buy\n\n\0").await;
     assert_eq!(body(&peer.frame().await), r#"{"error":"no stock left"}"#);
@@ -265,7 +271,7 @@ async fn get(address: &str, path: &str) -> String {
 
 #[tokio::test]
 async fn metrics_count_what_happened() {
-    let (server, address) = start(App::new()).await;
+    let (server, address) = start_tcp(App::new()).await;
     let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http_address = http.local_addr().unwrap().to_string();
     tokio::spawn(server.serve_http(http, server.router()));
@@ -316,8 +322,8 @@ async fn metrics_count_what_happened() {
 
 #[tokio::test]
 async fn a_handle_publishes_from_outside_any_handler() {
-    let (server, address) = start(App::new()).await;
-    let (mut peer, _) = Peer::connect(&address, "").await;
+    let server = start(App::new());
+    let (mut peer, _) = Peer::local(&server, "").await;
     peer.subscribe("0", "/topic/clock").await;
     let handle = server.handle();
     let id = tokio::spawn(async move {

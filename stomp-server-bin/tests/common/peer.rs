@@ -5,20 +5,35 @@ use std::time::Duration;
 use bytes::BytesMut;
 use stomp_session::FrameBuf;
 use stomp_session::stomp_codec::{Config, Decoder, Item};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// TCP, or a connection in memory.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
 pub struct Peer {
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     decoder: Decoder,
     buffer: BytesMut,
 }
 
 impl Peer {
-    /// Connects with STOMP 1.2 and `headers` (lines such as `"login:alice\n"`); returns the
-    /// peer and its CONNECTED frame.
+    /// Connects over TCP with STOMP 1.2 and `headers` (lines such as `"login:alice\n"`);
+    /// returns the peer and its CONNECTED frame.
     pub async fn connect(address: &str, headers: &str) -> (Peer, FrameBuf) {
         let stream = TcpStream::connect(address).await.unwrap();
+        Peer::over(Box::new(stream), headers).await
+    }
+
+    /// Connects in memory (no socket), as [`connect`](Self::connect) does over TCP.
+    #[allow(dead_code)] // not every test crate connects in memory
+    pub async fn local(server: &stomp_server::Server, headers: &str) -> (Peer, FrameBuf) {
+        let stream = server.connect_local().unwrap();
+        Peer::over(Box::new(stream), headers).await
+    }
+
+    async fn over(stream: Box<dyn Stream>, headers: &str) -> (Peer, FrameBuf) {
         let mut peer = Peer {
             stream,
             decoder: Decoder::new(Config::default()),
