@@ -1,7 +1,7 @@
 //! Applications on the library, in-process (clients in memory where no socket is needed):
-//! handlers by destination, user destinations,
-//! subscription handlers, the CONNECT hook, interceptors, failures, slow and panicking
-//! handlers, the per-session queue, and `/metrics` after known traffic.
+//! handlers by destination, user destinations, subscription handlers, the CONNECT hook,
+//! interceptors, failures, slow and panicking handlers, the per-session queue, and `/metrics`
+//! after known traffic.
 
 mod common;
 
