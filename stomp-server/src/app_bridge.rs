@@ -12,7 +12,7 @@ use tokio::sync::Semaphore;
 
 use crate::app::App;
 use crate::channel::{Client, ToHub};
-use crate::context::Context;
+use crate::context::{Context, Source};
 use crate::handle::Handle;
 use crate::lifecycle::SessionEvent;
 use crate::login::Login;
@@ -61,7 +61,7 @@ impl AppBridge {
         reply_to: String,
         correlation: Option<String>,
     ) -> Context {
-        Context {
+        Context::new(Source {
             handle: self.handle.clone(),
             connection,
             session: client.session.clone(),
@@ -70,8 +70,7 @@ impl AppBridge {
             params,
             reply_to,
             correlation,
-            state: (),
-        }
+        })
     }
 
     /// Runs the application's login of `request` apart from the broker task, within its

@@ -19,44 +19,53 @@ const CORRELATION: &str = "correlation-id";
 /// What a handler knows besides the message: the session and user it came from, the data the
 /// login gave the session, the destination's parameters, the application's state `S`
 /// ([`App::with_state`](crate::App::with_state)) and the way back to the broker.
+///
+/// Cheap to clone: what it knows of the message's origin is shared.
 #[derive(Clone)]
 pub struct Context<S = ()> {
+    pub(crate) source: Arc<Source>,
+    pub(crate) state: S,
+}
+
+/// Where a message comes from, and where answers go.
+pub(crate) struct Source {
     pub(crate) handle: Handle,
     pub(crate) connection: ConnectionId,
     pub(crate) session: Arc<str>,
     pub(crate) user: Option<Arc<str>>,
     pub(crate) extensions: Arc<Extensions>,
     pub(crate) params: Params,
-    /// Where [`reply`](Self::reply) answers.
+    /// Where [`Context::reply`] answers.
     pub(crate) reply_to: String,
     /// The SEND's `correlation-id`, which answers carry back.
     pub(crate) correlation: Option<String>,
-    pub(crate) state: S,
 }
 
 impl<S> fmt::Debug for Context<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let source = &self.source;
         f.debug_struct("Context")
-            .field("session", &self.session)
-            .field("user", &self.user)
-            .field("params", &self.params)
-            .field("reply_to", &self.reply_to)
+            .field("session", &source.session)
+            .field("user", &source.user)
+            .field("params", &source.params)
+            .field("reply_to", &source.reply_to)
             .finish_non_exhaustive()
     }
 }
 
 impl Context {
+    /// The context of a message from `source`.
+    pub(crate) fn new(source: Source) -> Context {
+        Context {
+            source: Arc::new(source),
+            state: (),
+        }
+    }
+
     /// The same context with the application's state.
     pub(crate) fn with_state<S>(self, state: S) -> Context<S> {
         Context {
-            handle: self.handle,
-            connection: self.connection,
-            session: self.session,
-            user: self.user,
-            extensions: self.extensions,
-            params: self.params,
-            reply_to: self.reply_to,
-            correlation: self.correlation,
+            source: self.source,
             state,
         }
     }
@@ -71,24 +80,25 @@ impl<S> Context<S> {
     /// What the login put in the session ([`Admit::extension`](crate::Admit::extension)),
     /// the same for every handler of the session.
     pub fn extensions(&self) -> &Extensions {
-        &self.extensions
+        &self.source.extensions
     }
 
     /// The session's id, as CONNECTED gave it to the client (`session` header).
     pub fn session_id(&self) -> &str {
-        &self.session
+        &self.source.session
     }
 
     /// The user the session acts as (see [`App::authenticate`](crate::App::authenticate)), if
     /// any.
     pub fn user(&self) -> Option<&str> {
-        self.user.as_deref()
+        self.source.user.as_deref()
     }
 
     /// The value the destination gave parameter `name` of the handler's template: for
     /// `/app/chat/{room}` and `/app/chat/lobby`, `param("room")` is `Some("lobby")`.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params
+        self.source
+            .params
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
@@ -96,20 +106,20 @@ impl<S> Context<S> {
 
     /// The way to the broker, to keep or hand on.
     pub fn handle(&self) -> &Handle {
-        &self.handle
+        &self.source.handle
     }
 
     /// Where [`reply`](Self::reply) answers: the SEND's `reply-to` header if it has one, else
     /// the application's reply destination ([`App::reply_destination`](crate::App::reply_destination));
     /// for a subscription handler, the subscription's own destination.
     pub fn reply_destination(&self) -> &str {
-        &self.reply_to
+        &self.source.reply_to
     }
 
     /// Answers the sender alone on its subscriptions to [`reply_destination`](Self::reply_destination);
     /// returns how many it reached (0 when it holds none there).
     pub async fn reply(&self, payload: impl Into<Payload>) -> Result<usize, Stopped> {
-        self.reply_on(self.reply_to.clone(), payload).await
+        self.reply_on(self.source.reply_to.clone(), payload).await
     }
 
     /// Answers the sender alone on its own subscriptions to `destination`, such as the
@@ -122,13 +132,14 @@ impl<S> Context<S> {
         payload: impl Into<Payload>,
     ) -> Result<usize, Stopped> {
         let mut payload = payload.into();
-        if let Some(correlation) = &self.correlation {
+        if let Some(correlation) = &self.source.correlation {
             if !payload.headers().iter().any(|(n, _)| n == CORRELATION) {
                 payload = payload.header(CORRELATION, correlation.as_str());
             }
         }
-        self.handle
-            .reply(self.connection, destination.into(), payload)
+        self.source
+            .handle
+            .reply(self.source.connection, destination.into(), payload)
             .await
     }
 
@@ -138,7 +149,7 @@ impl<S> Context<S> {
         destination: impl Into<String>,
         payload: impl Into<Payload>,
     ) -> Result<String, PublishError> {
-        self.handle.publish(destination, payload).await
+        self.source.handle.publish(destination, payload).await
     }
 
     /// Sends to every session of `user`; see [`Handle::send_to_user`].
@@ -148,6 +159,9 @@ impl<S> Context<S> {
         destination: impl Into<String>,
         payload: impl Into<Payload>,
     ) -> Result<usize, PublishError> {
-        self.handle.send_to_user(user, destination, payload).await
+        self.source
+            .handle
+            .send_to_user(user, destination, payload)
+            .await
     }
 }

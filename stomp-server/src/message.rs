@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -23,11 +24,12 @@ pub const TEXT: &str = "text/plain;charset=UTF-8";
 #[derive(Clone, Debug)]
 pub struct Message {
     frame: FrameBuf,
-    destination: String,
+    destination: Arc<str>,
 }
 
 impl Message {
     pub(crate) fn new(frame: FrameBuf, destination: String) -> Message {
+        let destination = Arc::from(destination);
         Message { frame, destination }
     }
 

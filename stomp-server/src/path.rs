@@ -34,7 +34,7 @@ pub struct Path<T>(pub T);
 
 impl<S, T: DeserializeOwned> FromMessage<S> for Path<T> {
     fn from_message(context: &Context<S>, message: &Message) -> Result<Self, Failure> {
-        T::deserialize(ParamsDeserializer(&context.params))
+        T::deserialize(ParamsDeserializer(&context.source.params))
             .map(Path)
             .map_err(|e: de::value::Error| {
                 Failure::bad_input(format!("destination {}: {e}", message.destination()))

@@ -212,14 +212,14 @@ async fn handle(
                 }
                 Failures::Error => {
                     let message = failure.message().to_owned();
-                    context.handle.fail(connection, message).await;
+                    context.source.handle.fail(connection, message).await;
                 }
             }
         }
         Err(_) => {
             tracing::error!(%connection, %destination, "handler panicked: closing its session");
             let message = "internal server error".to_owned();
-            context.handle.fail(connection, message).await;
+            context.source.handle.fail(connection, message).await;
         }
     }
 }
