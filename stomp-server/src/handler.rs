@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::context::Context;
-use crate::message::{Failure, IntoReply, Message, Payload};
+use crate::message::{Failure, IntoReply, Json, Message, Payload};
 
 /// What a handler's future gives: its answer, if any, or its failure.
 pub type Outcome = Result<Option<Payload>, Failure>;
@@ -43,6 +43,12 @@ pub struct State<S>(pub S);
 impl<S: Clone> FromMessage<S> for State<S> {
     fn from_message(context: &Context<S>, _: &Message) -> Result<Self, Failure> {
         Ok(State(context.state().clone()))
+    }
+}
+
+impl<S, T: serde::de::DeserializeOwned> FromMessage<S> for Json<T> {
+    fn from_message(_: &Context<S>, message: &Message) -> Result<Self, Failure> {
+        message.json().map(Json)
     }
 }
 

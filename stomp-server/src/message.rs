@@ -10,9 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use stomp_session::FrameBuf;
 
-use crate::context::Context;
 use crate::error::{PublishError, Stopped};
-use crate::handler::FromMessage;
 
 /// The content type of JSON payloads, as Spring writes it.
 pub const JSON: &str = "application/json;charset=UTF-8";
@@ -160,12 +158,6 @@ impl From<&str> for Payload {
 /// `Ok(Json(answer))` answers with `answer` written as JSON.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Json<T>(pub T);
-
-impl<S, T: DeserializeOwned> FromMessage<S> for Json<T> {
-    fn from_message(_: &Context<S>, message: &Message) -> Result<Self, Failure> {
-        message.json().map(Json)
-    }
-}
 
 /// What a handler's success becomes: an answer to the client ([`Context::reply`] for a SEND,
 /// the subscription itself for a SUBSCRIBE), or nothing.
