@@ -99,11 +99,48 @@ impl<'de> Deserializer<'de> for ParamsDeserializer<'_> {
         visitor.visit_newtype_struct(self)
     }
 
+    lone! {
+        deserialize_bool, deserialize_i8, deserialize_i16, deserialize_i32, deserialize_i64,
+        deserialize_i128, deserialize_u8, deserialize_u16, deserialize_u32, deserialize_u64,
+        deserialize_u128, deserialize_f32, deserialize_f64, deserialize_char, deserialize_str,
+        deserialize_string, deserialize_option,
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.lone()?.deserialize_enum(name, variants, visitor)
+    }
+
     forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
-        option unit unit_struct enum identifier ignored_any
+        bytes byte_buf unit unit_struct identifier ignored_any
     }
 }
+
+impl<'a> ParamsDeserializer<'a> {
+    /// The one parameter, for a lone value.
+    fn lone(&self) -> Result<Text<'a>, de::value::Error> {
+        match self.0.as_slice() {
+            [(_, value)] => Ok(Text(value)),
+            params => Err(de::Error::invalid_length(params.len(), &"one parameter")),
+        }
+    }
+}
+
+/// A lone value is read from the one parameter's text.
+macro_rules! lone {
+    ($($method:ident),+ $(,)?) => {
+        $(
+            fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+                self.lone()?.$method(visitor)
+            }
+        )+
+    };
+}
+use lone;
 
 /// One parameter's text, read as whatever type is asked for.
 #[derive(Clone, Copy)]
