@@ -20,7 +20,9 @@ fn the_readme_and_the_docs_show_the_examples_that_run() {
         (
             "README.md",
             README,
-            "rust,ignore",
+            // A test file, not a doctest: it is run where it lives, and `--include-ignored`
+            // would compile an ignored block.
+            "text",
             "stomp-server/tests/app_client.rs",
             include_str!("../../stomp-server/tests/app_client.rs"),
         ),
