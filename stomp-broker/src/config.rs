@@ -55,9 +55,37 @@ pub struct BrokerConfig {
     /// Whether broker destinations are served by another broker, through a relay the driver
     /// runs (default: no, they are served here). See [`Broker`](crate::Broker#relay-mode).
     pub(crate) relay: bool,
+    /// Which queue messages are written to the journal before the broker answers for them
+    /// (default: none, the broker keeps everything in memory). See
+    /// [`Broker`](crate::Broker#persistence).
+    pub(crate) persistence: Persistence,
     /// This broker's place among the shards of one server (default: shard 0 of 1). See
     /// [`Broker`](crate::Broker#shards).
     pub(crate) shard: Shard,
+}
+
+/// Which queue messages outlive the broker: written to its journal before their RECEIPT, and
+/// rebuilt from it on start. Topic messages are never kept.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Persistence {
+    /// None: the broker keeps messages in memory only.
+    #[default]
+    Off,
+    /// Queue messages sent with the header `persistent:true`, as RabbitMQ and ActiveMQ take it.
+    Marked,
+    /// Every queue message.
+    Every,
+}
+
+impl Persistence {
+    /// Whether a queue message with these headers is kept.
+    pub(crate) fn keeps(self, persistent_header: Option<&str>) -> bool {
+        match self {
+            Persistence::Off => false,
+            Persistence::Marked => persistent_header == Some("true"),
+            Persistence::Every => true,
+        }
+    }
 }
 
 /// A broker's place among the shards of one server: its index, and how many there are.
@@ -96,6 +124,7 @@ impl Default for BrokerConfig {
             login_failure_delay: Duration::from_secs(1),
             drop_unserved_sends: false,
             relay: false,
+            persistence: Persistence::Off,
             shard: Shard { index: 0, count: 1 },
         }
     }
@@ -307,6 +336,18 @@ impl BrokerConfig {
     pub fn with_relay(mut self, relay: bool) -> Self {
         self.relay = relay;
         self
+    }
+
+    /// Sets [`persistence`](Self::persistence).
+    #[must_use]
+    pub fn with_persistence(mut self, persistence: Persistence) -> Self {
+        self.persistence = persistence;
+        self
+    }
+
+    /// Which queue messages are written to the journal before the broker answers for them.
+    pub fn persistence(&self) -> Persistence {
+        self.persistence
     }
 
     /// Whether broker destinations are served by another broker, through a relay the driver

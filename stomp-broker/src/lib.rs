@@ -61,6 +61,7 @@ mod broker;
 mod config;
 mod event;
 mod ids;
+pub mod journal;
 mod pattern;
 mod policy;
 mod queue;
@@ -71,7 +72,7 @@ mod shard;
 mod stats;
 
 pub use broker::Broker;
-pub use config::{AllowAll, Authorizer, BrokerConfig, Shard};
+pub use config::{AllowAll, Authorizer, BrokerConfig, Persistence, Shard};
 pub use event::{BrokerEvent, RelayEvent};
 pub use ids::{ConnectionId, connection_named, session_name};
 pub use pattern::Pattern;

@@ -18,6 +18,8 @@ pub(crate) struct Stored {
     pub(crate) body: Bytes,
     /// Delivered before and not acknowledged.
     pub(crate) redelivered: bool,
+    /// Its key in the journal, when it is written there (a persistent queue message).
+    pub(crate) journaled: Option<u64>,
 }
 
 impl Stored {
@@ -86,6 +88,11 @@ impl Queues {
         self.by_name
             .iter()
             .map(|(name, q)| (name.as_str(), q.waiting.len()))
+    }
+
+    /// Every message of every queue, waiting ones first, in no particular order.
+    pub(crate) fn waiting(&self) -> impl Iterator<Item = &Stored> + '_ {
+        self.by_name.values().flat_map(|q| q.waiting.iter())
     }
 
     /// Queues in existence.

@@ -1,6 +1,7 @@
 //! [`Broker`]: the broker's state, and its API for drivers. What it does on a session's events,
 //! how it routes and delivers, its relay mode and its shards are each a module below.
 
+mod persistence;
 mod registry;
 mod relaying;
 mod routing;
@@ -18,6 +19,7 @@ use stomp_session::{AckMode, Refused, ServerSession, SubscriptionId};
 use crate::config::{AllowAll, Authorizer, BrokerConfig};
 use crate::event::BrokerEvent;
 use crate::ids::{ConnectionId, SubscriberKey};
+use crate::journal;
 use crate::pattern::Pattern;
 use crate::policy::{Kind, Policy};
 use crate::queue::{Queues, Stored};
@@ -109,6 +111,9 @@ struct Connection {
     held_by: Option<usize>,
     /// The driver holds this connection's input ([`Broker::hold_input`]).
     held: bool,
+    /// The journal position its output waits for: what it was told depends on records up
+    /// to there being synced.
+    gate: u64,
 }
 
 impl Connection {
@@ -165,6 +170,24 @@ impl Connection {
 /// carry, in order, to that shard's [`handle_shard`](Self::handle_shard). Connection and
 /// message ids are unique across the shards; user destinations and replies reach the
 /// sessions of the shard they are called on.
+///
+/// # Persistence
+///
+/// With [`BrokerConfig::with_persistence`], persistent queue messages are written ahead to a
+/// journal the driver keeps on disk (the records are described in [`crate::journal`]):
+/// - the driver appends what [`poll_journal`](Self::poll_journal) gives, syncs it (one sync
+///   for all that has come meanwhile), and says how far with
+///   [`handle_journaled`](Self::handle_journaled);
+/// - until then, nothing that depends on those records leaves: a SEND's RECEIPT waits for
+///   its message, a MESSAGE for the record of its delivery (so that after a restart it comes
+///   back marked `redelivered`), an ACK's RECEIPT for the record of its removal;
+/// - on start, before any connection, the driver reads the journal back and hands each record
+///   to [`restore`](Self::restore), then calls [`restored`](Self::restored);
+/// - [`journal_snapshot`](Self::journal_snapshot) gives records that rebuild every kept
+///   message on their own, to start a new journal from and delete the old.
+///
+/// Persistence is for a broker of one shard: with several, a queue's records are its owner's,
+/// and a publisher on another shard would not be held for them.
 pub struct Broker {
     config: BrokerConfig,
     policy: Arc<Policy>,
@@ -192,6 +215,12 @@ pub struct Broker {
     totals: Totals,
     /// Internal steps taken since the start ([`Broker::steps`]).
     steps: u64,
+    /// Records of persistent queue messages, for the driver to write.
+    journal: journal::Writer,
+    /// Connections whose output may wait for the journal.
+    gated: Vec<ConnectionId>,
+    /// Messages read back from the journal, by key, until [`Broker::restored`].
+    restoring: BTreeMap<u64, Stored>,
 }
 
 /// Running totals since the broker started.
@@ -256,6 +285,9 @@ impl Broker {
             users: HashMap::new(),
             totals: Totals::default(),
             steps: 0,
+            journal: journal::Writer::default(),
+            gated: Vec::new(),
+            restoring: BTreeMap::new(),
         }
     }
 
@@ -281,6 +313,7 @@ impl Broker {
             paused_here: false,
             held_by: None,
             held: false,
+            gate: 0,
         };
         self.totals.opened += 1;
         self.connections.insert(id, connection);
@@ -337,6 +370,9 @@ impl Broker {
             self.steps += 1;
             if let Some(s) = self.subscribers.get_mut(&done.subscriber) {
                 s.unwritten = s.unwritten.saturating_sub(1);
+            }
+            if let Some(key) = done.message.journaled {
+                self.journal.removed(key);
             }
             self.queues.done(&done.message);
             queues.insert(done.message.destination);
@@ -458,6 +494,10 @@ impl Broker {
     #[must_use]
     pub fn poll_transmit(&mut self, connection: ConnectionId) -> Option<Bytes> {
         let c = self.connections.get_mut(&connection)?;
+        // Nothing leaves ahead of the journal records it depends on.
+        if c.gate > self.journal.synced {
+            return None;
+        }
         let bytes = c.session.poll_transmit()?;
         c.handed += bytes.len() as u64;
         Some(bytes)

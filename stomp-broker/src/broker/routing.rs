@@ -12,6 +12,7 @@ use crate::ids::{ConnectionId, SubscriberKey};
 use crate::queue::Stored;
 use crate::shard::{self};
 
+use super::persistence::hold;
 use super::{Broker, Unwritten};
 
 impl Broker {
@@ -116,12 +117,20 @@ impl Broker {
         body: Bytes,
     ) -> Stored {
         self.next_message += 1;
+        let key = self.config.shard.id(self.next_message);
+        let persistent = headers.iter().find(|(n, _)| n == "persistent");
+        let kept = self
+            .config
+            .persistence
+            .keeps(persistent.map(|(_, v)| v.as_str()))
+            && self.policy.is_queue(destination);
         Stored {
             destination: destination.to_owned(),
-            message_id: format!("m-{}", self.config.shard.id(self.next_message)),
+            message_id: format!("m-{key}"),
             headers,
             body,
             redelivered: false,
+            journaled: kept.then_some(key),
         }
     }
 
@@ -243,6 +252,9 @@ impl Broker {
                 return false;
             };
             self.next_take += 1;
+            if let Some(key) = message.journaled {
+                self.journal.delivered(key);
+            }
             s.unacked
                 .insert(message.message_id.clone(), (take, message.clone()));
             let deliver = shard::Inner::Deliver {
@@ -267,6 +279,12 @@ impl Broker {
         self.next_take += 1;
         self.totals.deliveries += 1;
         self.ready.insert(s.connection);
+        // The MESSAGE leaves only once the journal says it was delivered, so that after a
+        // restart it comes back marked redelivered.
+        if let Some(key) = message.journaled {
+            self.journal.delivered(key);
+            hold(c, &mut self.gated, s.connection, &self.journal);
+        }
         if s.ack.needs_ack() {
             s.unacked
                 .insert(message.message_id.clone(), (take, message));

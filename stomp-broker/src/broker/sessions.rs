@@ -411,6 +411,7 @@ impl Broker {
             .collect();
         self.steps += settled.len() as u64;
         let queue = s.pattern.as_str().to_owned();
+        let connection = s.connection;
         // A consumer on another shard that ended is forgotten with its last message.
         if s.cancelled && s.unacked.is_empty() {
             if let Some(remote) = s.remote {
@@ -420,7 +421,14 @@ impl Broker {
         }
         if settlement == Settlement::Ack {
             for (_, message) in &settled {
+                if let Some(key) = message.journaled {
+                    self.journal.removed(key);
+                }
                 self.queues.done(message);
+            }
+            // The ACK's RECEIPT leaves once the journal has it.
+            if settled.iter().any(|(_, m)| m.journaled.is_some()) {
+                self.hold_for_journal(connection);
             }
         } else {
             settled.sort_by_key(|(take, _)| *take);

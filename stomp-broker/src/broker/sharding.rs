@@ -169,6 +169,14 @@ impl Broker {
     pub(super) fn route_here(&mut self, now: Instant, message: Stored, from: Option<ConnectionId>) {
         if self.policy.is_queue(&message.destination) {
             let name = message.destination.clone();
+            if let Some(key) = message.journaled {
+                let m = &message;
+                (self.journal).put(key, &m.destination, &m.message_id, &m.headers, &m.body);
+                // Its RECEIPT leaves once the journal has it.
+                if let Some(from) = from {
+                    self.hold_for_journal(from);
+                }
+            }
             self.queues.push(message);
             self.dispatch(now, &name);
             if let Some(from) = from {

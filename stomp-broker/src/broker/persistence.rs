@@ -1,0 +1,144 @@
+//! Persistence: the journal records of persistent queue messages, output that waits for
+//! them, and queues rebuilt from them on start. See [`Broker`](super::Broker#persistence).
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::ids::ConnectionId;
+use crate::journal::{Record, Writer};
+use crate::queue::Stored;
+
+use super::{Broker, Connection};
+
+impl Broker {
+    /// The journal records written since the last call, to append to the journal in order.
+    /// Once they are on disk (synced), say how far with
+    /// [`handle_journaled`](Self::handle_journaled): until then, the RECEIPTs, MESSAGEs and
+    /// acknowledgements' RECEIPTs that depend on them are not handed out.
+    #[must_use]
+    pub fn poll_journal(&mut self) -> Option<Bytes> {
+        self.journal.take()
+    }
+
+    /// The first `octets` of everything [`poll_journal`](Self::poll_journal) handed out (a
+    /// running total) are on disk: output that waited for them may go.
+    pub fn handle_journaled(&mut self, octets: u64) {
+        self.journal.synced = self.journal.synced.max(octets);
+        let synced = self.journal.synced;
+        let connections = &self.connections;
+        let ready = &mut self.ready;
+        self.gated.retain(|id| match connections.get(id) {
+            Some(c) if c.gate > synced => true,
+            Some(_) => {
+                ready.insert(*id);
+                false
+            }
+            None => false,
+        });
+    }
+
+    /// Every persistent message the broker holds, as journal records that rebuild them on
+    /// their own: to start a new journal from, so that the files before it can be deleted.
+    /// Call it after [`poll_journal`](Self::poll_journal) has handed out everything, and write
+    /// what `poll_journal` gives next after it.
+    #[must_use]
+    pub fn journal_snapshot(&self) -> Bytes {
+        let mut snapshot = Writer::default();
+        let in_flight = self.subscribers.values().flat_map(|s| s.unacked.values());
+        let unwritten = (self.connections.values()).flat_map(|c| c.unwritten.iter());
+        let held = in_flight
+            .map(|(_, m)| (m, true))
+            .chain(unwritten.map(|u| (&u.message, true)))
+            .chain(self.queues.waiting().map(|m| (m, m.redelivered)));
+        for (m, delivered) in held {
+            if let Some(key) = m.journaled {
+                snapshot.put(key, &m.destination, &m.message_id, &m.headers, &m.body);
+                if delivered {
+                    snapshot.delivered(key);
+                }
+            }
+        }
+        snapshot.take().unwrap_or_default()
+    }
+
+    /// Takes one record read back from the journal, in the order it was written, before any
+    /// connection is opened. Call [`restored`](Self::restored) after the last.
+    pub fn restore(&mut self, record: Record) {
+        match record {
+            Record::Put {
+                key,
+                destination,
+                message_id,
+                headers,
+                body,
+            } => {
+                let message = Stored {
+                    destination,
+                    message_id,
+                    headers,
+                    body,
+                    redelivered: false,
+                    journaled: Some(key),
+                };
+                self.restoring.insert(key, message);
+            }
+            Record::Delivered { key } => {
+                if let Some(m) = self.restoring.get_mut(&key) {
+                    m.redelivered = true;
+                }
+            }
+            Record::Removed { key } => {
+                self.restoring.remove(&key);
+            }
+        }
+    }
+
+    /// Puts the messages [`restore`](Self::restore) read back into their queues, in the order
+    /// they were first taken, those delivered before marked `redelivered`; new messages get
+    /// keys and ids after theirs. Returns how many there are.
+    pub fn restored(&mut self, now: Instant) -> usize {
+        let restored = std::mem::take(&mut self.restoring);
+        let count = restored.len();
+        let shard = self.config.shard;
+        if let Some(last) = restored.keys().next_back() {
+            // The `n` whose id is past every restored key.
+            let n = (last.saturating_sub(1)) / shard.count as u64 + 1;
+            self.next_message = self.next_message.max(n);
+        }
+        let mut queues = std::collections::BTreeSet::new();
+        for message in restored.into_values() {
+            queues.insert(message.destination.clone());
+            self.queues.push(message);
+        }
+        for queue in queues {
+            self.dispatch(now, &queue);
+        }
+        count
+    }
+
+    /// Holds `connection`'s output until the journal is synced past everything written so
+    /// far.
+    pub(super) fn hold_for_journal(&mut self, connection: ConnectionId) {
+        if let Some(c) = self.connections.get_mut(&connection) {
+            hold(c, &mut self.gated, connection, &self.journal);
+        }
+    }
+}
+
+/// Holds `c`'s output until `journal` is synced past everything written so far. A connection
+/// is in `gated` exactly while its gate is past what is synced.
+pub(super) fn hold(
+    c: &mut Connection,
+    gated: &mut Vec<ConnectionId>,
+    id: ConnectionId,
+    journal: &Writer,
+) {
+    if journal.written <= journal.synced {
+        return;
+    }
+    if c.gate <= journal.synced {
+        gated.push(id);
+    }
+    c.gate = journal.written;
+}
