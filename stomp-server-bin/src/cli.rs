@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use stomp_server::stomp_session::{HeartBeat, Limits};
-use stomp_server::{BrokerConfig, RelayConfig, RelayUrlError, ServerConfig};
+use stomp_server::{BrokerConfig, Persistence, RelayConfig, RelayUrlError, ServerConfig};
 
 /// A STOMP 1.0/1.1/1.2 broker over TCP and WebSocket, with an in-memory broker for `/topic/`,
 /// `/queue/` and `/chat/` destinations, user destinations under `/user/`, and a chat
@@ -90,6 +90,15 @@ pub(crate) struct Args {
     /// one task's routing keeps busy.
     #[arg(long, alias = "workers", default_value_t = 1, value_parser = at_least_one)]
     pub(crate) shards: usize,
+    /// Keep persistent queue messages in a journal in this directory (created if missing), so
+    /// that they survive a restart or a crash: a SEND with `persistent:true` to a queue gets
+    /// its RECEIPT once the message is synced to disk, and every queue is rebuilt on start.
+    /// Without it, everything is kept in memory.
+    #[arg(long)]
+    pub(crate) data_dir: Option<std::path::PathBuf>,
+    /// With --data-dir, keep every queue message, not only those sent with `persistent:true`.
+    #[arg(long, requires = "data_dir")]
+    pub(crate) persist_all: bool,
     /// Seconds a broker task may be away from its loop before it is reported stalled: an
     /// error in the log naming the shard and what it was serving, and `stomp_shard_stalled`
     /// in /metrics.
@@ -232,6 +241,11 @@ impl Args {
             .with_max_outbound_bytes(self.max_outbound_bytes)
             .with_login_failure_delay(Duration::from_millis(self.login_failure_delay))
             .with_drop_unserved_sends(self.drop_unserved_sends)
+            .with_persistence(match (&self.data_dir, self.persist_all) {
+                (None, _) => Persistence::Off,
+                (Some(_), false) => Persistence::Marked,
+                (Some(_), true) => Persistence::Every,
+            })
     }
 
     /// The relay, if `--relay` was given.

@@ -207,7 +207,10 @@ async fn run(args: cli::Args, stop: oneshot::Receiver<()>) -> std::io::Result<()
     if let Some(relay) = relay {
         builder = builder.relay(relay);
     }
-    let server = builder.start();
+    if let Some(dir) = &args.data_dir {
+        builder = builder.data_dir(dir);
+    }
+    let server = builder.try_start()?;
     // Scripts and tests read the bound addresses from this line (ports may be 0).
     let (ws_scheme, http_scheme, tls_note) = match tls {
         Some(_) => ("wss", "https", " tls=on"),

@@ -49,6 +49,8 @@ pub(crate) enum ToHub {
     Shutdown,
     /// What another shard sent.
     Peer(FromPeer),
+    /// How far the journal is synced, or why it could not be written.
+    Journaled(Result<u64, String>),
     /// Relay mode: the other broker's side.
     #[cfg_attr(not(feature = "relay"), allow(dead_code))]
     Relay(FromRelay),
@@ -149,6 +151,7 @@ impl ToHub {
             ToHub::Shutdown => Work::Shutdown,
             ToHub::Peer(_) => Work::Peer,
             ToHub::Relay(_) => Work::Relay,
+            ToHub::Journaled(_) => Work::Journal,
         }
     }
 
@@ -166,7 +169,11 @@ impl ToHub {
             | ToHub::Command(Command::Reply { connection: id, .. })
             | ToHub::Command(Command::Fail { connection: id, .. }) => Some(*id),
             ToHub::Relay(from) => from.connection(),
-            ToHub::Open { .. } | ToHub::Command(_) | ToHub::Shutdown | ToHub::Peer(_) => None,
+            ToHub::Open { .. }
+            | ToHub::Command(_)
+            | ToHub::Shutdown
+            | ToHub::Peer(_)
+            | ToHub::Journaled(_) => None,
         }
     }
 }

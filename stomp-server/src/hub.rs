@@ -20,6 +20,7 @@ use crate::lifecycle::{Ending, SessionEvent};
 use crate::peers::{FromPeer, Peers};
 use crate::relay_bridge::{RelayBridge, RelayConfig};
 use crate::stats::Stats;
+use crate::store::Store;
 use crate::watchdog::{Progress, Work};
 
 /// Room a full outbound queue keeps for the final ERROR and a write report.
@@ -48,6 +49,8 @@ pub(crate) struct Hub {
     congested: bool,
     /// What this task serves and since when, for the watchdog.
     progress: Arc<Progress>,
+    /// The journal, with a data directory.
+    store: Option<Store>,
 }
 
 /// How a broker task is set up, beside its broker and application.
@@ -64,6 +67,8 @@ pub(crate) struct HubSettings {
     pub(crate) progress: Arc<Progress>,
     /// One permit per login running, across shards.
     pub(crate) logins: Arc<Semaphore>,
+    /// The journal, with a data directory.
+    pub(crate) store: Option<Store>,
 }
 
 impl Hub {
@@ -77,6 +82,7 @@ impl Hub {
             peers,
             progress,
             logins,
+            store,
         } = settings;
         let relay = relay.map(|config| RelayBridge::start(config, handle.inbox()));
         Hub {
@@ -90,6 +96,7 @@ impl Hub {
             peers,
             congested: false,
             progress,
+            store,
         }
     }
 
@@ -143,6 +150,9 @@ impl Hub {
                 }
             }
             self.progress.serving(Work::Output, None);
+            if let Some(store) = self.store.as_mut() {
+                store.take_from(&mut self.broker);
+            }
             self.peers.flush();
             self.follow_congestion();
             if catch_unwind(AssertUnwindSafe(|| self.hand_out(now))).is_err() {
@@ -278,6 +288,8 @@ impl Hub {
                     self.broker.handle_shard(now, from, message);
                 }
             }
+            ToHub::Journaled(Ok(octets)) => self.broker.handle_journaled(octets),
+            ToHub::Journaled(Err(error)) => self.broker.handle_journal_failed(now, &error),
             ToHub::Shutdown => {
                 tracing::info!(
                     connections = self.broker.stats().connections,
@@ -718,6 +730,7 @@ mod tests {
             peers: peers.remove(0),
             progress: Arc::new(Progress::new()),
             logins: Arc::new(Semaphore::new(1)),
+            store: None,
         };
         let hub_task = Hub::new(broker, app, settings).run(inbox, from_peers.remove(0));
         tokio::spawn(hub_task);

@@ -23,6 +23,8 @@
 //! - [`ServerBuilder::shards`] runs the broker as several tasks routing side by side, for a
 //!   machine with more cores than one task's routing keeps busy; every subscriber of a
 //!   destination still gets its messages in one order.
+//! - [`ServerBuilder::data_dir`] keeps persistent queue messages in a journal on disk: a
+//!   RECEIPT only once the message is synced, and every queue rebuilt on start.
 //! - The `stomp-server-bin` package is the `stomp-server` binary, with the classic chat built on
 //!   this API alone.
 //!
@@ -102,6 +104,7 @@ mod relay_bridge;
 mod route;
 mod server;
 mod stats;
+mod store;
 mod tcp;
 #[cfg(feature = "tls")]
 mod tls;
@@ -126,7 +129,7 @@ pub use path::Path;
 pub use relay::{RelayConfig, RelayUrlError};
 pub use server::{Server, ServerBuilder};
 pub use stats::Stats;
-pub use stomp_broker::{self, BrokerConfig, BrokerStats};
+pub use stomp_broker::{self, BrokerConfig, BrokerStats, Persistence};
 pub use stomp_session::{self, ConnectRequest, Refused, ServerConfig};
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]

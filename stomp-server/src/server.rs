@@ -1,12 +1,13 @@
 //! [`Server`]: the broker task, its transports and its application, started together.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{MethodRouter, get};
-use stomp_broker::{Broker, BrokerConfig};
+use stomp_broker::{Broker, BrokerConfig, Persistence};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
@@ -20,6 +21,7 @@ use crate::hub::{Hub, HubSettings};
 use crate::metrics;
 use crate::peers::Peers;
 use crate::relay_bridge::RelayConfig;
+use crate::store::Store;
 #[cfg(feature = "tls")]
 use crate::tls::Tls;
 use crate::watchdog::{self, Progress};
@@ -38,6 +40,7 @@ pub struct ServerBuilder {
     relay: Option<RelayConfig>,
     shards: usize,
     stall_timeout: Duration,
+    data_dir: Option<PathBuf>,
 }
 
 impl ServerBuilder {
@@ -141,13 +144,64 @@ impl ServerBuilder {
         self
     }
 
-    /// Starts the broker tasks on the current tokio runtime. Connections come once the server
-    /// is given listeners ([`Server::serve_tcp`], [`Server::serve_http`]) or its
+    /// Keeps persistent queue messages in a journal in `dir` (created if missing), so that they
+    /// survive a restart or a crash (default: none, everything in memory). Which messages are
+    /// kept is [`BrokerConfig::with_persistence`]'s choice; with a data directory and no
+    /// choice made, those sent with `persistent:true`, as RabbitMQ and ActiveMQ do.
+    ///
+    /// - A SEND's RECEIPT leaves only once its message is written and synced; a journal thread
+    ///   syncs once for everything that came meanwhile (group commit), so that many
+    ///   publishers share one sync.
+    /// - Acknowledged messages are removed from the journal; once the log has grown past
+    ///   64 MiB and four times what is live, the next log starts from a snapshot of the live
+    ///   messages and the files before it are deleted. Every start compacts too.
+    /// - On start every queue is rebuilt in order before a connection is taken; messages that
+    ///   were delivered and not acknowledged come back marked `redelivered:true`. A record
+    ///   cut short or corrupt at the end of the log (a write torn by a crash) is cut off, with
+    ///   a warning saying how much.
+    /// - A journal that cannot be written (a full disk, a failed sync) closes each connection
+    ///   waiting for it with an ERROR saying its message was not stored: never a RECEIPT.
+    ///
+    /// The journal is kept by one broker task: it does not combine with
+    /// [`shards`](Self::shards) above 1 ([`try_start`](Self::try_start) refuses it).
+    #[must_use]
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> ServerBuilder {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// Starts the broker tasks on the current tokio runtime, as [`try_start`](Self::try_start)
+    /// does.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime, and where [`try_start`](Self::try_start) returns an error:
+    /// only with a [`data_dir`](Self::data_dir).
+    pub fn start(self) -> Server {
+        self.try_start()
+            .unwrap_or_else(|error| panic!("stomp-server could not start: {error}"))
+    }
+
+    /// Starts the broker tasks on the current tokio runtime, after restoring the queues from
+    /// the [`data_dir`](Self::data_dir) if there is one. Connections come once the server is
+    /// given listeners ([`Server::serve_tcp`], [`Server::serve_http`]) or its
     /// [endpoint](Server::endpoint) is mounted in an axum router.
+    ///
+    /// # Errors
+    /// The data directory cannot be read or written, a journal file is corrupt before its
+    /// end, or a data directory was given with more than one shard.
     ///
     /// # Panics
     /// Outside a tokio runtime.
-    pub fn start(mut self) -> Server {
+    pub fn try_start(mut self) -> std::io::Result<Server> {
+        if self.data_dir.is_some() && self.shards > 1 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "a data directory needs one shard: the journal is kept by one broker task",
+            ));
+        }
+        if self.data_dir.is_some() && self.config.persistence() == Persistence::Off {
+            self.config = self.config.with_persistence(Persistence::Marked);
+        }
         if self.relay.is_some() {
             self.config = self.config.with_relay(true);
         }
@@ -172,7 +226,22 @@ impl ServerBuilder {
         let each = inboxes.into_iter().zip(peers).zip(from_peers).enumerate();
         for (index, ((inbox, peers), from_peers)) in each {
             let config = self.config.clone().with_shard(index, shards);
-            let broker = Broker::with_authorizer(config, Box::new(admission.clone()));
+            let mut broker = Broker::with_authorizer(config, Box::new(admission.clone()));
+            let store = match &self.data_dir {
+                Some(dir) => {
+                    let (store, recovery) = Store::open(dir, &mut broker, hubs[index].clone())?;
+                    tracing::info!(
+                        dir = %dir.display(),
+                        records = recovery.records,
+                        messages = recovery.messages,
+                        cut_octets = recovery.cut,
+                        took_ms = recovery.took.as_millis() as u64,
+                        "journal recovered"
+                    );
+                    Some(store)
+                }
+                None => None,
+            };
             let settings = HubSettings {
                 handle: handle.at(index),
                 max_outbound_bytes,
@@ -181,6 +250,7 @@ impl ServerBuilder {
                 peers,
                 progress: progress[index].clone(),
                 logins: logins.clone(),
+                store,
             };
             let hub = Hub::new(broker, app.clone(), settings);
             tasks.push(tokio::spawn(hub.run(inbox, from_peers)));
@@ -205,13 +275,13 @@ impl ServerBuilder {
                 .saturating_add(2),
             max_preamble: limits.max_head_bytes(),
         };
-        Server {
+        Ok(Server {
             handle,
             settings,
             max_connections: self.max_connections,
             task,
             hub_tasks,
-        }
+        })
     }
 }
 
@@ -267,6 +337,7 @@ impl Server {
             relay: None,
             shards: 1,
             stall_timeout: Duration::from_secs(5),
+            data_dir: None,
         }
     }
 

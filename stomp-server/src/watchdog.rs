@@ -27,13 +27,15 @@ pub(crate) enum Work {
     Shutdown,
     Peer,
     Relay,
+    /// The journal's progress.
+    Journal,
     /// Handing the connections their output.
     Output,
     Summary,
 }
 
 impl Work {
-    const ALL: [Work; 14] = [
+    const ALL: [Work; 15] = [
         Work::Open,
         Work::Input,
         Work::Eof,
@@ -46,6 +48,7 @@ impl Work {
         Work::Shutdown,
         Work::Peer,
         Work::Relay,
+        Work::Journal,
         Work::Output,
         Work::Summary,
     ];
@@ -64,6 +67,7 @@ impl Work {
             Work::Shutdown => "the shutdown",
             Work::Peer => "another shard's messages",
             Work::Relay => "the relay",
+            Work::Journal => "the journal's progress",
             Work::Output => "the connections' output",
             Work::Summary => "the summary",
         }

@@ -38,6 +38,20 @@ impl Broker {
         });
     }
 
+    /// The journal could not be written or synced (a full disk, a failed sync): every
+    /// connection whose output waits for it is closed with an ERROR saying that what it sent
+    /// was not stored, and gets none of the RECEIPTs that waited.
+    pub fn handle_journal_failed(&mut self, now: Instant, error: &str) {
+        let message = format!("not stored: the journal could not be written ({error})");
+        for id in std::mem::take(&mut self.gated) {
+            self.close_with_error(id, now, &message);
+            // The ERROR itself waits for nothing.
+            if let Some(c) = self.connections.get_mut(&id) {
+                c.gate = 0;
+            }
+        }
+    }
+
     /// Every persistent message the broker holds, as journal records that rebuild them on
     /// their own: to start a new journal from, so that the files before it can be deleted.
     /// Call it after [`poll_journal`](Self::poll_journal) has handed out everything, and write

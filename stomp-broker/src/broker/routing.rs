@@ -7,6 +7,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use stomp_session::{Delivery, ServerSession, SharedDelivery, SubscriptionId};
 
+use crate::config::Persistence;
 use crate::event::{BrokerEvent, RelayEvent};
 use crate::ids::{ConnectionId, SubscriberKey};
 use crate::queue::Stored;
@@ -118,12 +119,14 @@ impl Broker {
     ) -> Stored {
         self.next_message += 1;
         let key = self.config.shard.id(self.next_message);
-        let persistent = headers.iter().find(|(n, _)| n == "persistent");
-        let kept = self
-            .config
-            .persistence
-            .keeps(persistent.map(|(_, v)| v.as_str()))
-            && self.policy.is_queue(destination);
+        let kept = self.config.persistence != Persistence::Off
+            && self.policy.is_queue(destination)
+            && (self.config.persistence).keeps(
+                headers
+                    .iter()
+                    .find(|(n, _)| n == "persistent")
+                    .map(|(_, v)| v.as_str()),
+            );
         Stored {
             destination: destination.to_owned(),
             message_id: format!("m-{key}"),

@@ -1,0 +1,188 @@
+//! A server with a data directory: persistent queue messages outlive it, plain ones do not,
+//! every start compacts the journal to one snapshot and one log, a torn end of the log is cut
+//! off, and a journal corrupt before its end stops the start rather than lose messages.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use stomp_server::Server;
+use stomp_tokio::{AckMode, Client, SendFrame};
+
+fn data_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("stomp-persistence-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+async fn client(server: &Server) -> Client {
+    Client::builder("memory")
+        .connect_with(server.connect_local().unwrap())
+        .await
+        .unwrap()
+}
+
+/// Sends `bodies` to `queue`, persistent, each with a receipt.
+async fn send_persistent(server: &Server, queue: &str, bodies: &[&str]) {
+    let client = client(server).await;
+    for body in bodies {
+        let frame = SendFrame::new(queue, body.to_string()).header("persistent", "true");
+        client.send_with_receipt(frame).await.unwrap();
+    }
+    client.disconnect().await.unwrap();
+}
+
+/// Takes every message waiting on `queue`, acknowledging each; their bodies and whether each
+/// was marked redelivered.
+async fn drain(server: &Server, queue: &str) -> Vec<(String, bool)> {
+    let client = client(server).await;
+    let mut subscription = client
+        .subscribe(queue, AckMode::ClientIndividual)
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    while let Ok(Some(message)) =
+        tokio::time::timeout(Duration::from_millis(300), subscription.next()).await
+    {
+        let redelivered = message.frame().header("redelivered").as_deref() == Some("true");
+        got.push((
+            String::from_utf8_lossy(message.body()).into_owned(),
+            redelivered,
+        ));
+        subscription
+            .ack_tracked(&message)
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    client.disconnect().await.unwrap();
+    got
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn start(dir: &Path) -> Server {
+    Server::builder().data_dir(dir).try_start().unwrap()
+}
+
+#[tokio::test]
+async fn persistent_messages_outlive_the_server_and_plain_ones_do_not() {
+    let dir = data_dir("outlive");
+    let server = start(&dir);
+    send_persistent(&server, "/queue/jobs", &["one", "two", "three"]).await;
+    let plain = client(&server).await;
+    plain
+        .send_with_receipt(SendFrame::new("/queue/jobs", "memory only"))
+        .await
+        .unwrap();
+    plain.disconnect().await.unwrap();
+    // A consumer with a window of one takes "one" and goes away without acknowledging it.
+    let consumer = client(&server).await;
+    let mut subscription = consumer
+        .subscribe_with_headers("/queue/jobs", AckMode::Client, &[("prefetch-count", "1")])
+        .await
+        .unwrap();
+    let first = subscription.next().await.unwrap();
+    assert_eq!(first.body().as_ref(), b"one");
+    server.shutdown(Duration::from_secs(1)).await;
+
+    let server = start(&dir);
+    let got = drain(&server, "/queue/jobs").await;
+    assert_eq!(
+        got,
+        [
+            ("one".to_owned(), true),
+            ("two".to_owned(), false),
+            ("three".to_owned(), false)
+        ]
+    );
+    server.shutdown(Duration::from_secs(1)).await;
+    // Acknowledged: gone for good.
+    let server = start(&dir);
+    assert!(drain(&server, "/queue/jobs").await.is_empty());
+    server.shutdown(Duration::from_secs(1)).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn every_start_compacts_the_journal_to_one_snapshot_and_one_log() {
+    let dir = data_dir("compact");
+    for round in 0..3 {
+        let server = start(&dir);
+        send_persistent(&server, "/queue/q", &["kept"]).await;
+        server.shutdown(Duration::from_secs(1)).await;
+        let names = files(&dir);
+        assert_eq!(names.len(), 2, "round {round}: {names:?}");
+        assert!(names[0].ends_with(".log") && names[1].ends_with(".snapshot"));
+    }
+    let server = start(&dir);
+    let got = drain(&server, "/queue/q").await;
+    assert_eq!(got.len(), 3);
+    server.shutdown(Duration::from_secs(1)).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_torn_end_of_the_log_is_cut_off_and_a_corrupt_snapshot_stops_the_start() {
+    let dir = data_dir("torn");
+    let server = start(&dir);
+    send_persistent(&server, "/queue/q", &["a", "b"]).await;
+    server.shutdown(Duration::from_secs(1)).await;
+    // A crash in the middle of a write: half a record at the end of the log.
+    let log = dir.join(
+        files(&dir)
+            .into_iter()
+            .find(|n| n.ends_with(".log"))
+            .unwrap(),
+    );
+    let mut bytes = std::fs::read(&log).unwrap();
+    let whole = bytes.len();
+    bytes.extend_from_slice(&[40, 0, 0, 0, 1, 2, 3, 4, 1, 9]);
+    std::fs::write(&log, &bytes).unwrap();
+    assert!(whole > 0);
+    let server = start(&dir);
+    server.shutdown(Duration::from_secs(1)).await;
+    // Corruption inside the snapshot is not a torn write: the start refuses.
+    let snapshot = dir.join(
+        files(&dir)
+            .into_iter()
+            .find(|n| n.ends_with(".snapshot"))
+            .unwrap(),
+    );
+    let mut bytes = std::fs::read(&snapshot).unwrap();
+    bytes[10] ^= 0xff;
+    std::fs::write(&snapshot, &bytes).unwrap();
+    let error = Server::builder().data_dir(&dir).try_start().err().unwrap();
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidData, "{error}");
+    assert!(error.to_string().contains("corrupt"), "{error}");
+    bytes[10] ^= 0xff;
+    std::fs::write(&snapshot, &bytes).unwrap();
+    let server = start(&dir);
+    let got: Vec<String> = drain(&server, "/queue/q")
+        .await
+        .into_iter()
+        .map(|(b, _)| b)
+        .collect();
+    assert_eq!(got, ["a", "b"]);
+    server.shutdown(Duration::from_secs(1)).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_data_directory_needs_one_shard() {
+    let dir = data_dir("shards");
+    let error = Server::builder()
+        .data_dir(&dir)
+        .shards(2)
+        .try_start()
+        .err()
+        .unwrap();
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
+}
