@@ -59,6 +59,22 @@ pub struct BrokerConfig {
     /// (default: none, the broker keeps everything in memory). See
     /// [`Broker`](crate::Broker#persistence).
     pub(crate) persistence: Persistence,
+    /// How many times a queue message may be redelivered (after a NACK, or a consumer that
+    /// went away holding it) before it moves to its dead-letter queue (default 6, as
+    /// ActiveMQ's redelivery policy); `None` redelivers for ever.
+    pub(crate) max_redeliveries: Option<u32>,
+    /// Where a queue's dead letters go: this prefix and the queue's name after the queue
+    /// prefix (default `/queue/DLQ.`, so `/queue/orders` has `/queue/DLQ.orders`). A dead-letter
+    /// queue has no dead letters of its own: its messages are redelivered for ever, and
+    /// dropped when they expire.
+    pub(crate) dead_letter_prefix: String,
+    /// Time to live of the messages of queues matching a pattern, first match first (default
+    /// none): a message gets an `expires` header that far ahead when it is taken, as if its
+    /// sender had set one.
+    pub(crate) queue_ttl: Vec<(crate::Pattern, Duration)>,
+    /// Whether expired queue messages move to the dead-letter queue (default, as ActiveMQ
+    /// does) or are dropped.
+    pub(crate) dead_letter_expired: bool,
     /// This broker's place among the shards of one server (default: shard 0 of 1). See
     /// [`Broker`](crate::Broker#shards).
     pub(crate) shard: Shard,
@@ -125,6 +141,10 @@ impl Default for BrokerConfig {
             drop_unserved_sends: false,
             relay: false,
             persistence: Persistence::Off,
+            max_redeliveries: Some(6),
+            dead_letter_prefix: "/queue/DLQ.".into(),
+            queue_ttl: Vec::new(),
+            dead_letter_expired: true,
             shard: Shard { index: 0, count: 1 },
         }
     }
@@ -348,6 +368,60 @@ impl BrokerConfig {
     /// Which queue messages are written to the journal before the broker answers for them.
     pub fn persistence(&self) -> Persistence {
         self.persistence
+    }
+
+    /// Sets [`max_redeliveries`](Self::max_redeliveries).
+    #[must_use]
+    pub fn with_max_redeliveries(mut self, redeliveries: Option<u32>) -> Self {
+        self.max_redeliveries = redeliveries;
+        self
+    }
+
+    /// How many times a queue message may be redelivered (after a NACK, or a consumer that
+    /// went away holding it) before it moves to its dead-letter queue (default 6, as
+    /// ActiveMQ's redelivery policy); `None` redelivers for ever.
+    pub fn max_redeliveries(&self) -> Option<u32> {
+        self.max_redeliveries
+    }
+
+    /// Sets [`dead_letter_prefix`](Self::dead_letter_prefix).
+    #[must_use]
+    pub fn with_dead_letter_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.dead_letter_prefix = prefix.into();
+        self
+    }
+
+    /// Where a queue's dead letters go: this prefix and the queue's name after the queue
+    /// prefix (default `/queue/DLQ.`, so `/queue/orders` has `/queue/DLQ.orders`), with the
+    /// headers `dead-letter-reason` (`redelivered` or `expired`) and `dead-letter-from` (the
+    /// queue). A dead-letter queue has no dead letters of its own: its messages are
+    /// redelivered for ever, and dropped when they expire.
+    pub fn dead_letter_prefix(&self) -> &str {
+        &self.dead_letter_prefix
+    }
+
+    /// Gives the messages of queues matching `pattern` (`*` one segment, `**` any) a time to
+    /// live, ahead of the patterns given after it: a message gets an `expires` header (Unix
+    /// time in milliseconds, as ActiveMQ's) that far ahead when the queue takes it, unless its
+    /// sender set one. Expiry needs the wall clock: see
+    /// [`Broker::set_wall_clock`](crate::Broker::set_wall_clock).
+    #[must_use]
+    pub fn with_queue_ttl(mut self, pattern: &str, ttl: Duration) -> Self {
+        self.queue_ttl.push((crate::Pattern::new(pattern), ttl));
+        self
+    }
+
+    /// Sets [`dead_letter_expired`](Self::dead_letter_expired).
+    #[must_use]
+    pub fn with_dead_letter_expired(mut self, dead_letter: bool) -> Self {
+        self.dead_letter_expired = dead_letter;
+        self
+    }
+
+    /// Whether expired queue messages move to the dead-letter queue (default, as ActiveMQ
+    /// does) or are dropped.
+    pub fn dead_letter_expired(&self) -> bool {
+        self.dead_letter_expired
     }
 
     /// Whether broker destinations are served by another broker, through a relay the driver

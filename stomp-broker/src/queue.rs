@@ -20,6 +20,10 @@ pub(crate) struct Stored {
     pub(crate) redelivered: bool,
     /// Its key in the journal, when it is written there (a persistent queue message).
     pub(crate) journaled: Option<u64>,
+    /// How many times it was handed to a consumer.
+    pub(crate) deliveries: u32,
+    /// When it expires, in Unix milliseconds (its `expires` header).
+    pub(crate) expires: Option<u64>,
 }
 
 impl Stored {
@@ -131,6 +135,29 @@ impl Queues {
         let message = queue.waiting.pop_front()?;
         queue.in_flight += 1;
         Some(message)
+    }
+
+    /// Takes every waiting message of `name` for which `pick` holds, in order, as
+    /// [`take`](Self::take) takes one.
+    pub(crate) fn take_where(&mut self, name: &str, pick: impl Fn(&Stored) -> bool) -> Vec<Stored> {
+        let Some(queue) = self.by_name.get_mut(name) else {
+            return Vec::new();
+        };
+        let (taken, kept): (VecDeque<Stored>, VecDeque<Stored>) =
+            std::mem::take(&mut queue.waiting)
+                .into_iter()
+                .partition(|m| pick(m));
+        queue.waiting = kept;
+        queue.in_flight += taken.len();
+        taken.into()
+    }
+
+    /// Names of the queues with waiting messages.
+    pub(crate) fn names(&self) -> Vec<String> {
+        (self.by_name.iter())
+            .filter(|(_, q)| !q.waiting.is_empty())
+            .map(|(name, _)| name.clone())
+            .collect()
     }
 
     /// A taken message is done with: acknowledged, or written under auto ack.

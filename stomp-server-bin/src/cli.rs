@@ -99,6 +99,20 @@ pub(crate) struct Args {
     /// With --data-dir, keep every queue message, not only those sent with `persistent:true`.
     #[arg(long, requires = "data_dir")]
     pub(crate) persist_all: bool,
+    /// Times a queue message may be redelivered (after a NACK, or a consumer that went away
+    /// holding it) before it moves to the queue's dead letters; 0 redelivers for ever.
+    #[arg(long, default_value_t = 6)]
+    pub(crate) max_redeliveries: u32,
+    /// Where a queue's dead letters go: this prefix and the queue's name after `/queue/`.
+    #[arg(long, default_value_t = BrokerConfig::default().dead_letter_prefix().to_owned())]
+    pub(crate) dead_letter_prefix: String,
+    /// Time to live of the messages of the queues matching PATTERN (`*` one segment, `**` any),
+    /// as PATTERN=SECONDS, such as /queue/jobs/**=3600; repeat for more, first match first.
+    #[arg(long = "queue-ttl", value_parser = parse_ttl)]
+    pub(crate) queue_ttl: Vec<(String, u64)>,
+    /// Drop expired queue messages rather than move them to the dead letters.
+    #[arg(long)]
+    pub(crate) drop_expired: bool,
     /// Seconds a broker task may be away from its loop before it is reported stalled: an
     /// error in the log naming the shard and what it was serving, and `stomp_shard_stalled`
     /// in /metrics.
@@ -201,6 +215,16 @@ fn at_least_one_u64(value: &str) -> Result<u64, String> {
     at_least_one(value).map(|n| n as u64)
 }
 
+fn parse_ttl(value: &str) -> Result<(String, u64), String> {
+    match value.split_once('=') {
+        Some((pattern, seconds)) if pattern.starts_with('/') => match seconds.parse::<u64>() {
+            Ok(seconds) if seconds > 0 => Ok((pattern.to_owned(), seconds)),
+            _ => Err("the seconds must be a whole number, at least 1".into()),
+        },
+        _ => Err("must be PATTERN=SECONDS, such as /queue/jobs/**=3600".into()),
+    }
+}
+
 fn parse_login(value: &str) -> Result<(String, String), String> {
     match value.split_once(':') {
         Some((user, passcode)) if !user.is_empty() && !passcode.is_empty() => {
@@ -227,7 +251,7 @@ impl Args {
             .with_max_transaction_frames(self.max_transaction_frames)
             .with_max_transaction_bytes(self.max_transaction_bytes)
             .with_require_host(self.require_host);
-        BrokerConfig::default()
+        let config = BrokerConfig::default()
             .with_session(session)
             .with_broker_prefixes(self.broker_prefixes.clone())
             .with_app_prefixes(self.app_prefixes.clone())
@@ -245,6 +269,14 @@ impl Args {
                 (None, _) => Persistence::Off,
                 (Some(_), false) => Persistence::Marked,
                 (Some(_), true) => Persistence::Every,
+            })
+            .with_max_redeliveries(Some(self.max_redeliveries).filter(|n| *n > 0))
+            .with_dead_letter_prefix(self.dead_letter_prefix.clone())
+            .with_dead_letter_expired(!self.drop_expired);
+        self.queue_ttl
+            .iter()
+            .fold(config, |config, (pattern, seconds)| {
+                config.with_queue_ttl(pattern, Duration::from_secs(*seconds))
             })
     }
 

@@ -30,6 +30,15 @@ const HEADROOM: usize = 4;
 /// gather a burst, few enough that output is not held back.
 const BATCH_MESSAGES: usize = 64;
 
+/// How often queues are swept for messages past their `expires` time.
+const EXPIRY_SWEEP: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The wall clock, for `expires` headers: milliseconds since the Unix epoch.
+fn unix_ms() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(0, |d| d.as_millis() as u64)
+}
+
 /// One broker task: the broker, its connections, and its bridges to the application, the
 /// relay and the other shards.
 pub(crate) struct Hub {
@@ -115,6 +124,9 @@ impl Hub {
         let mut summary = tokio::time::interval(self.summary_every);
         summary.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         summary.tick().await;
+        let mut expiry = tokio::time::interval(EXPIRY_SWEEP);
+        expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        expiry.tick().await;
         loop {
             let message = tokio::select! {
                 message = inbox.recv() => match message {
@@ -122,6 +134,20 @@ impl Hub {
                     None => return,
                 },
                 Some(message) = from_peers.recv() => ToHub::Peer(message),
+                _ = expiry.tick() => {
+                    let now = Instant::now();
+                    self.progress.busy(now);
+                    self.progress.serving(Work::Expiry, None);
+                    self.broker.set_wall_clock(now, unix_ms());
+                    self.broker.expire(now);
+                    self.dispatch_events(now);
+                    if let Some(store) = self.store.as_mut() {
+                        store.take_from(&mut self.broker);
+                    }
+                    self.hand_out(now);
+                    self.progress.idle();
+                    continue;
+                }
                 _ = summary.tick() => {
                     self.progress.busy(Instant::now());
                     self.progress.serving(Work::Summary, None);
@@ -132,6 +158,7 @@ impl Hub {
             };
             let now = Instant::now();
             self.progress.busy(now);
+            self.broker.set_wall_clock(now, unix_ms());
             // What else is waiting is served before anything is handed to the connections:
             // under load each connection then gets one buffer for many messages, not one each.
             let mut next = Some(message);

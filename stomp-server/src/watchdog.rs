@@ -29,13 +29,15 @@ pub(crate) enum Work {
     Relay,
     /// The journal's progress.
     Journal,
+    /// The sweep for expired messages.
+    Expiry,
     /// Handing the connections their output.
     Output,
     Summary,
 }
 
 impl Work {
-    const ALL: [Work; 15] = [
+    const ALL: [Work; 16] = [
         Work::Open,
         Work::Input,
         Work::Eof,
@@ -49,6 +51,7 @@ impl Work {
         Work::Peer,
         Work::Relay,
         Work::Journal,
+        Work::Expiry,
         Work::Output,
         Work::Summary,
     ];
@@ -68,6 +71,7 @@ impl Work {
             Work::Peer => "another shard's messages",
             Work::Relay => "the relay",
             Work::Journal => "the journal's progress",
+            Work::Expiry => "the sweep for expired messages",
             Work::Output => "the connections' output",
             Work::Summary => "the summary",
         }

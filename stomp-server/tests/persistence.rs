@@ -186,3 +186,81 @@ async fn a_data_directory_needs_one_shard() {
         .unwrap();
     assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
 }
+
+#[tokio::test]
+async fn dead_letters_of_persistent_messages_are_kept_too() {
+    let dir = data_dir("dead");
+    let config = stomp_server::BrokerConfig::default().with_max_redeliveries(Some(0));
+    let server = Server::builder()
+        .config(config.clone())
+        .data_dir(&dir)
+        .try_start()
+        .unwrap();
+    // One message refused once; one that expired before anyone came.
+    send_persistent(&server, "/queue/orders", &["refused"]).await;
+    let stale = client(&server).await;
+    let frame = SendFrame::new("/queue/orders", "stale")
+        .header("persistent", "true")
+        .header("expires", "1");
+    stale.send_with_receipt(frame).await.unwrap();
+    stale.disconnect().await.unwrap();
+    let consumer = client(&server).await;
+    let mut subscription = consumer
+        .subscribe_with_headers(
+            "/queue/orders",
+            AckMode::ClientIndividual,
+            &[("prefetch-count", "1")],
+        )
+        .await
+        .unwrap();
+    let refused = subscription.next().await.unwrap();
+    assert_eq!(refused.body().as_ref(), b"refused");
+    subscription
+        .nack_tracked(&refused)
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), subscription.next())
+            .await
+            .is_err(),
+        "neither comes back"
+    );
+    consumer.disconnect().await.unwrap();
+    server.shutdown(Duration::from_secs(1)).await;
+
+    let server = Server::builder()
+        .config(config)
+        .data_dir(&dir)
+        .try_start()
+        .unwrap();
+    assert!(drain(&server, "/queue/orders").await.is_empty());
+    let client = client(&server).await;
+    let mut dead = client
+        .subscribe("/queue/DLQ.orders", AckMode::Auto)
+        .await
+        .unwrap();
+    let mut reasons = Vec::new();
+    for _ in 0..2 {
+        let message = dead.next().await.unwrap();
+        let frame = message.frame();
+        assert_eq!(
+            frame.header("dead-letter-from").as_deref(),
+            Some("/queue/orders")
+        );
+        let reason = frame.header("dead-letter-reason").unwrap().into_owned();
+        reasons.push((String::from_utf8_lossy(message.body()).into_owned(), reason));
+    }
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            ("refused".to_owned(), "redelivered".to_owned()),
+            ("stale".to_owned(), "expired".to_owned())
+        ]
+    );
+    client.disconnect().await.unwrap();
+    server.shutdown(Duration::from_secs(1)).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

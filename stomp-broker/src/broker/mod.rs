@@ -1,6 +1,7 @@
 //! [`Broker`]: the broker's state, and its API for drivers. What it does on a session's events,
 //! how it routes and delivers, its relay mode and its shards are each a module below.
 
+mod dead_letter;
 mod persistence;
 mod registry;
 mod relaying;
@@ -221,6 +222,8 @@ pub struct Broker {
     gated: Vec<ConnectionId>,
     /// Messages read back from the journal, by key, until [`Broker::restored`].
     restoring: BTreeMap<u64, Stored>,
+    /// An instant and the Unix time in milliseconds then, from the driver, for `expires`.
+    wall_clock: Option<(Instant, u64)>,
 }
 
 /// Running totals since the broker started.
@@ -288,6 +291,7 @@ impl Broker {
             journal: journal::Writer::default(),
             gated: Vec::new(),
             restoring: BTreeMap::new(),
+            wall_clock: None,
         }
     }
 

@@ -62,13 +62,15 @@ impl Broker {
         let in_flight = self.subscribers.values().flat_map(|s| s.unacked.values());
         let unwritten = (self.connections.values()).flat_map(|c| c.unwritten.iter());
         let held = in_flight
-            .map(|(_, m)| (m, true))
-            .chain(unwritten.map(|u| (&u.message, true)))
-            .chain(self.queues.waiting().map(|m| (m, m.redelivered)));
-        for (m, delivered) in held {
+            .map(|(_, m)| m)
+            .chain(unwritten.map(|u| &u.message))
+            .chain(self.queues.waiting());
+        for m in held {
             if let Some(key) = m.journaled {
                 snapshot.put(key, &m.destination, &m.message_id, &m.headers, &m.body);
-                if delivered {
+                // One record per delivery, so that the count towards the redelivery limit
+                // survives too.
+                for _ in 0..m.deliveries {
                     snapshot.delivered(key);
                 }
             }
@@ -87,6 +89,7 @@ impl Broker {
                 headers,
                 body,
             } => {
+                let expires = super::dead_letter::expires_header(&headers);
                 let message = Stored {
                     destination,
                     message_id,
@@ -94,12 +97,15 @@ impl Broker {
                     body,
                     redelivered: false,
                     journaled: Some(key),
+                    deliveries: 0,
+                    expires,
                 };
                 self.restoring.insert(key, message);
             }
             Record::Delivered { key } => {
                 if let Some(m) = self.restoring.get_mut(&key) {
                     m.redelivered = true;
+                    m.deliveries += 1;
                 }
             }
             Record::Removed { key } => {

@@ -13,6 +13,7 @@ use crate::ids::{ConnectionId, SubscriberKey};
 use crate::queue::Stored;
 use crate::shard::{self};
 
+use super::dead_letter::DeadLetter;
 use super::persistence::hold;
 use super::{Broker, Unwritten};
 
@@ -134,6 +135,8 @@ impl Broker {
             body,
             redelivered: false,
             journaled: kept.then_some(key),
+            deliveries: 0,
+            expires: None,
         }
     }
 
@@ -217,6 +220,13 @@ impl Broker {
             let Some(front) = queue.waiting.front() else {
                 break;
             };
+            if self.is_expired(front) {
+                self.steps += 1;
+                if let Some(expired) = self.queues.take(name) {
+                    self.dead_letter(now, expired, DeadLetter::Expired);
+                }
+                continue;
+            }
             let size = front.size();
             let count = queue.consumers.len();
             let start = queue.next;
@@ -251,9 +261,10 @@ impl Broker {
         let take = self.next_take;
         // Held until its shard settles it: acknowledged, or under auto ack written.
         if let Some(remote) = s.remote {
-            let Some(message) = self.queues.take(name) else {
+            let Some(mut message) = self.queues.take(name) else {
                 return false;
             };
+            message.deliveries += 1;
             self.next_take += 1;
             if let Some(key) = message.journaled {
                 self.journal.delivered(key);
@@ -276,9 +287,10 @@ impl Broker {
         if !deliver(&mut c.session, now, &s.id, front) {
             return false;
         }
-        let Some(message) = self.queues.take(name) else {
+        let Some(mut message) = self.queues.take(name) else {
             return false;
         };
+        message.deliveries += 1;
         self.next_take += 1;
         self.totals.deliveries += 1;
         self.ready.insert(s.connection);
@@ -315,7 +327,7 @@ impl Broker {
             }
             queues.insert(u.message.destination.clone());
         }
-        self.queues.put_back(lost.into_iter().map(|u| u.message));
+        self.requeue(now, lost.into_iter().map(|u| u.message).collect());
         for queue in queues {
             self.dispatch(now, &queue);
         }

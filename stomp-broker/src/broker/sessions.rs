@@ -346,8 +346,10 @@ impl Broker {
         let mut unacked: Vec<(u64, Stored)> = s.unacked.into_values().collect();
         self.steps += unacked.len() as u64;
         unacked.sort_by_key(|(take, _)| *take);
-        self.queues
-            .put_back(unacked.into_iter().map(|(_, message)| message));
+        self.requeue(
+            now,
+            unacked.into_iter().map(|(_, message)| message).collect(),
+        );
         self.queues.remove_consumer(destination, key);
         self.dispatch(now, destination);
     }
@@ -432,8 +434,10 @@ impl Broker {
             }
         } else {
             settled.sort_by_key(|(take, _)| *take);
-            self.queues
-                .put_back(settled.into_iter().map(|(_, message)| message));
+            self.requeue(
+                now,
+                settled.into_iter().map(|(_, message)| message).collect(),
+            );
         }
         self.dispatch(now, &queue);
     }

@@ -168,6 +168,8 @@ impl Broker {
     /// subscriber here and on every other shard.
     pub(super) fn route_here(&mut self, now: Instant, message: Stored, from: Option<ConnectionId>) {
         if self.policy.is_queue(&message.destination) {
+            let mut message = message;
+            self.set_expiry(now, &mut message);
             let name = message.destination.clone();
             if let Some(key) = message.journaled {
                 let m = &message;
