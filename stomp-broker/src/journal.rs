@@ -12,10 +12,13 @@
 //! Each record is `length: u32 LE` (of what follows the checksum), `crc32: u32 LE` (of what
 //! follows it), then `kind: u8` and its fields; integers little-endian, strings and bodies as a
 //! `u32` length and their octets:
-//! - `1` put: key `u64`, destination, message id, header count `u16`, headers (name, value),
-//!   body: a message taken into a queue;
+//! - `1` put: key `u64`, queue, message id, header count `u16`, headers (name, value), body,
+//!   origin (the topic it was published to, for a durable subscription's queue; else empty):
+//!   a message taken into a queue;
 //! - `2` delivered: key `u64`: handed to a consumer (it comes back marked `redelivered`);
-//! - `3` removed: key `u64`: acknowledged, or written under auto ack: gone for good.
+//! - `3` removed: key `u64`: acknowledged, or written under auto ack: gone for good;
+//! - `4` durable: name, destination: a durable topic subscription made (or moved);
+//! - `5` durable ended: name: a durable topic subscription ended by its client.
 //!
 //! A record cut short or whose checksum does not match ends what [`Reader`] reads: a torn
 //! write at the end of the log, which the driver cuts off.
@@ -29,6 +32,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 const PUT: u8 = 1;
 const DELIVERED: u8 = 2;
 const REMOVED: u8 = 3;
+const DURABLE: u8 = 4;
+const DURABLE_ENDED: u8 = 5;
 /// Length and checksum.
 const FRAMING: usize = 8;
 /// The largest record a reader accepts: a body or header past it is corruption, not data.
@@ -49,6 +54,8 @@ pub enum Record {
         headers: Vec<(String, String)>,
         /// Its body.
         body: Bytes,
+        /// The topic it was published to, when the queue is a durable subscription's.
+        origin: Option<String>,
     },
     /// The message was handed to a consumer.
     Delivered {
@@ -59,6 +66,18 @@ pub enum Record {
     Removed {
         /// Its key.
         key: u64,
+    },
+    /// A durable topic subscription was made, or moved to another destination.
+    Durable {
+        /// Its name.
+        name: String,
+        /// The topic (or pattern) it subscribes to.
+        destination: String,
+    },
+    /// A durable topic subscription was ended by its client: its messages are gone.
+    DurableEnded {
+        /// Its name.
+        name: String,
     },
 }
 
@@ -73,14 +92,10 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn put(
-        &mut self,
-        key: u64,
-        destination: &str,
-        message_id: &str,
-        headers: &[(String, String)],
-        body: &[u8],
-    ) {
+    pub(crate) fn put(&mut self, m: &crate::queue::Stored, key: u64) {
+        let (destination, message_id, headers, body) =
+            (&m.destination, &m.message_id, &m.headers, &m.body);
+        let origin = m.origin.as_deref().unwrap_or("");
         self.record(|out| {
             out.put_u8(PUT);
             out.put_u64_le(key);
@@ -92,6 +107,22 @@ impl Writer {
                 put_str(out, value.as_bytes());
             }
             put_str(out, body);
+            put_str(out, origin.as_bytes());
+        });
+    }
+
+    pub(crate) fn durable(&mut self, name: &str, destination: &str) {
+        self.record(|out| {
+            out.put_u8(DURABLE);
+            put_str(out, name.as_bytes());
+            put_str(out, destination.as_bytes());
+        });
+    }
+
+    pub(crate) fn durable_ended(&mut self, name: &str) {
+        self.record(|out| {
+            out.put_u8(DURABLE_ENDED);
+            put_str(out, name.as_bytes());
         });
     }
 
@@ -193,14 +224,23 @@ impl<'a> Reader<'a> {
                     headers.push((fields.string()?, fields.string()?));
                 }
                 let body = Bytes::copy_from_slice(fields.bytes()?);
+                let origin = Some(fields.string()?).filter(|o| !o.is_empty());
                 Record::Put {
                     key,
                     destination,
                     message_id,
                     headers,
                     body,
+                    origin,
                 }
             }
+            DURABLE => Record::Durable {
+                name: fields.string()?,
+                destination: fields.string()?,
+            },
+            DURABLE_ENDED => Record::DurableEnded {
+                name: fields.string()?,
+            },
             DELIVERED => Record::Delivered { key: fields.u64()? },
             REMOVED => Record::Removed { key: fields.u64()? },
             _ => return None,
@@ -270,13 +310,18 @@ mod tests {
 
     fn sample() -> (Writer, Bytes) {
         let mut w = Writer::default();
-        w.put(
-            7,
-            "/queue/a",
-            "m-7",
-            &[("persistent".into(), "true".into())],
-            b"hello",
-        );
+        let message = crate::queue::Stored {
+            destination: "/queue/a".into(),
+            message_id: "m-7".into(),
+            headers: vec![("persistent".into(), "true".into())],
+            body: Bytes::from_static(b"hello"),
+            redelivered: false,
+            journaled: Some(7),
+            deliveries: 0,
+            expires: None,
+            origin: None,
+        };
+        w.put(&message, 7);
         w.delivered(7);
         w.removed(7);
         let bytes = w.take().unwrap();

@@ -11,6 +11,13 @@
 //!   round-robin among those with room in their window (prefetch), and leaves the queue only
 //!   when acknowledged, or under auto ack once written to the transport. A NACK, or a consumer
 //!   that goes away, puts its messages back at the head of the queue, marked `redelivered`.
+//! - Durable topic subscriptions in RabbitMQ's headers (`durable:true`, `auto-delete:false`,
+//!   named by `id`) and ActiveMQ's (`client-id` on CONNECT, `activemq.subscriptionName`):
+//!   what is published while the subscriber is away waits for it, within the queue limits.
+//! - Dead letters: a queue message redelivered more than six times (configurable), or past
+//!   its `expires` time or its queue's time to live, moves to `/queue/DLQ.<name>`.
+//! - Persistence ([`Broker#persistence`]): with a journal the driver keeps, persistent queue
+//!   messages (and durable subscriptions) outlive the process.
 //! - Application destinations (`/app/` by default): a SEND there becomes a
 //!   [`BrokerEvent::AppMessage`] for application code, which can [`Broker::reply`] to the sender
 //!   and [`Broker::publish`] to broker destinations.

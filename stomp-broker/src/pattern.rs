@@ -18,6 +18,11 @@ impl Pattern {
         }
     }
 
+    /// Whether it has a `*` or `**` segment.
+    pub(crate) fn is_wild(&self) -> bool {
+        self.wild
+    }
+
     /// The destination as subscribed.
     pub fn as_str(&self) -> &str {
         &self.text

@@ -24,6 +24,9 @@ pub(crate) struct Stored {
     pub(crate) deliveries: u32,
     /// When it expires, in Unix milliseconds (its `expires` header).
     pub(crate) expires: Option<u64>,
+    /// The destination it was published to, when its queue (`destination`) is a durable
+    /// subscription's: what its MESSAGE shows.
+    pub(crate) origin: Option<String>,
 }
 
 impl Stored {

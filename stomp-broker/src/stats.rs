@@ -98,6 +98,10 @@ figures! {
     closed_abnormally: u64, counter, "stomp_sessions_closed_abnormally_total", "Sessions closed other than by DISCONNECT.";
     /// Consumers closed for falling behind, since the start.
     slow_consumers_closed: u64, counter, "stomp_slow_consumers_closed_total", "Consumers closed for falling behind.";
+    /// Durable topic subscriptions, connected or not.
+    durable_subscriptions: usize, gauge, "stomp_durable_subscriptions", "Durable topic subscriptions.";
+    /// Copies for durable subscriptions dropped because their queue was at its limit.
+    durable_dropped: u64, counter, "stomp_durable_dropped_total", "Messages for durable subscriptions dropped at their queue limit.";
     /// Frames received from clients since the start, heart-beats aside.
     frames_received: u64, counter, "stomp_frames_received_total", "Frames received, heart-beats aside.";
     /// Frames queued for clients since the start, heart-beats aside.

@@ -2,6 +2,7 @@
 //! how it routes and delivers, its relay mode and its shards are each a module below.
 
 mod dead_letter;
+mod durable;
 mod persistence;
 mod registry;
 mod relaying;
@@ -112,6 +113,8 @@ struct Connection {
     held_by: Option<usize>,
     /// The driver holds this connection's input ([`Broker::hold_input`]).
     held: bool,
+    /// The `client-id` of its CONNECT, which names ActiveMQ's durable subscriptions.
+    client_id: Option<String>,
     /// The journal position its output waits for: what it was told depends on records up
     /// to there being synced.
     gate: u64,
@@ -224,6 +227,10 @@ pub struct Broker {
     restoring: BTreeMap<u64, Stored>,
     /// An instant and the Unix time in milliseconds then, from the driver, for `expires`.
     wall_clock: Option<(Instant, u64)>,
+    /// Durable topic subscriptions by name, the topics they reach, and their names by key.
+    durables: BTreeMap<String, durable::Durable>,
+    durable_routes: Routes,
+    durable_keys: FxHashMap<SubscriberKey, String>,
 }
 
 /// Running totals since the broker started.
@@ -234,6 +241,8 @@ struct Totals {
     closed_abnormally: u64,
     slow_consumers_closed: u64,
     deliveries: u64,
+    /// Copies for durable subscriptions dropped at their queue's limit.
+    durable_dropped: u64,
     octets_received: u64,
     /// Frames received and sent by sessions already removed.
     frames_received: u64,
@@ -292,6 +301,9 @@ impl Broker {
             gated: Vec::new(),
             restoring: BTreeMap::new(),
             wall_clock: None,
+            durables: BTreeMap::new(),
+            durable_routes: Routes::default(),
+            durable_keys: FxHashMap::default(),
         }
     }
 
@@ -317,6 +329,7 @@ impl Broker {
             paused_here: false,
             held_by: None,
             held: false,
+            client_id: None,
             gate: 0,
         };
         self.totals.opened += 1;
@@ -579,6 +592,8 @@ impl Broker {
             closed: t.closed,
             closed_abnormally: t.closed_abnormally,
             slow_consumers_closed: t.slow_consumers_closed,
+            durable_subscriptions: self.durables.len(),
+            durable_dropped: t.durable_dropped,
             frames_received: t.frames_received + received,
             frames_sent: t.frames_sent + sent,
             deliveries: t.deliveries,

@@ -9,6 +9,7 @@ use crate::ids::ConnectionId;
 use crate::journal::{Record, Writer};
 use crate::queue::Stored;
 
+use super::durable::durable_queue;
 use super::{Broker, Connection};
 
 impl Broker {
@@ -59,6 +60,9 @@ impl Broker {
     #[must_use]
     pub fn journal_snapshot(&self) -> Bytes {
         let mut snapshot = Writer::default();
+        for (name, durable) in &self.durables {
+            snapshot.durable(name, &durable.destination);
+        }
         let in_flight = self.subscribers.values().flat_map(|s| s.unacked.values());
         let unwritten = (self.connections.values()).flat_map(|c| c.unwritten.iter());
         let held = in_flight
@@ -67,7 +71,7 @@ impl Broker {
             .chain(self.queues.waiting());
         for m in held {
             if let Some(key) = m.journaled {
-                snapshot.put(key, &m.destination, &m.message_id, &m.headers, &m.body);
+                snapshot.put(m, key);
                 // One record per delivery, so that the count towards the redelivery limit
                 // survives too.
                 for _ in 0..m.deliveries {
@@ -88,6 +92,7 @@ impl Broker {
                 message_id,
                 headers,
                 body,
+                origin,
             } => {
                 let expires = super::dead_letter::expires_header(&headers);
                 let message = Stored {
@@ -99,6 +104,7 @@ impl Broker {
                     journaled: Some(key),
                     deliveries: 0,
                     expires,
+                    origin,
                 };
                 self.restoring.insert(key, message);
             }
@@ -110,6 +116,12 @@ impl Broker {
             }
             Record::Removed { key } => {
                 self.restoring.remove(&key);
+            }
+            Record::Durable { name, destination } => self.make_durable(&name, &destination),
+            Record::DurableEnded { name } => {
+                self.restoring
+                    .retain(|_, m| m.destination != durable_queue(&name));
+                self.end_durable(&name);
             }
         }
     }

@@ -137,11 +137,13 @@ impl Broker {
             journaled: kept.then_some(key),
             deliveries: 0,
             expires: None,
+            origin: None,
         }
     }
 
     /// Delivers a topic message to every subscriber here.
     pub(super) fn deliver_to_subscribers(&mut self, now: Instant, message: &Stored) {
+        self.keep_for_durables(now, message);
         let mut targets = Vec::new();
         self.routes.matching(&message.destination, &mut targets);
         let headers = stored_headers(message);
@@ -389,5 +391,6 @@ pub(super) fn delivery_of<'a>(
     message: &'a Stored,
     headers: &'a [(&'a str, &'a str)],
 ) -> Delivery<'a> {
-    Delivery::new(&message.destination, &message.message_id, &message.body).with_headers(headers)
+    let destination = message.origin.as_deref().unwrap_or(&message.destination);
+    Delivery::new(destination, &message.message_id, &message.body).with_headers(headers)
 }

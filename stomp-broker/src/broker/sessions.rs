@@ -33,6 +33,7 @@ impl Broker {
             self.steps += 1;
             match event {
                 ServerEvent::Connect(request) => {
+                    c.client_id = request.frame.header("client-id").map(|v| v.into_owned());
                     if self.policy.authorizer.decides_later() {
                         // The session waits (within its CONNECT deadline) for `log_in`.
                         self.events.push_back(BrokerEvent::Login {
@@ -51,10 +52,21 @@ impl Broker {
                     frame,
                 } => self.subscribe(connection, now, id, destination, ack, &frame),
                 ServerEvent::Unsubscribe {
-                    id, destination, ..
+                    id,
+                    destination,
+                    frame,
+                    ..
                 } => {
                     let known = c.subscriptions.contains_key(&id);
+                    let durable = (c.subscriptions.get(&id))
+                        .and_then(|key| self.subscribers.get(key))
+                        .and_then(|s| s.pattern.as_str().strip_prefix("durable:"))
+                        .filter(|_| Broker::ends_durable(&frame))
+                        .map(str::to_owned);
                     self.unsubscribe(connection, now, &id, Output::Kept);
+                    if let Some(name) = durable {
+                        self.unsubscribe_durable(&name);
+                    }
                     if known {
                         self.events.push_back(BrokerEvent::Unsubscribed {
                             connection,
@@ -180,7 +192,7 @@ impl Broker {
         let Some(c) = self.connections.get_mut(&connection) else {
             return;
         };
-        let kind = match self
+        let mut kind = match self
             .policy
             .subscribe(c.user.as_deref(), &destination, frame)
         {
@@ -191,6 +203,19 @@ impl Broker {
                 let _ = c.session.refuse_subscription(now, message.message());
                 return;
             }
+        };
+        // A durable topic subscription consumes a queue of its own; the application hears
+        // of the topic.
+        let named = destination.clone();
+        let mut destination = destination;
+        if matches!(kind, Kind::Topic | Kind::Pattern) {
+            if let Some(name) = self.durable_name(connection, frame) {
+                destination = self.subscribe_durable(&name, &destination);
+                kind = Kind::Queue;
+            }
+        }
+        let Some(c) = self.connections.get_mut(&connection) else {
+            return;
         };
         // A relayed SUBSCRIBE waits for the other broker (`relay_subscribed`).
         if kind != Kind::Relayed {
@@ -253,7 +278,7 @@ impl Broker {
             self.events.push_back(BrokerEvent::Subscribed {
                 connection,
                 id: id.clone(),
-                destination: destination.clone(),
+                destination: named,
             });
         }
         let mut subscriber = Subscriber::new(connection, id, &destination, kind);

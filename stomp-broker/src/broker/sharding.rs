@@ -172,8 +172,7 @@ impl Broker {
             self.set_expiry(now, &mut message);
             let name = message.destination.clone();
             if let Some(key) = message.journaled {
-                let m = &message;
-                (self.journal).put(key, &m.destination, &m.message_id, &m.headers, &m.body);
+                self.journal.put(&message, key);
                 // Its RECEIPT leaves once the journal has it.
                 if let Some(from) = from {
                     self.hold_for_journal(from);

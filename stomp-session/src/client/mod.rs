@@ -455,17 +455,26 @@ impl ClientSession {
         id: &SubscriptionId,
         receipt: AskReceipt,
     ) -> Result<Option<ReceiptId>, SessionError> {
+        self.unsubscribe_with_headers(now, id, &[], receipt)
+    }
+
+    /// Ends subscription `id` with further headers, such as the `durable:true` with which
+    /// RabbitMQ ends a durable subscription.
+    pub fn unsubscribe_with_headers(
+        &mut self,
+        now: Instant,
+        id: &SubscriptionId,
+        extra: &[(&str, &str)],
+        receipt: AskReceipt,
+    ) -> Result<Option<ReceiptId>, SessionError> {
         self.check_connected()?;
         if !self.subscriptions.contains_key(id.as_str()) {
             return Err(SessionError::UnknownSubscription(id.clone()));
         }
-        let receipt = self.transmit(
-            now,
-            Command::Unsubscribe,
-            [("id", id.as_str())],
-            &Bytes::new(),
-            receipt,
-        )?;
+        let headers = [("id", id.as_str())]
+            .into_iter()
+            .chain(extra.iter().copied());
+        let receipt = self.transmit(now, Command::Unsubscribe, headers, &Bytes::new(), receipt)?;
         self.subscriptions.remove(id.as_str());
         Ok(receipt)
     }

@@ -364,6 +364,7 @@ impl ServerSession {
             id: id.into(),
             destination: subscription.destination,
             unacked,
+            frame: frame.clone(),
         });
         Ok(())
     }

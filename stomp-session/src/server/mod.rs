@@ -74,6 +74,9 @@ pub enum ServerEvent {
         destination: String,
         /// Messages delivered to it and never acknowledged, to redeliver elsewhere.
         unacked: Vec<String>,
+        /// The UNSUBSCRIBE frame, for headers the broker reads (such as those that end a
+        /// durable subscription).
+        frame: FrameBuf,
     },
     /// A SEND to act on: at once, or at COMMIT when it was part of a transaction.
     Send(FrameBuf),
