@@ -16,16 +16,7 @@ use crate::ids::{ConnectionId, SubscriberKey};
 use crate::pattern::Pattern;
 use crate::queue::Stored;
 
-use super::Broker;
-
-/// One durable subscription.
-#[derive(Debug)]
-pub(super) struct Durable {
-    /// The topic or pattern it subscribes to.
-    pub(super) destination: String,
-    /// Its key in the durable routes.
-    key: SubscriberKey,
-}
+use super::{Broker, Durable};
 
 /// The queue that holds a durable subscription's messages: a name no SUBSCRIBE or SEND can
 /// reach, since every destination a client names starts with `/`.

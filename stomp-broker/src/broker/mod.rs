@@ -75,6 +75,15 @@ impl Subscriber {
     }
 }
 
+/// One durable topic subscription, connected or not.
+#[derive(Debug)]
+struct Durable {
+    /// The topic or pattern it subscribes to.
+    destination: String,
+    /// Its key in the durable routes.
+    key: SubscriberKey,
+}
+
 /// A queue message handed to a connection under auto ack, done with once written.
 #[derive(Debug)]
 struct Unwritten {
@@ -228,7 +237,7 @@ pub struct Broker {
     /// An instant and the Unix time in milliseconds then, from the driver, for `expires`.
     wall_clock: Option<(Instant, u64)>,
     /// Durable topic subscriptions by name, the topics they reach, and their names by key.
-    durables: BTreeMap<String, durable::Durable>,
+    durables: BTreeMap<String, Durable>,
     durable_routes: Routes,
     durable_keys: FxHashMap<SubscriberKey, String>,
 }
