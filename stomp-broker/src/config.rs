@@ -75,6 +75,11 @@ pub struct BrokerConfig {
     /// Whether expired queue messages move to the dead-letter queue (default, as ActiveMQ
     /// does) or are dropped.
     pub(crate) dead_letter_expired: bool,
+    /// Topics matching a pattern keep a history of their last messages, at most this many and
+    /// this old, first match first (default: none).
+    pub(crate) topic_history: Vec<(crate::Pattern, usize, Duration)>,
+    /// Most octets all topic histories hold together (default 64 MiB).
+    pub(crate) max_history_bytes: usize,
     /// This broker's place among the shards of one server (default: shard 0 of 1). See
     /// [`Broker`](crate::Broker#shards).
     pub(crate) shard: Shard,
@@ -145,6 +150,8 @@ impl Default for BrokerConfig {
             dead_letter_prefix: "/queue/DLQ.".into(),
             queue_ttl: Vec::new(),
             dead_letter_expired: true,
+            topic_history: Vec::new(),
+            max_history_bytes: 64 * 1024 * 1024,
             shard: Shard { index: 0, count: 1 },
         }
     }
@@ -409,6 +416,37 @@ impl BrokerConfig {
     pub fn with_queue_ttl(mut self, pattern: &str, ttl: Duration) -> Self {
         self.queue_ttl.push((crate::Pattern::new(pattern), ttl));
         self
+    }
+
+    /// Makes topics matching `pattern` keep a history of their last messages, at most `count`
+    /// of them and none older than `age`, so that a client back from a short disconnect gets
+    /// what it missed (ahead of the patterns given after it; default: no topic keeps one).
+    ///
+    /// Every MESSAGE of such a topic carries its `position` (a number that grows with each
+    /// message of the topic, and across restarts); a SUBSCRIBE with `after-position:N` first
+    /// gets every kept message after position `N`, in order, then the new ones. Its RECEIPT,
+    /// if it asked for one, says `recovered:true`, or `recovered:false` when the history no
+    /// longer reaches back that far (or the position is unknown): then what it got is only
+    /// what was kept.
+    #[must_use]
+    pub fn with_topic_history(mut self, pattern: &str, count: usize, age: Duration) -> Self {
+        self.topic_history
+            .push((crate::Pattern::new(pattern), count, age));
+        self
+    }
+
+    /// Sets [`max_history_bytes`](Self::max_history_bytes).
+    #[must_use]
+    pub fn with_max_history_bytes(mut self, bytes: usize) -> Self {
+        self.max_history_bytes = bytes;
+        self
+    }
+
+    /// Most octets all topic histories hold together (default 64 MiB): a topic that would
+    /// pass it forgets its own oldest messages first, and keeps none rather than take from
+    /// another's.
+    pub fn max_history_bytes(&self) -> usize {
+        self.max_history_bytes
     }
 
     /// Sets [`dead_letter_expired`](Self::dead_letter_expired).

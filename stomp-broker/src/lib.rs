@@ -67,6 +67,7 @@
 mod broker;
 mod config;
 mod event;
+mod history;
 mod ids;
 pub mod journal;
 mod pattern;

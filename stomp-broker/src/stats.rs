@@ -98,6 +98,8 @@ figures! {
     closed_abnormally: u64, counter, "stomp_sessions_closed_abnormally_total", "Sessions closed other than by DISCONNECT.";
     /// Consumers closed for falling behind, since the start.
     slow_consumers_closed: u64, counter, "stomp_slow_consumers_closed_total", "Consumers closed for falling behind.";
+    /// Octets held in topic histories.
+    history_bytes: usize, gauge, "stomp_history_bytes", "Octets held in topic histories.";
     /// Durable topic subscriptions, connected or not.
     durable_subscriptions: usize, gauge, "stomp_durable_subscriptions", "Durable topic subscriptions.";
     /// Copies for durable subscriptions dropped because their queue was at its limit.

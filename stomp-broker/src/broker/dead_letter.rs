@@ -45,7 +45,7 @@ impl Broker {
     }
 
     /// The Unix time in milliseconds at `now`, if the driver has told the wall clock.
-    fn unix_ms(&self, now: Instant) -> Option<u64> {
+    pub(super) fn unix_ms(&self, now: Instant) -> Option<u64> {
         let (at, unix_ms) = self.wall_clock?;
         let since = now.saturating_duration_since(at).as_millis() as u64;
         Some(unix_ms.saturating_add(since))

@@ -4,6 +4,7 @@
 mod dead_letter;
 mod durable;
 mod persistence;
+mod recovery;
 mod registry;
 mod relaying;
 mod routing;
@@ -20,6 +21,7 @@ use stomp_session::{AckMode, Refused, ServerSession, SubscriptionId};
 
 use crate::config::{AllowAll, Authorizer, BrokerConfig};
 use crate::event::BrokerEvent;
+use crate::history::Histories;
 use crate::ids::{ConnectionId, SubscriberKey};
 use crate::journal;
 use crate::pattern::Pattern;
@@ -240,6 +242,8 @@ pub struct Broker {
     durables: BTreeMap<String, Durable>,
     durable_routes: Routes,
     durable_keys: FxHashMap<SubscriberKey, String>,
+    /// The last messages of topics that keep a history.
+    histories: Histories,
 }
 
 /// Running totals since the broker started.
@@ -313,6 +317,7 @@ impl Broker {
             durables: BTreeMap::new(),
             durable_routes: Routes::default(),
             durable_keys: FxHashMap::default(),
+            histories: Histories::default(),
         }
     }
 
@@ -601,6 +606,7 @@ impl Broker {
             closed: t.closed,
             closed_abnormally: t.closed_abnormally,
             slow_consumers_closed: t.slow_consumers_closed,
+            history_bytes: self.histories.bytes(),
             durable_subscriptions: self.durables.len(),
             durable_dropped: t.durable_dropped,
             frames_received: t.frames_received + received,

@@ -143,6 +143,7 @@ impl Broker {
 
     /// Delivers a topic message to every subscriber here.
     pub(super) fn deliver_to_subscribers(&mut self, now: Instant, message: &Stored) {
+        self.remember(now, message);
         self.keep_for_durables(now, message);
         let mut targets = Vec::new();
         self.routes.matching(&message.destination, &mut targets);

@@ -214,12 +214,25 @@ impl Broker {
                 kind = Kind::Queue;
             }
         }
+        // A SUBSCRIBE that asks for a topic's history learns on its RECEIPT whether it got
+        // all it missed.
+        let recovery = match kind {
+            Kind::Topic | Kind::Pattern => self.recovery(now, &named, frame),
+            _ => None,
+        };
         let Some(c) = self.connections.get_mut(&connection) else {
             return;
         };
         // A relayed SUBSCRIBE waits for the other broker (`relay_subscribed`).
-        if kind != Kind::Relayed {
-            let _ = c.session.confirm_subscription(now);
+        match &recovery {
+            Some((_, complete)) => {
+                let recovered = [("recovered", if *complete { "true" } else { "false" })];
+                let _ = c.session.confirm_subscription_with_headers(now, &recovered);
+            }
+            None if kind != Kind::Relayed => {
+                let _ = c.session.confirm_subscription(now);
+            }
+            None => {}
         }
         let default = if ack.needs_ack() {
             self.config.prefetch_client
@@ -287,6 +300,9 @@ impl Broker {
         self.subscribers.insert(key, subscriber);
         if kind == Kind::Queue {
             self.dispatch(now, &destination);
+        }
+        if let Some((messages, _)) = recovery {
+            self.replay(now, key, &messages);
         }
     }
 

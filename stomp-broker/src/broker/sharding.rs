@@ -185,6 +185,8 @@ impl Broker {
             }
             return;
         }
+        let mut message = message;
+        self.number(now, &mut message);
         self.deliver_to_subscribers(now, &message);
         // One message shared by the other shards, allocated only when there are others.
         if self.config.shard.count > 1 {

@@ -40,6 +40,9 @@ pub enum ClientEvent {
         receipt: ReceiptId,
         /// The command of that frame.
         command: Command,
+        /// The RECEIPT itself, for headers a server adds (such as `recovered` on a
+        /// SUBSCRIBE's).
+        frame: FrameBuf,
     },
     /// The server sent an ERROR frame; the session closes.
     Error(FrameBuf),
@@ -343,6 +346,7 @@ impl ClientSession {
         self.events.push_back(ClientEvent::Receipt {
             receipt: ReceiptId::from(receipt),
             command,
+            frame: frame.clone(),
         });
         if graceful {
             self.close(CloseReason::Disconnected);

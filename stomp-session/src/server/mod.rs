@@ -548,6 +548,16 @@ impl ServerSession {
     /// subscription takes effect, its RECEIPT is sent, and later frames are acted on as the
     /// application asks for its next event.
     pub fn confirm_subscription(&mut self, now: Instant) -> Result<(), SessionError> {
+        self.confirm_subscription_with_headers(now, &[])
+    }
+
+    /// As [`confirm_subscription`](Self::confirm_subscription), with further headers on its
+    /// RECEIPT, such as what a broker says of the history it replayed.
+    pub fn confirm_subscription_with_headers(
+        &mut self,
+        now: Instant,
+        headers: &[(&str, &str)],
+    ) -> Result<(), SessionError> {
         let pending = self
             .pending_subscription
             .take()
@@ -555,7 +565,10 @@ impl ServerSession {
         self.subscriptions
             .add(pending.id, pending.destination, pending.ack);
         if let Some(receipt) = &pending.receipt {
-            self.send_receipt(now, receipt);
+            let all = [("receipt-id", receipt.as_str())]
+                .into_iter()
+                .chain(headers.iter().copied());
+            let _ = self.link.send(now, Command::Receipt, all, &Bytes::new());
         }
         self.now = now;
         Ok(())
