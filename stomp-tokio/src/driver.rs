@@ -46,7 +46,7 @@ enum Waiter {
     ),
     Began(TransactionId, oneshot::Sender<Result<TransactionId, Error>>),
     /// A subscription restored on a new connection.
-    Restored,
+    Restored(SubscriptionId),
 }
 
 impl Waiter {
@@ -62,7 +62,7 @@ impl Waiter {
             Waiter::Began(id, done) => {
                 let _ = done.send(Ok(id));
             }
-            Waiter::Restored => {}
+            Waiter::Restored(_) => {}
         }
     }
 
@@ -77,7 +77,7 @@ impl Waiter {
             Waiter::Began(_, done) => {
                 let _ = done.send(Err(error));
             }
-            Waiter::Restored => {}
+            Waiter::Restored(_) => {}
         }
     }
 
@@ -92,6 +92,9 @@ struct Subscription {
     ack: AckMode,
     headers: Vec<(String, String)>,
     messages: mpsc::Sender<Message>,
+    /// The `position` of the last message it got, for a topic that keeps a history: on a
+    /// new connection it asks for what came after.
+    position: Option<String>,
 }
 
 /// Where a connection stands.
@@ -491,6 +494,7 @@ impl Driver {
                             ack,
                             headers,
                             messages,
+                            position: None,
                         };
                         self.subscriptions
                             .insert(subscribed.id.clone(), subscription);
@@ -627,8 +631,12 @@ impl Driver {
                     }
                 }
                 ClientEvent::Message(message) => self.deliver(session, message),
-                ClientEvent::Receipt { receipt, .. } => match self.receipts.remove(&receipt) {
-                    Some(Waiter::Restored) => {
+                ClientEvent::Receipt { receipt, frame, .. } => match self.receipts.remove(&receipt)
+                {
+                    Some(Waiter::Restored(id)) => {
+                        if frame.header("recovered").as_deref() == Some("false") {
+                            self.shared.publish(ConnectionEvent::NotRecovered(id));
+                        }
                         if let Phase::Restoring(waiting) = self.phase {
                             self.phase = Phase::Restoring(waiting - 1);
                             if waiting == 1 {
@@ -674,6 +682,7 @@ impl Driver {
             ack,
             headers: Vec::new(),
             messages,
+            position: None,
         };
         self.subscriptions
             .insert(subscribed.id.clone(), subscription);
@@ -687,12 +696,15 @@ impl Driver {
         // A message for a subscription the application dropped goes nowhere; unacknowledged,
         // the broker redelivers it.
         let subscription = match message.frame().header("subscription") {
-            Some(id) => self.subscriptions.get(id.as_ref()),
+            Some(id) => self.subscriptions.get_mut(id.as_ref()),
             None => None,
         };
         let Some(subscription) = subscription else {
             return;
         };
+        if let Some(position) = message.frame().header("position") {
+            subscription.position = Some(position.into_owned());
+        }
         match subscription.messages.try_send(message) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(message)) => {
@@ -709,11 +721,15 @@ impl Driver {
         let now = Instant::now();
         let mut waiting = 0;
         for (id, subscription) in &self.subscriptions {
-            let headers: Vec<(&str, &str)> = subscription
+            let mut headers: Vec<(&str, &str)> = subscription
                 .headers
                 .iter()
                 .map(|(n, v)| (n.as_str(), v.as_str()))
                 .collect();
+            // What it missed meanwhile, from the topic's history.
+            if let Some(position) = &subscription.position {
+                headers.push(("after-position", position));
+            }
             let restored = session.subscribe_as(
                 now,
                 id,
@@ -723,7 +739,7 @@ impl Driver {
                 AskReceipt::Yes,
             );
             if let Ok(Some(receipt)) = restored {
-                self.receipts.insert(receipt, Waiter::Restored);
+                self.receipts.insert(receipt, Waiter::Restored(id.clone()));
                 waiting += 1;
             }
         }

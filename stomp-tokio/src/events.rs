@@ -7,7 +7,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
-use stomp_session::{CloseReason, Version};
+use stomp_session::{CloseReason, SubscriptionId, Version};
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
@@ -58,6 +58,11 @@ pub enum ConnectionEvent {
     },
     /// Connected again, with every subscription restored.
     Reconnected(ConnectionInfo),
+    /// A subscription restored after a reconnect asked the server for the messages it
+    /// missed (after the `position` of the last one it got, for a topic that keeps a
+    /// history), and the server's history no longer reached back that far: what came is
+    /// what was kept, and some messages are lost to this subscriber.
+    NotRecovered(SubscriptionId),
     /// The client is closed for good: disconnected, refused past its policy, or left by every
     /// handle.
     Closed(CloseReason),

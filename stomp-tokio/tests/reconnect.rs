@@ -491,3 +491,103 @@ async fn a_send_awaiting_its_receipt_when_the_connection_is_cut_is_sent_again() 
     );
     running.stop().await;
 }
+
+/// A server whose `/topic/news/*` topics keep their last `count` messages.
+async fn server_with_history(count: usize) -> (Running, SocketAddr) {
+    let address = free_address().await;
+    let config =
+        BrokerConfig::default().with_topic_history("/topic/news/*", count, Duration::from_secs(60));
+    (Running::start_with(address, config).await, address)
+}
+
+/// Publishes `bodies` to `topic`, each with a receipt, straight to the server.
+async fn publish(address: SocketAddr, topic: &str, bodies: &[&str]) {
+    let producer = Client::builder(address.to_string())
+        .connect()
+        .await
+        .unwrap();
+    for body in bodies {
+        producer
+            .send_with_receipt(SendFrame::new(topic, body.to_string()))
+            .await
+            .unwrap();
+    }
+    producer.disconnect().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_subscriber_loses_nothing_across_a_short_disconnect() {
+    let (running, address) = server_with_history(100).await;
+    let proxy = Proxy::start(address).await;
+    let reader = Client::builder(proxy.address.to_string())
+        .reconnect(quick())
+        .connect()
+        .await
+        .unwrap();
+    let mut events = reader.events();
+    let mut news = reader
+        .subscribe("/topic/news/eu", AckMode::Auto)
+        .await
+        .unwrap();
+    publish(address, "/topic/news/eu", &["one"]).await;
+    assert_eq!(
+        text(&timeout(WAIT, news.next()).await.unwrap().unwrap()),
+        "one"
+    );
+    // What is published while the connection is stuck, then cut, never reaches the reader
+    // on it.
+    proxy.freeze(true);
+    publish(address, "/topic/news/eu", &["two", "three"]).await;
+    proxy.cut();
+    proxy.freeze(false);
+    reconnected(&mut events).await;
+    publish(address, "/topic/news/eu", &["four"]).await;
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(text(&timeout(WAIT, news.next()).await.unwrap().unwrap()));
+    }
+    assert_eq!(got, ["two", "three", "four"], "each once, in order");
+    assert!(
+        timeout(Duration::from_millis(200), news.next())
+            .await
+            .is_err()
+    );
+    reader.disconnect().await.unwrap();
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gap_past_the_history_is_told() {
+    let (running, address) = server_with_history(1).await;
+    let proxy = Proxy::start(address).await;
+    let reader = Client::builder(proxy.address.to_string())
+        .reconnect(quick())
+        .connect()
+        .await
+        .unwrap();
+    let mut events = reader.events();
+    let mut news = reader
+        .subscribe("/topic/news/eu", AckMode::Auto)
+        .await
+        .unwrap();
+    let id = news.id().clone();
+    publish(address, "/topic/news/eu", &["one"]).await;
+    timeout(WAIT, news.next()).await.unwrap().unwrap();
+    proxy.freeze(true);
+    publish(address, "/topic/news/eu", &["two", "three"]).await;
+    proxy.cut();
+    proxy.freeze(false);
+    let told = until(&mut events, |e| match e {
+        ConnectionEvent::NotRecovered(id) => Some(id.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(told, id);
+    assert_eq!(
+        text(&timeout(WAIT, news.next()).await.unwrap().unwrap()),
+        "three",
+        "what was kept"
+    );
+    reader.disconnect().await.unwrap();
+    running.stop().await;
+}
