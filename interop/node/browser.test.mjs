@@ -103,3 +103,25 @@ test('two pages in one room exchange messages, and each sender sees its RESPONSE
     await browser.close();
   }
 });
+
+test('a page whose WebSocket is cut shows, once back, what was said meanwhile', async () => {
+  const browser = await launch();
+  try {
+    const gus = await open(browser, 'recover', 'gus');
+    const hana = await open(browser, 'recover', 'hana');
+    await say(hana, 'before the cut');
+    await hears(gus, 'hana', 'before the cut');
+    // The socket goes away under stompjs, which reconnects by itself (after 5 s by default).
+    await gus.evaluate(() => client.forceDisconnect());
+    await gus.waitForFunction(() => document.getElementById('status').textContent === 'reconnecting', { timeout: 5000, polling: 100 });
+    await say(hana, 'while gus was away');
+    await say(hana, 'still away');
+    await gus.waitForFunction(() => document.getElementById('status').textContent === 'connected', { timeout: 15000, polling: 100 });
+    await hears(gus, 'hana', 'while gus was away');
+    await hears(gus, 'hana', 'still away');
+    const shown = await gus.$$eval('#messages li .text', (items) => items.map((i) => i.textContent));
+    assert.deepEqual(shown, ['before the cut', 'while gus was away', 'still away'], 'each once, in order');
+  } finally {
+    await browser.close();
+  }
+});

@@ -110,6 +110,14 @@ pub(crate) struct Args {
     /// as PATTERN=SECONDS, such as /queue/jobs/**=3600; repeat for more, first match first.
     #[arg(long = "queue-ttl", value_parser = parse_ttl)]
     pub(crate) queue_ttl: Vec<(String, u64)>,
+    /// Topics matching PATTERN keep their last COUNT messages, none older than SECONDS, as
+    /// PATTERN=COUNT,SECONDS: each MESSAGE carries its `position`, and a SUBSCRIBE with
+    /// `after-position:N` first gets what came after N (its RECEIPT says `recovered:true`, or
+    /// false when the history no longer reaches back). Repeat for more, first match first;
+    /// `none` keeps no history. By default the chat's rooms keep theirs, so that a page back
+    /// from a cut connection or a reload shows what it missed.
+    #[arg(long = "topic-history", value_parser = parse_history, default_value = "/chat/*=100,300")]
+    pub(crate) topic_history: Vec<Option<(String, usize, u64)>>,
     /// Drop expired queue messages rather than move them to the dead letters.
     #[arg(long)]
     pub(crate) drop_expired: bool,
@@ -215,6 +223,21 @@ fn at_least_one_u64(value: &str) -> Result<u64, String> {
     at_least_one(value).map(|n| n as u64)
 }
 
+fn parse_history(value: &str) -> Result<Option<(String, usize, u64)>, String> {
+    if value == "none" {
+        return Ok(None);
+    }
+    let usage = || "must be PATTERN=COUNT,SECONDS, such as /chat/*=100,300, or none".to_owned();
+    let (pattern, limits) = value.split_once('=').ok_or_else(usage)?;
+    let (count, seconds) = limits.split_once(',').ok_or_else(usage)?;
+    match (count.parse::<usize>(), seconds.parse::<u64>()) {
+        (Ok(count), Ok(seconds)) if pattern.starts_with('/') && count > 0 && seconds > 0 => {
+            Ok(Some((pattern.to_owned(), count, seconds)))
+        }
+        _ => Err(usage()),
+    }
+}
+
 fn parse_ttl(value: &str) -> Result<(String, u64), String> {
     match value.split_once('=') {
         Some((pattern, seconds)) if pattern.starts_with('/') => match seconds.parse::<u64>() {
@@ -273,11 +296,13 @@ impl Args {
             .with_max_redeliveries(Some(self.max_redeliveries).filter(|n| *n > 0))
             .with_dead_letter_prefix(self.dead_letter_prefix.clone())
             .with_dead_letter_expired(!self.drop_expired);
-        self.queue_ttl
-            .iter()
-            .fold(config, |config, (pattern, seconds)| {
-                config.with_queue_ttl(pattern, Duration::from_secs(*seconds))
-            })
+        let config = (self.queue_ttl.iter()).fold(config, |config, (pattern, seconds)| {
+            config.with_queue_ttl(pattern, Duration::from_secs(*seconds))
+        });
+        let histories = self.topic_history.iter().flatten();
+        histories.fold(config, |config, (pattern, count, seconds)| {
+            config.with_topic_history(pattern, *count, Duration::from_secs(*seconds))
+        })
     }
 
     /// The relay, if `--relay` was given.
