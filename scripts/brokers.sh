@@ -3,7 +3,8 @@
 # on a Debian machine, bound to loopback only, on ports apart from stomp-server's defaults
 # (61613, 15674) so that a server running meanwhile is never mistaken for a broker:
 #   RabbitMQ: STOMP on 127.0.0.1:61633 (guest/guest, virtual host /), Web-STOMP on 15684
-#   ActiveMQ: STOMP on 127.0.0.1:61623 (any login)
+#   ActiveMQ: STOMP on 127.0.0.1:61623 (any login), persistent messages in KahaDB (its
+#   default: synced to disk before they are acknowledged)
 # What it changes on the system: it installs rabbitmq-server, activemq and a Java runtime with
 # apt-get when they are missing (as root), and writes /etc/rabbitmq/rabbitmq-env.conf and
 # /etc/rabbitmq/rabbitmq.conf (saying so); ActiveMQ's files stay under $STOMP_BROKER_STATE
@@ -72,7 +73,10 @@ start_activemq() {
        xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
        xsi:schemaLocation="http://www.springframework.org/schema/beans http://www.springframework.org/schema/beans/spring-beans.xsd
        http://activemq.apache.org/schema/core http://activemq.apache.org/schema/core/activemq-core.xsd">
-  <broker xmlns="http://activemq.apache.org/schema/core" brokerName="stomp-rs" useJmx="false" persistent="false">
+  <broker xmlns="http://activemq.apache.org/schema/core" brokerName="stomp-rs" useJmx="false" persistent="true">
+    <persistenceAdapter>
+      <kahaDB directory="$STATE/activemq/data/kahadb"/>
+    </persistenceAdapter>
     <transportConnectors>
       <transportConnector name="stomp" uri="stomp://127.0.0.1:$ACTIVEMQ_PORT"/>
     </transportConnectors>

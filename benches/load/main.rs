@@ -7,13 +7,15 @@
 //! is paced instead, for latency alone. An address `ws://host:port/path` runs every client over
 //! WebSocket instead of TCP, with the same client code. With `--topics N`, N such groups run
 //! side by side, each a producer and its consumers on a topic of its own (for a server that
-//! routes on several cores).
+//! routes on several cores). With `--persistent`, the queue workload with a RECEIPT for each
+//! persistent message instead (see `persistent.rs`).
 //!
 //! ```text
 //! cargo run --release -p stomp-benches --bin stomp-load -- --addr 127.0.0.1:61613 --host /
 //! cargo run --release -p stomp-benches --bin stomp-load -- --addr ws://127.0.0.1:15674/stomp
 //! ```
 
+mod persistent;
 mod transport;
 
 use std::sync::Arc;
@@ -63,6 +65,17 @@ struct Args {
     /// Groups side by side, each a producer and `--consumers` consumers on a topic of its own.
     #[arg(long, default_value_t = 1)]
     topics: usize,
+    /// The persistent queue workload: `--producers` clients send `persistent:true` messages
+    /// with a receipt each (at most `--window` unanswered each) to a queue one consumer drains.
+    #[arg(long)]
+    persistent: bool,
+    /// Producers of the persistent workload.
+    #[arg(long, default_value_t = 4)]
+    producers: usize,
+    /// With `--persistent`: leave the messages in the queue, nobody consuming them (a backlog
+    /// for a recovery measurement).
+    #[arg(long, requires = "persistent")]
+    fill: bool,
 }
 
 fn connect(args: &Args, addr: &str) -> Client<Transport> {
@@ -86,6 +99,14 @@ fn sent_at(body: &[u8]) -> u64 {
 
 fn main() {
     let args = Args::parse();
+    if args.fill {
+        persistent::fill(&args);
+        return;
+    }
+    if args.persistent {
+        persistent::run(&args);
+        return;
+    }
     let start = Instant::now();
     // Every producer starts once every consumer of every group has subscribed.
     let ready = std::sync::Barrier::new(args.topics.max(1));
