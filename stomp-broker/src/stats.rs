@@ -98,6 +98,10 @@ figures! {
     closed_abnormally: u64, counter, "stomp_sessions_closed_abnormally_total", "Sessions closed other than by DISCONNECT.";
     /// Consumers closed for falling behind, since the start.
     slow_consumers_closed: u64, counter, "stomp_slow_consumers_closed_total", "Consumers closed for falling behind.";
+    /// Octets the journal holds on disk, as the driver reports them.
+    journal_bytes: u64, gauge, "stomp_journal_bytes", "Octets the journal holds on disk.";
+    /// 1 while the journal is at its limit and publishers of persistent messages wait.
+    journal_full: usize, gauge, "stomp_journal_full", "1 while the journal is at its disk limit.";
     /// Octets held in topic histories.
     history_bytes: usize, gauge, "stomp_history_bytes", "Octets held in topic histories.";
     /// Durable topic subscriptions, connected or not.

@@ -96,6 +96,10 @@ pub(crate) struct Args {
     /// Without it, everything is kept in memory.
     #[arg(long)]
     pub(crate) data_dir: Option<std::path::PathBuf>,
+    /// With --data-dir, most octets the journal may hold on disk: at the limit, publishers of
+    /// persistent messages are flow-controlled until consumers catch up; nothing is dropped.
+    #[arg(long, default_value_t = 4 << 30, value_parser = at_least_one_u64)]
+    pub(crate) max_journal_bytes: u64,
     /// With --data-dir, keep every queue message, not only those sent with `persistent:true`.
     #[arg(long, requires = "data_dir")]
     pub(crate) persist_all: bool,

@@ -208,7 +208,9 @@ async fn run(args: cli::Args, stop: oneshot::Receiver<()>) -> std::io::Result<()
         builder = builder.relay(relay);
     }
     if let Some(dir) = &args.data_dir {
-        builder = builder.data_dir(dir);
+        builder = builder
+            .data_dir(dir)
+            .max_journal_bytes(args.max_journal_bytes);
     }
     let server = builder.try_start()?;
     // Scripts and tests read the bound addresses from this line (ports may be 0).

@@ -142,7 +142,7 @@ impl Hub {
                     self.broker.expire(now);
                     self.dispatch_events(now);
                     if let Some(store) = self.store.as_mut() {
-                        store.take_from(&mut self.broker);
+                        store.take_from(&mut self.broker, now);
                     }
                     self.hand_out(now);
                     self.progress.idle();
@@ -178,7 +178,7 @@ impl Hub {
             }
             self.progress.serving(Work::Output, None);
             if let Some(store) = self.store.as_mut() {
-                store.take_from(&mut self.broker);
+                store.take_from(&mut self.broker, now);
             }
             self.peers.flush();
             self.follow_congestion();

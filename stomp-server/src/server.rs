@@ -41,6 +41,7 @@ pub struct ServerBuilder {
     shards: usize,
     stall_timeout: Duration,
     data_dir: Option<PathBuf>,
+    max_journal_bytes: u64,
 }
 
 impl ServerBuilder {
@@ -170,6 +171,17 @@ impl ServerBuilder {
         self
     }
 
+    /// Most octets the journal of a [`data_dir`](Self::data_dir) may hold on disk (default
+    /// 4 GiB). At the limit, a connection that sends a persistent message is flow-controlled
+    /// (its message is kept, its input not read) until consumers have taken enough for a
+    /// compaction to bring the journal back under it; nothing is dropped, and `/metrics` shows
+    /// `stomp_journal_bytes` and `stomp_journal_full`.
+    #[must_use]
+    pub fn max_journal_bytes(mut self, bytes: u64) -> ServerBuilder {
+        self.max_journal_bytes = bytes.max(1);
+        self
+    }
+
     /// Starts the broker tasks on the current tokio runtime, as [`try_start`](Self::try_start)
     /// does.
     ///
@@ -229,7 +241,9 @@ impl ServerBuilder {
             let mut broker = Broker::with_authorizer(config, Box::new(admission.clone()));
             let store = match &self.data_dir {
                 Some(dir) => {
-                    let (store, recovery) = Store::open(dir, &mut broker, hubs[index].clone())?;
+                    let limit = self.max_journal_bytes;
+                    let inbox = hubs[index].clone();
+                    let (store, recovery) = Store::open(dir, limit, &mut broker, inbox)?;
                     tracing::info!(
                         dir = %dir.display(),
                         records = recovery.records,
@@ -338,6 +352,7 @@ impl Server {
             shards: 1,
             stall_timeout: Duration::from_secs(5),
             data_dir: None,
+            max_journal_bytes: 4 << 30,
         }
     }
 

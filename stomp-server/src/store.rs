@@ -58,8 +58,12 @@ pub(crate) struct Store {
     to_disk: std_mpsc::Sender<ToDisk>,
     /// Octets handed over since the last snapshot.
     since_snapshot: u64,
+    /// Octets of the last snapshot.
+    snapshot: u64,
     /// When `since_snapshot` is next compared with what is live.
     next_check: u64,
+    /// Most octets the journal may hold on disk.
+    limit: u64,
 }
 
 impl std::fmt::Debug for ToDisk {
@@ -76,6 +80,7 @@ impl Store {
     /// starts the thread that writes it on; what it syncs is reported to `hub`.
     pub(crate) fn open(
         dir: &Path,
+        limit: u64,
         broker: &mut Broker,
         hub: mpsc::Sender<ToHub>,
     ) -> io::Result<(Store, Recovery)> {
@@ -147,32 +152,42 @@ impl Store {
         let store = Store {
             to_disk,
             since_snapshot: 0,
+            snapshot: snapshot.len() as u64,
             next_check: COMPACT_AFTER,
+            limit,
         };
         Ok((store, recovery))
     }
 
     /// Hands the broker's new records to the journal thread, and a snapshot when the log has
-    /// grown well past what is live.
-    pub(crate) fn take_from(&mut self, broker: &mut Broker) {
+    /// grown well past what is live, or when the journal is at its limit and a snapshot would
+    /// make room; tells the broker how much the journal holds.
+    pub(crate) fn take_from(&mut self, broker: &mut Broker, now: Instant) {
         while let Some(records) = broker.poll_journal() {
             self.since_snapshot += records.len() as u64;
             // A thread that is gone has reported why; the broker keeps holding what waits.
             let _ = self.to_disk.send(ToDisk::Append(records));
         }
-        if self.since_snapshot < self.next_check {
-            return;
+        let at_limit = self.disk_bytes() >= self.limit;
+        if self.since_snapshot >= self.next_check || at_limit {
+            let live = broker.queued_bytes() as u64;
+            let ratio = if at_limit { 2 } else { COMPACT_RATIO };
+            if self.disk_bytes() > live.saturating_mul(ratio) {
+                let snapshot = broker.journal_snapshot();
+                self.snapshot = snapshot.len() as u64;
+                let _ = self.to_disk.send(ToDisk::Snapshot(snapshot));
+                self.since_snapshot = 0;
+                self.next_check = COMPACT_AFTER;
+            } else {
+                self.next_check = self.since_snapshot + COMPACT_AFTER;
+            }
         }
-        let live = broker.stats().queued_bytes as u64;
-        if self.since_snapshot > live.saturating_mul(COMPACT_RATIO) {
-            let _ = self
-                .to_disk
-                .send(ToDisk::Snapshot(broker.journal_snapshot()));
-            self.since_snapshot = 0;
-            self.next_check = COMPACT_AFTER;
-        } else {
-            self.next_check = self.since_snapshot + COMPACT_AFTER;
-        }
+        broker.set_journal_usage(now, self.disk_bytes(), self.limit);
+    }
+
+    /// Octets the journal holds on disk: the last snapshot and the log after it.
+    fn disk_bytes(&self) -> u64 {
+        self.snapshot + self.since_snapshot
     }
 }
 

@@ -264,3 +264,58 @@ async fn dead_letters_of_persistent_messages_are_kept_too() {
     server.shutdown(Duration::from_secs(1)).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn at_the_journal_limit_publishers_wait_and_nothing_is_dropped() {
+    let dir = data_dir("limit");
+    let server = Server::builder()
+        .data_dir(&dir)
+        .max_journal_bytes(100_000)
+        .try_start()
+        .unwrap();
+    let publisher = client(&server).await;
+    let body = "x".repeat(1000);
+    let sending = tokio::spawn(async move {
+        for n in 0..300 {
+            let frame =
+                SendFrame::new("/queue/big", format!("{n}:{body}")).header("persistent", "true");
+            publisher.send_with_receipt(frame).await.unwrap();
+        }
+        publisher.disconnect().await.unwrap();
+    });
+    // Nobody consumes: the journal fills, and the publisher waits.
+    let mut full = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let stats = server.handle().stats().await.unwrap();
+        if stats.broker.journal_full == 1 {
+            full = true;
+            assert!(stats.broker.journal_bytes >= 100_000);
+            break;
+        }
+    }
+    assert!(full, "the journal never reached its limit");
+    assert!(!sending.is_finished(), "the publisher waits");
+    // A consumer takes them all; compaction makes room, and the publisher finishes.
+    let consumer = client(&server).await;
+    let mut queue = consumer
+        .subscribe("/queue/big", AckMode::ClientIndividual)
+        .await
+        .unwrap();
+    for n in 0..300 {
+        let message = tokio::time::timeout(Duration::from_secs(10), queue.next())
+            .await
+            .unwrap()
+            .unwrap();
+        let body = String::from_utf8_lossy(message.body()).into_owned();
+        assert!(body.starts_with(&format!("{n}:")), "in order, none dropped");
+        queue.ack(&message).await.unwrap();
+    }
+    tokio::time::timeout(Duration::from_secs(10), sending)
+        .await
+        .unwrap()
+        .unwrap();
+    consumer.disconnect().await.unwrap();
+    server.shutdown(Duration::from_secs(1)).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

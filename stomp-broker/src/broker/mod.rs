@@ -244,6 +244,16 @@ pub struct Broker {
     durable_keys: FxHashMap<SubscriberKey, String>,
     /// The last messages of topics that keep a history.
     histories: Histories,
+    /// What the driver says the journal holds on disk, against its limit.
+    journal_usage: JournalUsage,
+}
+
+/// The journal's size on disk, as the driver reports it.
+#[derive(Debug, Default)]
+struct JournalUsage {
+    bytes: u64,
+    /// At its limit: publishers of persistent messages are flow-controlled.
+    full: bool,
 }
 
 /// Running totals since the broker started.
@@ -318,6 +328,7 @@ impl Broker {
             durable_routes: Routes::default(),
             durable_keys: FxHashMap::default(),
             histories: Histories::default(),
+            journal_usage: JournalUsage::default(),
         }
     }
 
@@ -607,6 +618,8 @@ impl Broker {
             closed_abnormally: t.closed_abnormally,
             slow_consumers_closed: t.slow_consumers_closed,
             history_bytes: self.histories.bytes(),
+            journal_bytes: self.journal_usage.bytes,
+            journal_full: usize::from(self.journal_usage.full),
             durable_subscriptions: self.durables.len(),
             durable_dropped: t.durable_dropped,
             frames_received: t.frames_received + received,
@@ -633,6 +646,11 @@ impl Broker {
     /// driver or a test can check that every call makes progress and ends.
     pub fn steps(&self) -> u64 {
         self.steps
+    }
+
+    /// Octets held in all queues, waiting or unacknowledged: what is live.
+    pub fn queued_bytes(&self) -> usize {
+        self.queues.total_bytes()
     }
 
     /// Messages waiting in `queue` for a consumer.

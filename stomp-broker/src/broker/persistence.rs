@@ -39,6 +39,19 @@ impl Broker {
         });
     }
 
+    /// The journal holds `bytes` on disk, against a limit of `limit`: at the limit, a
+    /// connection that sends a persistent message is flow-controlled (its message is kept,
+    /// its input not read) until the journal is back under it, as for a full queue; nothing
+    /// is dropped. [`BrokerStats`](crate::BrokerStats) shows both.
+    pub fn set_journal_usage(&mut self, now: Instant, bytes: u64, limit: u64) {
+        let full = bytes >= limit;
+        let was_full = std::mem::replace(&mut self.journal_usage.full, full);
+        self.journal_usage.bytes = bytes;
+        if was_full && !full {
+            self.resume_publishers(now);
+        }
+    }
+
     /// The journal could not be written or synced (a full disk, a failed sync): every
     /// connection whose output waits for it is closed with an ERROR saying that what it sent
     /// was not stored, and gets none of the RECEIPTs that waited.

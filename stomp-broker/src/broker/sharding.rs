@@ -171,6 +171,7 @@ impl Broker {
             let mut message = message;
             self.set_expiry(now, &mut message);
             let name = message.destination.clone();
+            let journaled = message.journaled.is_some();
             if let Some(key) = message.journaled {
                 self.journal.put(&message, key);
                 // Its RECEIPT leaves once the journal has it.
@@ -181,7 +182,7 @@ impl Broker {
             self.queues.push(message);
             self.dispatch(now, &name);
             if let Some(from) = from {
-                self.pause_if_full(from, now, &name);
+                self.pause_if_full(from, now, &name, journaled && self.journal_usage.full);
             }
             return;
         }
@@ -199,12 +200,19 @@ impl Broker {
     }
 
     /// Stops `connection`'s input, here or on its own shard, if the queue it sent to, or all
-    /// queues, are over their limit.
-    pub(super) fn pause_if_full(&mut self, connection: ConnectionId, now: Instant, queue: &str) {
-        let full = self
-            .queues
-            .get(queue)
-            .is_some_and(|q| q.bytes > self.config.max_queue_bytes)
+    /// queues, are over their limit, or the journal is (`disk_full`, for a persistent message).
+    pub(super) fn pause_if_full(
+        &mut self,
+        connection: ConnectionId,
+        now: Instant,
+        queue: &str,
+        disk_full: bool,
+    ) {
+        let full = disk_full
+            || self
+                .queues
+                .get(queue)
+                .is_some_and(|q| q.bytes > self.config.max_queue_bytes)
             || self.queues.total_bytes() > self.config.max_total_queue_bytes;
         let shard = self.shard_of(connection);
         // A publisher here that is gone already has nothing to pause.
@@ -229,7 +237,10 @@ impl Broker {
 
     /// Lets flow-controlled publishers go on once their queue, and all queues, have room.
     pub(super) fn resume_publishers(&mut self, now: Instant) {
-        if self.paused.is_empty() || self.queues.total_bytes() > self.config.max_total_queue_bytes {
+        if self.paused.is_empty()
+            || self.queues.total_bytes() > self.config.max_total_queue_bytes
+            || self.journal_usage.full
+        {
             return;
         }
         let limit = self.config.max_queue_bytes;
