@@ -239,3 +239,24 @@ fn a_snapshot_alone_rebuilds_the_queues() {
             .all(|e| !matches!(e, ClientEvent::Error(_)))
     );
 }
+
+#[test]
+fn a_journal_that_cannot_be_written_is_an_error_to_the_publisher_never_a_receipt() {
+    let mut net = Net::new(persistent(Persistence::Marked));
+    let mut disk = Disk::default();
+    let publisher = net.client("p");
+    let bystander = net.client("b");
+    send_persistent(&mut net, publisher, "/queue/q", "lost");
+    disk.append(&mut net);
+    // The sync failed (a full disk): the publisher learns its message was not stored.
+    let now = net.now;
+    net.broker.handle_journal_failed(now, "No space left on device");
+    net.pump();
+    assert_eq!(net.receipts(publisher), 0);
+    let error = net.error_message(publisher).unwrap();
+    assert!(error.contains("not stored") && error.contains("No space left"), "{error}");
+    // Whoever waited for nothing goes on.
+    assert_eq!(net.error_message(bystander), None);
+    net.send(bystander, "/topic/t", "still here");
+    assert_eq!(net.closed_reason(bystander), None);
+}
