@@ -250,11 +250,15 @@ fn a_journal_that_cannot_be_written_is_an_error_to_the_publisher_never_a_receipt
     disk.append(&mut net);
     // The sync failed (a full disk): the publisher learns its message was not stored.
     let now = net.now;
-    net.broker.handle_journal_failed(now, "No space left on device");
+    net.broker
+        .handle_journal_failed(now, "No space left on device");
     net.pump();
     assert_eq!(net.receipts(publisher), 0);
     let error = net.error_message(publisher).unwrap();
-    assert!(error.contains("not stored") && error.contains("No space left"), "{error}");
+    assert!(
+        error.contains("not stored") && error.contains("No space left"),
+        "{error}"
+    );
     // Whoever waited for nothing goes on.
     assert_eq!(net.error_message(bystander), None);
     net.send(bystander, "/topic/t", "still here");
