@@ -71,17 +71,23 @@ pub(crate) enum Inner {
         consumer: SubscriberKey,
         handed: Vec<String>,
     },
-    /// From a queue's owner: a message for one consumer here.
+    /// From a queue's owner: a message for one consumer here, of `connection`.
     Deliver {
         consumer: SubscriberKey,
+        connection: ConnectionId,
         message: Stored,
     },
-    /// To a queue's owner: messages a consumer is done with, or refused.
+    /// To a queue's owner: messages a consumer is done with, or refused; with `confirm`,
+    /// the connection whose output waits for the owner's journal to have it ([`Inner::Synced`]).
     Settle {
         consumer: SubscriberKey,
         message_ids: Vec<String>,
         settlement: Settlement,
+        confirm: Option<ConnectionId>,
     },
+    /// From a queue's owner with a journal: a record a connection here waited for (its
+    /// persistent message, the delivery of one, its acknowledgement) is on disk.
+    Synced { connection: ConnectionId },
     /// From a queue's owner: the queue a connection here sent to is full (`true`), or has
     /// room again.
     Pause {

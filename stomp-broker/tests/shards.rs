@@ -311,3 +311,65 @@ fn a_paused_publisher_on_another_shard_that_leaves_is_forgotten_by_the_owner() {
         assert_eq!(shards.nets[0].broker.stats().paused_publishers, 0);
     }
 }
+
+/// Appends what shard `shard` wrote to its journal to `disk`, syncs it, and carries what
+/// follows.
+fn sync(shards: &mut Shards, shard: usize, disk: &mut Vec<u8>) {
+    while let Some(bytes) = shards.nets[shard].broker.poll_journal() {
+        disk.extend_from_slice(&bytes);
+    }
+    shards.nets[shard]
+        .broker
+        .handle_journaled(disk.len() as u64);
+    shards.pump();
+}
+
+#[test]
+fn with_journals_a_client_waits_for_the_journal_of_the_shard_that_owns_the_queue() {
+    let config = || BrokerConfig::default().with_persistence(stomp_broker::Persistence::Marked);
+    let mut shards = Shards::new(2, config);
+    let queue = owned_by("/queue/q", 1, 2);
+    let (mut disk0, mut disk1) = (Vec::new(), Vec::new());
+    // The publisher is on shard 0, the queue on shard 1.
+    let publisher = (0, shards.client(0, "p"));
+    let now = shards.nets[0].now;
+    let send = SendFrame::new(queue.as_str(), "kept")
+        .header("persistent", "true")
+        .with_receipt();
+    shards.nets[0].clients[publisher.1]
+        .1
+        .send(now, send)
+        .unwrap();
+    shards.pump();
+    sync(&mut shards, 0, &mut disk0);
+    assert_eq!(
+        shards.nets[0].receipts(publisher.1),
+        0,
+        "shard 1 has not synced"
+    );
+    sync(&mut shards, 1, &mut disk1);
+    assert_eq!(shards.nets[0].receipts(publisher.1), 1);
+    // A consumer on shard 0 gets the MESSAGE once shard 1 has the record of its delivery, and
+    // the RECEIPT of its ACK once shard 1 has the record of its removal.
+    let consumer = (0, shards.client(0, "c"));
+    shards.subscribe(consumer, &queue, AckMode::ClientIndividual);
+    sync(&mut shards, 0, &mut disk0);
+    assert!(shards.take(consumer).is_empty(), "not synced on shard 1");
+    sync(&mut shards, 1, &mut disk1);
+    let got = shards.take(consumer);
+    assert_eq!(bodies(&got), ["kept"]);
+    let receipts = shards.nets[0].receipts(consumer.1);
+    let now = shards.nets[0].now;
+    (shards.nets[0].clients[consumer.1].1)
+        .ack(now, &got[0], None, AskReceipt::Yes)
+        .unwrap();
+    shards.pump();
+    sync(&mut shards, 0, &mut disk0);
+    assert_eq!(
+        shards.nets[0].receipts(consumer.1),
+        receipts,
+        "its removal is not on disk"
+    );
+    sync(&mut shards, 1, &mut disk1);
+    assert_eq!(shards.nets[0].receipts(consumer.1), receipts + 1);
+}

@@ -24,7 +24,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
-const QUEUES: [&str; 2] = ["/queue/crash-a", "/queue/crash-b"];
+const QUEUES: [&str; 4] = [
+    "/queue/crash-a",
+    "/queue/crash-b",
+    "/queue/crash-c",
+    "/queue/crash-d",
+];
 const PUBLISHERS: usize = 2;
 /// SENDs a publisher writes before it waits for their RECEIPTs.
 const BATCH: usize = 10;
@@ -184,6 +189,17 @@ fn temp_dir() -> std::path::PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_with_a_receipt_survive_sigkill_and_acknowledged_ones_stay_gone() {
+    crashes(1).await;
+}
+
+/// With two shards, publishers, consumers and queues land on either: a client waits for the
+/// journal of the shard that owns the queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_two_shards_too() {
+    crashes(2).await;
+}
+
+async fn crashes(shards: usize) {
     let seed = std::env::var("CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -192,7 +208,7 @@ async fn messages_with_a_receipt_survive_sigkill_and_acknowledged_ones_stay_gone
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
-    println!("crash: seed {seed}, {kills} kills");
+    println!("crash: seed {seed}, {kills} kills, {shards} shards");
     let mut rng = fastrand::Rng::with_seed(seed);
     let dir = temp_dir();
     let data_dir = dir.to_str().unwrap().to_owned();
@@ -202,7 +218,15 @@ async fn messages_with_a_receipt_survive_sigkill_and_acknowledged_ones_stay_gone
     for round in 0..=kills {
         let last = round == kills;
         // Redelivered as often as the kills require: none goes to the dead letters here.
-        let server = Server::start(&["--data-dir", &data_dir, "--max-redeliveries", "0"]);
+        let shards = shards.to_string();
+        let server = Server::start(&[
+            "--data-dir",
+            &data_dir,
+            "--max-redeliveries",
+            "0",
+            "--shards",
+            &shards,
+        ]);
         // The kill comes at a random moment; the consumers start at one before it, so that
         // a backlog of confirmed messages is on disk only.
         let kill_at = rng.u64(300..1500);
@@ -282,7 +306,7 @@ async fn messages_with_a_receipt_survive_sigkill_and_acknowledged_ones_stay_gone
         }
     }
     println!(
-        "figure: crash ({kills} SIGKILLs): {} confirmed, {} deliveries, {} acknowledged, none lost",
+        "figure: crash ({kills} SIGKILLs, {shards} shards): {} confirmed, {} deliveries, {} acknowledged, none lost",
         seen.confirmed.len(),
         seen.deliveries.len(),
         seen.acked.len()

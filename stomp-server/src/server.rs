@@ -21,7 +21,7 @@ use crate::hub::{Hub, HubSettings};
 use crate::metrics;
 use crate::peers::Peers;
 use crate::relay_bridge::RelayConfig;
-use crate::store::Store;
+use crate::store::{self, Store};
 #[cfg(feature = "tls")]
 use crate::tls::Tls;
 use crate::watchdog::{self, Progress};
@@ -163,8 +163,10 @@ impl ServerBuilder {
     /// - A journal that cannot be written (a full disk, a failed sync) closes each connection
     ///   waiting for it with an ERROR saying its message was not stored: never a RECEIPT.
     ///
-    /// The journal is kept by one broker task: it does not combine with
-    /// [`shards`](Self::shards) above 1 ([`try_start`](Self::try_start) refuses it).
+    /// With [`shards`](Self::shards) above 1, each shard keeps the journal of the queues it
+    /// owns (in `dir/shard-N`), and a client on another shard waits for that shard's journal
+    /// as it would for its own. A data directory keeps the number of shards it was made with:
+    /// [`try_start`](Self::try_start) refuses another, since each queue's owner would change.
     #[must_use]
     pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> ServerBuilder {
         self.data_dir = Some(dir.into());
@@ -200,16 +202,13 @@ impl ServerBuilder {
     ///
     /// # Errors
     /// The data directory cannot be read or written, a journal file is corrupt before its
-    /// end, or a data directory was given with more than one shard.
+    /// end, or the data directory was made with another number of shards.
     ///
     /// # Panics
     /// Outside a tokio runtime.
     pub fn try_start(mut self) -> std::io::Result<Server> {
-        if self.data_dir.is_some() && self.shards > 1 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "a data directory needs one shard: the journal is kept by one broker task",
-            ));
+        if let Some(dir) = &self.data_dir {
+            store::check_shards(dir, self.shards)?;
         }
         if self.data_dir.is_some() && self.config.persistence() == Persistence::Off {
             self.config = self.config.with_persistence(Persistence::Marked);
@@ -241,9 +240,10 @@ impl ServerBuilder {
             let mut broker = Broker::with_authorizer(config, Box::new(admission.clone()));
             let store = match &self.data_dir {
                 Some(dir) => {
-                    let limit = self.max_journal_bytes;
+                    let dir = store::shard_dir(dir, index, shards);
+                    let limit = self.max_journal_bytes / shards as u64;
                     let inbox = hubs[index].clone();
-                    let (store, recovery) = Store::open(dir, limit, &mut broker, inbox)?;
+                    let (store, recovery) = Store::open(&dir, limit, &mut broker, inbox)?;
                     tracing::info!(
                         dir = %dir.display(),
                         records = recovery.records,

@@ -191,6 +191,39 @@ impl Store {
     }
 }
 
+/// Where shard `index` of `count` keeps its journal: `dir` itself for one shard.
+pub(crate) fn shard_dir(dir: &Path, index: usize, count: usize) -> PathBuf {
+    if count == 1 {
+        dir.to_owned()
+    } else {
+        dir.join(format!("shard-{index}"))
+    }
+}
+
+/// Records in `dir` the number of shards its journals are for, or checks it against the one
+/// recorded: with another, queues would be restored on shards that no longer own them.
+pub(crate) fn check_shards(dir: &Path, shards: usize) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
+    let marker = dir.join("shards");
+    match fs::read_to_string(&marker) {
+        Ok(text) if text.trim() == shards.to_string() => Ok(()),
+        Ok(text) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "the data directory {} was made with {} shards, not {shards}: start with --shards {}",
+                dir.display(),
+                text.trim(),
+                text.trim()
+            ),
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::write(&marker, format!("{shards}\n"))?;
+            sync_dir(dir)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 const LOG: &str = "log";
 const SNAPSHOT: &str = "snapshot";
 

@@ -59,10 +59,12 @@ async fn drain(server: &Server, queue: &str) -> Vec<(String, bool)> {
     got
 }
 
+/// The journal's files in `dir`.
 fn files(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "shards")
         .collect();
     names.sort();
     names
@@ -176,15 +178,30 @@ async fn a_torn_end_of_the_log_is_cut_off_and_a_corrupt_snapshot_stops_the_start
 }
 
 #[tokio::test]
-async fn a_data_directory_needs_one_shard() {
+async fn with_shards_each_keeps_its_queues_and_the_number_of_shards_is_kept() {
     let dir = data_dir("shards");
-    let error = Server::builder()
-        .data_dir(&dir)
-        .shards(2)
-        .try_start()
-        .err()
-        .unwrap();
+    let start = |shards| Server::builder().data_dir(&dir).shards(shards).try_start();
+    let server = start(2).unwrap();
+    // Clients land on both shards; queues are owned by either.
+    let queues = ["/queue/a", "/queue/b", "/queue/c", "/queue/d"];
+    for queue in queues {
+        send_persistent(&server, queue, &["kept"]).await;
+    }
+    server.shutdown(Duration::from_secs(1)).await;
+    let error = start(1).err().unwrap();
     assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(error.to_string().contains("2 shards"), "{error}");
+    let server = start(2).unwrap();
+    for queue in queues {
+        let got: Vec<String> = drain(&server, queue)
+            .await
+            .into_iter()
+            .map(|(b, _)| b)
+            .collect();
+        assert_eq!(got, ["kept"], "{queue}");
+    }
+    server.shutdown(Duration::from_secs(1)).await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]

@@ -129,6 +129,9 @@ struct Connection {
     /// The journal position its output waits for: what it was told depends on records up
     /// to there being synced.
     gate: u64,
+    /// Records of other shards' journals its output waits for, each confirmed by
+    /// [`Inner::Synced`](crate::shard::Inner::Synced).
+    waits_afar: u32,
 }
 
 impl Connection {
@@ -201,8 +204,10 @@ impl Connection {
 /// - [`journal_snapshot`](Self::journal_snapshot) gives records that rebuild every kept
 ///   message on their own, to start a new journal from and delete the old.
 ///
-/// Persistence is for a broker of one shard: with several, a queue's records are its owner's,
-/// and a publisher on another shard would not be held for them.
+/// With several shards, each keeps the journal of the queues it owns; a client on another
+/// shard waits for it as for its own (the owner confirms each record with a message to the
+/// client's shard). Durable topic subscriptions are kept by the shard their SUBSCRIBE came
+/// to.
 pub struct Broker {
     config: BrokerConfig,
     policy: Arc<Policy>,
@@ -246,6 +251,9 @@ pub struct Broker {
     histories: Histories,
     /// What the driver says the journal holds on disk, against its limit.
     journal_usage: JournalUsage,
+    /// Connections on other shards waiting for records of this journal: the position each
+    /// waits for, its shard, and the connection, in the order written.
+    afar: VecDeque<(u64, usize, ConnectionId)>,
 }
 
 /// The journal's size on disk, as the driver reports it.
@@ -329,6 +337,7 @@ impl Broker {
             durable_keys: FxHashMap::default(),
             histories: Histories::default(),
             journal_usage: JournalUsage::default(),
+            afar: VecDeque::new(),
         }
     }
 
@@ -356,6 +365,7 @@ impl Broker {
             held: false,
             client_id: None,
             gate: 0,
+            waits_afar: 0,
         };
         self.totals.opened += 1;
         self.connections.insert(id, connection);
@@ -536,8 +546,8 @@ impl Broker {
     #[must_use]
     pub fn poll_transmit(&mut self, connection: ConnectionId) -> Option<Bytes> {
         let c = self.connections.get_mut(&connection)?;
-        // Nothing leaves ahead of the journal records it depends on.
-        if c.gate > self.journal.synced {
+        // Nothing leaves ahead of the journal records it depends on, here or on other shards.
+        if c.gate > self.journal.synced || c.waits_afar > 0 {
             return None;
         }
         let bytes = c.session.poll_transmit()?;

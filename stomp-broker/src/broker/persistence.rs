@@ -5,9 +5,11 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use crate::config::Persistence;
 use crate::ids::ConnectionId;
 use crate::journal::{Record, Writer};
 use crate::queue::Stored;
+use crate::shard::Inner;
 
 use super::durable::durable_queue;
 use super::{Broker, Connection};
@@ -37,6 +39,46 @@ impl Broker {
             }
             None => false,
         });
+        self.release_afar();
+    }
+
+    /// With a journal and several shards: `connection`, here, waits for a record of another
+    /// shard's journal, which that shard confirms; returns it, for the confirmation to name.
+    pub(super) fn wait_afar(&mut self, connection: ConnectionId) -> Option<ConnectionId> {
+        if self.config.persistence == Persistence::Off {
+            return None;
+        }
+        let c = self.connections.get_mut(&connection)?;
+        c.waits_afar += 1;
+        Some(connection)
+    }
+
+    /// As the owner: `connection`, on shard `shard`, waits for everything written here so far.
+    pub(super) fn confirm_afar(&mut self, shard: usize, connection: ConnectionId) {
+        self.afar
+            .push_back((self.journal.written, shard, connection));
+        self.release_afar();
+    }
+
+    /// Tells the shards of connections waiting for records now synced.
+    fn release_afar(&mut self) {
+        while let Some(&(position, shard, connection)) = self.afar.front() {
+            if position > self.journal.synced {
+                break;
+            }
+            self.afar.pop_front();
+            self.tell(shard, Inner::Synced { connection });
+        }
+    }
+
+    /// A record `connection` waited for on another shard is on disk.
+    pub(super) fn synced_afar(&mut self, connection: ConnectionId) {
+        if let Some(c) = self.connections.get_mut(&connection) {
+            c.waits_afar = c.waits_afar.saturating_sub(1);
+            if c.waits_afar == 0 {
+                self.ready.insert(connection);
+            }
+        }
     }
 
     /// The journal holds `bytes` on disk, against a limit of `limit`: at the limit, a

@@ -150,6 +150,7 @@ impl Broker {
                         consumer: peer.key,
                         message_ids,
                         settlement: Settlement::Ack,
+                        confirm: None,
                     },
                 ),
                 None => self
@@ -175,6 +176,7 @@ impl Broker {
                     consumer: peer.key,
                     message_ids: vec![u.message_id],
                     settlement: Settlement::Nack,
+                    confirm: None,
                 };
                 self.tell(peer.shard, settle);
             }

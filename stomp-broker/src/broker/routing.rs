@@ -271,11 +271,15 @@ impl Broker {
             self.next_take += 1;
             if let Some(key) = message.journaled {
                 self.journal.delivered(key);
+                // Its shard holds the MESSAGE until this record is on disk.
+                let written = self.journal.written;
+                self.afar.push_back((written, remote.shard, s.connection));
             }
             s.unacked
                 .insert(message.message_id.clone(), (take, message.clone()));
             let deliver = shard::Inner::Deliver {
                 consumer: remote.key,
+                connection: s.connection,
                 message,
             };
             self.tell(remote.shard, deliver);

@@ -424,10 +424,13 @@ impl Broker {
                 })),
             Kind::Remote => {
                 let owner = self.owner(s.pattern.as_str());
+                // With a journal, what follows (the RECEIPT of an ACK) waits for the owner's.
+                let confirm = self.wait_afar(connection);
                 let settle = shard::Inner::Settle {
                     consumer: key,
                     message_ids: set.message_ids,
                     settlement,
+                    confirm,
                 };
                 self.tell(owner, settle);
             }

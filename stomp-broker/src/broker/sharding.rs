@@ -79,7 +79,15 @@ impl Broker {
                 self.dispatch(now, &destination);
             }
             Inner::Cancel { consumer, handed } => self.cancel(now, from, consumer, &handed),
-            Inner::Deliver { consumer, message } => {
+            Inner::Deliver {
+                consumer,
+                connection,
+                message,
+            } => {
+                // Its MESSAGE waits for the owner's record of the delivery.
+                if message.journaled.is_some() {
+                    self.wait_afar(connection);
+                }
                 let headers = stored_headers(&message);
                 let delivery = delivery_of(&message, &headers);
                 // A consumer that ended meanwhile told the owner, which takes the message back
@@ -91,6 +99,7 @@ impl Broker {
                         consumer,
                         message_ids: vec![message.message_id],
                         settlement: Settlement::Nack,
+                        confirm: None,
                     };
                     self.tell(from, settle);
                 }
@@ -99,14 +108,19 @@ impl Broker {
                 consumer,
                 message_ids,
                 settlement,
+                confirm,
             } => {
                 if let Some(key) = self.remote_consumers.get(&(from, consumer)).copied() {
                     self.settle(now, key, &message_ids, settlement);
+                }
+                if let Some(connection) = confirm {
+                    self.confirm_afar(from, connection);
                 }
             }
             Inner::Gone { connection } => {
                 self.paused.remove(&connection);
             }
+            Inner::Synced { connection } => self.synced_afar(connection),
             Inner::Pause { connection, paused } => {
                 if let Some(c) = self.connections.get_mut(&connection) {
                     c.held_by = paused.then_some(from);
@@ -160,6 +174,10 @@ impl Broker {
         if owner == self.here() {
             self.route_here(now, message, from);
         } else {
+            // With a journal, its RECEIPT waits for the owner's.
+            if let (Some(from), Some(_)) = (from, message.journaled) {
+                self.wait_afar(from);
+            }
             self.tell(owner, Inner::Publish { message, from });
         }
     }
@@ -174,9 +192,11 @@ impl Broker {
             let journaled = message.journaled.is_some();
             if let Some(key) = message.journaled {
                 self.journal.put(&message, key);
-                // Its RECEIPT leaves once the journal has it.
-                if let Some(from) = from {
-                    self.hold_for_journal(from);
+                // Its RECEIPT leaves once the journal has it, here or on the publisher's shard.
+                match from {
+                    Some(from) if self.shard_of(from) == self.here() => self.hold_for_journal(from),
+                    Some(from) => self.confirm_afar(self.shard_of(from), from),
+                    None => {}
                 }
             }
             self.queues.push(message);
