@@ -19,8 +19,8 @@ pub enum BrokerEvent {
     Login {
         /// The connection.
         connection: ConnectionId,
-        /// Its CONNECT.
-        request: stomp_session::ConnectRequest,
+        /// Its CONNECT (boxed, as in [`stomp_session::ServerEvent::Connect`]).
+        request: Box<stomp_session::ConnectRequest>,
     },
     /// A client connected.
     Connected {

@@ -501,7 +501,7 @@ impl Hub {
                 } => {
                     if let Some(client) = self.clients.get(&connection) {
                         let deadline = self.broker.poll_timeout(connection);
-                        self.app.log_in(client, connection, request, deadline);
+                        self.app.log_in(client, connection, *request, deadline);
                     }
                 }
                 BrokerEvent::Subscribed {

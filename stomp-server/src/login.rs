@@ -244,7 +244,7 @@ mod tests {
             }
             Arc::new(request.body(()).unwrap().into_parts().0)
         });
-        Login::new(request, remote)
+        Login::new(*request, remote)
     }
 
     #[test]

@@ -206,16 +206,17 @@ impl ServerSession {
         };
         let login = frame.header("login").map(|l| l.into_owned());
         self.login.clone_from(&login);
-        self.events.push_back(ServerEvent::Connect(ConnectRequest {
-            version,
-            host,
-            login,
-            passcode: frame
-                .header("passcode")
-                .map(|p| Secret::new(p.into_owned())),
-            heart_beat,
-            frame: frame.clone(),
-        }));
+        self.events
+            .push_back(ServerEvent::Connect(Box::new(ConnectRequest {
+                version,
+                host,
+                login,
+                passcode: frame
+                    .header("passcode")
+                    .map(|p| Secret::new(p.into_owned())),
+                heart_beat,
+                frame: frame.clone(),
+            })));
         Ok(())
     }
 

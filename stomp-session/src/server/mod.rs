@@ -54,7 +54,9 @@ impl std::fmt::Debug for ConnectRequest {
 #[non_exhaustive]
 pub enum ServerEvent {
     /// A client asks to connect: call [`ServerSession::accept`] or [`ServerSession::reject`].
-    Connect(ConnectRequest),
+    /// Boxed: the largest event by far, and one per session, it would make every other event
+    /// as large.
+    Connect(Box<ConnectRequest>),
     /// A new subscription.
     Subscribe {
         /// Its id, unique in this session.
