@@ -236,8 +236,10 @@ struct Model {
 
 fn config() -> BrokerConfig {
     // Small bounds, so that windows fill, queues flow-control their publishers and slow
-    // consumers are closed.
+    // consumers are closed. No redelivery limit: here a message leaves its queue only when
+    // acknowledged (dead letters have tests of their own, tests/dead_letters.rs).
     BrokerConfig::default()
+        .with_max_redeliveries(None)
         .with_max_queue_bytes(1500)
         .with_max_total_queue_bytes(2500)
         .with_prefetch_auto(3)
