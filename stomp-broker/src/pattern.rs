@@ -6,15 +6,28 @@
 pub struct Pattern {
     text: String,
     wild: bool,
+    /// Octets of the literal segments before the first wildcard, without the `/` that ends
+    /// them: every match starts with them, then ends or goes on with a `/`. None when the
+    /// first segment is a wildcard.
+    literal: Option<usize>,
 }
 
 impl Pattern {
     /// Reads a destination; `*` and `**` segments are wildcards.
     pub fn new(destination: &str) -> Pattern {
-        let wild = destination.split('/').any(|s| s == "*" || s == "**");
+        let mut literal = None;
+        let mut wild = false;
+        for segment in destination.split('/') {
+            if segment == "*" || segment == "**" {
+                wild = true;
+                break;
+            }
+            literal = Some(literal.map_or(0, |n: usize| n + 1) + segment.len());
+        }
         Pattern {
             text: destination.to_owned(),
             wild,
+            literal,
         }
     }
 
@@ -42,6 +55,14 @@ impl Pattern {
     pub fn matches(&self, destination: &str) -> bool {
         if !self.wild {
             return self.text == destination;
+        }
+        // Most destinations a pattern is tried on fail here, without splitting anything.
+        if let Some(literal) = self.literal {
+            let after = destination.as_bytes().get(literal);
+            if !destination.starts_with(&self.text[..literal]) || after.is_some_and(|b| *b != b'/')
+            {
+                return false;
+            }
         }
         let pattern: Vec<&str> = self.text.split('/').collect();
         let segments: Vec<&str> = destination.split('/').collect();
@@ -100,6 +121,12 @@ mod tests {
             ("/chat/*/typing", "/chat/r1/r2/typing", false),
             ("/a/**/b/**/c", "/a/x/b/y/z/c", true),
             ("/a/**/b/**/c", "/a/x/y/c", false),
+            ("/chat/*", "/chatroom/x", false),
+            ("/chat/*", "/chat", false),
+            ("/chat/*", "/cha", false),
+            ("*", "x", true),
+            ("/*", "/x", true),
+            ("/**", "/", true),
         ];
         for (pattern, destination, expected) in cases {
             assert_eq!(
