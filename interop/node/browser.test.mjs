@@ -6,10 +6,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import http from 'node:http';
 import puppeteer from 'puppeteer-core';
 
 const chromium = process.env.CHROMIUM || '/usr/bin/chromium';
 const page = process.env.STOMP_HTTP;
+const stompWs = process.env.STOMP_WS;
 const screenshot = path.resolve('../../target/interop/chat.png');
 
 /** Opens the chat as `name` in `room` and waits until it is connected. */
@@ -123,5 +125,41 @@ test('a page whose WebSocket is cut shows, once back, what was said meanwhile', 
     assert.deepEqual(shown, ['before the cut', 'while gus was away', 'still away'], 'each once, in order');
   } finally {
     await browser.close();
+  }
+});
+
+test('the chat page pins stompjs with its integrity hash and allows nothing else', async () => {
+  const response = await fetch(page);
+  const csp = response.headers.get('content-security-policy');
+  assert.match(csp, /default-src 'none'/);
+  assert.match(csp, /script-src 'self' https:\/\/cdn\.jsdelivr\.net;/);
+  const html = await response.text();
+  assert.match(html, /<script src="vendor\/stomp\.umd\.min\.js" integrity="sha384-[A-Za-z0-9+\/=]+" crossorigin="anonymous">/);
+  assert.doesNotMatch(html, /<script>/, 'no inline script');
+  // The other tests load it in Chromium: a bundle that did not match its hash would not run.
+});
+
+test('a page from another origin cannot open STOMP over WebSocket; the server\'s own page can', async () => {
+  // Another origin: a page served on another port, which opens the server's endpoint.
+  const foreign = http.createServer((_, res) => {
+    res.setHeader('content-type', 'text/html');
+    res.end(`<script>
+      const ws = new WebSocket(${JSON.stringify(stompWs)}, ['v12.stomp']);
+      ws.onopen = () => { document.title = 'open'; };
+      ws.onerror = () => { document.title = 'refused'; };
+    </script>`);
+  });
+  await new Promise((resolve) => foreign.listen(0, '127.0.0.1', resolve));
+  const browser = await launch();
+  try {
+    const tab = await browser.newPage();
+    await tab.goto(`http://127.0.0.1:${foreign.address().port}/`);
+    await tab.waitForFunction(() => document.title !== '', { timeout: 10000, polling: 100 });
+    assert.equal(await tab.title(), 'refused');
+    // The server's own page, in the same browser, connects.
+    await open(browser, 'origins', 'ida');
+  } finally {
+    await browser.close();
+    foreign.close();
   }
 });

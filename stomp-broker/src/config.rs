@@ -80,6 +80,8 @@ pub struct BrokerConfig {
     pub(crate) topic_history: Vec<(crate::Pattern, usize, Duration)>,
     /// Most octets all topic histories hold together (default 64 MiB).
     pub(crate) max_history_bytes: usize,
+    /// Most sessions one user may hold at once (default 100).
+    pub(crate) max_sessions_per_user: usize,
     /// This broker's place among the shards of one server (default: shard 0 of 1). See
     /// [`Broker`](crate::Broker#shards).
     pub(crate) shard: Shard,
@@ -152,6 +154,7 @@ impl Default for BrokerConfig {
             dead_letter_expired: true,
             topic_history: Vec::new(),
             max_history_bytes: 64 * 1024 * 1024,
+            max_sessions_per_user: 100,
             shard: Shard { index: 0, count: 1 },
         }
     }
@@ -433,6 +436,21 @@ impl BrokerConfig {
         self.topic_history
             .push((crate::Pattern::new(pattern), count, age));
         self
+    }
+
+    /// Sets [`max_sessions_per_user`](Self::max_sessions_per_user).
+    #[must_use]
+    pub fn with_max_sessions_per_user(mut self, sessions: usize) -> Self {
+        self.max_sessions_per_user = sessions.max(1);
+        self
+    }
+
+    /// Most sessions one user may hold at once (default 100, more than one person opens):
+    /// a login past it is refused with an ERROR naming the limit, and counted
+    /// ([`BrokerStats`](crate::BrokerStats)'s `user_limit_refused`). Anonymous sessions
+    /// (no user) are bounded by the connection limits alone.
+    pub fn max_sessions_per_user(&self) -> usize {
+        self.max_sessions_per_user
     }
 
     /// Sets [`max_history_bytes`](Self::max_history_bytes).

@@ -108,6 +108,8 @@ figures! {
     durable_subscriptions: usize, gauge, "stomp_durable_subscriptions", "Durable topic subscriptions.";
     /// Copies for durable subscriptions dropped because their queue was at its limit.
     durable_dropped: u64, counter, "stomp_durable_dropped_total", "Messages for durable subscriptions dropped at their queue limit.";
+    /// Logins refused because their user had as many sessions as it may.
+    user_limit_refused: u64, counter, "stomp_user_limit_refused_total", "Logins refused at the sessions-per-user limit.";
     /// Frames received from clients since the start, heart-beats aside.
     frames_received: u64, counter, "stomp_frames_received_total", "Frames received, heart-beats aside.";
     /// Frames queued for clients since the start, heart-beats aside.

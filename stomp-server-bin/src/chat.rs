@@ -120,17 +120,41 @@ fn room_name(value: &Value) -> Option<String> {
     (!name.is_empty() && !name.contains(['/', '*'])).then_some(name)
 }
 
-/// The chat page at `/`, which connects to `/stomp` on the same host, and the stompjs bundle
-/// it loads at `/vendor/stomp.umd.min.js`: read from `stompjs`, a directory holding
-/// `stomp.umd.min.js` (such as `node_modules/@stomp/stompjs/bundles`), or else a redirect to
-/// the public CDN.
+/// What the chat page may load and reach: its own script and style, stompjs (from this server,
+/// or from the CDN it redirects to, checked against its integrity hash either way), and STOMP
+/// over WebSocket on its own host. Nothing inline, nothing else.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self' https://cdn.jsdelivr.net; \
+    style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; \
+    frame-ancestors 'none'";
+
+/// The chat page at `/` (with `chat.js` and `chat.css`), which connects to `/stomp` on the same
+/// host, and the stompjs bundle it loads at `/vendor/stomp.umd.min.js`: read from `stompjs`, a
+/// directory holding stompjs 7.5.0's `stomp.umd.min.js` (such as
+/// `node_modules/@stomp/stompjs/bundles`), or else a redirect to the public CDN. The page
+/// carries the bundle's integrity hash and a Content-Security-Policy that allows nothing else.
 pub fn page(stompjs: Option<PathBuf>) -> Router {
+    let csp = [(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY)];
     Router::new()
-        .route("/", get(|| async { Html(include_str!("chat.html")) }))
+        .route(
+            "/",
+            get(move || async move { (csp, Html(include_str!("chat.html"))) }),
+        )
+        .route(
+            "/chat.js",
+            get(|| async { asset("text/javascript", include_str!("chat.js")) }),
+        )
+        .route(
+            "/chat.css",
+            get(|| async { asset("text/css", include_str!("chat.css")) }),
+        )
         .route(
             "/vendor/stomp.umd.min.js",
             get(move || bundle(stompjs.clone())),
         )
+}
+
+fn asset(kind: &'static str, text: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, kind)], text).into_response()
 }
 
 async fn bundle(directory: Option<PathBuf>) -> Response {

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use clap::Parser;
 use stomp_server::stomp_session::{HeartBeat, Limits};
-use stomp_server::{BrokerConfig, Persistence, RelayConfig, RelayUrlError, ServerConfig};
+use stomp_server::{
+    AllowedOrigins, BrokerConfig, Persistence, RelayConfig, RelayUrlError, ServerConfig,
+};
 
 /// A STOMP 1.0/1.1/1.2 broker over TCP and WebSocket, with an in-memory broker for `/topic/`,
 /// `/queue/` and `/chat/` destinations, user destinations under `/user/`, and a chat
@@ -16,9 +18,17 @@ pub(crate) struct Args {
     /// Address for STOMP over TCP.
     #[arg(long, default_value = "127.0.0.1:61613")]
     pub(crate) tcp: SocketAddr,
-    /// Address for HTTP: STOMP over WebSocket, the chat page at `/` and `/metrics`.
+    /// Address for HTTP: STOMP over WebSocket and the chat page at `/`.
     #[arg(long, default_value = "127.0.0.1:15674")]
     pub(crate) ws: SocketAddr,
+    /// Address of a listener of its own for the Prometheus figures at `/metrics` (such as
+    /// 127.0.0.1:15692); by default they are served nowhere, since they name queues and show
+    /// traffic.
+    #[arg(long)]
+    pub(crate) metrics: Option<SocketAddr>,
+    /// Serve `/metrics` on the public HTTP address (`--ws`) too.
+    #[arg(long)]
+    pub(crate) public_metrics: bool,
     /// A directory holding stompjs's `stomp.umd.min.js` (such as
     /// `node_modules/@stomp/stompjs/bundles`) for the chat page; without it the page loads
     /// stompjs from the jsDelivr CDN.
@@ -90,6 +100,20 @@ pub(crate) struct Args {
     /// one task's routing keeps busy.
     #[arg(long, alias = "workers", default_value_t = 1, value_parser = at_least_one)]
     pub(crate) shards: usize,
+    /// Let pages from this origin open STOMP over WebSocket too, as `scheme://host[:port]`
+    /// (`https://app.example.com`), or with `*.` before the host for every subdomain
+    /// (`https://*.example.com`); repeat for more. By default only the server's own pages
+    /// (the `Origin` host and port equal to `Host`) may: a browser sends its user's cookies to
+    /// any address a page asks for. Other origins get HTTP 403.
+    #[arg(long = "allowed-origin")]
+    pub(crate) allowed_origins: Vec<String>,
+    /// Let pages from any origin open STOMP over WebSocket (the origin check is off).
+    #[arg(long, conflicts_with = "allowed_origins")]
+    pub(crate) allow_any_origin: bool,
+    /// Refuse WebSocket upgrades without an `Origin` header (by default programs, which send
+    /// none, are let through; browsers always send one).
+    #[arg(long)]
+    pub(crate) refuse_missing_origin: bool,
     /// Keep persistent queue messages in a journal in this directory (created if missing), so
     /// that they survive a restart or a crash: a SEND with `persistent:true` to a queue gets
     /// its RECEIPT once the message is synced to disk, and every queue is rebuilt on start.
@@ -148,6 +172,14 @@ pub(crate) struct Args {
     /// closed at once.
     #[arg(long, default_value_t = 10_000, value_parser = at_least_one)]
     pub(crate) max_connections: usize,
+    /// Most connections open at once from one peer address (past it: HTTP 503, or an ERROR
+    /// over TCP, naming the limit).
+    #[arg(long, default_value_t = 1000, value_parser = at_least_one)]
+    pub(crate) max_connections_per_peer: usize,
+    /// Most sessions one user may hold at once (past it, the login is refused with an ERROR
+    /// naming the limit).
+    #[arg(long, default_value_t = BrokerConfig::default().max_sessions_per_user(), value_parser = at_least_one)]
+    pub(crate) max_sessions_per_user: usize,
     /// Most subscriptions one connection may hold.
     #[arg(long, default_value_t = ServerConfig::default().max_subscriptions(), value_parser = at_least_one)]
     pub(crate) max_subscriptions: usize,
@@ -299,7 +331,8 @@ impl Args {
             })
             .with_max_redeliveries(Some(self.max_redeliveries).filter(|n| *n > 0))
             .with_dead_letter_prefix(self.dead_letter_prefix.clone())
-            .with_dead_letter_expired(!self.drop_expired);
+            .with_dead_letter_expired(!self.drop_expired)
+            .with_max_sessions_per_user(self.max_sessions_per_user);
         let config = (self.queue_ttl.iter()).fold(config, |config, (pattern, seconds)| {
             config.with_queue_ttl(pattern, Duration::from_secs(*seconds))
         });
@@ -307,6 +340,20 @@ impl Args {
         histories.fold(config, |config, (pattern, count, seconds)| {
             config.with_topic_history(pattern, *count, Duration::from_secs(*seconds))
         })
+    }
+
+    /// Which pages may open STOMP over WebSocket.
+    pub(crate) fn allowed_origins(&self) -> AllowedOrigins {
+        let origins = if self.allow_any_origin {
+            AllowedOrigins::any()
+        } else {
+            (self.allowed_origins.iter()).fold(AllowedOrigins::same_origin(), |o, a| o.allow(a))
+        };
+        if self.refuse_missing_origin {
+            origins.refuse_missing()
+        } else {
+            origins
+        }
     }
 
     /// The relay, if `--relay` was given.

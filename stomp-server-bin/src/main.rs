@@ -1,6 +1,7 @@
 //! `stomp-server`: the classic chat on the stomp-server library, over TCP (default
 //! 127.0.0.1:61613) and WebSocket (default ws://127.0.0.1:15674/stomp), with its page at
-//! http://127.0.0.1:15674/ and Prometheus figures at /metrics; with `--tls-cert` and
+//! http://127.0.0.1:15674/, and Prometheus figures where `--metrics` says (a listener of their
+//! own; `--public-metrics` puts them on the public HTTP port too); with `--tls-cert` and
 //! `--tls-key`, both in TLS (`wss://`, `https://`). SIGINT (Ctrl-C) and SIGTERM
 //! close every client with an ERROR after writing out what was queued for it, within
 //! `--shutdown-grace`; a second signal ends the process at once.
@@ -191,6 +192,16 @@ async fn run(args: cli::Args, stop: oneshot::Receiver<()>) -> std::io::Result<()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let tcp = TcpListener::bind(args.tcp).await?;
     let ws = TcpListener::bind(args.ws).await?;
+    // As RabbitMQ lets `guest` in from loopback only: an open server beyond this machine says so.
+    if let Some(address) =
+        open_beyond_loopback(args.login.is_some(), &[tcp.local_addr()?, ws.local_addr()?])
+    {
+        tracing::warn!(
+            %address,
+            "no authentication: any login is accepted from anywhere that reaches {address}; \
+             set one with --login user:passcode, or listen on 127.0.0.1"
+        );
+    }
     let relay_note = match &relay {
         Some(_) => format!(" relay={}", args.relay.len()),
         None => String::new(),
@@ -203,6 +214,8 @@ async fn run(args: cli::Args, stop: oneshot::Receiver<()>) -> std::io::Result<()
         .send_timeout(args.send_timeout())
         .summary_interval(Duration::from_secs(args.summary_interval))
         .shards(args.shards)
+        .allowed_origins(args.allowed_origins())
+        .max_connections_per_peer(args.max_connections_per_peer)
         .stall_timeout(Duration::from_secs(args.stall_timeout));
     if let Some(relay) = relay {
         builder = builder.relay(relay);
@@ -213,23 +226,36 @@ async fn run(args: cli::Args, stop: oneshot::Receiver<()>) -> std::io::Result<()
             .max_journal_bytes(args.max_journal_bytes);
     }
     let server = builder.try_start()?;
+    let metrics = match args.metrics {
+        Some(address) => Some(TcpListener::bind(address).await?),
+        None => None,
+    };
+    let metrics_note = match &metrics {
+        Some(listener) => format!(" metrics=http://{}/metrics", listener.local_addr()?),
+        None => String::new(),
+    };
     // Scripts and tests read the bound addresses from this line (ports may be 0).
     let (ws_scheme, http_scheme, tls_note) = match tls {
         Some(_) => ("wss", "https", " tls=on"),
         None => ("ws", "http", ""),
     };
     println!(
-        "stomp-server listening tcp={} ws={ws_scheme}://{}{} http={http_scheme}://{}/{tls_note}{relay_note}",
+        "stomp-server listening tcp={} ws={ws_scheme}://{}{} http={http_scheme}://{}/{tls_note}{relay_note}{metrics_note}",
         tcp.local_addr()?,
         ws.local_addr()?,
         args.ws_path,
         ws.local_addr()?,
     );
     tracing::info!(tcp = %tcp.local_addr()?, ws = %ws.local_addr()?, path = %args.ws_path, tls = tls.is_some(), "listening");
-    // One HTTP server: the chat page at /, STOMP over WebSocket, and the figures at /metrics.
-    let router = chat::page(args.stompjs.clone())
-        .route(&args.ws_path, server.endpoint())
-        .route("/metrics", server.metrics());
+    // One public HTTP server: the chat page at /, and STOMP over WebSocket. The figures name
+    // queues and users' traffic: on a listener of their own, or here only when asked.
+    let mut router = chat::page(args.stompjs.clone()).route(&args.ws_path, server.endpoint());
+    if args.public_metrics {
+        router = router.route("/metrics", server.metrics());
+    }
+    if let Some(listener) = metrics {
+        tokio::spawn(server.serve_metrics(listener));
+    }
     let listeners = match tls {
         Some(tls) => [
             tokio::spawn(server.serve_tls(tcp, tls.clone())),
@@ -248,4 +274,39 @@ async fn run(args: cli::Args, stop: oneshot::Receiver<()>) -> std::io::Result<()
         .shutdown(Duration::from_secs(args.shutdown_grace))
         .await;
     Ok(())
+}
+
+/// The first address reachable from beyond this machine, when no login is required.
+fn open_beyond_loopback(
+    login: bool,
+    addresses: &[std::net::SocketAddr],
+) -> Option<std::net::SocketAddr> {
+    if login {
+        return None;
+    }
+    addresses.iter().copied().find(|a| !a.ip().is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::open_beyond_loopback;
+
+    #[test]
+    fn an_open_server_beyond_loopback_is_named() {
+        let loopback = [
+            "127.0.0.1:61613".parse().unwrap(),
+            "[::1]:15674".parse().unwrap(),
+        ];
+        let everywhere = "0.0.0.0:61613".parse().unwrap();
+        assert_eq!(open_beyond_loopback(false, &loopback), None);
+        assert_eq!(
+            open_beyond_loopback(false, &[loopback[0], everywhere]),
+            Some(everywhere)
+        );
+        assert_eq!(
+            open_beyond_loopback(true, &[everywhere]),
+            None,
+            "a login is required"
+        );
+    }
 }

@@ -783,7 +783,7 @@ fn out_of_descriptors_the_accept_loop_backs_off_and_logs_little() {
     assert!((1..=8).contains(&warnings), "{log}");
 }
 
-/// A counter of the server's `/metrics` page, served on its WebSocket port.
+/// A counter of the server's `/metrics` page, served on its WebSocket port (`--public-metrics`).
 fn metric(server: &Server, name: &str) -> u64 {
     let address = server
         .ws
@@ -810,7 +810,7 @@ fn metric(server: &Server, name: &str) -> u64 {
 #[test]
 fn a_frame_before_connect_is_refused_at_its_command_line_and_its_body_is_not_read() {
     const BODY: usize = 15 * 1024 * 1024;
-    let server = Server::start(&[]);
+    let server = Server::start(&["--public-metrics"]);
     // A first client, so that the server's own start-up allocations are behind us.
     drop(client(&server, "warm"));
     let (memory, read) = (

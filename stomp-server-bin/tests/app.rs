@@ -274,7 +274,7 @@ async fn metrics_count_what_happened() {
     let (server, address) = start_tcp(App::new()).await;
     let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http_address = http.local_addr().unwrap().to_string();
-    tokio::spawn(server.serve_http(http, server.router()));
+    tokio::spawn(server.serve_http(http, server.router().merge(server.metrics_router())));
 
     let (mut reader, _) = Peer::connect(&address, "").await;
     reader.subscribe("0", "/topic/t").await;

@@ -17,7 +17,7 @@ use common::Server;
 
 /// A server whose shard 0 will be held by the login `stuck`.
 fn server(extra: &[&str]) -> (Server, mpsc::Receiver<String>) {
-    let mut flags = vec!["--shards", "2", "--stall-timeout", "1"];
+    let mut flags = vec!["--shards", "2", "--stall-timeout", "1", "--public-metrics"];
     flags.extend_from_slice(extra);
     let mut server = Server::start_logged(&["env", "STOMP_SERVER_STALL_LOGIN=stuck"], &flags);
     let (lines, log) = mpsc::channel();

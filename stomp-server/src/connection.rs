@@ -18,6 +18,9 @@ use tokio::time::sleep_until;
 use crate::channel::{Client, Control, Counters, Out, ToHub};
 use crate::gate::Gate;
 use crate::login::{Remote, Transport};
+use crate::origins::AllowedOrigins;
+use crate::peer_slots::{PeerSlot, PeerSlots};
+use crate::stats::Refusals;
 
 /// The receiving half of a transport STOMP runs over: TCP, or WebSocket messages.
 pub(crate) trait Reader: Send {
@@ -71,6 +74,12 @@ pub(crate) struct Settings {
     pub(crate) max_ws_message: usize,
     /// Octets read of a client before it is let in, at most (one head; one read may go past).
     pub(crate) max_preamble: usize,
+    /// The pages that may upgrade to STOMP over WebSocket.
+    pub(crate) origins: Arc<AllowedOrigins>,
+    /// Upgrades refused, for the figures.
+    pub(crate) refusals: Arc<Refusals>,
+    /// Connections per peer address.
+    pub(crate) peer_slots: Arc<PeerSlots>,
 }
 
 /// A socket just accepted.
@@ -85,6 +94,9 @@ pub(crate) struct Accepted {
     /// A WebSocket of the server's own HTTP listener: what lets more than one head be read
     /// once the client is let in.
     pub(crate) gate: Option<Arc<Gate>>,
+    /// Its place among its peer address's connections, when taken already (a WebSocket's,
+    /// at the upgrade).
+    pub(crate) slot: Option<PeerSlot>,
 }
 
 /// Serves one connection until either side ends it.
@@ -99,7 +111,27 @@ pub(crate) async fn serve<R: Reader, W: Writer + 'static>(
         at,
         permit: _permit,
         gate,
+        slot,
     } = accepted;
+    // One address may not take every place: past its bound it is told why, and closed.
+    let _slot = match (slot, remote.address) {
+        (Some(slot), _) => Some(slot),
+        (None, Some(address)) => match settings.peer_slots.admit(address.ip()) {
+            Ok(slot) => Some(slot),
+            Err(why) => {
+                settings.refusals.peer.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(peer = %remote.name(), %why, "connection refused");
+                let error = format!("ERROR\ncontent-type:text/plain\nmessage:{why}\n\n{why}\0");
+                let mut writer = writer;
+                let _ = writer
+                    .send(&[Bytes::from(error)], settings.send_timeout)
+                    .await;
+                writer.close().await;
+                return;
+            }
+        },
+        (None, None) => None,
+    };
     let shard = settings.opened.fetch_add(1, Ordering::Relaxed) % settings.hubs.len();
     let hub = settings.hubs[shard].clone();
     let (out, outbox) = mpsc::channel(settings.queue);
@@ -347,6 +379,7 @@ pub(crate) async fn accept_loop(
                         at,
                         permit,
                         gate,
+                        slot: None,
                     },
                 );
             }

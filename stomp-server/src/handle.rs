@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use stomp_broker::{ConnectionId, owner_of};
 use tokio::sync::{mpsc, oneshot};
@@ -10,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::channel::{Command, SessionCommand, ToHub, Whom};
 use crate::error::{PublishError, Stopped};
 use crate::message::Payload;
-use crate::stats::Stats;
+use crate::stats::{Refusals, Stats};
 use crate::watchdog::Progress;
 
 /// How long [`Handle::stats`] waits for a broker task: one that is stuck is reported as such
@@ -47,6 +48,8 @@ pub struct Handle {
     relayed: bool,
     /// Each broker task's progress, as the watchdog sees it.
     progress: Arc<[Arc<Progress>]>,
+    /// What the endpoint refused.
+    refusals: Arc<Refusals>,
 }
 
 impl fmt::Debug for Handle {
@@ -71,7 +74,14 @@ impl Handle {
             home: 0,
             relayed,
             progress,
+            refusals: Arc::default(),
         }
+    }
+
+    /// Counts, for its figures, what the endpoint refuses.
+    pub(crate) fn with_refusals(mut self, refusals: Arc<Refusals>) -> Handle {
+        self.refusals = refusals;
+        self
     }
 
     /// The same handle, answering the connections of shard `home`.
@@ -196,6 +206,8 @@ impl Handle {
             stats.relay_available = all_up(stats.relay_available, relay_available);
         }
         stats.queues.sort();
+        stats.origins_refused = self.refusals.origin.load(Ordering::Relaxed);
+        stats.peers_refused = self.refusals.peer.load(Ordering::Relaxed);
         Ok(stats)
     }
 

@@ -92,7 +92,9 @@ mod login;
 mod message;
 #[cfg(feature = "metrics")]
 mod metrics;
+mod origins;
 mod path;
+mod peer_slots;
 mod peers;
 #[cfg(feature = "relay")]
 mod relay;
@@ -123,6 +125,7 @@ pub use handler::{Extension, FromMessage, Handler, Outcome, State};
 pub use lifecycle::{Ending, SessionEvent};
 pub use login::{Admit, Login, Transport};
 pub use message::{Failure, IntoReply, JSON, Json, Message, Payload, TEXT};
+pub use origins::AllowedOrigins;
 pub use path::Path;
 #[cfg(feature = "relay")]
 #[cfg_attr(docsrs, doc(cfg(feature = "relay")))]

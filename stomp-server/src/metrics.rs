@@ -49,6 +49,20 @@ pub(crate) fn render(stats: &Stats) -> String {
         let help = "Relay mode: 1 while every connection to the other broker is up, else 0.";
         metric("stomp_relay_available", "gauge", help, u64::from(available));
     }
+    let help = "WebSocket upgrades refused for their Origin.";
+    metric(
+        "stomp_origins_refused_total",
+        "counter",
+        help,
+        stats.origins_refused,
+    );
+    let help = "Connections refused because their address had as many as it may.";
+    metric(
+        "stomp_peers_refused_total",
+        "counter",
+        help,
+        stats.peers_refused,
+    );
     let help = "Times a broker task was away from its loop longer than the stall timeout.";
     metric("stomp_shard_stalls_total", "counter", help, stats.stalls);
     let help = "Broker tasks away from their loop longer than the stall timeout now.";

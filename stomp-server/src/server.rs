@@ -19,8 +19,11 @@ use crate::handle::Handle;
 use crate::hub::{Hub, HubSettings};
 #[cfg(feature = "metrics")]
 use crate::metrics;
+use crate::origins::AllowedOrigins;
+use crate::peer_slots::PeerSlots;
 use crate::peers::Peers;
 use crate::relay_bridge::RelayConfig;
+use crate::stats::Refusals;
 use crate::store::{self, Store};
 #[cfg(feature = "tls")]
 use crate::tls::Tls;
@@ -42,6 +45,8 @@ pub struct ServerBuilder {
     stall_timeout: Duration,
     data_dir: Option<PathBuf>,
     max_journal_bytes: u64,
+    origins: AllowedOrigins,
+    max_connections_per_peer: usize,
 }
 
 impl ServerBuilder {
@@ -173,6 +178,31 @@ impl ServerBuilder {
         self
     }
 
+    /// The web pages that may open STOMP over WebSocket on the [endpoint](Server::endpoint)
+    /// (default [`AllowedOrigins::same_origin`]: the server's own pages, and clients that send
+    /// no `Origin`). A browser opens a WebSocket to any address a page asks for, with that
+    /// browser's cookies, so without this check any page could act as its user. A refused
+    /// upgrade gets HTTP 403 with a body saying why, is counted in `/metrics`
+    /// (`stomp_origins_refused_total`) and logged at debug level.
+    #[must_use]
+    pub fn allowed_origins(mut self, origins: AllowedOrigins) -> ServerBuilder {
+        self.origins = origins;
+        self
+    }
+
+    /// Most connections open at once from one peer address, TCP and WebSocket together
+    /// (default 1000: more than a browser opens, and room for an office behind one address),
+    /// so that one address cannot take every place of
+    /// [`max_connections`](Self::max_connections). Past it, a WebSocket upgrade gets HTTP 503
+    /// and a TCP connection an ERROR, each saying why; counted in `/metrics`
+    /// (`stomp_peers_refused_total`). Sessions per user are bounded by
+    /// [`BrokerConfig::with_max_sessions_per_user`].
+    #[must_use]
+    pub fn max_connections_per_peer(mut self, connections: usize) -> ServerBuilder {
+        self.max_connections_per_peer = connections.max(1);
+        self
+    }
+
     /// Most octets the journal of a [`data_dir`](Self::data_dir) may hold on disk (default
     /// 4 GiB). At the limit, a connection that sends a persistent message is flow-controlled
     /// (its message is kept, its input not read) until consumers have taken enough for a
@@ -231,7 +261,9 @@ impl ServerBuilder {
         let progress: Arc<[Arc<Progress>]> =
             (0..shards).map(|_| Arc::new(Progress::new())).collect();
         watchdog::start(&progress, self.stall_timeout);
-        let handle = Handle::new(hubs.clone(), self.relay.is_some(), progress.clone());
+        let refusals = Arc::new(Refusals::default());
+        let handle = Handle::new(hubs.clone(), self.relay.is_some(), progress.clone())
+            .with_refusals(refusals.clone());
         let (peers, from_peers) = Peers::new(shards);
         let mut tasks = Vec::with_capacity(shards);
         let each = inboxes.into_iter().zip(peers).zip(from_peers).enumerate();
@@ -288,6 +320,9 @@ impl ServerBuilder {
                 .saturating_add(limits.max_body())
                 .saturating_add(2),
             max_preamble: limits.max_head_bytes(),
+            origins: Arc::new(self.origins),
+            refusals,
+            peer_slots: Arc::new(PeerSlots::new(self.max_connections_per_peer)),
         };
         Ok(Server {
             handle,
@@ -353,6 +388,8 @@ impl Server {
             stall_timeout: Duration::from_secs(5),
             data_dir: None,
             max_journal_bytes: 4 << 30,
+            origins: AllowedOrigins::same_origin(),
+            max_connections_per_peer: 1000,
         }
     }
 
@@ -387,13 +424,29 @@ impl Server {
         get(metrics::serve).with_state(self.handle.clone())
     }
 
-    /// A router with the endpoint at `/stomp` and the figures at `/metrics`, to serve as it is
-    /// or merge into an application's router.
+    /// A router with the endpoint at `/stomp`, to serve as it is or merge into an
+    /// application's router. The figures are not on it: they name queues and show traffic, so
+    /// they go where the operator chooses ([`metrics_router`](Self::metrics_router),
+    /// [`serve_metrics`](Self::serve_metrics)).
     pub fn router(&self) -> Router {
-        let router = Router::new().route("/stomp", self.endpoint());
-        #[cfg(feature = "metrics")]
-        let router = router.route("/metrics", self.metrics());
-        router
+        Router::new().route("/stomp", self.endpoint())
+    }
+
+    /// A router with the figures at `/metrics`: merge it into a router on a private address,
+    /// or into the public one when that is what the operator wants.
+    #[cfg(feature = "metrics")]
+    pub fn metrics_router(&self) -> Router {
+        Router::new().route("/metrics", self.metrics())
+    }
+
+    /// Serves the figures at `/metrics` on a listener of their own, such as one on a private
+    /// address, bounded as [`serve_http`](Self::serve_http) is.
+    #[cfg(feature = "metrics")]
+    pub fn serve_metrics(
+        &self,
+        listener: TcpListener,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        self.serve_http(listener, self.metrics_router())
     }
 
     /// Serves STOMP over TCP on `listener` until it fails (as when out of descriptors, it

@@ -1,6 +1,8 @@
 //! [`Stats`]: what the server holds and has done, as [`Handle::stats`](crate::Handle::stats)
 //! reports it and `/metrics` serves it.
 
+use std::sync::atomic::AtomicU64;
+
 use stomp_broker::BrokerStats;
 
 /// What the server holds and has done, from [`Handle::stats`](crate::Handle::stats): the figures `/metrics` serves.
@@ -21,4 +23,21 @@ pub struct Stats {
     pub stalled_shards: Vec<usize>,
     /// Times a broker task stalled so, since the start.
     pub stalls: u64,
+    /// WebSocket upgrades refused for their `Origin`
+    /// ([`ServerBuilder::allowed_origins`](crate::ServerBuilder::allowed_origins)), since the
+    /// start.
+    pub origins_refused: u64,
+    /// Connections refused because their peer address had as many as it may
+    /// ([`ServerBuilder::max_connections_per_peer`](crate::ServerBuilder::max_connections_per_peer)),
+    /// since the start.
+    pub peers_refused: u64,
+}
+
+/// What the endpoint refused before any broker task saw it, counted for the figures.
+#[derive(Debug, Default)]
+pub(crate) struct Refusals {
+    /// Upgrades refused for their `Origin`.
+    pub(crate) origin: AtomicU64,
+    /// Connections refused at their address's bound.
+    pub(crate) peer: AtomicU64,
 }

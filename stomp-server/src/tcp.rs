@@ -98,6 +98,7 @@ pub(crate) fn serve_local(settings: &Settings) -> io::Result<tokio::io::DuplexSt
         at: std::time::Instant::now(),
         permit,
         gate: None,
+        slot: None,
     };
     tokio::spawn(connection::serve(
         reader,

@@ -5,6 +5,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use axum::extract::ConnectInfo;
@@ -131,9 +132,25 @@ pub(crate) async fn upgrade(
     request: Parts,
 ) -> Response {
     let headers = &request.headers;
+    // A page of another origin may not act as its browser's user (CSWSH).
+    if let Err(why) = settings.origins.check(headers) {
+        settings.refusals.origin.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(peer = %remote.name(), %why, "WebSocket upgrade refused");
+        return (StatusCode::FORBIDDEN, why).into_response();
+    }
     let Ok(permit) = settings.connections.clone().try_acquire_owned() else {
         connection::refused("ws");
         return (StatusCode::SERVICE_UNAVAILABLE, "connection limit reached").into_response();
+    };
+    // One address may not take every place.
+    let slot = match remote.address.map(|a| settings.peer_slots.admit(a.ip())) {
+        Some(Err(why)) => {
+            settings.refusals.peer.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(peer = %remote.name(), %why, "WebSocket upgrade refused");
+            return (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
+        }
+        Some(Ok(slot)) => Some(slot),
+        None => None,
     };
     let max = settings.max_ws_message;
     // The first STOMP sub-protocol in the client's order of preference.
@@ -168,6 +185,7 @@ pub(crate) async fn upgrade(
                 at,
                 permit,
                 gate,
+                slot,
             };
             connection::serve(reader, writer, accepted, settings).await;
         })

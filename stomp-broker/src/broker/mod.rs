@@ -274,6 +274,8 @@ struct Totals {
     deliveries: u64,
     /// Copies for durable subscriptions dropped at their queue's limit.
     durable_dropped: u64,
+    /// Logins refused because their user had as many sessions as it may.
+    user_limit_refused: u64,
     octets_received: u64,
     /// Frames received and sent by sessions already removed.
     frames_received: u64,
@@ -632,6 +634,7 @@ impl Broker {
             journal_full: usize::from(self.journal_usage.full),
             durable_subscriptions: self.durables.len(),
             durable_dropped: t.durable_dropped,
+            user_limit_refused: t.user_limit_refused,
             frames_received: t.frames_received + received,
             frames_sent: t.frames_sent + sent,
             deliveries: t.deliveries,

@@ -146,6 +146,18 @@ impl Broker {
         now: Instant,
         verdict: Result<Option<String>, Refused>,
     ) {
+        // One user may hold only so many sessions.
+        let max = self.config.max_sessions_per_user;
+        let over = |user: &String| self.users.get(user).is_some_and(|s| s.len() >= max);
+        let verdict = match verdict {
+            Ok(Some(user)) if over(&user) => {
+                self.totals.user_limit_refused += 1;
+                Err(Refused::new(format!(
+                    "too many sessions for user {user}: at most {max}"
+                )))
+            }
+            verdict => verdict,
+        };
         let Some(c) = self.connections.get_mut(&connection) else {
             return;
         };

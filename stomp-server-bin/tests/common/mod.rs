@@ -15,6 +15,8 @@ pub struct Server {
     pub tcp: String,
     /// `ws://host:port/path` of STOMP over WebSocket.
     pub ws: String,
+    /// `http://host:port/metrics`, with `--metrics`.
+    pub metrics: Option<String>,
 }
 
 impl Server {
@@ -59,7 +61,15 @@ impl Server {
                 .to_owned()
         };
         let (tcp, ws) = (field("tcp="), field("ws="));
-        Server { child, tcp, ws }
+        let metrics = (line.split_whitespace())
+            .find_map(|word| word.strip_prefix("metrics="))
+            .map(str::to_owned);
+        Server {
+            child,
+            tcp,
+            ws,
+            metrics,
+        }
     }
 }
 
