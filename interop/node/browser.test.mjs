@@ -153,6 +153,9 @@ test('a page from another origin cannot open STOMP over WebSocket; the server\'s
   const browser = await launch();
   try {
     const tab = await browser.newPage();
+    // A login cookie of the server's host (cookies ignore ports): the foreign page's upgrade
+    // carries it, and is refused all the same.
+    await tab.setCookie({ name: 'session', value: 'ida-token', url: page });
     await tab.goto(`http://127.0.0.1:${foreign.address().port}/`);
     await tab.waitForFunction(() => document.title !== '', { timeout: 10000, polling: 100 });
     assert.equal(await tab.title(), 'refused');

@@ -51,9 +51,22 @@ fn metrics_are_where_configured_and_nowhere_else() {
     assert_eq!(status(&authority(&public.ws), "/metrics", ""), 200);
 }
 
+/// The value of a counter on `/metrics` at `address`.
+fn counter(address: &str, name: &str) -> u64 {
+    let mut socket = TcpStream::connect(address).unwrap();
+    let request = format!("GET /metrics HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    socket.write_all(request.as_bytes()).unwrap();
+    let mut page = String::new();
+    socket.read_to_string(&mut page).unwrap();
+    page.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {page}"))
+}
+
 #[test]
 fn a_page_of_another_origin_is_refused_and_the_servers_own_is_not() {
-    let server = Server::start(&[]);
+    let server = Server::start(&["--public-metrics"]);
     let address = authority(&server.ws);
     let own = format!("{UPGRADE}Origin: http://{address}\r\n");
     let foreign = format!("{UPGRADE}Origin: http://evil.example\r\n");
@@ -64,6 +77,7 @@ fn a_page_of_another_origin_is_refused_and_the_servers_own_is_not() {
         "a program sends no Origin"
     );
     assert_eq!(status(&address, "/stomp", &foreign), 403);
+    assert_eq!(counter(&address, "stomp_origins_refused_total"), 1);
 
     let listed = Server::start(&["--allowed-origin", "https://*.example.com"]);
     let address = authority(&listed.ws);
@@ -107,6 +121,8 @@ async fn one_address_and_one_user_get_their_bounds_while_others_still_connect() 
         "3",
         "--max-sessions-per-user",
         "2",
+        "--metrics",
+        "127.0.0.1:0",
     ]);
     let mut held = Vec::new();
     for n in 0..3 {
@@ -133,4 +149,7 @@ async fn one_address_and_one_user_get_their_bounds_while_others_still_connect() 
     );
     let (_, frame) = first_frame(&server.tcp, "127.0.0.3", "bob").await;
     assert!(frame.starts_with("CONNECTED\n"), "{frame}");
+    let metrics = authority(server.metrics.as_deref().unwrap());
+    assert_eq!(counter(&metrics, "stomp_peers_refused_total"), 1);
+    assert_eq!(counter(&metrics, "stomp_user_limit_refused_total"), 1);
 }
