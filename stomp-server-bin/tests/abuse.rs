@@ -785,22 +785,7 @@ fn out_of_descriptors_the_accept_loop_backs_off_and_logs_little() {
 
 /// A counter of the server's `/metrics` page, served on its WebSocket port (`--public-metrics`).
 fn metric(server: &Server, name: &str) -> u64 {
-    let address = server
-        .ws
-        .trim_start_matches("ws://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_owned();
-    let mut socket = TcpStream::connect(address).unwrap();
-    let request = "GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
-    socket.write_all(request.as_bytes()).unwrap();
-    let mut page = String::new();
-    socket.read_to_string(&mut page).unwrap();
-    page.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {page}"))
+    common::counter(&common::authority(&server.ws), name)
 }
 
 /// Before CONNECT, a SEND is refused as soon as its command line is read: ten clients each

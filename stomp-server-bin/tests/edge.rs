@@ -7,13 +7,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-use common::Server;
-
-/// `host:port` of an `http://` or `ws://` address.
-fn authority(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    rest.split('/').next().unwrap().to_owned()
-}
+use common::{Server, authority, counter};
 
 /// The status of `GET path` on `address`, with further header lines.
 fn status(address: &str, path: &str, headers: &str) -> u16 {
@@ -49,19 +43,6 @@ fn metrics_are_where_configured_and_nowhere_else() {
 
     let public = Server::start(&["--public-metrics"]);
     assert_eq!(status(&authority(&public.ws), "/metrics", ""), 200);
-}
-
-/// The value of a counter on `/metrics` at `address`.
-fn counter(address: &str, name: &str) -> u64 {
-    let mut socket = TcpStream::connect(address).unwrap();
-    let request = format!("GET /metrics HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
-    socket.write_all(request.as_bytes()).unwrap();
-    let mut page = String::new();
-    socket.read_to_string(&mut page).unwrap();
-    page.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {page}"))
 }
 
 #[test]
