@@ -201,3 +201,32 @@ fn with_a_journal_a_durable_subscription_and_what_waits_for_it_outlive_the_broke
     sync(&mut net, &mut after);
     assert_eq!(ack_all(&mut net, back), ["while away", "after the restart"]);
 }
+
+#[test]
+fn an_absent_subscriber_holds_at_most_its_queue_limit_and_never_holds_up_the_topic() {
+    let config = BrokerConfig::default().with_max_queue_bytes(10_000);
+    let mut net = Net::new(Broker::new(config));
+    let reader = client_with_id(&mut net, "ann", "ann-laptop");
+    subscribe(&mut net, reader, RABBITMQ);
+    let (connection, now) = (net.clients[reader].0, net.now);
+    net.broker.remove(connection, now);
+    // A publisher over the topic: what the absent subscriber cannot keep is dropped and
+    // counted, and the publisher is never paused.
+    let publisher = net.client("p");
+    for _ in 0..100 {
+        let now = net.now;
+        let send = stomp_session::SendFrame::new("/topic/news", "x".repeat(500));
+        net.clients[publisher].1.send(now, send).unwrap();
+    }
+    net.pump();
+    let stats = net.broker.stats();
+    assert!(stats.queued_bytes <= 10_000 + 1_000, "{stats:?}");
+    assert!(stats.durable_dropped > 50, "{stats:?}");
+    assert_eq!(stats.paused_publishers, 0);
+    assert!(net.broker.wants_input(net.clients[publisher].0));
+    // What was kept waits for it, oldest first.
+    let back = client_with_id(&mut net, "ann", "ann-laptop");
+    subscribe(&mut net, back, RABBITMQ);
+    let kept = ack_all(&mut net, back).len() as u64;
+    assert_eq!(kept + stats.durable_dropped, 100);
+}
