@@ -4,8 +4,10 @@
 //! that topics hold nothing once quiet; its next message takes a position from the wall
 //! clock (milliseconds times 1000), past every position it gave before.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
+
+use foldhash::HashMap;
 
 use crate::queue::Stored;
 

@@ -3,9 +3,10 @@
 //! done with: acknowledged, or under auto ack written to the transport. A message that comes
 //! back (a NACK, a consumer gone) goes to the head of its queue, marked redelivered.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use bytes::Bytes;
+use foldhash::HashMap;
 
 use crate::ids::SubscriberKey;
 

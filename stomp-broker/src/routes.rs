@@ -3,7 +3,9 @@
 //! the destination's segments (each step visits each trie node at most once), whatever the
 //! number of subscriptions that cannot match.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use foldhash::HashMap;
 
 use crate::ids::SubscriberKey;
 
@@ -84,7 +86,7 @@ impl Node {
         Node {
             parent,
             edge,
-            literal: HashMap::new(),
+            literal: HashMap::default(),
             star: None,
             globstar: None,
             subscribers: BTreeSet::new(),

@@ -1,7 +1,9 @@
 //! A server session's subscriptions and the messages they wait to have acknowledged
 //! (1.2 "SUBSCRIBE" ack modes, "ACK", "NACK").
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::HashMap;
 
 use crate::ids::SubscriptionId;
 use crate::types::AckMode;

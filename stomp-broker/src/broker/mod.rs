@@ -11,11 +11,12 @@ mod routing;
 mod sessions;
 mod sharding;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use foldhash::HashMap;
 use rustc_hash::FxHashMap;
 use stomp_session::{AckMode, Refused, ServerSession, SubscriptionId};
 
@@ -66,7 +67,7 @@ impl Subscriber {
             ack: AckMode::Auto,
             window: 1,
             unwritten: 0,
-            unacked: HashMap::new(),
+            unacked: HashMap::default(),
             remote: None,
             cancelled: false,
         }
@@ -327,7 +328,7 @@ impl Broker {
             ready: Ready::default(),
             paused: BTreeMap::new(),
             remote_consumers: FxHashMap::default(),
-            users: HashMap::new(),
+            users: HashMap::default(),
             totals: Totals::default(),
             steps: 0,
             journal: journal::Writer::default(),
@@ -353,7 +354,7 @@ impl Broker {
         let connection = Connection {
             session: ServerSession::new(self.config.session.clone(), now),
             user: None,
-            subscriptions: HashMap::new(),
+            subscriptions: HashMap::default(),
             by_destination: BTreeSet::new(),
             consumes: BTreeSet::new(),
             refusal: None,

@@ -150,7 +150,7 @@ impl Broker {
         let Some(mut s) = self.subscribers.remove(&key) else {
             return;
         };
-        let kept: std::collections::HashMap<String, (u64, Stored)> = handed
+        let kept: foldhash::HashMap<String, (u64, Stored)> = handed
             .iter()
             .filter_map(|id| s.unacked.remove_entry(id))
             .collect();

@@ -1,6 +1,8 @@
 //! The client side of a connection (1.2 "Client Frames").
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::HashMap;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -142,8 +144,8 @@ impl ClientSession {
                 deadline: now + config.connect_timeout,
             },
             events: VecDeque::new(),
-            receipts: HashMap::new(),
-            subscriptions: HashMap::new(),
+            receipts: HashMap::default(),
+            subscriptions: HashMap::default(),
             transactions: Vec::new(),
             next_id: 0,
             config,

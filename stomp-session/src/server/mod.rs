@@ -1,6 +1,8 @@
 //! The server side of one accepted connection (1.2 "Client Frames", "Server Frames").
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::HashMap;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -249,7 +251,7 @@ impl ServerSession {
             },
             events: VecDeque::new(),
             subscriptions: Subscriptions::default(),
-            transactions: HashMap::new(),
+            transactions: HashMap::default(),
             pending_subscription: None,
             next_ack: 0,
             login: None,
