@@ -10,7 +10,7 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::relay::available;
+use common::relay::{available, rabbitmqctl};
 use stomp_chat as chat;
 use stomp_server::{App, BrokerConfig, Context, Failure, Message, RelayConfig, Server};
 use stomp_tokio::{AckMode, Client, HeartBeat, SendFrame, Subscription};
@@ -147,6 +147,80 @@ async fn two_nodes_share_a_room(broker: &str) {
     }
     ann.disconnect().await.unwrap();
     bob.disconnect().await.unwrap();
+}
+
+/// The consumers RabbitMQ counts on queue `name`, once it has one by that name.
+fn consumers_of(name: &str) -> Option<usize> {
+    rabbitmqctl(&[
+        "list_queues",
+        "--quiet",
+        "--no-table-headers",
+        "name",
+        "consumers",
+    ])
+    .lines()
+    .filter_map(|line| line.split_once('\t'))
+    .find(|(queue, _)| *queue == name)
+    .and_then(|(_, consumers)| consumers.trim().parse().ok())
+}
+
+#[tokio::test]
+#[ignore = "needs RabbitMQ and rabbitmqctl (scripts/test starts it)"]
+async fn rabbitmq_auto_subscribers_of_a_room_on_one_node_share_one_broker_subscription() {
+    let (_node, address) = node(RABBITMQ, App::new()).await;
+    let room = format!("/chat/{}", unique("shared"));
+    // The queue RabbitMQ makes for the subscription is named by the client (`x-queue-name`
+    // passes on): one subscription per session would be three consumers on it, each given
+    // some of the messages, or refused as it is exclusive to another connection.
+    let queue = unique("shared-room");
+    let named = [("x-queue-name", queue.as_str())];
+    let mut clients = Vec::new();
+    let mut subscriptions = Vec::new();
+    for n in 0..3 {
+        let client = client(&address, &format!("reader-{n}")).await;
+        let subscription = client
+            .subscribe_with_headers(&room, AckMode::Auto, &named)
+            .await
+            .unwrap();
+        clients.push(client);
+        subscriptions.push(subscription);
+    }
+    assert_eq!(consumers_of(&queue), Some(1));
+    let publisher = client(&address, "publisher").await;
+    let messages = 2 * ROOM_MESSAGES;
+    for n in 0..messages {
+        let frame = SendFrame::new(room.as_str(), format!("m{n}"));
+        publisher.send_with_receipt(frame).await.unwrap();
+    }
+    for subscription in &mut subscriptions {
+        for n in 0..messages {
+            assert_eq!(text(&next(subscription).await), format!("m{n}"));
+        }
+        assert!(quiet(subscription).await, "a message came twice");
+    }
+    // One leaves: the others still share the subscription; the last one's leaving ends it.
+    let leaving = clients.pop().unwrap();
+    subscriptions.pop();
+    leaving.disconnect().await.unwrap();
+    publisher
+        .send_with_receipt(SendFrame::new(room.as_str(), "after"))
+        .await
+        .unwrap();
+    for subscription in &mut subscriptions {
+        assert_eq!(text(&next(subscription).await), "after");
+    }
+    assert_eq!(consumers_of(&queue), Some(1));
+    for client in clients {
+        client.disconnect().await.unwrap();
+    }
+    let deadline = std::time::Instant::now() + WAIT;
+    while consumers_of(&queue).is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the shared subscription outlived its last subscriber"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]

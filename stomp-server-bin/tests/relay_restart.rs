@@ -7,38 +7,15 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::relay::available;
+use common::relay::{available, queues, rabbitmqctl};
 use stomp_server::{App, RelayConfig, Server};
 use stomp_tokio::{AckMode, Client, CloseReason, SendFrame, Subscription};
 use tokio::net::{TcpListener, TcpStream};
 
 const RABBITMQ: &str = "stomp://guest:guest@127.0.0.1:61633/";
 const WAIT: Duration = Duration::from_secs(20);
-
-fn rabbitmqctl(args: &[&str]) -> String {
-    let output = Command::new("rabbitmqctl")
-        .args(args)
-        .env("HOME", "/var/lib/rabbitmq")
-        .output()
-        .expect("rabbitmqctl must be installed (scripts/brokers.sh installs it)");
-    assert!(
-        output.status.success(),
-        "rabbitmqctl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// The queues RabbitMQ holds, by name.
-fn queues() -> Vec<String> {
-    rabbitmqctl(&["list_queues", "--quiet", "--no-table-headers", "name"])
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
 
 async fn node(relay: RelayConfig) -> (Server, String) {
     let server = Server::builder().app(App::new()).relay(relay).start();

@@ -232,6 +232,23 @@ pub(crate) enum FromRelay {
         connection: ConnectionId,
         message: String,
     },
+    /// The other broker's answer to the SUBSCRIBE of a topic subscription the node's
+    /// sessions share (`auto` subscriptions to the same topic).
+    TopicSubscribed {
+        topic: u64,
+        outcome: Result<(), Refused>,
+    },
+    /// A message for every session sharing topic subscription `topic`.
+    TopicDeliver {
+        topic: u64,
+        destination: String,
+        message_id: String,
+        headers: Vec<(String, String)>,
+        body: Bytes,
+    },
+    /// The shared topic subscription failed: each of its sessions is closed with an ERROR
+    /// carrying `message`.
+    TopicLost { topic: u64, message: String },
     /// Another node sent `user` a message.
     ToUser {
         user: String,
@@ -249,7 +266,10 @@ impl FromRelay {
             | FromRelay::Deliver { connection, .. }
             | FromRelay::Sent { connection, .. }
             | FromRelay::Lost { connection, .. } => Some(*connection),
-            FromRelay::ToUser { .. } => None,
+            FromRelay::TopicSubscribed { .. }
+            | FromRelay::TopicDeliver { .. }
+            | FromRelay::TopicLost { .. }
+            | FromRelay::ToUser { .. } => None,
         }
     }
 }

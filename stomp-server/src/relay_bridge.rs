@@ -146,6 +146,29 @@ impl RelayBridge {
                 connection,
                 message,
             } => broker.close_with_error(connection, now, &message),
+            FromRelay::TopicSubscribed { topic, outcome } => {
+                for (connection, id) in self.relay.topic_answered(topic, outcome.is_ok()) {
+                    broker.relay_subscribed(connection, now, &id, outcome.clone());
+                }
+            }
+            FromRelay::TopicDeliver {
+                topic,
+                destination,
+                message_id,
+                headers,
+                body,
+            } => {
+                let pairs = pairs(&headers);
+                let delivery = Delivery::new(&destination, &message_id, &body).with_headers(&pairs);
+                for (connection, id) in self.relay.topic_members(topic) {
+                    broker.relay_deliver(*connection, now, id, delivery);
+                }
+            }
+            FromRelay::TopicLost { topic, message } => {
+                for (connection, _) in self.relay.topic_lost(topic) {
+                    broker.close_with_error(connection, now, &message);
+                }
+            }
             FromRelay::ToUser {
                 user,
                 destination,
@@ -165,14 +188,13 @@ impl RelayBridge {
                 connection,
                 id,
                 destination,
+                ack,
                 frame,
-                ..
-            } => {
-                let subscribed = relay.subscribe(connection, id.clone(), destination, &frame);
-                if let Err(why) = subscribed {
-                    broker.relay_subscribed(connection, now, &id, Err(why));
-                }
-            }
+            } => match relay.subscribe(connection, id.clone(), destination, ack, &frame) {
+                Ok(true) => broker.relay_subscribed(connection, now, &id, Ok(())),
+                Ok(false) => {}
+                Err(why) => broker.relay_subscribed(connection, now, &id, Err(why)),
+            },
             RelayEvent::Unsubscribe { connection, id } => relay.unsubscribe(connection, &id),
             RelayEvent::Send {
                 connection,

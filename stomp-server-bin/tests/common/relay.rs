@@ -1,5 +1,6 @@
 //! What the relay tests share.
 
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use stomp_server::Server;
@@ -17,4 +18,27 @@ pub async fn available(server: &Server, wait: Duration) -> Duration {
         .await
         .expect("the relay did not reach the broker");
     started.elapsed()
+}
+
+/// Runs `rabbitmqctl` (installed with RabbitMQ by `scripts/brokers.sh`); its output.
+pub fn rabbitmqctl(args: &[&str]) -> String {
+    let output = Command::new("rabbitmqctl")
+        .args(args)
+        .env("HOME", "/var/lib/rabbitmq")
+        .output()
+        .expect("rabbitmqctl must be installed (scripts/brokers.sh installs it)");
+    assert!(
+        output.status.success(),
+        "rabbitmqctl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The queues RabbitMQ holds, by name.
+pub fn queues() -> Vec<String> {
+    rabbitmqctl(&["list_queues", "--quiet", "--no-table-headers", "name"])
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }

@@ -51,18 +51,56 @@ pub(crate) enum Origin {
     },
 }
 
+/// Whose a subscription at the other broker is.
+#[derive(Clone, Debug)]
+pub(crate) enum Target {
+    /// One session's subscription.
+    Session {
+        connection: ConnectionId,
+        id: SubscriptionId,
+        /// Tells this subscription from an earlier one of the same session and id.
+        serial: u64,
+    },
+    /// A topic subscription that the node's `auto` subscriptions to it share: the broker
+    /// sends each message once, and the hub hands it to each of them.
+    Topic(u64),
+}
+
+impl Target {
+    fn subscribed(&self, outcome: Result<(), Refused>) -> FromRelay {
+        match self.clone() {
+            Target::Session { connection, id, .. } => FromRelay::Subscribed {
+                connection,
+                id,
+                outcome,
+            },
+            Target::Topic(topic) => FromRelay::TopicSubscribed { topic, outcome },
+        }
+    }
+
+    fn lost(&self, message: String) -> FromRelay {
+        match *self {
+            Target::Session { connection, .. } => FromRelay::Lost {
+                connection,
+                message,
+            },
+            Target::Topic(topic) => FromRelay::TopicLost { topic, message },
+        }
+    }
+}
+
 /// One relayed subscription: who it is for and how its names map.
 pub(crate) struct Relayed {
-    pub(crate) connection: ConnectionId,
-    pub(crate) id: SubscriptionId,
-    /// Tells this subscription from an earlier one of the same session and id.
-    pub(crate) serial: u64,
+    pub(crate) target: Target,
     /// The client's destination, and the other broker's.
     pub(crate) local: String,
     pub(crate) remote: String,
     /// The mapping rule used, to name deliveries as the client knows them.
     pub(crate) rule: Option<(String, String)>,
     pub(crate) headers: Vec<(String, String)>,
+    /// The ack mode at the broker: `auto`, or `client-individual` with an ACK for each
+    /// message the client settles.
+    pub(crate) broker_ack: AckMode,
     /// ACKs and NACKs from the client (or written auto-ack messages); its end unsubscribes.
     pub(crate) settle: mpsc::UnboundedReceiver<Settle>,
 }
@@ -124,39 +162,94 @@ pub(crate) async fn run(
         lost,
     ));
     let mut receipts = FuturesUnordered::new();
+    // A command taken from the queue while gathering SENDs, to be carried out next.
+    let mut next = None;
     loop {
-        tokio::select! {
-            command = commands.recv() => match command {
-                Some(LinkCommand::Subscribe(relayed)) => {
-                    let forward = forward(shared.clone(), client.clone(), *relayed, epoch.clone());
-                    tokio::spawn(forward);
+        let command = match next.take() {
+            Some(command) => Some(command),
+            None => tokio::select! {
+                command = commands.recv() => command,
+                Some((group, outcome)) = receipts.next(), if !receipts.is_empty() => {
+                    confirm(&shared, group, outcome).await;
+                    continue;
                 }
-                Some(LinkCommand::Watch { user, destination, stop }) => {
-                    let watch = watch_user(shared.clone(), client.clone(), user, destination, stop);
-                    tokio::spawn(watch);
-                }
-                Some(LinkCommand::Send { from, frame }) => {
-                    match client.send_tracked(frame).await {
-                        Ok(receipt) => receipts.push(async move { (from, receipt.await) }),
-                        Err(error) => sent(&shared, from, Err(error)).await,
+            },
+        };
+        match command {
+            Some(LinkCommand::Subscribe(relayed)) => {
+                let forward = forward(shared.clone(), client.clone(), *relayed, epoch.clone());
+                tokio::spawn(forward);
+            }
+            Some(LinkCommand::Watch {
+                user,
+                destination,
+                stop,
+            }) => {
+                let watch = watch_user(shared.clone(), client.clone(), user, destination, stop);
+                tokio::spawn(watch);
+            }
+            Some(LinkCommand::Send { from, frame }) => {
+                // The SENDs already waiting go out together, and only the last asks for a
+                // RECEIPT: the broker takes a connection's frames in order, so its RECEIPT
+                // says that it has every one before (1.2 "RECEIPT"). One RECEIPT per batch
+                // instead of one per message is what the broker spends least on.
+                let mut group = vec![from];
+                let mut more = Vec::new();
+                while group.len() < MAX_SENDS_PER_RECEIPT {
+                    match commands.try_recv() {
+                        Ok(LinkCommand::Send { from, frame }) => {
+                            group.push(from);
+                            more.push(frame);
+                        }
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
                     }
                 }
-                None => break,
-            },
-            Some((from, outcome)) = receipts.next(), if !receipts.is_empty() => {
-                sent(&shared, from, outcome).await;
+                match send_group(&client, frame, more).await {
+                    Ok(receipt) => receipts.push(async move { (group, receipt.await) }),
+                    Err(error) => confirm(&shared, group, Err(error)).await,
+                }
             }
+            None => break,
         }
     }
-    while let Some((from, outcome)) = receipts.next().await {
-        sent(&shared, from, outcome).await;
+    while let Some((group, outcome)) = receipts.next().await {
+        confirm(&shared, group, outcome).await;
     }
     let _ = client.disconnect().await;
 }
 
+/// SENDs per RECEIPT at most: a failed batch fails each of its senders.
+const MAX_SENDS_PER_RECEIPT: usize = 64;
+
+/// Sends `first` and then `more` in order, the last of them with a RECEIPT to wait for.
+async fn send_group(
+    client: &Client,
+    first: SendFrame,
+    more: Vec<SendFrame>,
+) -> Result<stomp_tokio::Receipt, stomp_tokio::Error> {
+    let mut last = first;
+    for frame in more {
+        client
+            .send_frame(std::mem::replace(&mut last, frame))
+            .await?;
+    }
+    client.send_tracked(last).await
+}
+
+/// The broker's answer to a batch of SENDs, told to each sender.
+async fn confirm(shared: &Shared, group: Vec<Origin>, outcome: Result<(), stomp_tokio::Error>) {
+    for from in group {
+        sent(shared, from, outcome.as_ref().map(|_| ())).await;
+    }
+}
+
 /// The broker's answer to a SEND: a session may send more (if refused, it is closed); the
 /// application's call returns.
-async fn sent(shared: &Shared, from: Origin, outcome: Result<(), stomp_tokio::Error>) {
+async fn sent(shared: &Shared, from: Origin, outcome: Result<(), &stomp_tokio::Error>) {
     match from {
         Origin::Session {
             connection,
@@ -190,7 +283,7 @@ async fn sent(shared: &Shared, from: Origin, outcome: Result<(), stomp_tokio::Er
 }
 
 /// The application's message was not taken by the broker.
-fn not_taken(error: stomp_tokio::Error) -> PublishError {
+fn not_taken(error: &stomp_tokio::Error) -> PublishError {
     tracing::warn!(%error, "relay: a publish was not taken");
     PublishError::BrokerUnavailable
 }
@@ -235,11 +328,12 @@ async fn refuse(shared: &Shared, command: LinkCommand) {
     let message = "broker unavailable".to_owned();
     match command {
         LinkCommand::Subscribe(relayed) => {
-            refuse_subscription(shared, relayed.connection, relayed.id, message).await;
+            let outcome = Err(Refused::new(message));
+            shared.tell(relayed.target.subscribed(outcome)).await;
         }
         LinkCommand::Send { from, .. } => {
             let error = stomp_tokio::Error::Closed(stomp_session::CloseReason::Local(message));
-            sent(shared, from, Err(error)).await;
+            sent(shared, from, Err(&error)).await;
         }
         // Watched again when the user's next session comes.
         LinkCommand::Watch { .. } => {}
@@ -251,23 +345,6 @@ async fn refuse(shared: &Shared, command: LinkCommand) {
 struct Loss {
     count: u64,
     reason: String,
-}
-
-/// Tells the hub that the subscription is refused, with why.
-async fn refuse_subscription(
-    shared: &Shared,
-    connection: ConnectionId,
-    id: SubscriptionId,
-    message: String,
-) {
-    let outcome = Err(Refused::new(message));
-    shared
-        .tell(FromRelay::Subscribed {
-            connection,
-            id,
-            outcome,
-        })
-        .await;
 }
 
 /// Follows the connection's events: availability, and the epoch of losses.
@@ -307,20 +384,17 @@ async fn forward(
     mut epoch: watch::Receiver<Loss>,
 ) {
     let Relayed {
-        connection,
-        id,
-        serial,
+        target,
         local,
         remote,
         rule,
         headers,
+        broker_ack,
         mut settle,
     } = relayed;
-    // At the broker, `client-individual` whatever the client's mode: the subscriptions of a
-    // connection share one channel at RabbitMQ, where a cumulative `client` ACK settles every
-    // earlier message of the channel, other subscriptions' too, and their own ACKs then fail
-    // ("unknown delivery tag").
-    let broker_ack = AckMode::ClientIndividual;
+    // Never `client` at the broker: the subscriptions of a connection share one channel at
+    // RabbitMQ, where a cumulative `client` ACK settles every earlier message of the channel,
+    // other subscriptions' too, and their own ACKs then fail ("unknown delivery tag").
     epoch.borrow_and_update();
     let pairs: Vec<(&str, &str)> = headers
         .iter()
@@ -333,17 +407,13 @@ async fn forward(
         Ok(subscription) => subscription,
         Err(error) => {
             let message = format!("broker refused the subscription: {error}");
-            refuse_subscription(&shared, connection, id, message).await;
+            shared
+                .tell(target.subscribed(Err(Refused::new(message))))
+                .await;
             return;
         }
     };
-    let outcome = Ok(());
-    let answered = FromRelay::Subscribed {
-        connection,
-        id: id.clone(),
-        outcome,
-    };
-    shared.tell(answered).await;
+    shared.tell(target.subscribed(Ok(()))).await;
     // The messages the client has not settled yet, by id: at most the prefetch.
     let mut held: HashMap<String, Message> = HashMap::new();
     let restores = shared.config.restores();
@@ -352,15 +422,17 @@ async fn forward(
             message = subscription.next() => {
                 let Some(message) = message else {
                     let message = "broker connection closed".to_owned();
-                    shared.tell(FromRelay::Lost { connection, message }).await;
+                    shared.tell(target.lost(message)).await;
                     return;
                 };
-                let to = (connection, &id, serial);
-                let Some(delivery) = delivery(to, &local, rule.as_ref(), &message) else {
+                let Some(delivery) = delivery(&target, &local, rule.as_ref(), &message) else {
                     continue;
                 };
-                let key = message.message_id().map(|m| m.into_owned()).unwrap_or_default();
-                held.insert(key, message);
+                // Under `auto` at the broker nothing is settled there: nothing is held.
+                if broker_ack != AckMode::Auto {
+                    let key = message.message_id().map(|m| m.into_owned()).unwrap_or_default();
+                    held.insert(key, message);
+                }
                 shared.tell(delivery).await;
             }
             settled = settle.recv() => {
@@ -376,7 +448,7 @@ async fn forward(
                     Ok(()) => format!("broker connection lost: {}", epoch.borrow().reason),
                     Err(_) => "broker connection lost".to_owned(),
                 };
-                shared.tell(FromRelay::Lost { connection, message }).await;
+                shared.tell(target.lost(message)).await;
                 return;
             }
         }
@@ -415,7 +487,7 @@ const FRAMING: [&str; 5] = [
 /// A message from the broker as a delivery to the client's subscription, named as the
 /// client knows it.
 fn delivery(
-    (connection, id, serial): (ConnectionId, &SubscriptionId, u64),
+    target: &Target,
     local: &str,
     rule: Option<&(String, String)>,
     message: &Message,
@@ -427,14 +499,28 @@ fn delivery(
         _ => local.to_owned(),
     };
     let headers = own_headers(message, &FRAMING);
-    Some(FromRelay::Deliver {
-        connection,
-        id: id.clone(),
-        serial,
-        destination,
-        message_id,
-        headers,
-        body: message.body().clone(),
+    let body = message.body().clone();
+    Some(match target.clone() {
+        Target::Session {
+            connection,
+            id,
+            serial,
+        } => FromRelay::Deliver {
+            connection,
+            id,
+            serial,
+            destination,
+            message_id,
+            headers,
+            body,
+        },
+        Target::Topic(topic) => FromRelay::TopicDeliver {
+            topic,
+            destination,
+            message_id,
+            headers,
+            body,
+        },
     })
 }
 

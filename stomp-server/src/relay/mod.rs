@@ -6,12 +6,16 @@
 //! rest) to a few broker connections, multiplexed: each session's relayed subscriptions and
 //! SENDs go over one of [`RelayConfig::connections`] connections (by connection id), under
 //! the relay's own subscription ids, and the application's publishes and the user
-//! destinations over the system connection. At the broker every subscription is
+//! destinations over the system connection. At the broker a queue subscription is
 //! `client-individual`: a client's `auto` becomes an ACK of each message once written to it,
-//! its `client` ACK one ACK for each message it settles.
+//! its `client` ACK one ACK for each message it settles. An `auto` client's topic
+//! subscription is `auto` there as well. A session's SENDs waiting together go out together,
+//! with one RECEIPT for the batch (the broker takes a connection's frames in order); each
+//! client hears its own RECEIPT only once the broker has its message.
 
 mod config;
 mod link;
+mod topics;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,12 +23,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use stomp_broker::{ConnectionId, Settlement};
-use stomp_session::{FrameBuf, Refused, SendFrame, SubscriptionId};
+use stomp_session::{AckMode, FrameBuf, Refused, SendFrame, SubscriptionId};
 use tokio::sync::{mpsc, oneshot};
 
 use config::{NODE_HEADER, USER_DESTINATION_HEADER};
 pub use config::{RelayConfig, RelayUrlError};
-use link::{LinkCommand, Origin, Relayed, Settle, Shared};
+use link::{LinkCommand, Origin, Relayed, Settle, Shared, Target};
+use topics::{Joined, TopicKey, Topics};
 
 use crate::channel::ToHub;
 use crate::error::PublishError;
@@ -39,8 +44,10 @@ pub(crate) struct Relay {
     system: mpsc::UnboundedSender<LinkCommand>,
     down: Arc<AtomicUsize>,
     node: Arc<str>,
-    /// Each relayed subscription's serial and the way to its forwarding task.
-    subscriptions: HashMap<(ConnectionId, SubscriptionId), (u64, mpsc::UnboundedSender<Settle>)>,
+    /// Each relayed subscription's serial and where it is served.
+    subscriptions: HashMap<(ConnectionId, SubscriptionId), (u64, Served)>,
+    /// The topic subscriptions sessions share.
+    topics: Topics,
     /// Relayed subscriptions so far, for their serials.
     subscribed: u64,
     /// SENDs awaiting the broker's RECEIPT, by session.
@@ -82,6 +89,7 @@ impl Relay {
             down: shared.down,
             node: shared.node,
             subscriptions: HashMap::new(),
+            topics: Topics::default(),
             subscribed: 0,
             in_flight: HashMap::new(),
             users: HashMap::new(),
@@ -98,14 +106,17 @@ impl Relay {
         &self.links[(connection.get() % self.links.len() as u64) as usize]
     }
 
-    /// Relays a SUBSCRIBE; `Err` says why it cannot be now.
+    /// Relays a SUBSCRIBE; `Ok(true)` when the session is subscribed already (it shares a
+    /// topic subscription the broker has taken), `Ok(false)` when the broker's answer is
+    /// awaited, `Err` says why it cannot be now.
     pub(crate) fn subscribe(
         &mut self,
         connection: ConnectionId,
         id: SubscriptionId,
         destination: String,
+        ack: AckMode,
         frame: &FrameBuf,
-    ) -> Result<(), Refused> {
+    ) -> Result<bool, Refused> {
         if !self.available() {
             return Err(Refused::new("broker unavailable"));
         }
@@ -121,7 +132,8 @@ impl Relay {
         ];
         // A topic subscription is a queue of its own on RabbitMQ: exclusive makes it one
         // that 3.x and 4.x both accept and delete when the subscription ends.
-        if remote.starts_with("/topic/") || remote.starts_with("/exchange/") {
+        let topic = remote.starts_with("/topic/") || remote.starts_with("/exchange/");
+        if topic {
             headers.push(("exclusive".to_owned(), "true".to_owned()));
         }
         // What the client asked of the other broker (a selector, for one) passes on.
@@ -131,30 +143,106 @@ impl Relay {
                 headers.push((name.into_owned(), header.value().into_owned()));
             }
         }
-        let (settle, settled) = mpsc::unbounded_channel();
+        // An `auto` client's topic subscription is `auto` at the broker too: its messages go
+        // nowhere else, whether acknowledged or not, so an ACK per message would only cost
+        // the broker. A durable one (ActiveMQ's subscription name) keeps what it was not
+        // written, as does every queue subscription: those stay `client-individual`.
+        let durable = headers
+            .iter()
+            .any(|(name, _)| name == "activemq.subscriptionName");
+        let broker_ack = if topic && ack == AckMode::Auto && !durable {
+            AckMode::Auto
+        } else {
+            AckMode::ClientIndividual
+        };
         self.subscribed += 1;
         let serial = self.subscribed;
-        self.subscriptions
-            .insert((connection, id.clone()), (serial, settle));
+        let member = (connection, id.clone());
+        let (target, settle) = if broker_ack == AckMode::Auto {
+            let key = TopicKey {
+                local: destination.clone(),
+                remote: remote.clone(),
+                rule: rule.clone(),
+                headers: headers.clone(),
+            };
+            match self.topics.join(key, member.clone()) {
+                Joined::New(number, stopped) => {
+                    self.subscriptions
+                        .insert(member, (serial, Served::Shared(number)));
+                    (Target::Topic(number), stopped)
+                }
+                Joined::Up(number) => {
+                    self.subscriptions
+                        .insert(member, (serial, Served::Shared(number)));
+                    return Ok(true);
+                }
+                Joined::Pending(number) => {
+                    self.subscriptions
+                        .insert(member, (serial, Served::Shared(number)));
+                    return Ok(false);
+                }
+            }
+        } else {
+            let (settle, settled) = mpsc::unbounded_channel();
+            self.subscriptions
+                .insert(member, (serial, Served::Own(settle)));
+            let target = Target::Session {
+                connection,
+                id,
+                serial,
+            };
+            (target, settled)
+        };
         let relayed = Relayed {
-            connection,
-            id,
-            serial,
+            target,
             local: destination,
             remote,
             rule,
             headers,
-            settle: settled,
+            broker_ack,
+            settle,
         };
         let _ = self
             .link(connection)
             .send(LinkCommand::Subscribe(Box::new(relayed)));
-        Ok(())
+        Ok(false)
     }
 
     /// A relayed subscription ended.
     pub(crate) fn unsubscribe(&mut self, connection: ConnectionId, id: &SubscriptionId) {
-        self.subscriptions.remove(&(connection, id.clone()));
+        let member = (connection, id.clone());
+        if let Some((_, Served::Shared(number))) = self.subscriptions.remove(&member) {
+            self.topics.leave(number, &member);
+        }
+    }
+
+    /// The broker's answer to a shared topic subscription: the sessions to tell.
+    pub(crate) fn topic_answered(
+        &mut self,
+        number: u64,
+        taken: bool,
+    ) -> Vec<(ConnectionId, SubscriptionId)> {
+        let members = self.topics.answered(number, taken);
+        if !taken {
+            for member in &members {
+                self.subscriptions.remove(member);
+            }
+        }
+        members
+    }
+
+    /// The sessions a message of shared topic subscription `number` goes to.
+    pub(crate) fn topic_members(&self, number: u64) -> &[(ConnectionId, SubscriptionId)] {
+        self.topics.members(number)
+    }
+
+    /// A shared topic subscription was lost: the sessions to close.
+    pub(crate) fn topic_lost(&mut self, number: u64) -> Vec<(ConnectionId, SubscriptionId)> {
+        let members = self.topics.end(number);
+        for member in &members {
+            self.subscriptions.remove(member);
+        }
+        members
     }
 
     /// Whether subscription `serial` is still the session's subscription `id`: a client may
@@ -180,7 +268,7 @@ impl Relay {
         message_ids: Vec<String>,
         settlement: Settlement,
     ) {
-        if let Some((_, settle)) = self.subscriptions.get(&(connection, id)) {
+        if let Some((_, Served::Own(settle))) = self.subscriptions.get(&(connection, id)) {
             let _ = settle.send(Settle {
                 message_ids,
                 settlement,
@@ -334,6 +422,14 @@ impl Relay {
     }
 }
 
+/// Where a session's relayed subscription is served.
+enum Served {
+    /// By a subscription of its own at the broker, with the way to its task.
+    Own(mpsc::UnboundedSender<Settle>),
+    /// By shared topic subscription number `n` (auto: nothing to settle at the broker).
+    Shared(u64),
+}
+
 /// A SEND's headers that frame it here; the rest pass on to the other broker.
 const SEND_FRAMING: [&str; 5] = [
     "destination",
@@ -372,7 +468,13 @@ mod tests {
         let subscribe = |relay: &mut Relay, destination: &str| {
             let frame = subscribe_frame(destination);
             relay
-                .subscribe(connection, id.clone(), destination.into(), &frame)
+                .subscribe(
+                    connection,
+                    id.clone(),
+                    destination.into(),
+                    AckMode::ClientIndividual,
+                    &frame,
+                )
                 .unwrap();
             relay.subscribed
         };
