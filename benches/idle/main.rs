@@ -73,8 +73,8 @@ fn status_kb(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// CPU time the process has used (user and system), in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
+/// CPU time the process has used in user space and in the kernel, in clock ticks.
+fn cpu_ticks(pid: u32) -> [u64; 2] {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the server runs");
     // The fields after the command name, which is in parentheses and may hold spaces.
     let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
@@ -86,7 +86,7 @@ fn cpu_ticks(pid: u32) -> u64 {
             .and_then(|f| f.parse::<u64>().ok())
             .unwrap_or(0)
     };
-    tick(11) + tick(12)
+    [tick(11), tick(12)]
 }
 
 fn clock_ticks_per_second() -> u64 {
@@ -405,8 +405,11 @@ async fn main() {
     let ticks = clock_ticks_per_second();
     let (cpu_before, at) = (cpu_ticks(args.pid), Instant::now());
     tokio::time::sleep(Duration::from_secs(args.rest)).await;
-    let cpu_rest =
-        (cpu_ticks(args.pid) - cpu_before) as f64 / ticks as f64 / at.elapsed().as_secs_f64();
+    let cpu_after = cpu_ticks(args.pid);
+    // Seconds per second, user space and kernel.
+    let rest = at.elapsed().as_secs_f64();
+    let cpu_rest: [f64; 2] =
+        std::array::from_fn(|i| (cpu_after[i] - cpu_before[i]) as f64 / ticks as f64 / rest);
 
     // Broadcasts: one publisher on its own connection, one message at a time, each timed
     // from its SEND until the last connection has it.
@@ -443,18 +446,21 @@ async fn main() {
         per_recipient.push(took.as_secs_f64() * 1e6 / args.connections as f64);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    // Less what it uses at rest over the pauses between broadcasts.
+    // Less what it uses at rest over the pauses between broadcasts. The kernel's share holds
+    // what loopback costs the sender: each segment's receive path runs in its system call.
     let pauses = Duration::from_millis(200) * args.broadcasts as u32;
-    let cpu_broadcasts = ((cpu_ticks(args.pid) - cpu_before) as f64 / ticks as f64
-        - cpu_rest * pauses.as_secs_f64())
-    .max(0.0);
-    let cpu_per_recipient = cpu_broadcasts * 1e6 / (args.connections * args.broadcasts) as f64;
+    let cpu_after = cpu_ticks(args.pid);
+    let [user, kernel]: [f64; 2] = std::array::from_fn(|i| {
+        let spent = (cpu_after[i] - cpu_before[i]) as f64 / ticks as f64
+            - cpu_rest[i] * pauses.as_secs_f64();
+        spent.max(0.0) * 1e6 / (args.connections * args.broadcasts) as f64
+    });
     per_recipient.sort_by(f64::total_cmp);
     let median = per_recipient[per_recipient.len() / 2];
     let best = per_recipient[0];
     let kb_per = (rss_idle.saturating_sub(rss_before)) as f64 / args.connections as f64;
     println!(
-        "| {} | {} | {} idle connections (opened in {:.1} s) | {:.1} KB per connection (RSS {} -> {} kB) | {:.1}% of a core at rest | broadcast {:.2} us per recipient (best {:.2}; server CPU {:.2} us) |",
+        "| {} | {} | {} idle connections (opened in {:.1} s) | {:.1} KB per connection (RSS {} -> {} kB) | {:.1}% of a core at rest | broadcast {:.2} us per recipient (best {:.2}; server CPU {:.2} us: user {:.2}, kernel {:.2}) |",
         args.name,
         transport(&args.addr),
         args.connections,
@@ -462,9 +468,11 @@ async fn main() {
         kb_per,
         rss_before,
         rss_idle,
-        cpu_rest * 100.0,
+        (cpu_rest[0] + cpu_rest[1]) * 100.0,
         median,
         best,
-        cpu_per_recipient,
+        user + kernel,
+        user,
+        kernel,
     );
 }
