@@ -168,11 +168,17 @@ fn run_group(
                             count += 1;
                             received[index].store(count, Ordering::Relaxed);
                         }
+                        // A consumer that fails no longer holds the producer back: the run
+                        // ends, and fails when the consumers are joined.
                         Some(ClientEvent::Closed { reason, .. }) => {
+                            received[index].store(u64::MAX, Ordering::Relaxed);
                             panic!("consumer closed: {reason}")
                         }
                         Some(_) => {}
-                        None => panic!("consumer {index} stalled at {count} of {total}"),
+                        None => {
+                            received[index].store(u64::MAX, Ordering::Relaxed);
+                            panic!("consumer {index} stalled at {count} of {total}")
+                        }
                     }
                 }
                 let _ = client.disconnect(Duration::from_secs(5));
