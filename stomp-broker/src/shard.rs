@@ -38,6 +38,24 @@ pub fn owner_of(destination: &str, count: usize) -> usize {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShardMessage(pub(crate) Inner);
 
+impl ShardMessage {
+    /// The octets of the client's message it carries (destination, headers and body, as a
+    /// SEND carries them), or 0 for the shards' other business: for a driver's figures.
+    pub fn octets(&self) -> usize {
+        let stored = match &self.0 {
+            Inner::Publish { message, .. } | Inner::Deliver { message, .. } => message,
+            Inner::Fanout(message) => &**message,
+            _ => return 0,
+        };
+        let headers: usize = stored
+            .headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 2)
+            .sum();
+        stored.destination.len() + headers + stored.body.len()
+    }
+}
+
 /// A queue consumer as the shards name it between them: the consumer's shard and its key
 /// there, which, unlike the subscription's id, is never used again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

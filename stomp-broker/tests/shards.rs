@@ -151,6 +151,45 @@ fn patterns_match_messages_sent_on_other_shards() {
 }
 
 #[test]
+fn a_message_between_shards_counts_the_octets_of_the_message_it_carries() {
+    let mut shards = Shards::new(2, BrokerConfig::default);
+    let topic = owned_by("/topic/o", 1, 2);
+    let watcher = (1, shards.client(1, "w"));
+    shards.subscribe(watcher, &topic, AckMode::Auto);
+    let publisher = (0, shards.client(0, "p"));
+    let now = shards.nets[0].now;
+    shards.nets[0].clients[publisher.1]
+        .1
+        .send(
+            now,
+            SendFrame::new(topic.as_str(), "0123456789").header("k", "v"),
+        )
+        .unwrap();
+    shards.nets[0].pump();
+    let carried: Vec<usize> = shards.nets[0]
+        .events
+        .iter()
+        .filter_map(|event| match event {
+            BrokerEvent::ToShard { message, .. } => Some(message.octets()),
+            _ => None,
+        })
+        .collect();
+    // The destination, the body and the application's header ("k:v" and its line end): the
+    // headers the broker adds (content-length and the like) are the broker's, not the
+    // client's, so some octets beyond those are allowed but never fewer.
+    let least = topic.len() + 10 + "k".len() + "v".len() + 2;
+    assert_eq!(carried.len(), 1, "one publish to the owner");
+    assert!(carried[0] >= least, "{} < {least}", carried[0]);
+    assert!(
+        carried[0] < least + 64,
+        "{} is far more than the message",
+        carried[0]
+    );
+    shards.pump();
+    assert_eq!(bodies(&shards.take(watcher)), ["0123456789"]);
+}
+
+#[test]
 fn ids_are_unique_across_shards() {
     let mut shards = Shards::new(2, BrokerConfig::default);
     let mut connections = HashSet::new();

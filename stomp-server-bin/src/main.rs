@@ -86,6 +86,9 @@ fn main() -> ExitCode {
     let outcome = watch_signals(grace).and_then(|stop| runtime.block_on(run(args, stop)));
     // A broker task stuck in a hook never ends: its thread is not waited for.
     runtime.shutdown_timeout(Duration::from_millis(100));
+    // Built for measuring: where what clients sent spent its time, for scripts/load.
+    #[cfg(feature = "latency-budget")]
+    println!("latency budget\n{}", stomp_server::latency_budget());
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

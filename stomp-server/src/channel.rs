@@ -12,6 +12,7 @@ use stomp_broker::ConnectionId;
 use stomp_session::{Refused, SubscriptionId};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::budget::Stamp;
 use crate::error::PublishError;
 use crate::login::{Admit, Remote};
 use crate::message::Payload;
@@ -27,7 +28,8 @@ pub(crate) enum ToHub {
         accepted_at: Instant,
         reply: oneshot::Sender<ConnectionId>,
     },
-    Input(ConnectionId, Bytes),
+    /// What a read brought, and when it returned.
+    Input(ConnectionId, Bytes, Stamp),
     Eof(ConnectionId),
     /// The transport refused the client's input (a WebSocket message over the limits): the
     /// client gets an ERROR saying so.
@@ -157,7 +159,7 @@ impl ToHub {
 
     pub(crate) fn connection(&self) -> Option<ConnectionId> {
         match self {
-            ToHub::Input(id, _)
+            ToHub::Input(id, ..)
             | ToHub::Eof(id)
             | ToHub::Fail(id, _)
             | ToHub::Timeout(id)
@@ -181,7 +183,8 @@ impl ToHub {
 /// What the broker task tells a connection's writer, in order.
 #[derive(Debug)]
 pub(crate) enum Out {
-    Write(Bytes),
+    /// Octets to write, and when they were handed out.
+    Write(Bytes, Stamp),
     /// Once everything before is written, say how much was ([`ToHub::Written`]).
     Report,
     /// Everything is written: close the connection.

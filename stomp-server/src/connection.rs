@@ -15,6 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::time::sleep_until;
 
+use crate::budget::{Handed, Stage, Stamp};
 use crate::channel::{Client, Control, Counters, Out, ToHub};
 use crate::gate::Gate;
 use crate::login::{Remote, Transport};
@@ -177,7 +178,7 @@ pub(crate) async fn serve<R: Reader, W: Writer + 'static>(
                         if !state.connected {
                             preamble += bytes.len();
                         }
-                        ToHub::Input(id, bytes)
+                        ToHub::Input(id, bytes, Stamp::now())
                     }
                     Ok(None) => {
                         reading = false;
@@ -247,6 +248,7 @@ async fn write_loop<W: Writer>(
     stall: Duration,
 ) {
     let mut batch: Vec<Bytes> = Vec::new();
+    let mut handed = Handed::default();
     // What ended the last batch, to be handled once that batch is written.
     let mut next: Option<Out> = None;
     loop {
@@ -258,13 +260,15 @@ async fn write_loop<W: Writer>(
             },
         };
         match out {
-            Out::Write(bytes) => {
+            Out::Write(bytes, at) => {
                 let mut len = bytes.len();
+                handed.push(at, len);
                 batch.push(bytes);
                 while len < BATCH_OCTETS && batch.len() < BATCH_BUFFERS {
                     match outbox.try_recv() {
-                        Ok(Out::Write(bytes)) => {
+                        Ok(Out::Write(bytes, at)) => {
                             len += bytes.len();
+                            handed.push(at, bytes.len());
                             batch.push(bytes);
                         }
                         Ok(other) => {
@@ -274,7 +278,9 @@ async fn write_loop<W: Writer>(
                         Err(_) => break,
                     }
                 }
+                let taken = handed.taken();
                 let sent = writer.send(&batch, stall).await;
+                taken.ended(Stage::Write, Stamp::now(), len);
                 batch.clear();
                 match sent {
                     Ok(()) => {

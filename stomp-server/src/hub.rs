@@ -8,12 +8,15 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use rustc_hash::FxHashMap;
-use stomp_broker::{Broker, BrokerEvent, ConnectionId, connection_named, session_name};
+use stomp_broker::{
+    Broker, BrokerEvent, ConnectionId, ShardMessage, connection_named, session_name,
+};
 use stomp_session::CloseReason;
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::app::App;
 use crate::app_bridge::{AppBridge, Mapping};
+use crate::budget::{Stage, Stamp, Turn};
 use crate::channel::{Client, Command, Control, Out, SessionCommand, ToHub, Whom};
 use crate::handle::Handle;
 use crate::lifecycle::{Ending, SessionEvent};
@@ -127,6 +130,7 @@ impl Hub {
         let mut expiry = tokio::time::interval(EXPIRY_SWEEP);
         expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         expiry.tick().await;
+        let mut turn = Turn::default();
         loop {
             let message = tokio::select! {
                 message = inbox.recv() => match message {
@@ -164,6 +168,16 @@ impl Hub {
             let mut next = Some(message);
             let mut served = 0;
             while let Some(message) = next.take() {
+                match &message {
+                    ToHub::Input(_, bytes, read) => {
+                        turn.take(Stage::ToBrokerTask, *read, bytes.len());
+                    }
+                    ToHub::Peer((_, messages, sent)) => {
+                        let octets = messages.iter().map(ShardMessage::octets).sum();
+                        turn.take(Stage::BetweenShards, *sent, octets);
+                    }
+                    _ => {}
+                }
                 self.serve(message, now);
                 served += 1;
                 if served < BATCH_MESSAGES {
@@ -185,6 +199,7 @@ impl Hub {
             if catch_unwind(AssertUnwindSafe(|| self.hand_out(now))).is_err() {
                 self.recover(None, now);
             }
+            turn.handed_out();
             self.progress.idle();
             // The application's last hooks and handlers may still ask the broker something.
             if self.shutting_down && self.clients.is_empty() && self.app.idle() {
@@ -264,7 +279,7 @@ impl Hub {
                         .close_with_error(id, now, "server shutting down");
                 }
             }
-            ToHub::Input(id, bytes) => self.broker.handle_input(id, now, &bytes),
+            ToHub::Input(id, bytes, _) => self.broker.handle_input(id, now, &bytes),
             ToHub::Eof(id) => self.broker.handle_eof(id, now),
             ToHub::Fail(id, refused) => {
                 self.broker.close_with_error(id, now, refused.message());
@@ -309,7 +324,7 @@ impl Hub {
                     relay.take_in(&mut self.broker, from, now, |id| app.holds(id));
                 }
             }
-            ToHub::Peer((from, messages)) => {
+            ToHub::Peer((from, messages, _)) => {
                 self.peers.received(messages.len());
                 for message in messages {
                     self.broker.handle_shard(now, from, message);
@@ -631,6 +646,7 @@ impl Hub {
     /// Hands every ready connection its bytes, write report request, deadline and input
     /// state; tells finished ones to close.
     fn hand_out(&mut self, now: Instant) {
+        let handed = Stamp::now();
         while let Some(id) = self.broker.poll_ready() {
             let Some(client) = self.clients.get_mut(&id) else {
                 continue;
@@ -661,7 +677,7 @@ impl Hub {
                 };
                 let len = bytes.len() as u64;
                 client.counters.unwritten.fetch_add(len, Ordering::AcqRel);
-                if client.out.try_send(Out::Write(bytes)).is_err() {
+                if client.out.try_send(Out::Write(bytes, handed)).is_err() {
                     self.broker.handle_eof(id, now);
                     break;
                 }
@@ -737,7 +753,7 @@ mod tests {
 
     async fn written(outbox: &mut mpsc::Receiver<Out>) -> String {
         match outbox.recv().await {
-            Some(Out::Write(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+            Some(Out::Write(bytes, _)) => String::from_utf8_lossy(&bytes).into_owned(),
             other => panic!("expected bytes, got {other:?}"),
         }
     }
@@ -767,7 +783,7 @@ mod tests {
             let frame = format!("CONNECT\naccept-version:1.2\nhost:/\nlogin:{login}\n\n\0");
             Bytes::from(frame)
         };
-        hub.send(ToHub::Input(victim_id, connect("boom")))
+        hub.send(ToHub::Input(victim_id, connect("boom"), Stamp::now()))
             .await
             .unwrap();
         let error = written(&mut victim).await;
@@ -776,7 +792,7 @@ mod tests {
             "{error}"
         );
         assert!(matches!(victim.recv().await, Some(Out::Close)));
-        hub.send(ToHub::Input(other_id, connect("fine")))
+        hub.send(ToHub::Input(other_id, connect("fine"), Stamp::now()))
             .await
             .unwrap();
         assert!(written(&mut other).await.starts_with("CONNECTED\n"));

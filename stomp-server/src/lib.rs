@@ -78,6 +78,7 @@
 
 mod app;
 mod app_bridge;
+mod budget;
 mod channel;
 mod connection;
 mod context;
@@ -118,6 +119,9 @@ mod worker;
 mod ws;
 
 pub use app::{App, Failures, Inbound};
+#[cfg(feature = "latency-budget")]
+#[cfg_attr(docsrs, doc(cfg(feature = "latency-budget")))]
+pub use budget::{LatencyBudget, StageFigures, latency_budget};
 pub use context::Context;
 pub use error::{PublishError, Stopped};
 pub use handle::Handle;

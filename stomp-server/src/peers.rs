@@ -13,11 +13,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use stomp_broker::ShardMessage;
 use tokio::sync::mpsc;
 
+use crate::budget::Stamp;
+
 /// Messages on their way between shards past which clients' input is not read.
 pub(crate) const MAX_BACKLOG: usize = 65_536;
 
-/// Messages from shard `.0`, in order.
-pub(crate) type FromPeer = (usize, Vec<ShardMessage>);
+/// Messages from shard `.0`, in order, sent at `.2`.
+pub(crate) type FromPeer = (usize, Vec<ShardMessage>, Stamp);
 
 /// One shard's ends of the channels between shards.
 #[derive(Debug)]
@@ -66,7 +68,10 @@ impl Peers {
             let count = waiting.len();
             self.backlog.fetch_add(count, Ordering::Relaxed);
             let batch = std::mem::take(waiting);
-            if self.senders[shard].send((self.index, batch)).is_err() {
+            if self.senders[shard]
+                .send((self.index, batch, Stamp::now()))
+                .is_err()
+            {
                 // That shard has stopped (shutting down): nothing is on its way.
                 self.backlog.fetch_sub(count, Ordering::Relaxed);
             }
@@ -129,7 +134,7 @@ mod tests {
         sender.flush();
         assert!(sender.congested(false));
         // Taken off the channel in two batches: input resumes at half the bound.
-        let (from, first) = receivers[1].try_recv().unwrap_or_else(|_| panic!("empty"));
+        let (from, first, _) = receivers[1].try_recv().unwrap_or_else(|_| panic!("empty"));
         assert_eq!((from, first.len()), (0, MAX_BACKLOG));
         receiver.received(MAX_BACKLOG / 2);
         assert!(sender.congested(true), "still above half");
