@@ -128,7 +128,7 @@ mod figures {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::Duration;
 
-    use super::Stage;
+    use crate::budget::Stage;
 
     /// Every stage, in the order a message meets them, with its name.
     const STAGES: [(Stage, &str); 5] = [
