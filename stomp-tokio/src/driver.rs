@@ -650,6 +650,17 @@ impl Driver {
                 ClientEvent::Error(frame) if self.phase == Phase::Connecting => {
                     refusal = Some(frame.header("message").map(|m| m.into_owned()));
                 }
+                ClientEvent::Error(frame) => {
+                    // An ERROR that names a command's receipt is that command's answer (1.2
+                    // "ERROR": the server SHOULD set `receipt-id`): the command is refused,
+                    // and not made again on the next connection, where it would only be
+                    // refused again.
+                    let named = frame.header("receipt-id");
+                    if let Some(waiter) = named.and_then(|r| self.receipts.remove(r.as_ref())) {
+                        let message = frame.header("message").map(|m| m.into_owned());
+                        self.refused(waiter, message);
+                    }
+                }
                 ClientEvent::Closed { reason, .. } => {
                     self.cut(&reason);
                     *closed = Some((reason, refusal.take()));
@@ -657,6 +668,18 @@ impl Driver {
                 _ => {}
             }
         }
+    }
+
+    /// The server refused a command with an ERROR: its caller is told, and a subscription it
+    /// made (or restored) is over, its stream ended.
+    fn refused(&mut self, waiter: Waiter, message: Option<String>) {
+        match &waiter {
+            Waiter::Subscribed(id, _) | Waiter::Restored(id) => {
+                self.subscriptions.remove(id);
+            }
+            _ => {}
+        }
+        waiter.refuse(Error::Rejected(message));
     }
 
     /// Subscribes to where replies come, with no stream of its own: the replies go to their

@@ -19,6 +19,10 @@ pub enum Error {
     Tls(rustls::Error),
     /// The server answered CONNECT with an ERROR frame, carrying this `message`.
     Refused(Option<String>),
+    /// The server answered a command (a SUBSCRIBE, a SEND...) with an ERROR frame naming its
+    /// receipt, carrying this `message`. The server closes the connection after an ERROR; the
+    /// command is not made again on the next one.
+    Rejected(Option<String>),
     /// The connection is over, for this reason (a heart-beat timeout, the server's ERROR, a
     /// graceful disconnect...). With a [`Reconnect`](crate::Reconnect) policy, this is the
     /// answer to a command whose connection was lost before the server confirmed it (an
@@ -64,6 +68,8 @@ impl fmt::Display for Error {
             Error::Tls(e) => write!(f, "TLS: {e}"),
             Error::Refused(Some(message)) => write!(f, "connection refused: {message}"),
             Error::Refused(None) => f.write_str("connection refused"),
+            Error::Rejected(Some(message)) => write!(f, "command refused: {message}"),
+            Error::Rejected(None) => f.write_str("command refused"),
             Error::Closed(reason) => write!(f, "connection closed: {reason}"),
             Error::Session(e) => write!(f, "{e}"),
             Error::TimedOut => f.write_str("timed out"),

@@ -591,3 +591,47 @@ async fn a_gap_past_the_history_is_told() {
     reader.disconnect().await.unwrap();
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscribe_the_server_refuses_fails_and_is_not_made_again_on_the_next_connection() {
+    let (running, address) = server_on_free_port().await;
+    let client = Client::builder(address.to_string())
+        .reconnect(quick())
+        .connect()
+        .await
+        .unwrap();
+    let mut events = client.events();
+    let mut room = client
+        .subscribe("/topic/room", AckMode::Auto)
+        .await
+        .unwrap();
+    // Outside the destinations the server serves: it answers with an ERROR that names the
+    // SUBSCRIBE's receipt, and closes the connection.
+    let refused = timeout(WAIT, client.subscribe("/nowhere/x", AckMode::Auto)).await;
+    match refused.expect("an answer in time") {
+        Err(Error::Rejected(Some(message))) => assert!(!message.is_empty()),
+        other => panic!("a refused SUBSCRIBE: {other:?}"),
+    }
+    disconnected(&mut events).await;
+    assert_eq!(reconnected(&mut events).await, 2);
+    // The subscription that was taken is back, and the refused one was not made again: the
+    // connection stays up, and a message sent now arrives.
+    client
+        .send_with_receipt(SendFrame::new("/topic/room", "after"))
+        .await
+        .unwrap();
+    let message = timeout(WAIT, room.next()).await.unwrap().unwrap();
+    assert_eq!(
+        (text(&message).as_str(), message.connection()),
+        ("after", 2)
+    );
+    let stats = running.server.handle().stats().await.unwrap();
+    assert_eq!(stats.broker.subscriptions, 1, "{stats:?}");
+    let more = timeout(Duration::from_millis(300), events.next()).await;
+    assert!(
+        !matches!(more, Ok(Some(ConnectionEvent::Disconnected(_)))),
+        "{more:?}"
+    );
+    client.disconnect().await.unwrap();
+    running.stop().await;
+}
