@@ -87,8 +87,14 @@ fn main() -> ExitCode {
     // A broker task stuck in a hook never ends: its thread is not waited for.
     runtime.shutdown_timeout(Duration::from_millis(100));
     // Built for measuring: where what clients sent spent its time, for scripts/load.
+    // Written, not printed: a reader that has closed its end of stdout (as one that read
+    // only the listening line) must not turn a clean exit into a panic.
     #[cfg(feature = "latency-budget")]
-    println!("latency budget\n{}", stomp_server::latency_budget());
+    {
+        use std::io::Write;
+        let budget = stomp_server::latency_budget();
+        let _ = writeln!(std::io::stdout(), "latency budget\n{budget}");
+    }
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
