@@ -86,11 +86,12 @@ fn main() -> ExitCode {
     let outcome = watch_signals(grace).and_then(|stop| runtime.block_on(run(args, stop)));
     // A broker task stuck in a hook never ends: its thread is not waited for.
     runtime.shutdown_timeout(Duration::from_millis(100));
-    // Built for measuring: where what clients sent spent its time, for scripts/load.
-    // Written, not printed: a reader that has closed its end of stdout (as one that read
-    // only the listening line) must not turn a clean exit into a panic.
+    // Built for measuring: where what clients sent spent its time, for scripts/load. Only
+    // after a run that served: a start refused (a bad address) measured nothing, and its
+    // stdout stays empty. Written, not printed: a reader that has closed its end of stdout
+    // (as one that read only the listening line) must not turn a clean exit into a panic.
     #[cfg(feature = "latency-budget")]
-    {
+    if outcome.is_ok() {
         use std::io::Write;
         let budget = stomp_server::latency_budget();
         let _ = writeln!(std::io::stdout(), "latency budget\n{budget}");
