@@ -6,13 +6,17 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::time::timeout;
 
 use crate::connection::{self, Accepted, BATCH_BUFFERS, ReadError, Reader, Settings, Writer};
 use crate::login::{Remote, Transport};
 use crate::tls::Tls;
 
-/// The read half of a byte stream.
+/// Octets room is made for before each read: a whole burst of pipelined frames in one read.
+const READ_SIZE: usize = 16 * 1024;
+
+/// The read half of a byte stream (TLS, in-memory).
 struct StreamReader<R> {
     stream: R,
     buf: BytesMut,
@@ -20,11 +24,38 @@ struct StreamReader<R> {
 
 impl<R: AsyncRead + Unpin + Send> Reader for StreamReader<R> {
     async fn receive(&mut self) -> Result<Option<Bytes>, ReadError> {
-        self.buf.reserve(16 * 1024);
+        self.buf.reserve(READ_SIZE);
         // `read_buf` is cancel-safe: nothing is lost if another event wins the race.
         match self.stream.read_buf(&mut self.buf).await? {
             0 => Ok(None),
             _ => Ok(Some(self.buf.split().freeze())),
+        }
+    }
+}
+
+/// The read half of a plain TCP connection. It holds no buffer while it waits, and what it
+/// hands out is the size of what was read: most connections are idle most of the time (a
+/// browser that only listens), and a read buffer reserved ahead of the data, or one of 16 KiB
+/// kept alive by a heart-beat's single octet, would be most of what such a connection costs.
+struct TcpReader {
+    stream: OwnedReadHalf,
+}
+
+impl Reader for TcpReader {
+    async fn receive(&mut self) -> Result<Option<Bytes>, ReadError> {
+        loop {
+            // `readable` is cancel-safe, and nothing is read until it returns.
+            self.stream.readable().await?;
+            // On the stack, and never across an await: copying what was read out of it costs
+            // less than a heap buffer per read sized for the largest.
+            let mut buf = [0; READ_SIZE];
+            match self.stream.try_read(&mut buf) {
+                Ok(0) => return Ok(None),
+                Ok(n) => return Ok(Some(Bytes::copy_from_slice(&buf[..n]))),
+                // Readiness can be spurious: wait again.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e.into()),
+            }
         }
     }
 }
@@ -122,10 +153,7 @@ pub(crate) async fn listen(listener: TcpListener, settings: Settings, tls: Optio
         let Some(tls) = &tls else {
             // Plain TCP splits without a lock.
             let (read, write) = stream.into_split();
-            let reader = StreamReader {
-                stream: read,
-                buf: BytesMut::new(),
-            };
+            let reader = TcpReader { stream: read };
             let writer = StreamWriter { stream: write };
             tokio::spawn(connection::serve(reader, writer, accepted, settings));
             return;

@@ -38,10 +38,12 @@ pub(crate) enum Job {
 
 /// One session's worker, as the broker task sees it.
 struct Worker {
-    jobs: mpsc::Sender<Job>,
+    /// Boxed: a queue's first block of slots is allocated with it, for every session with a
+    /// worker, and a job inline would make that block several KiB.
+    jobs: mpsc::Sender<Box<Job>>,
     /// Jobs that found the queue full, in order; the session's input is held meanwhile. At
     /// most what one read of input held.
-    backlog: VecDeque<Job>,
+    backlog: VecDeque<Box<Job>>,
     /// Set while there is a backlog: the worker reports each job done ([`ToHub::Worked`]).
     wanted: Arc<AtomicBool>,
 }
@@ -90,7 +92,7 @@ impl Workers {
                 wanted,
             }
         });
-        worker.backlog.push_back(job);
+        worker.backlog.push_back(Box::new(job));
         worker.drain()
     }
 
@@ -149,14 +151,14 @@ impl Worker {
 
 /// Runs one session's jobs in order until the broker task forgets the session, then says so.
 async fn run(
-    mut inbox: mpsc::Receiver<Job>,
+    mut inbox: mpsc::Receiver<Box<Job>>,
     connection: ConnectionId,
     failures: Failures,
     wanted: Arc<AtomicBool>,
     hub: mpsc::Sender<ToHub>,
 ) {
     while let Some(job) = inbox.recv().await {
-        match job {
+        match *job {
             Job::Handle {
                 route,
                 context,

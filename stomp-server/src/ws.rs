@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use axum::extract::ConnectInfo;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, OriginalUri};
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
@@ -119,6 +119,38 @@ impl Writer for WsWriter {
     }
 }
 
+/// The upgrade request's head with storage of its own. The server parses the URI and the
+/// header values as slices of its read buffer (8 KiB or more), and a head kept for the
+/// connection's life (for the login) would keep that whole buffer: a third of what an idle
+/// WebSocket connection costs.
+fn detached(mut request: Parts) -> Parts {
+    let mut headers = HeaderMap::with_capacity(request.headers.len());
+    for (name, value) in &request.headers {
+        // A value the server accepted is one `HeaderValue` accepts; should one not be, it is
+        // kept as it was, costing only memory.
+        let copy = match HeaderValue::from_bytes(value.as_bytes()) {
+            Ok(mut copy) => {
+                copy.set_sensitive(value.is_sensitive());
+                copy
+            }
+            Err(_) => value.clone(),
+        };
+        headers.append(name.clone(), copy);
+    }
+    request.headers = headers;
+    // The router keeps a copy of the URI among the extensions, as shared as the first.
+    let owned = |uri: &Uri| Uri::try_from(uri.to_string()).ok();
+    if let Some(uri) = owned(&request.uri) {
+        request.uri = uri;
+    }
+    if let Some(OriginalUri(uri)) = request.extensions.get_mut::<OriginalUri>() {
+        if let Some(owned) = owned(uri) {
+            *uri = owned;
+        }
+    }
+    request
+}
+
 /// The endpoint: upgrades to STOMP over WebSocket within the connection limit, choosing the
 /// first STOMP sub-protocol the client offers; past the limit, 503.
 pub(crate) async fn upgrade(
@@ -164,7 +196,7 @@ pub(crate) async fn upgrade(
         .into_iter()
         .find_map(|p| SUBPROTOCOLS.into_iter().find(|s| *s == p));
     // What a login may look at: headers, cookies, the URI, an auth layer's extensions.
-    remote.upgrade = Some(Arc::new(request));
+    remote.upgrade = Some(Arc::new(detached(request)));
     // From here until the client is let in, one head's worth is read of it.
     if let Some(gate) = &gate {
         gate.arm(settings.max_preamble);
@@ -189,4 +221,40 @@ pub(crate) async fn upgrade(
             };
             connection::serve(reader, writer, accepted, settings).await;
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Request;
+
+    #[test]
+    fn the_head_kept_for_the_login_shares_nothing_with_the_buffer_it_was_read_into() {
+        // As the HTTP server parses a head: the URI and the values are slices of one buffer.
+        let buffer = Bytes::from(b"/stomp?room=1 v12.stomp secret".to_vec());
+        let uri = Uri::from_maybe_shared(buffer.slice(0..13)).unwrap();
+        let protocol = HeaderValue::from_maybe_shared(buffer.slice(14..23)).unwrap();
+        let mut cookie = HeaderValue::from_maybe_shared(buffer.slice(24..30)).unwrap();
+        cookie.set_sensitive(true);
+        let (mut parts, ()) = Request::builder()
+            .uri(uri.clone())
+            .header(header::SEC_WEBSOCKET_PROTOCOL, protocol)
+            .header(header::COOKIE, cookie)
+            .body(())
+            .unwrap()
+            .into_parts();
+        parts.extensions.insert(OriginalUri(uri));
+
+        let kept = detached(parts);
+
+        assert!(buffer.is_unique(), "the head still holds the read buffer");
+        assert_eq!(kept.uri, "/stomp?room=1");
+        let Some(OriginalUri(original)) = kept.extensions.get::<OriginalUri>() else {
+            panic!("the router's copy of the URI is gone");
+        };
+        assert_eq!(original, "/stomp?room=1");
+        assert_eq!(kept.headers[header::SEC_WEBSOCKET_PROTOCOL], "v12.stomp");
+        assert_eq!(kept.headers[header::COOKIE], "secret");
+        assert!(kept.headers[header::COOKIE].is_sensitive());
+    }
 }
