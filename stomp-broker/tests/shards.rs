@@ -412,3 +412,46 @@ fn with_journals_a_client_waits_for_the_journal_of_the_shard_that_owns_the_queue
     sync(&mut shards, 1, &mut disk1);
     assert_eq!(shards.nets[0].receipts(consumer.1), receipts + 1);
 }
+
+#[test]
+fn a_queue_numbers_what_other_shards_publish_to_it_so_that_their_restarts_reuse_no_key() {
+    let config = || BrokerConfig::default().with_persistence(stomp_broker::Persistence::Marked);
+    let mut shards = Shards::new(2, config);
+    let queue = owned_by("/queue/q", 1, 2);
+    let send = |shards: &mut Shards, body: &str| {
+        // A publisher on shard 0, the queue on shard 1, as in a server's first run.
+        let publisher = shards.client(0, "p");
+        let now = shards.nets[0].now;
+        let frame = SendFrame::new(queue.as_str(), body.to_owned()).header("persistent", "true");
+        shards.nets[0].clients[publisher]
+            .1
+            .send(now, frame)
+            .unwrap();
+        shards.pump();
+    };
+    send(&mut shards, "before");
+    // Shard 0 starts again: its journal holds none of the queue's messages, so it numbers
+    // from the start.
+    shards.nets[0] = Net::new(Broker::new(config().with_shard(0, 2)));
+    send(&mut shards, "after");
+    let mut disk = Vec::new();
+    sync(&mut shards, 1, &mut disk);
+
+    let consumer = (1, shards.client(1, "c"));
+    shards.subscribe(consumer, &queue, AckMode::ClientIndividual);
+    // The MESSAGEs leave once the journal has the records of their delivery.
+    sync(&mut shards, 1, &mut disk);
+    let got = shards.take(consumer);
+    assert_eq!(bodies(&got), ["before", "after"]);
+    let ids: HashSet<String> = got
+        .iter()
+        .map(|m| m.frame().header("message-id").unwrap().into_owned())
+        .collect();
+    assert_eq!(ids.len(), 2, "one message id for two messages: {ids:?}");
+    // The queue's journal restores both, in the order they were taken.
+    let mut restarted = Broker::new(config().with_shard(1, 2));
+    for record in stomp_broker::journal::Reader::new(&disk) {
+        restarted.restore(record);
+    }
+    assert_eq!(restarted.restored(shards.nets[1].now), 2);
+}

@@ -112,14 +112,33 @@ impl Broker {
 
     // ---- Routing ----
 
+    /// A key and message id of this shard's, past every one it has given or restored.
+    fn next_key(&mut self) -> u64 {
+        self.next_message += 1;
+        self.config.shard.id(self.next_message)
+    }
+
+    /// As the owner of a queue: numbers a message another shard published to it. A shard
+    /// knows only the keys its own journal holds, so after a restart the publisher's shard
+    /// would number from where that journal left off and could give a key and message id
+    /// that this queue still holds: the journal would restore one message for two, and an
+    /// acknowledgement would settle both. Numbered by the shard that journals and queues it,
+    /// a key is unique in that journal across restarts.
+    pub(super) fn renumber(&mut self, message: &mut Stored) {
+        let key = self.next_key();
+        message.message_id = format!("m-{key}");
+        if message.journaled.is_some() {
+            message.journaled = Some(key);
+        }
+    }
+
     pub(super) fn new_message(
         &mut self,
         destination: &str,
         headers: Vec<(String, String)>,
         body: Bytes,
     ) -> Stored {
-        self.next_message += 1;
-        let key = self.config.shard.id(self.next_message);
+        let key = self.next_key();
         let kept = self.config.persistence != Persistence::Off
             && self.policy.is_queue(destination)
             && (self.config.persistence).keeps(

@@ -52,7 +52,12 @@ impl Broker {
     pub fn handle_shard(&mut self, now: Instant, from: usize, message: ShardMessage) {
         self.steps += 1;
         match message.0 {
-            Inner::Publish { message, from } => self.route_here(now, message, from),
+            Inner::Publish { mut message, from } => {
+                if self.policy.is_queue(&message.destination) {
+                    self.renumber(&mut message);
+                }
+                self.route_here(now, message, from);
+            }
             Inner::Fanout(message) => {
                 self.deliver_to_subscribers(now, &message);
             }
