@@ -176,6 +176,28 @@ mod tests {
     use super::*;
 
     #[tokio::test]
+    async fn a_waiting_read_holds_no_buffer() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap());
+        let (client, accepted) = tokio::join!(client, listener.accept());
+        let (mut client, (server, _)) = (client.unwrap(), accepted.unwrap());
+        let (read, _write) = server.into_split();
+        let mut reader = TcpReader { stream: read };
+        // The read buffer lives on the stack between readiness and the read, never in the
+        // future that waits: an idle connection's future stays small.
+        let waiting = std::mem::size_of_val(&reader.receive());
+        assert!(
+            waiting < READ_SIZE / 8,
+            "a waiting read is {waiting} octets"
+        );
+        client.write_all(b"\n").await.unwrap();
+        let read = reader.receive().await.unwrap().unwrap();
+        assert_eq!(&read[..], b"\n");
+        drop(client);
+        assert!(reader.receive().await.unwrap().is_none());
+    }
+
+    #[tokio::test]
     async fn a_batch_goes_out_whole_and_in_order_through_short_writes() {
         // A pipe that takes at most 5 octets at a time: every vectored write is partial.
         let (near, mut far) = tokio::io::duplex(5);
