@@ -121,8 +121,8 @@ impl Writer for WsWriter {
 
 /// The upgrade request's head with storage of its own. The server parses the URI and the
 /// header values as slices of its read buffer (8 KiB or more), and a head kept for the
-/// connection's life (for the login) would keep that whole buffer: a third of what an idle
-/// WebSocket connection costs.
+/// connection's life (for the login) would keep that whole buffer for every idle
+/// connection.
 fn detached(mut request: Parts) -> Parts {
     let mut headers = HeaderMap::with_capacity(request.headers.len());
     for (name, value) in &request.headers {
