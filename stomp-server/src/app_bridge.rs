@@ -172,6 +172,11 @@ impl AppBridge {
         self.workers.submit(connection, job)
     }
 
+    /// The session's worker, idle after `done` jobs, offers to end.
+    pub(crate) fn retire(&mut self, connection: ConnectionId, done: u64) {
+        self.workers.retire(connection, done);
+    }
+
     /// A job of the session is done: whether its worker still holds its input.
     pub(crate) fn worked(&mut self, connection: ConnectionId) -> bool {
         self.workers.worked(connection)

@@ -45,6 +45,8 @@ pub(crate) enum ToHub {
     Worked(ConnectionId),
     /// A session's worker ended, its last job done.
     WorkerEnded(ConnectionId),
+    /// A session's worker has done this many jobs and waited a while for another: it may end.
+    WorkerIdle(ConnectionId, u64),
     /// The application's login decided the session's CONNECT.
     LoggedIn(ConnectionId, Result<Admit, Refused>),
     /// SIGINT or SIGTERM: every client gets an ERROR and a close.
@@ -148,7 +150,7 @@ impl ToHub {
             ToHub::Written(..) => Work::Written,
             ToHub::Gone(..) => Work::Gone,
             ToHub::Command(_) => Work::Command,
-            ToHub::Worked(_) | ToHub::WorkerEnded(_) => Work::Worked,
+            ToHub::Worked(_) | ToHub::WorkerEnded(_) | ToHub::WorkerIdle(..) => Work::Worked,
             ToHub::LoggedIn(..) => Work::Input,
             ToHub::Shutdown => Work::Shutdown,
             ToHub::Peer(_) => Work::Peer,
@@ -167,6 +169,7 @@ impl ToHub {
             | ToHub::Gone(id, _)
             | ToHub::Worked(id)
             | ToHub::WorkerEnded(id)
+            | ToHub::WorkerIdle(id, _)
             | ToHub::LoggedIn(id, _)
             | ToHub::Command(Command::Reply { connection: id, .. })
             | ToHub::Command(Command::Fail { connection: id, .. }) => Some(*id),

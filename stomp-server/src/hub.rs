@@ -303,6 +303,7 @@ impl Hub {
             }
             ToHub::Command(command) => self.answer(command, now),
             ToHub::WorkerEnded(_) => self.app.ended(),
+            ToHub::WorkerIdle(id, done) => self.app.retire(id, done),
             ToHub::LoggedIn(id, verdict) => {
                 let verdict = verdict.map(|admit| {
                     if let Some(client) = self.clients.get_mut(&id) {

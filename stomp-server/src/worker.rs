@@ -2,12 +2,15 @@
 //! application (or whose life the application follows), taking its jobs one at a time in
 //! order, apart from the broker task and from other sessions. A session's queue is bounded;
 //! past it, the broker task holds the session's input until the handlers catch up. A handler
-//! that panics fails its message, not the server.
+//! that panics fails its message, not the server. A worker with nothing to do for
+//! [`RETIRE_AFTER`] ends, once the broker task agrees that nothing was given it since: an
+//! idle session (a browser that only listens) keeps no task, and its next job starts another.
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use futures_util::FutureExt;
 use stomp_broker::ConnectionId;
@@ -19,6 +22,9 @@ use crate::channel::ToHub;
 use crate::context::Context;
 use crate::lifecycle::SessionEvent;
 use crate::message::Message;
+
+/// How long a worker waits for a job before it offers to end.
+const RETIRE_AFTER: Duration = Duration::from_secs(5);
 
 /// One job of a session's worker.
 pub(crate) enum Job {
@@ -46,6 +52,8 @@ struct Worker {
     backlog: VecDeque<Box<Job>>,
     /// Set while there is a backlog: the worker reports each job done ([`ToHub::Worked`]).
     wanted: Arc<AtomicBool>,
+    /// Jobs put in the queue so far: the worker may end once it has done as many.
+    queued: u64,
 }
 
 /// Every session's worker.
@@ -90,6 +98,7 @@ impl Workers {
                 jobs,
                 backlog: VecDeque::new(),
                 wanted,
+                queued: 0,
             }
         });
         worker.backlog.push_back(Box::new(job));
@@ -101,6 +110,20 @@ impl Workers {
         self.by_connection
             .get_mut(&connection)
             .is_some_and(Worker::drain)
+    }
+
+    /// `connection`'s worker has done `done` jobs and waited [`RETIRE_AFTER`] for another: it
+    /// ends (its queue is dropped) if that is every job it was given. The broker task is the
+    /// queue's only sender, so a worker that was given no more stays idle until it ends, and
+    /// the session's next job starts a worker after it: one job at a time, in order.
+    pub(crate) fn retire(&mut self, connection: ConnectionId, done: u64) {
+        let idle = self
+            .by_connection
+            .get(&connection)
+            .is_some_and(|w| w.backlog.is_empty() && w.queued == done);
+        if idle {
+            self.by_connection.remove(&connection);
+        }
     }
 
     /// Whether `connection`'s input is held for jobs its worker has no room for yet.
@@ -131,7 +154,7 @@ impl Worker {
     fn drain(&mut self) -> bool {
         while let Some(job) = self.backlog.pop_front() {
             match self.jobs.try_send(job) {
-                Ok(()) => {}
+                Ok(()) => self.queued += 1,
                 Err(TrySendError::Full(job)) => {
                     self.backlog.push_front(job);
                     // The queue is full, so the worker has a job ahead and will see this.
@@ -149,7 +172,8 @@ impl Worker {
     }
 }
 
-/// Runs one session's jobs in order until the broker task forgets the session, then says so.
+/// Runs one session's jobs in order until the broker task forgets the session or agrees that
+/// it ends idle ([`ToHub::WorkerIdle`]), then says so.
 async fn run(
     mut inbox: mpsc::Receiver<Box<Job>>,
     connection: ConnectionId,
@@ -157,7 +181,20 @@ async fn run(
     wanted: Arc<AtomicBool>,
     hub: mpsc::Sender<ToHub>,
 ) {
-    while let Some(job) = inbox.recv().await {
+    let mut done = 0u64;
+    loop {
+        let job = match tokio::time::timeout(RETIRE_AFTER, inbox.recv()).await {
+            Ok(job) => job,
+            Err(_) => {
+                // Idle: offer to end, then wait for the answer: the queue dropped, or a job
+                // given meanwhile.
+                if hub.send(ToHub::WorkerIdle(connection, done)).await.is_err() {
+                    return;
+                }
+                inbox.recv().await
+            }
+        };
+        let Some(job) = job else { break };
         match *job {
             Job::Handle {
                 route,
@@ -175,6 +212,7 @@ async fn run(
                 }
             }
         }
+        done += 1;
         if wanted.swap(false, Ordering::AcqRel)
             && hub.send(ToHub::Worked(connection)).await.is_err()
         {
@@ -223,5 +261,67 @@ async fn handle(
             let message = "internal server error".to_owned();
             context.source.handle.fail(connection, message).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use stomp_broker::connection_named;
+
+    use super::*;
+    use crate::context::Source;
+    use crate::handle::Handle;
+
+    /// A job telling the application that the session connected, which records `n` in `seen`.
+    fn tell(hub: &mpsc::Sender<ToHub>, seen: &Arc<Mutex<Vec<u32>>>, n: u32) -> Job {
+        let seen = seen.clone();
+        let hook: Hook<()> = Arc::new(move |_, _| {
+            let seen = seen.clone();
+            Box::pin(async move { seen.lock().unwrap().push(n) })
+        });
+        let source = Source {
+            handle: Handle::new(Arc::from([hub.clone()]), false, Arc::from([])),
+            connection: connection_named("session-1").unwrap(),
+            session: Arc::from("session-1"),
+            user: None,
+            extensions: Arc::default(),
+            params: Vec::new(),
+            reply_to: String::new(),
+            correlation: None,
+        };
+        Job::Tell {
+            hook,
+            context: Context::new(source),
+            event: SessionEvent::Connected,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_worker_ends_when_the_broker_task_agrees_and_the_next_job_starts_another() {
+        let (hub, mut inbox) = mpsc::channel(16);
+        let mut workers = Workers::new(4, Failures::Reply, hub.clone());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let session = connection_named("session-1").unwrap();
+        workers.submit(session, tell(&hub, &seen, 1));
+        // Done, and idle for a while: the worker offers to end.
+        let offer = inbox.recv().await;
+        assert!(matches!(offer, Some(ToHub::WorkerIdle(_, 1))), "{offer:?}");
+        // A job given before the offer is answered: declined, and the same worker runs it.
+        workers.submit(session, tell(&hub, &seen, 2));
+        workers.retire(session, 1);
+        let offer = inbox.recv().await;
+        assert!(matches!(offer, Some(ToHub::WorkerIdle(_, 2))), "{offer:?}");
+        workers.retire(session, 2);
+        let ended = inbox.recv().await;
+        assert!(matches!(ended, Some(ToHub::WorkerEnded(_))), "{ended:?}");
+        workers.ended();
+        assert!(workers.idle());
+        // The session's next job starts a worker of its own, after the first's.
+        workers.submit(session, tell(&hub, &seen, 3));
+        let offer = inbox.recv().await;
+        assert!(matches!(offer, Some(ToHub::WorkerIdle(_, 1))), "{offer:?}");
+        assert_eq!(*seen.lock().unwrap(), [1, 2, 3]);
     }
 }
