@@ -298,6 +298,13 @@ mod tests {
         }
     }
 
+    /// What the workers tell the broker task next; a worker that says nothing for a minute of
+    /// (paused) time fails the test rather than hanging it.
+    async fn next(inbox: &mut mpsc::Receiver<ToHub>) -> Option<ToHub> {
+        let waited = tokio::time::timeout(Duration::from_secs(60), inbox.recv()).await;
+        waited.expect("nothing from the worker for a minute")
+    }
+
     #[tokio::test(start_paused = true)]
     async fn an_idle_worker_ends_when_the_broker_task_agrees_and_the_next_job_starts_another() {
         let (hub, mut inbox) = mpsc::channel(16);
@@ -306,21 +313,21 @@ mod tests {
         let session = connection_named("session-1").unwrap();
         workers.submit(session, tell(&hub, &seen, 1));
         // Done, and idle for a while: the worker offers to end.
-        let offer = inbox.recv().await;
+        let offer = next(&mut inbox).await;
         assert!(matches!(offer, Some(ToHub::WorkerIdle(_, 1))), "{offer:?}");
         // A job given before the offer is answered: declined, and the same worker runs it.
         workers.submit(session, tell(&hub, &seen, 2));
         workers.retire(session, 1);
-        let offer = inbox.recv().await;
+        let offer = next(&mut inbox).await;
         assert!(matches!(offer, Some(ToHub::WorkerIdle(_, 2))), "{offer:?}");
         workers.retire(session, 2);
-        let ended = inbox.recv().await;
+        let ended = next(&mut inbox).await;
         assert!(matches!(ended, Some(ToHub::WorkerEnded(_))), "{ended:?}");
         workers.ended();
         assert!(workers.idle());
         // The session's next job starts a worker of its own, after the first's.
         workers.submit(session, tell(&hub, &seen, 3));
-        let offer = inbox.recv().await;
+        let offer = next(&mut inbox).await;
         assert!(matches!(offer, Some(ToHub::WorkerIdle(_, 1))), "{offer:?}");
         assert_eq!(*seen.lock().unwrap(), [1, 2, 3]);
     }

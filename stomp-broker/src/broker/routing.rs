@@ -112,10 +112,12 @@ impl Broker {
 
     // ---- Routing ----
 
-    /// A key and message id of this shard's, past every one it has given or restored.
-    fn next_key(&mut self) -> u64 {
+    /// A key of this shard's, past every one it has given or restored, and the message id
+    /// made of it.
+    fn next_key(&mut self) -> (u64, String) {
         self.next_message += 1;
-        self.config.shard.id(self.next_message)
+        let key = self.config.shard.id(self.next_message);
+        (key, format!("m-{key}"))
     }
 
     /// As the owner of a queue: numbers a message another shard published to it. A shard
@@ -125,8 +127,8 @@ impl Broker {
     /// acknowledgement would settle both. Numbered by the shard that journals and queues it,
     /// a key is unique in that journal across restarts.
     pub(super) fn renumber(&mut self, message: &mut Stored) {
-        let key = self.next_key();
-        message.message_id = format!("m-{key}");
+        let (key, message_id) = self.next_key();
+        message.message_id = message_id;
         if message.journaled.is_some() {
             message.journaled = Some(key);
         }
@@ -138,7 +140,7 @@ impl Broker {
         headers: Vec<(String, String)>,
         body: Bytes,
     ) -> Stored {
-        let key = self.next_key();
+        let (key, message_id) = self.next_key();
         let kept = self.config.persistence != Persistence::Off
             && self.policy.is_queue(destination)
             && (self.config.persistence).keeps(
@@ -149,7 +151,7 @@ impl Broker {
             );
         Stored {
             destination: destination.to_owned(),
-            message_id: format!("m-{key}"),
+            message_id,
             headers,
             body,
             redelivered: false,
