@@ -146,6 +146,11 @@ impl ClientBuilder {
     ///   completes once a server has taken the message; one whose RECEIPT was lost with the
     ///   connection may arrive twice (at least once). Fire-and-forget SENDs already written
     ///   may be lost with the connection; those still queued go out on the new one.
+    /// - A SEND or SUBSCRIBE is not made again when the server's ERROR ended the connection
+    ///   while it awaited its RECEIPT (the ERROR may be its refusal, even without naming it),
+    ///   nor after three connections ended so (a server may drop a connection without a word
+    ///   over a frame it cannot take): its caller gets [`Error::Closed`], a subscription's
+    ///   stream ends. A frame the server refuses never keeps the client reconnecting.
     /// - Messages received but not acknowledged are redelivered by the broker (to this client
     ///   or another consumer); acknowledging them afterwards fails with
     ///   [`Error::StaleMessage`], since their ids mean nothing to the new connection.
@@ -384,7 +389,8 @@ impl Client {
 
     /// Sends a message and waits for the server's RECEIPT: once this returns `Ok`, the server
     /// has taken the message. With a reconnect policy, a SEND whose connection was lost before
-    /// its RECEIPT is sent again on the next connection.
+    /// its RECEIPT is sent again on the next connection, unless the server's ERROR ended it
+    /// (see [`ClientBuilder::reconnect`]).
     pub async fn send_with_receipt(&self, frame: SendFrame) -> Result<(), Error> {
         self.send_tracked(frame).await?.await
     }

@@ -6,7 +6,10 @@
 //!
 //! With a reconnect policy, a lost connection is followed by attempts over the endpoints in
 //! turn; on the new connection the subscriptions are restored under their ids before the SENDs
-//! still awaiting a RECEIPT go out again, and only then are queued commands read.
+//! still awaiting a RECEIPT go out again, and only then are queued commands read. What awaited
+//! its answer when the server's ERROR ended the connection is not made again (the ERROR may
+//! be its refusal), nor what [`MAX_TRIES`] connections ended before answering it: a frame the
+//! server refuses costs one connection, or a few, never a reconnect loop.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,10 +37,19 @@ use crate::transport::{Stream, Transport};
 /// Commands processed in a row before what they queued is written.
 const BATCH: usize = 64;
 
+/// Connections a SEND or SUBSCRIBE awaiting its RECEIPT is made on at most: one that each of
+/// them ended before its answer may be what ends them (ActiveMQ drops a connection without a
+/// word over a header it cannot read), and is given up.
+const MAX_TRIES: u32 = 3;
+
+/// Where a command that answers with nothing but success is told its outcome.
+type Done = oneshot::Sender<Result<(), Error>>;
+
 /// Who waits for a RECEIPT.
 enum Waiter {
-    /// A SEND outside any transaction: kept across a reconnect and sent again.
-    Sent(SendFrame, oneshot::Sender<Result<(), Error>>),
+    /// A SEND outside any transaction: kept across a reconnect and sent again; with the
+    /// connections it was made on.
+    Sent(SendFrame, Done, u32),
     /// An acknowledgement, a transaction's end, or a SEND within a transaction.
     Done(oneshot::Sender<Result<(), Error>>),
     Subscribed(
@@ -53,7 +65,7 @@ impl Waiter {
     /// The server's RECEIPT came.
     fn confirm(self) {
         match self {
-            Waiter::Sent(_, done) | Waiter::Done(done) => {
+            Waiter::Sent(_, done, _) | Waiter::Done(done) => {
                 let _ = done.send(Ok(()));
             }
             Waiter::Subscribed(id, done) => {
@@ -68,7 +80,7 @@ impl Waiter {
 
     fn refuse(self, error: Error) {
         match self {
-            Waiter::Sent(_, done) | Waiter::Done(done) => {
+            Waiter::Sent(_, done, _) | Waiter::Done(done) => {
                 let _ = done.send(Err(error));
             }
             Waiter::Subscribed(_, done) => {
@@ -95,6 +107,8 @@ struct Subscription {
     /// The `position` of the last message it got, for a topic that keeps a history: on a
     /// new connection it asks for what came after.
     position: Option<String>,
+    /// Connections lost in a row while its SUBSCRIBE awaited the RECEIPT.
+    unanswered: u32,
 }
 
 /// Where a connection stands.
@@ -153,7 +167,7 @@ pub(crate) struct Driver {
     blocked: Option<(mpsc::Sender<Message>, Message)>,
     /// Kept from a lost connection: SENDs to send again, subscriptions to confirm once
     /// restored.
-    resend: Vec<(SendFrame, oneshot::Sender<Result<(), Error>>)>,
+    resend: Vec<(SendFrame, Done, u32)>,
     unconfirmed: Vec<(
         SubscriptionId,
         oneshot::Sender<Result<SubscriptionId, Error>>,
@@ -495,6 +509,7 @@ impl Driver {
                             headers,
                             messages,
                             position: None,
+                            unanswered: 0,
                         };
                         self.subscriptions
                             .insert(subscribed.id.clone(), subscription);
@@ -568,6 +583,18 @@ impl Driver {
         done: Option<oneshot::Sender<Result<(), Error>>>,
         now: Instant,
     ) {
+        self.send_again(session, frame, done, 0, now);
+    }
+
+    /// Sends what `tries` connections already carried without its RECEIPT.
+    fn send_again(
+        &mut self,
+        session: &mut ClientSession,
+        frame: SendFrame,
+        done: Option<oneshot::Sender<Result<(), Error>>>,
+        tries: u32,
+        now: Instant,
+    ) {
         let Some(done) = done else {
             // Queued is all that was asked; a refusal has nobody to tell.
             let _ = session.send(now, frame);
@@ -575,7 +602,7 @@ impl Driver {
         };
         // Only a SEND outside a transaction can be sent again on another connection.
         let waiter = match frame.transaction() {
-            None => Waiter::Sent(frame.clone(), done),
+            None => Waiter::Sent(frame.clone(), done, tries + 1),
             Some(_) => Waiter::Done(done),
         };
         let sent = session.send(now, frame.with_receipt());
@@ -634,6 +661,9 @@ impl Driver {
                 ClientEvent::Receipt { receipt, frame, .. } => match self.receipts.remove(&receipt)
                 {
                     Some(Waiter::Restored(id)) => {
+                        if let Some(subscription) = self.subscriptions.get_mut(&id) {
+                            subscription.unanswered = 0;
+                        }
                         if frame.header("recovered").as_deref() == Some("false") {
                             self.shared.publish(ConnectionEvent::NotRecovered(id));
                         }
@@ -706,6 +736,7 @@ impl Driver {
             headers: Vec::new(),
             messages,
             position: None,
+            unanswered: 0,
         };
         self.subscriptions
             .insert(subscribed.id.clone(), subscription);
@@ -780,8 +811,8 @@ impl Driver {
             let _ = done.send(Ok(id));
         }
         let now = Instant::now();
-        for (frame, done) in std::mem::take(&mut self.resend) {
-            self.send(session, frame, Some(done), now);
+        for (frame, done, tries) in std::mem::take(&mut self.resend) {
+            self.send_again(session, frame, Some(done), tries, now);
         }
         if let Some(info) = self.info.take() {
             self.shared.publish(ConnectionEvent::Reconnected(info));
@@ -790,10 +821,23 @@ impl Driver {
 
     /// The connection closed: what can outlive it is kept for the next one, the rest is told.
     fn cut(&mut self, reason: &CloseReason) {
-        for (_, waiter) in self.receipts.drain() {
+        // After the server's ERROR nothing that awaited an answer is made again: the ERROR
+        // may be its refusal without naming it (RabbitMQ's name no receipt), and made again
+        // it would be refused again, and end the next connection too.
+        let refused = matches!(reason, CloseReason::ErrorFrame(_));
+        let waiting: Vec<Waiter> = self.receipts.drain().map(|(_, waiter)| waiter).collect();
+        for waiter in waiting {
             match waiter {
-                Waiter::Sent(frame, done) => self.resend.push((frame, done)),
-                Waiter::Subscribed(id, done) => self.unconfirmed.push((id, done)),
+                Waiter::Sent(frame, done, tries) if !refused && tries < MAX_TRIES => {
+                    self.resend.push((frame, done, tries));
+                }
+                Waiter::Subscribed(id, done) => match self.give_up(&id, refused, reason) {
+                    false => self.unconfirmed.push((id, done)),
+                    true => Waiter::Subscribed(id, done).fail(reason),
+                },
+                Waiter::Restored(id) => {
+                    self.give_up(&id, refused, reason);
+                }
                 other => other.fail(reason),
             }
         }
@@ -809,10 +853,33 @@ impl Driver {
         }
     }
 
+    /// Subscription `id` awaited its RECEIPT when the connection ended: it ends (its stream
+    /// closes, and a caller still waiting for it hears `reason`) if the server's ERROR ended
+    /// the connection or if that was the last of [`MAX_TRIES`] in a row; `true` if it did.
+    fn give_up(&mut self, id: &SubscriptionId, refused: bool, reason: &CloseReason) -> bool {
+        let Some(subscription) = self.subscriptions.get_mut(id) else {
+            return true;
+        };
+        subscription.unanswered += 1;
+        if !refused && subscription.unanswered < MAX_TRIES {
+            return false;
+        }
+        self.subscriptions.remove(id);
+        if let Some(at) = self
+            .unconfirmed
+            .iter()
+            .position(|(waiting, _)| waiting == id)
+        {
+            let (_, done) = self.unconfirmed.swap_remove(at);
+            let _ = done.send(Err(Error::Closed(reason.clone())));
+        }
+        true
+    }
+
     /// The client is over: everything still waiting is told why, subscriptions end once their
     /// consumers have taken what they hold.
     async fn finish(mut self, reason: CloseReason) {
-        for (_, done) in self.resend.drain(..) {
+        for (_, done, _) in self.resend.drain(..) {
             let _ = done.send(Err(Error::Closed(reason.clone())));
         }
         for (_, done) in self.unconfirmed.drain(..) {

@@ -635,3 +635,117 @@ async fn a_subscribe_the_server_refuses_fails_and_is_not_made_again_on_the_next_
     client.disconnect().await.unwrap();
     running.stop().await;
 }
+
+/// How the scripted server of [`poisoned_server`] meets a frame with a `poison` header.
+#[derive(Clone, Copy)]
+enum Poisoned {
+    /// With an ERROR that names no receipt (as RabbitMQ's), then the close.
+    Error,
+    /// By dropping the connection without a word (as ActiveMQ over a header it cannot read).
+    Drop,
+}
+
+/// A server that takes any CONNECT, answers every receipt but that of a frame with a
+/// `poison` header, which ends the connection as `how` says; the number of such frames it
+/// got, by command.
+async fn poisoned_server(how: Poisoned) -> (SocketAddr, watch::Receiver<(usize, usize)>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (seen, seen_rx) = watch::channel((0, 0));
+    tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut input = Vec::new();
+                let mut buffer = [0; 4096];
+                loop {
+                    let Some(end) = input.iter().position(|b| *b == 0) else {
+                        match socket.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => input.extend_from_slice(&buffer[..n]),
+                        }
+                        continue;
+                    };
+                    let frame: Vec<u8> = input.drain(..=end).collect();
+                    let text = String::from_utf8_lossy(&frame);
+                    let text = text.trim_start_matches(['\r', '\n']);
+                    let command = text.lines().next().unwrap_or_default().to_owned();
+                    let header = |name: &str| {
+                        text.lines()
+                            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                            .map(str::to_owned)
+                    };
+                    let answer = if command == "CONNECT" || command == "STOMP" {
+                        "CONNECTED\nversion:1.2\nheart-beat:0,0\n\n\0".to_owned()
+                    } else if header("poison").is_some() {
+                        seen.send_modify(|(sends, subscribes)| match command.as_str() {
+                            "SEND" => *sends += 1,
+                            _ => *subscribes += 1,
+                        });
+                        if let Poisoned::Error = how {
+                            let error = "ERROR\nmessage:precondition_failed\n\n\0";
+                            let _ = socket.write_all(error.as_bytes()).await;
+                        }
+                        return;
+                    } else if let Some(receipt) = header("receipt") {
+                        format!("RECEIPT\nreceipt-id:{receipt}\n\n\0")
+                    } else {
+                        continue;
+                    };
+                    if socket.write_all(answer.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (address, seen_rx)
+}
+
+#[tokio::test]
+async fn a_frame_an_error_ended_the_connection_over_is_not_made_again() {
+    refused_frames_are_given_up(Poisoned::Error, 1).await;
+}
+
+#[tokio::test]
+async fn a_frame_each_connection_ends_over_without_a_word_is_given_up_after_three() {
+    refused_frames_are_given_up(Poisoned::Drop, 3).await;
+}
+
+/// A SEND and a SUBSCRIBE that the server refuses as `how` says are each made on `tries`
+/// connections, then their callers hear why; the client goes on with what the server takes.
+async fn refused_frames_are_given_up(how: Poisoned, tries: usize) {
+    let (address, seen) = poisoned_server(how).await;
+    let client = Client::builder(address.to_string())
+        .reconnect(quick())
+        .connect()
+        .await
+        .unwrap();
+    let poisoned = SendFrame::new("/queue/a", "x").header("poison", "1");
+    let sent = timeout(WAIT, client.send_with_receipt(poisoned)).await;
+    assert!(
+        matches!(sent, Ok(Err(Error::Closed(_)))),
+        "a refused SEND: {sent:?}"
+    );
+    assert_eq!(seen.borrow().0, tries, "SENDs made");
+    let headers = [("poison", "1")];
+    let subscribed = client.subscribe_with_headers("/queue/b", AckMode::Auto, &headers);
+    let subscribed = timeout(WAIT, subscribed).await;
+    assert!(
+        matches!(subscribed, Ok(Err(Error::Closed(_)))),
+        "a refused SUBSCRIBE: {subscribed:?}"
+    );
+    assert_eq!(seen.borrow().1, tries, "SUBSCRIBEs made");
+    // Nothing of them is made again; what the server takes is taken.
+    let sent = timeout(
+        WAIT,
+        client.send_with_receipt(SendFrame::new("/queue/a", "y")),
+    )
+    .await;
+    assert!(matches!(sent, Ok(Ok(()))), "{sent:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(*seen.borrow(), (tries, tries));
+    client.disconnect().await.unwrap();
+}
