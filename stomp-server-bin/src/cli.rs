@@ -223,7 +223,8 @@ pub(crate) struct Args {
     /// Relay mode: messages the broker may send each relayed subscription ahead of its client.
     #[arg(long, default_value_t = 64, value_parser = at_least_one)]
     pub(crate) relay_prefetch: usize,
-    /// Relay mode: broker connections the sessions share, besides the system connection.
+    /// Relay mode: broker connections for the topic subscriptions the sessions share, besides
+    /// the system connection (a session's SENDs and own subscriptions use one of its own).
     #[arg(long, default_value_t = 2, value_parser = at_least_one)]
     pub(crate) relay_connections: usize,
     /// Relay mode: when a broker connection is lost, keep its sessions and restore their

@@ -225,9 +225,10 @@ async fn rabbitmq_auto_subscribers_of_a_room_on_one_node_share_one_broker_subscr
 
 #[tokio::test]
 #[ignore = "needs RabbitMQ (scripts/test starts it)"]
-async fn rabbitmq_subscriptions_sharing_one_broker_connection_settle_only_their_own_messages() {
-    // One broker connection for every session: at RabbitMQ its subscriptions share a
-    // channel, where a cumulative ACK would settle the others' messages as well.
+async fn rabbitmq_subscriptions_of_every_ack_mode_to_one_room_settle_only_their_own_messages() {
+    // One broker connection for the shared subscriptions: at RabbitMQ the subscriptions of
+    // a connection share a channel, where a cumulative ACK would settle the others'
+    // messages as well.
     let relay = RelayConfig::parse(RABBITMQ).unwrap().connections(1);
     let (_node, address) = node_with(relay, App::new()).await;
     let room = format!("/chat/{}", unique("shared"));
@@ -465,6 +466,104 @@ async fn while_the_broker_is_away_relayed_subscribes_are_refused_and_publishes_f
     assert!(error.contains("broker unavailable"), "{error}");
     let stats = handle.stats().await.unwrap();
     assert_eq!(stats.relay_available, Some(false));
+}
+
+/// A frame one client chose that the broker refuses: a SEND with this header, a queue
+/// subscription passing it on, or a room subscription passing it on (one the node's `auto`
+/// subscribers of that room would share).
+enum Refusal {
+    Send(&'static str, &'static str),
+    Queue(&'static str, &'static str),
+    Room(&'static str, &'static str),
+}
+
+#[tokio::test]
+#[ignore = "needs RabbitMQ (scripts/test starts it)"]
+async fn rabbitmq_a_frame_the_broker_refuses_closes_its_sender_alone() {
+    let refusals = [
+        // "user_id property set to 'mallory' but authenticated user was 'guest'"
+        Refusal::Send("user-id", "mallory"),
+        Refusal::Send("expiration", "-5"),
+        Refusal::Send("persistent", "maybe"),
+        Refusal::Queue("x-max-length", "many"),
+        Refusal::Room("x-queue-type", "bogus"),
+    ];
+    refusals_cost_the_others_nothing(RABBITMQ, &refusals).await;
+}
+
+#[tokio::test]
+#[ignore = "needs ActiveMQ (scripts/test starts it)"]
+async fn activemq_a_frame_the_broker_refuses_closes_its_sender_alone() {
+    let refusals = [
+        // ActiveMQ drops the connection without a word over a header it cannot read.
+        Refusal::Send("expires", "99999999999999999999"),
+        Refusal::Send("JMSXGroupSeq", "first"),
+        Refusal::Queue("selector", "a = "),
+        Refusal::Room("selector", "b = "),
+    ];
+    refusals_cost_the_others_nothing(ACTIVEMQ, &refusals).await;
+}
+
+/// The broker ends a whole connection over one frame it refuses (RabbitMQ after any ERROR,
+/// ActiveMQ over a header it cannot read): each of `refusals`, from a client of its own,
+/// closes that client, while another client of the node, subscribed to a queue and to a room
+/// over the same single broker connection the node's shared subscriptions use, keeps both
+/// and misses nothing sent to them.
+async fn refusals_cost_the_others_nothing(broker: &str, refusals: &[Refusal]) {
+    let relay = RelayConfig::parse(broker).unwrap().connections(1);
+    let (_node, address) = node_with(relay, App::new()).await;
+    let queue = format!("/queue/{}", unique("calm"));
+    let room = format!("/chat/{}", unique("calm"));
+    let calm = client(&address, "calm").await;
+    let mut in_queue = calm
+        .subscribe(&queue, AckMode::ClientIndividual)
+        .await
+        .unwrap();
+    let mut in_room = calm.subscribe(&room, AckMode::Auto).await.unwrap();
+    let publisher = client(&address, "publisher").await;
+    for (n, refusal) in refusals.iter().enumerate() {
+        let rogue = client(&address, &format!("rogue-{n}")).await;
+        let refused = match *refusal {
+            Refusal::Send(name, value) => {
+                let frame = SendFrame::new(queue.as_str(), "bad").header(name, value);
+                rogue.send_with_receipt(frame).await.map(drop)
+            }
+            Refusal::Queue(name, value) => {
+                let queue = format!("/queue/{}", unique("refused"));
+                let headers = [(name, value)];
+                let subscribed = rogue.subscribe_with_headers(&queue, AckMode::Auto, &headers);
+                subscribed.await.map(drop)
+            }
+            Refusal::Room(name, value) => {
+                let room = format!("/chat/{}", unique("refused"));
+                let headers = [(name, value)];
+                let subscribed = rogue.subscribe_with_headers(&room, AckMode::Auto, &headers);
+                subscribed.await.map(drop)
+            }
+        };
+        assert!(refused.is_err(), "refusal {n} was taken");
+        for destination in [&queue, &room] {
+            let frame = SendFrame::new(destination.as_str(), format!("after {n}"));
+            publisher.send_with_receipt(frame).await.unwrap();
+        }
+        let message = next(&mut in_queue).await;
+        assert_eq!(text(&message), format!("after {n}"));
+        in_queue.ack(&message).await.unwrap();
+        assert_eq!(text(&next(&mut in_room).await), format!("after {n}"));
+        assert_eq!(
+            calm.close_reason(),
+            None,
+            "refusal {n} closed another client"
+        );
+        assert_eq!(
+            publisher.close_reason(),
+            None,
+            "refusal {n} closed another client"
+        );
+    }
+    assert!(quiet(&mut in_queue).await && quiet(&mut in_room).await);
+    calm.disconnect().await.unwrap();
+    publisher.disconnect().await.unwrap();
 }
 
 #[tokio::test]

@@ -198,7 +198,11 @@ impl RelayConfig {
         self
     }
 
-    /// Broker connections the sessions share, besides the system connection (default 2).
+    /// Broker connections for the `auto` topic subscriptions the node's sessions share,
+    /// besides the system connection (default 2). What a session does alone (its SENDs, its
+    /// queue and acknowledged subscriptions) goes over a connection of its own, opened when
+    /// first needed and closed with the session, so that a frame the broker refuses (which
+    /// ends the connection it came on) costs no other client anything.
     pub fn connections(mut self, connections: usize) -> RelayConfig {
         self.connections = connections.max(1);
         self

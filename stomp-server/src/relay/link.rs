@@ -1,6 +1,12 @@
 //! The broker connections: each is a task owning a `stomp_tokio::Client` that reconnects for
 //! ever; each relayed subscription and each user watched is a task of its own on one of
 //! them, so that one waiting for a RECEIPT holds up no other.
+//!
+//! The broker ends a whole connection over one refused frame (RabbitMQ after any ERROR,
+//! ActiveMQ over a header it cannot read), so what one client chose (its SENDs, the headers
+//! it passes on) goes on a connection no other client uses: its session's own ([`Kind::Own`])
+//! or, for a shared topic subscription that passes headers on, the subscription's own
+//! ([`Relayed::alone`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -103,6 +109,20 @@ pub(crate) struct Relayed {
     pub(crate) broker_ack: AckMode,
     /// ACKs and NACKs from the client (or written auto-ack messages); its end unsubscribes.
     pub(crate) settle: mpsc::UnboundedReceiver<Settle>,
+    /// Made on a broker connection of its own, which ends with it: a refusal of what the
+    /// client passed on then costs no other subscription.
+    pub(crate) alone: bool,
+}
+
+/// Whose a broker connection is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// The relay's: the system connection and those the node's shared topic subscriptions
+    /// use. The relay is available while all of them are up.
+    Relay,
+    /// One session's, or one subscription's: opened when first needed, closed with it, and
+    /// no part of the relay's availability.
+    Own,
 }
 
 /// Relayed messages the client is done with.
@@ -143,13 +163,26 @@ impl Shared {
     }
 }
 
-/// Runs broker connection `name`: connects (retrying for ever), then carries out `commands`.
-pub(crate) async fn run(
+/// Opens broker connection `name` on the current runtime: the way to its task.
+pub(crate) fn open(
+    shared: &Shared,
+    name: String,
+    kind: Kind,
+) -> mpsc::UnboundedSender<LinkCommand> {
+    let (commands, inbox) = mpsc::unbounded_channel();
+    tokio::spawn(run(shared.clone(), name, kind, inbox));
+    commands
+}
+
+/// Runs broker connection `name`: connects (retrying for ever), then carries out `commands`
+/// until they end.
+async fn run(
     shared: Shared,
     name: String,
+    kind: Kind,
     mut commands: mpsc::UnboundedReceiver<LinkCommand>,
 ) {
-    let Some(client) = connect(&shared, &name, &mut commands).await else {
+    let Some(client) = connect(&shared, &name, kind, &mut commands).await else {
         return;
     };
     // Each loss of the connection bumps the epoch, with why: subscriptions that do not outlive
@@ -158,6 +191,7 @@ pub(crate) async fn run(
     tokio::spawn(watch_link(
         shared.clone(),
         name.clone(),
+        kind,
         client.clone(),
         lost,
     ));
@@ -176,6 +210,9 @@ pub(crate) async fn run(
             },
         };
         match command {
+            Some(LinkCommand::Subscribe(relayed)) if relayed.alone => {
+                tokio::spawn(alone(shared.clone(), *relayed));
+            }
             Some(LinkCommand::Subscribe(relayed)) => {
                 let forward = forward(shared.clone(), client.clone(), *relayed, epoch.clone());
                 tokio::spawn(forward);
@@ -292,13 +329,16 @@ fn not_taken(error: &stomp_tokio::Error) -> PublishError {
 async fn connect(
     shared: &Shared,
     name: &str,
+    kind: Kind,
     commands: &mut mpsc::UnboundedReceiver<LinkCommand>,
 ) -> Option<Client> {
     let mut attempt = 0;
     loop {
         match shared.config.client().connect().await {
             Ok(client) => {
-                shared.link_changed(name, true);
+                if kind == Kind::Relay {
+                    shared.link_changed(name, true);
+                }
                 return Some(client);
             }
             Err(error) => {
@@ -348,22 +388,39 @@ struct Loss {
 }
 
 /// Follows the connection's events: availability, and the epoch of losses.
-async fn watch_link(shared: Shared, name: String, client: Client, lost: watch::Sender<Loss>) {
+async fn watch_link(
+    shared: Shared,
+    name: String,
+    kind: Kind,
+    client: Client,
+    lost: watch::Sender<Loss>,
+) {
     let mut events = client.events();
     drop(client);
     while let Some(event) = events.next().await {
         match event {
             ConnectionEvent::Disconnected(reason) => {
-                tracing::warn!(link = %name, %reason, "relay: broker connection ended");
-                shared.link_changed(&name, false);
+                if kind == Kind::Relay {
+                    tracing::warn!(link = %name, %reason, "relay: broker connection ended");
+                    shared.link_changed(&name, false);
+                } else {
+                    tracing::info!(link = %name, %reason, "relay: broker connection ended");
+                }
                 lost.send_modify(|loss| {
                     loss.count += 1;
                     loss.reason = reason.to_string();
                 });
             }
-            ConnectionEvent::Reconnected(_) => shared.link_changed(&name, true),
+            ConnectionEvent::Reconnected(_) if kind == Kind::Relay => {
+                shared.link_changed(&name, true)
+            }
             ConnectionEvent::Closed(reason) => {
-                tracing::warn!(link = %name, %reason, "relay: broker connection closed");
+                // A session's connection closes with the session.
+                if kind == Kind::Relay {
+                    tracing::warn!(link = %name, %reason, "relay: broker connection closed");
+                } else {
+                    tracing::debug!(link = %name, %reason, "relay: broker connection closed");
+                }
                 lost.send_modify(|loss| {
                     loss.count += 1;
                     loss.reason = reason.to_string();
@@ -373,6 +430,29 @@ async fn watch_link(shared: Shared, name: String, client: Client, lost: watch::S
             _ => {}
         }
     }
+}
+
+/// A subscription on a broker connection of its own, closed once the subscription ends.
+async fn alone(shared: Shared, relayed: Relayed) {
+    let client = match shared.config.client().connect().await {
+        Ok(client) => client,
+        Err(error) => {
+            let refused = Refused::new(format!("broker unavailable: {error}"));
+            shared.tell(relayed.target.subscribed(Err(refused))).await;
+            return;
+        }
+    };
+    let (lost, epoch) = watch::channel(Loss::default());
+    let name = format!("subscription to {}", relayed.remote);
+    tokio::spawn(watch_link(
+        shared.clone(),
+        name,
+        Kind::Own,
+        client.clone(),
+        lost,
+    ));
+    forward(shared, client.clone(), relayed, epoch).await;
+    let _ = client.disconnect().await;
 }
 
 /// One relayed subscription: subscribes, answers the session, then hands each message to
@@ -391,6 +471,7 @@ async fn forward(
         headers,
         broker_ack,
         mut settle,
+        alone: _,
     } = relayed;
     // Never `client` at the broker: the subscriptions of a connection share one channel at
     // RabbitMQ, where a cumulative `client` ACK settles every earlier message of the channel,

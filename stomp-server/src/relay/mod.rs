@@ -3,10 +3,13 @@
 //!
 //! The broker task keeps the sessions, the application and user destinations; this module
 //! carries the broker's relay events ([`stomp_broker::RelayEvent::Subscribe`] and the
-//! rest) to a few broker connections, multiplexed: each session's relayed subscriptions and
-//! SENDs go over one of [`RelayConfig::connections`] connections (by connection id), under
-//! the relay's own subscription ids, and the application's publishes and the user
-//! destinations over the system connection. At the broker a queue subscription is
+//! rest) to the other broker. The `auto` topic subscriptions a node's sessions share go over
+//! a few broker connections ([`RelayConfig::connections`]), under the relay's own
+//! subscription ids, and the application's publishes and the user destinations over the
+//! system connection. What a session does alone (its SENDs, its queue and acknowledged
+//! subscriptions) goes over a broker connection of its own, opened when first needed: the
+//! broker ends a whole connection over one frame it refuses, and a client must not be able
+//! to end the others' subscriptions that way. At the broker a queue subscription is
 //! `client-individual`: a client's `auto` becomes an ACK of each message once written to it,
 //! its `client` ACK one ACK for each message it settles. An `auto` client's topic
 //! subscription is `auto` there as well. A session's SENDs waiting together go out together,
@@ -28,7 +31,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use config::{NODE_HEADER, USER_DESTINATION_HEADER};
 pub use config::{RelayConfig, RelayUrlError};
-use link::{LinkCommand, Origin, Relayed, Settle, Shared, Target};
+use link::{Kind, LinkCommand, Origin, Relayed, Settle, Shared, Target};
 use topics::{Joined, TopicKey, Topics};
 
 use crate::channel::ToHub;
@@ -39,11 +42,12 @@ const MAX_IN_FLIGHT: usize = 256;
 
 /// The broker task's end of the relay.
 pub(crate) struct Relay {
-    config: Arc<RelayConfig>,
+    shared: Shared,
+    /// The connections of the topic subscriptions sessions share.
     links: Vec<mpsc::UnboundedSender<LinkCommand>>,
     system: mpsc::UnboundedSender<LinkCommand>,
-    down: Arc<AtomicUsize>,
-    node: Arc<str>,
+    /// Each session's own connection, for what it does alone.
+    sessions: HashMap<ConnectionId, mpsc::UnboundedSender<LinkCommand>>,
     /// Each relayed subscription's serial and where it is served.
     subscriptions: HashMap<(ConnectionId, SubscriptionId), (u64, Served)>,
     /// The topic subscriptions sessions share.
@@ -69,13 +73,10 @@ impl Relay {
             down: Arc::new(AtomicUsize::new(pool + 1)),
             node: Arc::from(format!("{:016x}", fastrand::u64(..))),
         };
-        let spawn = |name: String| {
-            let (commands, inbox) = mpsc::unbounded_channel();
-            tokio::spawn(link::run(shared.clone(), name, inbox));
-            commands
-        };
-        let system = spawn("system".to_owned());
-        let links = (0..pool).map(|n| spawn(format!("sessions-{n}"))).collect();
+        let system = link::open(&shared, "system".to_owned(), Kind::Relay);
+        let links = (0..pool)
+            .map(|n| link::open(&shared, format!("topics-{n}"), Kind::Relay))
+            .collect();
         tracing::info!(
             endpoints = %config.endpoints().join(","),
             connections = pool + 1,
@@ -83,11 +84,10 @@ impl Relay {
             "relay: connecting to the broker"
         );
         Relay {
-            config,
+            shared,
             links,
             system,
-            down: shared.down,
-            node: shared.node,
+            sessions: HashMap::new(),
             subscriptions: HashMap::new(),
             topics: Topics::default(),
             subscribed: 0,
@@ -99,11 +99,20 @@ impl Relay {
 
     /// Whether every broker connection is up.
     pub(crate) fn available(&self) -> bool {
-        self.down.load(Ordering::Acquire) == 0
+        self.shared.down.load(Ordering::Acquire) == 0
     }
 
-    fn link(&self, connection: ConnectionId) -> &mpsc::UnboundedSender<LinkCommand> {
+    /// The connection for the topic subscription that `connection` is the first to ask for.
+    fn topic_link(&self, connection: ConnectionId) -> &mpsc::UnboundedSender<LinkCommand> {
         &self.links[(connection.get() % self.links.len() as u64) as usize]
+    }
+
+    /// The session's own connection, opened on first use.
+    fn session_link(&mut self, connection: ConnectionId) -> &mpsc::UnboundedSender<LinkCommand> {
+        let shared = &self.shared;
+        self.sessions
+            .entry(connection)
+            .or_insert_with(|| link::open(shared, format!("session {connection}"), Kind::Own))
     }
 
     /// Relays a SUBSCRIBE; `Ok(true)` when the session is subscribed already (it shares a
@@ -120,12 +129,13 @@ impl Relay {
         if !self.available() {
             return Err(Refused::new("broker unavailable"));
         }
-        let remote = self.config.remote(&destination);
+        let remote = self.shared.config.remote(&destination);
         let rule = self
+            .shared
             .config
             .rule(&destination)
             .map(|(l, r)| (l.to_owned(), r.to_owned()));
-        let prefetch = self.config.prefetch_count().to_string();
+        let prefetch = self.shared.config.prefetch_count().to_string();
         let mut headers = vec![
             ("prefetch-count".to_owned(), prefetch.clone()),
             ("activemq.prefetchSize".to_owned(), prefetch),
@@ -137,6 +147,7 @@ impl Relay {
             headers.push(("exclusive".to_owned(), "true".to_owned()));
         }
         // What the client asked of the other broker (a selector, for one) passes on.
+        let standard = headers.len();
         for header in frame.headers() {
             let name = header.name();
             if name == "selector" || name.starts_with("x-") || name.starts_with("activemq.") {
@@ -193,18 +204,24 @@ impl Relay {
             };
             (target, settled)
         };
+        // A shared subscription goes on the relay's connections, alone there if the broker
+        // could refuse what the client passed on; the session's own on its own connection.
+        let shared = matches!(target, Target::Topic(_));
         let relayed = Relayed {
             target,
             local: destination,
             remote,
             rule,
+            alone: shared && headers.len() > standard,
             headers,
             broker_ack,
             settle,
         };
-        let _ = self
-            .link(connection)
-            .send(LinkCommand::Subscribe(Box::new(relayed)));
+        let command = LinkCommand::Subscribe(Box::new(relayed));
+        let _ = match shared {
+            true => self.topic_link(connection).send(command),
+            false => self.session_link(connection).send(command),
+        };
         Ok(false)
     }
 
@@ -287,7 +304,7 @@ impl Relay {
         if !self.available() {
             return Err(Refused::new("broker unavailable: message not relayed"));
         }
-        let mut send = SendFrame::new(self.config.remote(destination), frame.body().clone());
+        let mut send = SendFrame::new(self.shared.config.remote(destination), frame.body().clone());
         for header in frame.headers() {
             let name = header.name();
             if !SEND_FRAMING.contains(&name.as_ref()) {
@@ -309,7 +326,7 @@ impl Relay {
             },
             frame: send,
         };
-        let _ = self.link(connection).send(command);
+        let _ = self.session_link(connection).send(command);
         Ok(hold)
     }
 
@@ -347,12 +364,12 @@ impl Relay {
             let _ = done.send(Err(PublishError::BrokerUnavailable));
             return;
         }
-        let mut send = SendFrame::new(self.config.remote(destination), body);
+        let mut send = SendFrame::new(self.shared.config.remote(destination), body);
         for (name, value) in headers {
             send = send.header(*name, *value);
         }
         self.published += 1;
-        let id = format!("{}-{}", self.node, self.published);
+        let id = format!("{}-{}", self.shared.node, self.published);
         let command = LinkCommand::Send {
             from: Origin::Publish { id, done },
             frame: send,
@@ -375,8 +392,8 @@ impl Relay {
             let _ = done.send(Err(PublishError::BrokerUnavailable));
             return;
         }
-        let mut send = SendFrame::new(self.config.user_destination(user), body)
-            .header(NODE_HEADER, &*self.node)
+        let mut send = SendFrame::new(self.shared.config.user_destination(user), body)
+            .header(NODE_HEADER, &*self.shared.node)
             .header(USER_DESTINATION_HEADER, destination);
         for (name, value) in headers {
             send = send.header(*name, *value);
@@ -397,7 +414,7 @@ impl Relay {
         let (stop, stopped) = mpsc::unbounded_channel();
         let watch = LinkCommand::Watch {
             user: user.clone(),
-            destination: self.config.user_destination(user),
+            destination: self.shared.config.user_destination(user),
             stop: stopped,
         };
         let _ = self.system.send(watch);
@@ -416,9 +433,11 @@ impl Relay {
     }
 
     /// The session is over: what it had in flight is forgotten (its subscriptions end one
-    /// by one, as the broker reports each `RelayUnsubscribe`).
+    /// by one, as the broker reports each `RelayUnsubscribe`), and its own connection closes
+    /// once what it was given is done.
     pub(crate) fn closed(&mut self, connection: ConnectionId) {
         self.in_flight.remove(&connection);
+        self.sessions.remove(&connection);
     }
 }
 
@@ -462,7 +481,7 @@ mod tests {
         let config = RelayConfig::parse("stomp://127.0.0.1:9").unwrap();
         let (hub, _inbox) = mpsc::channel(16);
         let mut relay = Relay::start(config, hub);
-        relay.down.store(0, Ordering::Release);
+        relay.shared.down.store(0, Ordering::Release);
         let connection = Broker::new(BrokerConfig::default()).open(std::time::Instant::now());
         let id = SubscriptionId::from("1");
         let subscribe = |relay: &mut Relay, destination: &str| {
