@@ -469,12 +469,13 @@ async fn while_the_broker_is_away_relayed_subscribes_are_refused_and_publishes_f
 }
 
 /// A frame one client chose that the broker refuses: a SEND with this header, a queue
-/// subscription passing it on, or a room subscription passing it on (one the node's `auto`
-/// subscribers of that room would share).
+/// subscription passing it on, a room subscription passing it on (one the node's `auto`
+/// subscribers of that room would share), or one to a room whose name ends so.
 enum Refusal {
     Send(&'static str, &'static str),
     Queue(&'static str, &'static str),
     Room(&'static str, &'static str),
+    RoomNamed(&'static str),
 }
 
 #[tokio::test]
@@ -487,6 +488,8 @@ async fn rabbitmq_a_frame_the_broker_refuses_closes_its_sender_alone() {
         Refusal::Send("persistent", "maybe"),
         Refusal::Queue("x-max-length", "many"),
         Refusal::Room("x-queue-type", "bogus"),
+        // "'/chat.….b' is not a valid topic destination"
+        Refusal::RoomNamed("/b"),
     ];
     refusals_cost_the_others_nothing(RABBITMQ, &refusals).await;
 }
@@ -539,6 +542,10 @@ async fn refusals_cost_the_others_nothing(broker: &str, refusals: &[Refusal]) {
                 let headers = [(name, value)];
                 let subscribed = rogue.subscribe_with_headers(&room, AckMode::Auto, &headers);
                 subscribed.await.map(drop)
+            }
+            Refusal::RoomNamed(end) => {
+                let room = format!("/chat/{}{end}", unique("refused"));
+                rogue.subscribe(&room, AckMode::Auto).await.map(drop)
             }
         };
         assert!(refused.is_err(), "refusal {n} was taken");

@@ -3,10 +3,10 @@
 //! them, so that one waiting for a RECEIPT holds up no other.
 //!
 //! The broker ends a whole connection over one refused frame (RabbitMQ after any ERROR,
-//! ActiveMQ over a header it cannot read), so what one client chose (its SENDs, the headers
-//! it passes on) goes on a connection no other client uses: its session's own ([`Kind::Own`])
-//! or, for a shared topic subscription that passes headers on, the subscription's own
-//! ([`Relayed::alone`]).
+//! ActiveMQ over a header it cannot read), so what one client chose is tried where a refusal
+//! costs nobody else: its SENDs and own subscriptions go on its session's own connection
+//! ([`Kind::Own`]), and a new shared topic subscription is made first on a connection of its
+//! own, for a moment ([`probe`]), and only once the broker took it there on a shared one.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -109,9 +109,6 @@ pub(crate) struct Relayed {
     pub(crate) broker_ack: AckMode,
     /// ACKs and NACKs from the client (or written auto-ack messages); its end unsubscribes.
     pub(crate) settle: mpsc::UnboundedReceiver<Settle>,
-    /// Made on a broker connection of its own, which ends with it: a refusal of what the
-    /// client passed on then costs no other subscription.
-    pub(crate) alone: bool,
 }
 
 /// Whose a broker connection is.
@@ -120,8 +117,8 @@ pub(crate) enum Kind {
     /// The relay's: the system connection and those the node's shared topic subscriptions
     /// use. The relay is available while all of them are up.
     Relay,
-    /// One session's, or one subscription's: opened when first needed, closed with it, and
-    /// no part of the relay's availability.
+    /// One session's: opened when first needed, closed with the session, and no part of the
+    /// relay's availability.
     Own,
 }
 
@@ -210,9 +207,6 @@ async fn run(
             },
         };
         match command {
-            Some(LinkCommand::Subscribe(relayed)) if relayed.alone => {
-                tokio::spawn(alone(shared.clone(), *relayed));
-            }
             Some(LinkCommand::Subscribe(relayed)) => {
                 let forward = forward(shared.clone(), client.clone(), *relayed, epoch.clone());
                 tokio::spawn(forward);
@@ -432,27 +426,24 @@ async fn watch_link(
     }
 }
 
-/// A subscription on a broker connection of its own, closed once the subscription ends.
-async fn alone(shared: Shared, relayed: Relayed) {
+/// Makes a subscription on a broker connection of its own and ends it there: `Err` with why
+/// the broker refused it. A subscription the sessions of a node share is tried so first, for
+/// its refusal would end the shared connection, and every subscription on it with it.
+async fn probe(shared: &Shared, remote: &str, headers: &[(&str, &str)]) -> Result<(), Refused> {
     let client = match shared.config.client().connect().await {
         Ok(client) => client,
-        Err(error) => {
-            let refused = Refused::new(format!("broker unavailable: {error}"));
-            shared.tell(relayed.target.subscribed(Err(refused))).await;
-            return;
-        }
+        Err(error) => return Err(Refused::new(format!("broker unavailable: {error}"))),
     };
-    let (lost, epoch) = watch::channel(Loss::default());
-    let name = format!("subscription to {}", relayed.remote);
-    tokio::spawn(watch_link(
-        shared.clone(),
-        name,
-        Kind::Own,
-        client.clone(),
-        lost,
-    ));
-    forward(shared, client.clone(), relayed, epoch).await;
+    let subscribed = client
+        .subscribe_with_headers(remote, AckMode::Auto, headers)
+        .await;
     let _ = client.disconnect().await;
+    match subscribed {
+        Ok(_) => Ok(()),
+        Err(error) => Err(Refused::new(format!(
+            "broker refused the subscription: {error}"
+        ))),
+    }
 }
 
 /// One relayed subscription: subscribes, answers the session, then hands each message to
@@ -471,7 +462,6 @@ async fn forward(
         headers,
         broker_ack,
         mut settle,
-        alone: _,
     } = relayed;
     // Never `client` at the broker: the subscriptions of a connection share one channel at
     // RabbitMQ, where a cumulative `client` ACK settles every earlier message of the channel,
@@ -481,6 +471,12 @@ async fn forward(
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
+    if let Target::Topic(_) = target {
+        if let Err(refused) = probe(&shared, &remote, &pairs).await {
+            shared.tell(target.subscribed(Err(refused))).await;
+            return;
+        }
+    }
     let subscribed = client
         .subscribe_with_headers(&remote, broker_ack, &pairs)
         .await;

@@ -7,9 +7,10 @@
 //! a few broker connections ([`RelayConfig::connections`]), under the relay's own
 //! subscription ids, and the application's publishes and the user destinations over the
 //! system connection. What a session does alone (its SENDs, its queue and acknowledged
-//! subscriptions) goes over a broker connection of its own, opened when first needed: the
-//! broker ends a whole connection over one frame it refuses, and a client must not be able
-//! to end the others' subscriptions that way. At the broker a queue subscription is
+//! subscriptions) goes over a broker connection of its own, opened when first needed, and a
+//! new shared subscription is tried first on a connection of its own: the broker ends a whole
+//! connection over one frame it refuses, and a client must not be able to end the others'
+//! subscriptions that way. At the broker a queue subscription is
 //! `client-individual`: a client's `auto` becomes an ACK of each message once written to it,
 //! its `client` ACK one ACK for each message it settles. An `auto` client's topic
 //! subscription is `auto` there as well. A session's SENDs waiting together go out together,
@@ -147,7 +148,6 @@ impl Relay {
             headers.push(("exclusive".to_owned(), "true".to_owned()));
         }
         // What the client asked of the other broker (a selector, for one) passes on.
-        let standard = headers.len();
         for header in frame.headers() {
             let name = header.name();
             if name == "selector" || name.starts_with("x-") || name.starts_with("activemq.") {
@@ -204,15 +204,14 @@ impl Relay {
             };
             (target, settled)
         };
-        // A shared subscription goes on the relay's connections, alone there if the broker
-        // could refuse what the client passed on; the session's own on its own connection.
+        // A shared subscription goes on the relay's connections (tried first where a refusal
+        // costs nobody else), the session's own on its own connection.
         let shared = matches!(target, Target::Topic(_));
         let relayed = Relayed {
             target,
             local: destination,
             remote,
             rule,
-            alone: shared && headers.len() > standard,
             headers,
             broker_ack,
             settle,
