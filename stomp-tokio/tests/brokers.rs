@@ -11,6 +11,7 @@ mod common;
 use std::time::Duration;
 
 use common::Proxy;
+use futures_util::future::join_all;
 
 use stomp_server::{BrokerConfig, Server, ServerConfig};
 use stomp_tokio::{
@@ -153,36 +154,32 @@ async fn stomp_server_in_every_version_over_tcp_and_websocket() {
     let ws_endpoint = format!("ws://{}/stomp", http.local_addr().unwrap());
     tokio::spawn(server.serve_tcp(tcp));
     tokio::spawn(server.serve_http(http, server.router()));
-    for (name, endpoint) in [
+    let brokers = [
         ("stomp-server", &tcp_endpoint),
         ("stomp-server-ws", &ws_endpoint),
-    ] {
-        let broker = Broker {
-            name,
-            endpoint,
-            host: "/",
-            nack_redelivers: true,
-        };
-        for version in Version::ALL {
-            exercise(broker, version).await;
-        }
-    }
+    ]
+    .map(|(name, endpoint)| Broker {
+        name,
+        endpoint,
+        host: "/",
+        nack_redelivers: true,
+    });
+    let runs = brokers
+        .iter()
+        .flat_map(|broker| Version::ALL.map(|version| exercise(*broker, version)));
+    join_all(runs).await;
 }
 
 #[tokio::test]
 #[ignore = "needs RabbitMQ on 127.0.0.1:61633 (scripts/brokers.sh)"]
 async fn rabbitmq_in_every_version() {
-    for version in Version::ALL {
-        exercise(RABBITMQ, version).await;
-    }
+    join_all(Version::ALL.map(|version| exercise(RABBITMQ, version))).await;
 }
 
 #[tokio::test]
 #[ignore = "needs ActiveMQ on 127.0.0.1:61623 (scripts/brokers.sh)"]
 async fn activemq_in_every_version() {
-    for version in Version::ALL {
-        exercise(ACTIVEMQ, version).await;
-    }
+    join_all(Version::ALL.map(|version| exercise(ACTIVEMQ, version))).await;
 }
 
 #[tokio::test]
