@@ -17,7 +17,7 @@ use futures_util::stream::FuturesUnordered;
 use stomp_broker::{ConnectionId, Settlement};
 use stomp_session::{AckMode, Refused, SendFrame, SubscriptionId};
 use stomp_tokio::{Client, ConnectionEvent, Message, Subscription};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
 use super::config::{NODE_HEADER, RelayConfig, USER_DESTINATION_HEADER};
 use crate::channel::{FromRelay, ToHub};
@@ -137,7 +137,15 @@ pub(crate) struct Shared {
     pub(crate) down: Arc<AtomicUsize>,
     /// This node's name, which what it sends to users carries.
     pub(crate) node: Arc<str>,
+    /// Places for trial subscriptions ([`probe`]), [`MAX_PROBES`] in all: a session has one
+    /// SUBSCRIBE waiting at most, and they take places in turn, so however many sessions ask
+    /// for new topics, the broker sees a bounded number of connections for them and each
+    /// session waits its turn.
+    pub(crate) probes: Arc<Semaphore>,
 }
+
+/// Trial subscriptions at once, each on a broker connection of its own.
+pub(crate) const MAX_PROBES: usize = 16;
 
 impl Shared {
     async fn tell(&self, from: FromRelay) {
@@ -430,6 +438,9 @@ async fn watch_link(
 /// the broker refused it. A subscription the sessions of a node share is tried so first, for
 /// its refusal would end the shared connection, and every subscription on it with it.
 async fn probe(shared: &Shared, remote: &str, headers: &[(&str, &str)]) -> Result<(), Refused> {
+    let Ok(_place) = shared.probes.acquire().await else {
+        return Err(Refused::new("broker unavailable"));
+    };
     let client = match shared.config.client().connect().await {
         Ok(client) => client,
         Err(error) => return Err(Refused::new(format!("broker unavailable: {error}"))),

@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytes::Bytes;
 use stomp_broker::{ConnectionId, Settlement};
 use stomp_session::{AckMode, FrameBuf, Refused, SendFrame, SubscriptionId};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use config::{NODE_HEADER, USER_DESTINATION_HEADER};
 pub use config::{RelayConfig, RelayUrlError};
@@ -73,6 +73,7 @@ impl Relay {
             hub,
             down: Arc::new(AtomicUsize::new(pool + 1)),
             node: Arc::from(format!("{:016x}", fastrand::u64(..))),
+            probes: Arc::new(Semaphore::new(link::MAX_PROBES)),
         };
         let system = link::open(&shared, "system".to_owned(), Kind::Relay);
         let links = (0..pool)
