@@ -10,12 +10,14 @@
 //! subscriptions) goes over a broker connection of its own, opened when first needed, and a
 //! new shared subscription is tried first on a connection of its own: the broker ends a whole
 //! connection over one frame it refuses, and a client must not be able to end the others'
-//! subscriptions that way. At the broker a queue subscription is
-//! `client-individual`: a client's `auto` becomes an ACK of each message once written to it,
-//! its `client` ACK one ACK for each message it settles. An `auto` client's topic
-//! subscription is `auto` there as well. A session's SENDs waiting together go out together,
-//! with one RECEIPT for the batch (the broker takes a connection's frames in order); each
-//! client hears its own RECEIPT only once the broker has its message.
+//! subscriptions that way.
+//!
+//! At the broker a queue subscription is `client-individual`: a client's `auto` becomes an
+//! ACK of each message once written to it, its `client` ACK one ACK for each message it
+//! settles. An `auto` client's topic subscription is `auto` there as well. A session's SENDs
+//! waiting together go out together, with one RECEIPT for the batch (the broker takes a
+//! connection's frames in order); each client hears its own RECEIPT only once the broker has
+//! its message.
 
 mod config;
 mod link;
