@@ -224,7 +224,8 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = 64, value_parser = at_least_one)]
     pub(crate) relay_prefetch: usize,
     /// Relay mode: broker connections for the topic subscriptions the sessions share, besides
-    /// the system connection (a session's SENDs and own subscriptions use one of its own).
+    /// the system and users' connections (a session's SENDs and own subscriptions use one of
+    /// its own).
     #[arg(long, default_value_t = 2, value_parser = at_least_one)]
     pub(crate) relay_connections: usize,
     /// Relay mode: when a broker connection is lost, keep its sessions and restore their

@@ -416,6 +416,33 @@ async fn rabbitmq_a_message_to_a_user_sent_from_one_node_reaches_her_sessions_on
 
 #[tokio::test]
 #[ignore = "needs RabbitMQ (scripts/test starts it)"]
+async fn rabbitmq_a_publish_the_broker_refuses_leaves_the_watches_of_the_users_in_place() {
+    let (a, address_a) = node(RABBITMQ, App::new()).await;
+    let (b, _) = node(RABBITMQ, App::new()).await;
+    let alice_name = unique("alice");
+    let alice = client(&address_a, &alice_name).await;
+    let mut alice_dm = alice
+        .subscribe("/user/queue/dm", AckMode::Auto)
+        .await
+        .unwrap();
+    // Node A watches alice's destination at the broker once her session is there.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A room name RabbitMQ finds no valid topic, as an application might take it from a
+    // client: the broker refuses the publish and ends the connection it came on.
+    let room = format!("/chat/{}/b", unique("refused"));
+    let refused = a.handle().publish(room, "x").await;
+    assert_eq!(refused, Err(stomp_server::PublishError::BrokerUnavailable));
+    // At once, while that connection comes back: alice's watch was on another.
+    b.handle()
+        .send_to_user(alice_name.as_str(), "/queue/dm", "right after")
+        .await
+        .unwrap();
+    assert_eq!(text(&next(&mut alice_dm).await), "right after");
+    assert_eq!(alice.close_reason(), None);
+}
+
+#[tokio::test]
+#[ignore = "needs RabbitMQ (scripts/test starts it)"]
 async fn rabbitmq_a_client_that_only_sends_to_the_application_outlives_three_heart_beat_periods() {
     let echo = |_: Context, m: Message| async move { Ok::<_, Failure>(m.text()?.to_owned()) };
     let (server, address) = node(RABBITMQ, App::new().message("/app/echo", echo)).await;

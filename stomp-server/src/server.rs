@@ -98,12 +98,17 @@ impl ServerBuilder {
     /// that many nodes share them (Spring's broker relay); application destinations stay with
     /// the handlers, which publish through the relay.
     ///
-    /// The connection model multiplexes: the sessions' relayed subscriptions and SENDs share
-    /// [`RelayConfig::connections`] broker connections (a session always uses the same one),
-    /// each subscription under the relay's own id, `client-individual` with a `prefetch-count`
-    /// so that the broker sends a subscription more only as its client takes them (under
-    /// `auto`, once written to it); the application's publishes and messages to users share
-    /// a system connection. Every broker connection logs in with the relay's credentials and
+    /// The connection model: the `auto` topic subscriptions of the node's sessions are one
+    /// broker subscription per topic, multiplexed over [`RelayConfig::connections`] broker
+    /// connections under the relay's own ids; what a session does alone (its SENDs, its queue
+    /// and acknowledged subscriptions, `client-individual` at the broker with a
+    /// `prefetch-count`, so that the broker sends more only as the client takes them) goes
+    /// over a broker connection of its own, opened when first needed; the application's
+    /// publishes and messages to users go over a system connection, and the watches of the
+    /// users' destinations over one more. A broker ends a whole connection over one frame it
+    /// refuses, so that a refused frame closes the client that sent it and nobody else (a
+    /// topic subscription new to the node is tried on a connection of its own first). Every
+    /// broker connection logs in with the relay's credentials and
     /// virtual host, keeps its own heart-beats (a session that only SENDs to `/app` needs
     /// nothing of the broker), and reconnects for ever with jittered backoff over the
     /// addresses. While one is down, relayed SUBSCRIBEs and SENDs are refused with an ERROR

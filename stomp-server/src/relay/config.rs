@@ -154,7 +154,8 @@ impl RelayConfig {
     /// A relay to the broker at `url`, `stomp://[login:passcode@]host:port[/vhost]` (or
     /// `stomp+ssl://` for TLS), with the defaults: `/chat/ROOM` relayed as
     /// `/topic/chat.ROOM` and other destinations under their own names, a prefetch of 64,
-    /// 2 broker connections for sessions besides the system connection, heart-beats of
+    /// 2 broker connections for the topic subscriptions sessions share (besides the system
+    /// connection, the users' and each session's own), heart-beats of
     /// 10000,10000 ms on every broker connection, and sessions closed with an ERROR when their
     /// broker connection is lost.
     pub fn parse(url: &str) -> Result<RelayConfig, RelayUrlError> {
@@ -199,10 +200,10 @@ impl RelayConfig {
     }
 
     /// Broker connections for the `auto` topic subscriptions the node's sessions share,
-    /// besides the system connection (default 2). What a session does alone (its SENDs, its
-    /// queue and acknowledged subscriptions) goes over a connection of its own, opened when
-    /// first needed and closed with the session, so that a frame the broker refuses (which
-    /// ends the connection it came on) costs no other client anything.
+    /// besides the system connection and the users' (default 2). What a session does alone
+    /// (its SENDs, its queue and acknowledged subscriptions) goes over a connection of its
+    /// own, opened when first needed and closed with the session, so that a frame the broker
+    /// refuses (which ends the connection it came on) costs no other client anything.
     pub fn connections(mut self, connections: usize) -> RelayConfig {
         self.connections = connections.max(1);
         self

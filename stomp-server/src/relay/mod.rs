@@ -5,8 +5,8 @@
 //! carries the broker's relay events ([`stomp_broker::RelayEvent::Subscribe`] and the
 //! rest) to the other broker. The `auto` topic subscriptions a node's sessions share go over
 //! a few broker connections ([`RelayConfig::connections`]), under the relay's own
-//! subscription ids, and the application's publishes and the user destinations over the
-//! system connection. What a session does alone (its SENDs, its queue and acknowledged
+//! subscription ids, the application's publishes over the system connection, and the
+//! watches of the user destinations over one of their own. What a session does alone (its SENDs, its queue and acknowledged
 //! subscriptions) goes over a broker connection of its own, opened when first needed, and a
 //! new shared subscription is tried first on a connection of its own: the broker ends a whole
 //! connection over one frame it refuses, and a client must not be able to end the others'
@@ -48,7 +48,12 @@ pub(crate) struct Relay {
     shared: Shared,
     /// The connections of the topic subscriptions sessions share.
     links: Vec<mpsc::UnboundedSender<LinkCommand>>,
+    /// The application's publishes and sends to users.
     system: mpsc::UnboundedSender<LinkCommand>,
+    /// The watches of the users' destinations: apart from the publishes, whose destinations
+    /// and headers the application may take from clients, so that a publish the broker
+    /// refuses (which ends the connection it came on) leaves every watch in place.
+    watches: mpsc::UnboundedSender<LinkCommand>,
     /// Each session's own connection, for what it does alone.
     sessions: HashMap<ConnectionId, mpsc::UnboundedSender<LinkCommand>>,
     /// Each relayed subscription's serial and where it is served.
@@ -73,17 +78,18 @@ impl Relay {
         let shared = Shared {
             config: config.clone(),
             hub,
-            down: Arc::new(AtomicUsize::new(pool + 1)),
+            down: Arc::new(AtomicUsize::new(pool + 2)),
             node: Arc::from(format!("{:016x}", fastrand::u64(..))),
             probes: Arc::new(Semaphore::new(link::MAX_PROBES)),
         };
         let system = link::open(&shared, "system".to_owned(), Kind::Relay);
+        let watches = link::open(&shared, "users".to_owned(), Kind::Relay);
         let links = (0..pool)
             .map(|n| link::open(&shared, format!("topics-{n}"), Kind::Relay))
             .collect();
         tracing::info!(
             endpoints = %config.endpoints().join(","),
-            connections = pool + 1,
+            connections = pool + 2,
             node = %shared.node,
             "relay: connecting to the broker"
         );
@@ -91,6 +97,7 @@ impl Relay {
             shared,
             links,
             system,
+            watches,
             sessions: HashMap::new(),
             subscriptions: HashMap::new(),
             topics: Topics::default(),
@@ -419,7 +426,7 @@ impl Relay {
             destination: self.shared.config.user_destination(user),
             stop: stopped,
         };
-        let _ = self.system.send(watch);
+        let _ = self.watches.send(watch);
         self.users.insert(user.clone(), (1, stop));
     }
 
