@@ -712,3 +712,84 @@ fn the_binary_refuses_a_relay_address_it_cannot_read_and_never_shows_its_passcod
         assert!(refused.stdout.is_empty(), "nothing listened");
     }
 }
+
+/// A broker that answers each SUBSCRIBE's receipt only after `hold`, and counts the
+/// connections open at once: the most it saw.
+async fn slow_broker(hold: Duration) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let (open, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let seen = most.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            let open = open.clone();
+            tokio::spawn(async move {
+                let (mut input, mut buffer) = (Vec::new(), [0; 4096]);
+                loop {
+                    let Some(end) = input.iter().position(|b| *b == 0) else {
+                        match socket.read(&mut buffer).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => input.extend_from_slice(&buffer[..n]),
+                        }
+                        continue;
+                    };
+                    let frame: Vec<u8> = input.drain(..=end).collect();
+                    let text = String::from_utf8_lossy(&frame).trim_start().to_owned();
+                    let command = text.lines().next().unwrap_or_default().to_owned();
+                    let receipt = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("receipt:"))
+                        .map(str::to_owned);
+                    let answer = match (command.as_str(), receipt) {
+                        ("CONNECT" | "STOMP", _) => {
+                            "CONNECTED\nversion:1.2\nheart-beat:0,0\n\n\0".to_owned()
+                        }
+                        ("SUBSCRIBE", Some(receipt)) => {
+                            tokio::time::sleep(hold).await;
+                            format!("RECEIPT\nreceipt-id:{receipt}\n\n\0")
+                        }
+                        (_, Some(receipt)) => format!("RECEIPT\nreceipt-id:{receipt}\n\n\0"),
+                        _ => continue,
+                    };
+                    if socket.write_all(answer.as_bytes()).await.is_err() {
+                        break;
+                    }
+                }
+                open.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    (address, seen)
+}
+
+#[tokio::test]
+async fn sessions_asking_for_many_new_rooms_at_once_cost_the_broker_a_bounded_number_of_connections()
+ {
+    let (broker, most) = slow_broker(Duration::from_millis(100)).await;
+    let relay = RelayConfig::parse(&format!("stomp://{broker}/")).unwrap();
+    let (_node, address) = node_with(relay, App::new()).await;
+    // Each session's first room is new to the node: it is tried on a broker connection of
+    // its own first, at most 16 at once, beside the relay's 4 (2 for rooms, the system's and
+    // the users').
+    let sessions = 40;
+    let subscribed = (0..sessions).map(|n| {
+        let address = address.clone();
+        async move {
+            let reader = client(&address, &format!("reader-{n}")).await;
+            let room = format!("/chat/room-{n}");
+            let subscription = reader.subscribe(&room, AckMode::Auto).await.unwrap();
+            (reader, subscription)
+        }
+    });
+    let readers = futures_util::future::join_all(subscribed).await;
+    assert_eq!(readers.len(), sessions);
+    let most = most.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(most <= 4 + 16, "{most} broker connections at once");
+    assert!(most > 4, "no room was tried on a connection of its own");
+}
