@@ -10,9 +10,12 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
+use bytes::BytesMut;
+
 use common::relay::{available, rabbitmqctl};
 use stomp_chat as chat;
 use stomp_server::{App, BrokerConfig, Context, Failure, Message, RelayConfig, Server};
+use stomp_session::stomp_codec::{Command, Decoder, Item};
 use stomp_tokio::{AckMode, Client, HeartBeat, SendFrame, Subscription};
 use tokio::net::TcpListener;
 
@@ -730,32 +733,27 @@ async fn slow_broker(hold: Duration) -> (String, std::sync::Arc<std::sync::atomi
             most.fetch_max(now, Ordering::SeqCst);
             let open = open.clone();
             tokio::spawn(async move {
-                let (mut input, mut buffer) = (Vec::new(), [0; 4096]);
+                let (mut input, mut decoder) = (BytesMut::new(), Decoder::default());
                 loop {
-                    let Some(end) = input.iter().position(|b| *b == 0) else {
-                        match socket.read(&mut buffer).await {
+                    let frame = match decoder.decode(&mut input) {
+                        Ok(Some(Item::Frame(frame))) => frame,
+                        Ok(Some(Item::HeartBeat)) => continue,
+                        Ok(None) => match socket.read_buf(&mut input).await {
                             Ok(0) | Err(_) => break,
-                            Ok(n) => input.extend_from_slice(&buffer[..n]),
-                        }
-                        continue;
+                            Ok(_) => continue,
+                        },
+                        Err(_) => break,
                     };
-                    let frame: Vec<u8> = input.drain(..=end).collect();
-                    let text = String::from_utf8_lossy(&frame).trim_start().to_owned();
-                    let command = text.lines().next().unwrap_or_default().to_owned();
-                    let receipt = text
-                        .lines()
-                        .find_map(|l| l.strip_prefix("receipt:"))
-                        .map(str::to_owned);
-                    let answer = match (command.as_str(), receipt) {
-                        ("CONNECT" | "STOMP", _) => {
+                    let answer = match (frame.command(), frame.header("receipt")) {
+                        (Command::Connect | Command::Stomp, _) => {
                             "CONNECTED\nversion:1.2\nheart-beat:0,0\n\n\0".to_owned()
                         }
-                        ("SUBSCRIBE", Some(receipt)) => {
+                        (Command::Subscribe, Some(receipt)) => {
                             tokio::time::sleep(hold).await;
                             format!("RECEIPT\nreceipt-id:{receipt}\n\n\0")
                         }
                         (_, Some(receipt)) => format!("RECEIPT\nreceipt-id:{receipt}\n\n\0"),
-                        _ => continue,
+                        (_, None) => continue,
                     };
                     if socket.write_all(answer.as_bytes()).await.is_err() {
                         break;

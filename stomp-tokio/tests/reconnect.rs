@@ -8,7 +8,9 @@ use std::time::Duration;
 
 mod common;
 
+use bytes::BytesMut;
 use common::Proxy;
+use stomp_codec::{Command, Decoder, Item};
 use stomp_server::{BrokerConfig, Server, ServerConfig};
 use stomp_tokio::{
     AckMode, Client, CloseReason, ConnectionEvent, Error, Events, HeartBeat, Reconnect, SendFrame,
@@ -658,41 +660,36 @@ async fn poisoned_server(how: Poisoned) -> (SocketAddr, watch::Receiver<(usize, 
             let seen = seen.clone();
             tokio::spawn(async move {
                 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                let mut input = Vec::new();
-                let mut buffer = [0; 4096];
+                let (mut input, mut decoder) = (BytesMut::new(), Decoder::default());
                 loop {
-                    let Some(end) = input.iter().position(|b| *b == 0) else {
-                        match socket.read(&mut buffer).await {
+                    let frame = match decoder.decode(&mut input) {
+                        Ok(Some(Item::Frame(frame))) => frame,
+                        Ok(Some(Item::HeartBeat)) => continue,
+                        Ok(None) => match socket.read_buf(&mut input).await {
                             Ok(0) | Err(_) => return,
-                            Ok(n) => input.extend_from_slice(&buffer[..n]),
-                        }
-                        continue;
+                            Ok(_) => continue,
+                        },
+                        Err(_) => return,
                     };
-                    let frame: Vec<u8> = input.drain(..=end).collect();
-                    let text = String::from_utf8_lossy(&frame);
-                    let text = text.trim_start_matches(['\r', '\n']);
-                    let command = text.lines().next().unwrap_or_default().to_owned();
-                    let header = |name: &str| {
-                        text.lines()
-                            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-                            .map(str::to_owned)
-                    };
-                    let answer = if command == "CONNECT" || command == "STOMP" {
-                        "CONNECTED\nversion:1.2\nheart-beat:0,0\n\n\0".to_owned()
-                    } else if header("poison").is_some() {
-                        seen.send_modify(|(sends, subscribes)| match command.as_str() {
-                            "SEND" => *sends += 1,
-                            _ => *subscribes += 1,
-                        });
-                        if let Poisoned::Error = how {
-                            let error = "ERROR\nmessage:precondition_failed\n\n\0";
-                            let _ = socket.write_all(error.as_bytes()).await;
+                    let answer = match frame.command() {
+                        Command::Connect | Command::Stomp => {
+                            "CONNECTED\nversion:1.2\nheart-beat:0,0\n\n\0".to_owned()
                         }
-                        return;
-                    } else if let Some(receipt) = header("receipt") {
-                        format!("RECEIPT\nreceipt-id:{receipt}\n\n\0")
-                    } else {
-                        continue;
+                        command if frame.header("poison").is_some() => {
+                            seen.send_modify(|(sends, subscribes)| match command {
+                                Command::Send => *sends += 1,
+                                _ => *subscribes += 1,
+                            });
+                            if let Poisoned::Error = how {
+                                let error = "ERROR\nmessage:precondition_failed\n\n\0";
+                                let _ = socket.write_all(error.as_bytes()).await;
+                            }
+                            return;
+                        }
+                        _ => match frame.header("receipt") {
+                            Some(receipt) => format!("RECEIPT\nreceipt-id:{receipt}\n\n\0"),
+                            None => continue,
+                        },
                     };
                     if socket.write_all(answer.as_bytes()).await.is_err() {
                         return;

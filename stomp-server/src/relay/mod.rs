@@ -227,10 +227,12 @@ impl Relay {
             settle,
         };
         let command = LinkCommand::Subscribe(Box::new(relayed));
-        let _ = match shared {
-            true => self.topic_link(connection).send(command),
-            false => self.session_link(connection).send(command),
+        let link = if shared {
+            self.topic_link(connection)
+        } else {
+            self.session_link(connection)
         };
+        let _ = link.send(command);
         Ok(false)
     }
 
