@@ -717,7 +717,9 @@ fn the_binary_refuses_a_relay_address_it_cannot_read_and_never_shows_its_passcod
 }
 
 /// A broker that answers each SUBSCRIBE's receipt only after `hold`, and counts the
-/// connections open at once: the most it saw.
+/// connections open at once: the most it saw. A connection counts as closed from its
+/// DISCONNECT on, before the RECEIPT that lets the client go on, so that the count never
+/// lags behind the client's.
 async fn slow_broker(hold: Duration) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -751,6 +753,14 @@ async fn slow_broker(hold: Duration) -> (String, std::sync::Arc<std::sync::atomi
                         (Command::Subscribe, Some(receipt)) => {
                             tokio::time::sleep(hold).await;
                             format!("RECEIPT\nreceipt-id:{receipt}\n\n\0")
+                        }
+                        (Command::Disconnect, receipt) => {
+                            open.fetch_sub(1, Ordering::SeqCst);
+                            if let Some(receipt) = receipt {
+                                let answer = format!("RECEIPT\nreceipt-id:{receipt}\n\n\0");
+                                let _ = socket.write_all(answer.as_bytes()).await;
+                            }
+                            return;
                         }
                         (_, Some(receipt)) => format!("RECEIPT\nreceipt-id:{receipt}\n\n\0"),
                         (_, None) => continue,
