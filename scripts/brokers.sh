@@ -9,7 +9,7 @@
 # apt-get when they are missing (as root), and writes /etc/rabbitmq/rabbitmq-env.conf and
 # /etc/rabbitmq/rabbitmq.conf (saying so); ActiveMQ's files stay under $STOMP_BROKER_STATE
 # (default /tmp/stomp-rs-brokers).
-# Usage: scripts/brokers.sh start | stop
+# Usage: scripts/brokers.sh start | stop | install (installs what is missing, starts nothing)
 set -euo pipefail
 
 ACTIVEMQ_PORT=61623
@@ -63,7 +63,6 @@ CONF
     rabbitmq-plugins enable --offline rabbitmq_stomp rabbitmq_web_stomp >/dev/null
     # -detached returns at once, even when the start fails later: the port tells.
     rabbitmq-server -detached
-    wait_for_port "$RABBITMQ_PORT" RabbitMQ 90
 }
 
 start_activemq() {
@@ -92,7 +91,6 @@ XML
         -jar /usr/share/activemq/bin/activemq.jar start "xbean:file:$STATE/activemq/conf/activemq.xml" \
         >"$STATE/activemq.log" 2>&1 &
     echo $! > "$STATE/activemq.pid"
-    wait_for_port "$ACTIVEMQ_PORT" ActiveMQ 90 || { tail -20 "$STATE/activemq.log" >&2; return 1; }
 }
 
 stop() {
@@ -111,9 +109,13 @@ case "${1:-}" in
         mkdir -p "$STATE"
         install
         stop
+        # Both start at once; each is waited for once both are on their way.
         start_rabbitmq
         start_activemq
+        wait_for_port "$RABBITMQ_PORT" RabbitMQ 90
+        wait_for_port "$ACTIVEMQ_PORT" ActiveMQ 90 || { tail -20 "$STATE/activemq.log" >&2; exit 1; }
         ;;
     stop) stop ;;
-    *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+    install) install ;;
+    *) echo "usage: $0 start|stop|install" >&2; exit 2 ;;
 esac
