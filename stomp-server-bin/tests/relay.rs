@@ -446,6 +446,44 @@ async fn rabbitmq_a_publish_the_broker_refuses_leaves_the_watches_of_the_users_i
 
 #[tokio::test]
 #[ignore = "needs RabbitMQ (scripts/test starts it)"]
+async fn rabbitmq_a_publish_the_broker_refuses_leaves_the_relay_available_to_the_sessions() {
+    let (a, address) = node(RABBITMQ, App::new()).await;
+    let bob = client(&address, &unique("bob")).await;
+    let handle = a.handle();
+    let room = format!("/chat/{}/b", unique("refused"));
+    let refused = handle.publish(room, "x").await;
+    assert_eq!(refused, Err(stomp_server::PublishError::BrokerUnavailable));
+    // While the system connection comes back, the relay stays available: asked every 5 ms
+    // for half a second, the time its reconnection takes many times over.
+    let watcher = handle.clone();
+    let watched = tokio::spawn(async move {
+        let mut unavailable = 0;
+        for _ in 0..100 {
+            if watcher.relay_available().await.unwrap() != Some(true) {
+                unavailable += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        unavailable
+    });
+    // At once, a session subscribes to a room new to the node and sends to it.
+    let room = format!("/chat/{}", unique("after"));
+    let mut messages = bob.subscribe(room.as_str(), AckMode::Auto).await.unwrap();
+    bob.send_with_receipt(SendFrame::new(room.as_str(), "right after"))
+        .await
+        .unwrap();
+    assert_eq!(text(&next(&mut messages).await), "right after");
+    assert_eq!(watched.await.unwrap(), 0, "times the relay was unavailable");
+    // The publishes work again once their connection is back.
+    let room = format!("/chat/{}", unique("later"));
+    let mut later = bob.subscribe(room.as_str(), AckMode::Auto).await.unwrap();
+    handle.publish(room.as_str(), "later").await.unwrap();
+    assert_eq!(text(&next(&mut later).await), "later");
+    assert_eq!(bob.close_reason(), None);
+}
+
+#[tokio::test]
+#[ignore = "needs RabbitMQ (scripts/test starts it)"]
 async fn rabbitmq_a_client_that_only_sends_to_the_application_outlives_three_heart_beat_periods() {
     let echo = |_: Context, m: Message| async move { Ok::<_, Failure>(m.text()?.to_owned()) };
     let (server, address) = node(RABBITMQ, App::new().message("/app/echo", echo)).await;

@@ -113,7 +113,10 @@ impl ServerBuilder {
     /// nothing of the broker), and reconnects for ever with jittered backoff over the
     /// addresses. While one is down, relayed SUBSCRIBEs and SENDs are refused with an ERROR
     /// and [`Handle::publish`] fails with [`PublishError::BrokerUnavailable`]
-    /// (`relay_available` in [`Handle::stats`] and `/metrics` says which). A session whose
+    /// (`relay_available` in [`Handle::stats`] and `/metrics` says which). Once up, the
+    /// system connection is no part of that: a publish the broker refuses (say, to a
+    /// destination taken from a client) ends it until it reconnects, and meanwhile only the
+    /// publishes fail, with [`PublishError::BrokerUnavailable`]; the sessions go on. A session whose
     /// broker connection is lost (or refuses it with an ERROR) is closed with an ERROR,
     /// unless [`RelayConfig::restore_subscriptions`].
     ///

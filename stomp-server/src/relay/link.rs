@@ -114,9 +114,15 @@ pub(crate) struct Relayed {
 /// Whose a broker connection is.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
-    /// The relay's: the system connection and those the node's shared topic subscriptions
-    /// use. The relay is available while all of them are up.
+    /// The relay's: the watches of the users' destinations and the node's shared topic
+    /// subscriptions. The relay is available while all of them are up.
     Relay,
+    /// The application's publishes and messages to users, for as long as the relay: part of
+    /// its availability until it first connects, and no more after. A publish the broker
+    /// refuses (its destination or headers taken from a client) ends this connection until it
+    /// reconnects, and that must not make the relay unavailable to every session meanwhile:
+    /// only the publishes fail until then.
+    Publishes,
     /// One session's: opened when first needed, closed with the session, and no part of the
     /// relay's availability.
     Own,
@@ -338,7 +344,7 @@ async fn connect(
     loop {
         match shared.config.client().connect().await {
             Ok(client) => {
-                if kind == Kind::Relay {
+                if kind != Kind::Own {
                     shared.link_changed(name, true);
                 }
                 return Some(client);
@@ -402,11 +408,17 @@ async fn watch_link(
     while let Some(event) = events.next().await {
         match event {
             ConnectionEvent::Disconnected(reason) => {
-                if kind == Kind::Relay {
-                    tracing::warn!(link = %name, %reason, "relay: broker connection ended");
-                    shared.link_changed(&name, false);
-                } else {
-                    tracing::info!(link = %name, %reason, "relay: broker connection ended");
+                match kind {
+                    Kind::Relay => {
+                        tracing::warn!(link = %name, %reason, "relay: broker connection ended");
+                        shared.link_changed(&name, false);
+                    }
+                    Kind::Publishes => {
+                        tracing::warn!(link = %name, %reason, "relay: broker connection ended")
+                    }
+                    Kind::Own => {
+                        tracing::info!(link = %name, %reason, "relay: broker connection ended")
+                    }
                 }
                 lost.send_modify(|loss| {
                     loss.count += 1;
@@ -418,7 +430,7 @@ async fn watch_link(
             }
             ConnectionEvent::Closed(reason) => {
                 // A session's connection closes with the session.
-                if kind == Kind::Relay {
+                if kind != Kind::Own {
                     tracing::warn!(link = %name, %reason, "relay: broker connection closed");
                 } else {
                     tracing::debug!(link = %name, %reason, "relay: broker connection closed");

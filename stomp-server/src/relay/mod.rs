@@ -5,12 +5,14 @@
 //! carries the broker's relay events ([`stomp_broker::RelayEvent::Subscribe`] and the
 //! rest) to the other broker. The `auto` topic subscriptions a node's sessions share go over
 //! a few broker connections ([`RelayConfig::connections`]), under the relay's own
-//! subscription ids, the application's publishes over the system connection, and the
-//! watches of the user destinations over one of their own. What a session does alone (its SENDs, its queue and acknowledged
-//! subscriptions) goes over a broker connection of its own, opened when first needed, and a
-//! new shared subscription is tried first on a connection of its own: the broker ends a whole
-//! connection over one frame it refuses, and a client must not be able to end the others'
-//! subscriptions that way.
+//! subscription ids, and the watches of the user destinations over one of their own: the
+//! relay is available while these are up. The application's publishes go over the system
+//! connection, which a publish the broker refuses ends for a moment, and which is therefore
+//! part of that availability only until it first connects. What a session does alone (its SENDs, its queue and
+//! acknowledged subscriptions) goes over a broker connection of its own, opened when first
+//! needed, and a new shared subscription is tried first on a connection of its own: the
+//! broker ends a whole connection over one frame it refuses, and a client must not be able
+//! to end the others' subscriptions that way.
 //!
 //! At the broker a queue subscription is `client-individual`: a client's `auto` becomes an
 //! ACK of each message once written to it, its `client` ACK one ACK for each message it
@@ -82,7 +84,7 @@ impl Relay {
             node: Arc::from(format!("{:016x}", fastrand::u64(..))),
             probes: Arc::new(Semaphore::new(link::MAX_PROBES)),
         };
-        let system = link::open(&shared, "system".to_owned(), Kind::Relay);
+        let system = link::open(&shared, "system".to_owned(), Kind::Publishes);
         let watches = link::open(&shared, "users".to_owned(), Kind::Relay);
         let links = (0..pool)
             .map(|n| link::open(&shared, format!("topics-{n}"), Kind::Relay))
