@@ -161,8 +161,11 @@ impl Handle {
         Ok(reached)
     }
 
-    /// Relay mode: whether every connection to the other broker is up now (`None` without a
-    /// relay).
+    /// Relay mode: whether the relay's connections to the other broker are up now (`None`
+    /// without a relay): those of the shared topic subscriptions and of the users' watches,
+    /// and the system connection of the publishes until it first connects. A publish the
+    /// broker refuses ends the system connection for a moment without making the relay
+    /// unavailable: only the publishes fail meanwhile.
     pub async fn relay_available(&self) -> Result<Option<bool>, Stopped> {
         let mut available = None;
         for shard in 0..self.hubs.len() {

@@ -46,7 +46,8 @@ pub(crate) fn render(stats: &Stats) -> String {
         metric(figure.metric, kind, figure.help, figure.value);
     }
     if let Some(available) = stats.relay_available {
-        let help = "Relay mode: 1 while every connection to the other broker is up, else 0.";
+        let help =
+            "Relay mode: 1 while the relay's connections to the other broker are up, else 0.";
         metric("stomp_relay_available", "gauge", help, u64::from(available));
     }
     let help = "WebSocket upgrades refused for their Origin.";

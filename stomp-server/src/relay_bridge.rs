@@ -36,7 +36,7 @@ impl RelayBridge {
         }
     }
 
-    /// Whether every connection to the other broker is up.
+    /// Whether the relay's connections to the other broker are up.
     pub(crate) fn available(&self) -> bool {
         self.relay.available()
     }

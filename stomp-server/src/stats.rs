@@ -14,8 +14,8 @@ pub struct Stats {
     pub broker: BrokerStats,
     /// Each queue with messages or consumers, and the messages waiting in it, by name.
     pub queues: Vec<(String, usize)>,
-    /// Relay mode: whether every connection to the other broker is up (`None` without a
-    /// relay).
+    /// Relay mode: whether the relay's connections to the other broker are up (`None`
+    /// without a relay); see [`Handle::relay_available`](crate::Handle::relay_available).
     pub relay_available: Option<bool>,
     /// Shards whose broker task has not come back to its loop within the stall timeout
     /// ([`ServerBuilder::stall_timeout`](crate::ServerBuilder::stall_timeout)): their

@@ -110,7 +110,8 @@ impl Relay {
         }
     }
 
-    /// Whether every broker connection is up.
+    /// Whether the relay's broker connections are up ([`Kind::Relay`], and the publishes'
+    /// until it first connects).
     pub(crate) fn available(&self) -> bool {
         self.shared.down.load(Ordering::Acquire) == 0
     }
