@@ -97,6 +97,7 @@
 
 extern crate alloc;
 
+mod classes;
 mod command;
 mod config;
 mod decoder;

@@ -9,9 +9,9 @@ use core::ops::Range;
 
 use memchr::memchr;
 
+use crate::classes;
 use crate::escape::{self, Flaw};
 use crate::grammar::{self, strip_cr};
-use crate::swar;
 use crate::version::Escaping;
 use crate::{Command, Config, Error, Version};
 
@@ -263,38 +263,36 @@ impl Scanner {
     }
 
     /// Finds the end of the current head line from where the last search stopped, noting its
-    /// first colon and first backslash or CR on the way, one word at a time.
+    /// first colon and first backslash or CR on the way, a run of octets at a time.
     fn next_line_end(&mut self, head: &mut Head, buf: &[u8]) -> Option<usize> {
         let from = self.pos;
         let mut at = from;
         let mut found = None;
-        while let Some(word) = swar::word_at(buf, at) {
-            let lf = swar::octets_equal(word, b'\n');
+        while let Some(run) = classes::at(buf, at) {
             // Only the octets before the line's end belong to this line.
-            let mine = if lf == 0 {
-                u64::MAX
+            let mine = if run.lf == 0 {
+                u32::MAX
             } else {
-                swar::below(swar::first_index(lf))
+                (1u32 << run.lf.trailing_zeros()) - 1
             };
-            head.non_ascii |= word & swar::HIGHS & mine != 0;
+            head.non_ascii |= run.high & mine != 0;
             if head.line_colon.is_none() {
-                let colon = swar::octets_equal(word, b':') & mine;
+                let colon = run.colon & mine;
                 if colon != 0 {
-                    head.line_colon = Some(at + swar::first_index(colon));
+                    head.line_colon = Some(at + colon.trailing_zeros() as usize);
                 }
             }
             if head.line_special.is_none() {
-                let special =
-                    (swar::octets_equal(word, b'\\') | swar::octets_equal(word, b'\r')) & mine;
+                let special = run.special & mine;
                 if special != 0 {
-                    head.line_special = Some(at + swar::first_index(special));
+                    head.line_special = Some(at + special.trailing_zeros() as usize);
                 }
             }
-            if lf != 0 {
-                found = Some(at + swar::first_index(lf));
+            if run.lf != 0 {
+                found = Some(at + run.lf.trailing_zeros() as usize);
                 break;
             }
-            at += 8;
+            at += run.len;
         }
         if found.is_none() {
             // Fewer than eight octets are left: one at a time.

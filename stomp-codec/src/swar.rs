@@ -1,8 +1,8 @@
 //! Word-at-a-time octet search: eight octets per step in plain integer arithmetic.
 //!
-//! Header lines are a few dozen octets long, too short for a SIMD search to pay for setting
-//! itself up on each one; one pass of 64-bit words over the head finds every line's end, first
-//! colon and first backslash or CR together.
+//! Header fields are a few dozen octets long, too short for a SIMD search to pay for setting
+//! itself up on each one. Head lines are scanned sixteen octets at a time where SSE2 is there
+//! ([`classes`](crate::classes)), and with these words elsewhere.
 
 const ONES: u64 = u64::from_le_bytes([0x01; 8]);
 /// The high bit of every octet: set in a word exactly where an octet is not ASCII.
@@ -27,9 +27,12 @@ pub(crate) fn first_index(mask: u64) -> usize {
     (mask.trailing_zeros() / 8) as usize
 }
 
-/// A mask of the bits of the octets before octet `index`.
-pub(crate) fn below(index: usize) -> u64 {
-    (1u64 << (8 * index)).wrapping_sub(1)
+/// One bit per octet of a mask of high bits (as [`octets_equal`] gives): bit `i` for octet
+/// `i`, as a SIMD move-mask gives them.
+pub(crate) fn bits(mask: u64) -> u32 {
+    // Each octet's flag, at bit 8i once shifted down, lands at bit 56 + i of the product.
+    let gathered = (mask >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56;
+    u32::try_from(gathered).unwrap_or_default()
 }
 
 /// The first octet of `haystack` that is one of `set`. Header fields are short: a word at a
@@ -78,7 +81,7 @@ mod tests {
                 }
                 let mask = octets_equal(u64::from_le_bytes(octets), b':');
                 assert_eq!(first_index(mask), position, "{octets:?}");
-                assert_eq!(mask & below(position), 0);
+                assert_eq!(bits(mask).trailing_zeros() as usize, position);
             }
         }
         assert_eq!(octets_equal(u64::from_le_bytes(*b"abcdefgh"), b':'), 0);
