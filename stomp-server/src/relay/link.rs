@@ -408,17 +408,13 @@ async fn watch_link(
     while let Some(event) = events.next().await {
         match event {
             ConnectionEvent::Disconnected(reason) => {
-                match kind {
-                    Kind::Relay => {
-                        tracing::warn!(link = %name, %reason, "relay: broker connection ended");
-                        shared.link_changed(&name, false);
-                    }
-                    Kind::Publishes => {
-                        tracing::warn!(link = %name, %reason, "relay: broker connection ended")
-                    }
-                    Kind::Own => {
-                        tracing::info!(link = %name, %reason, "relay: broker connection ended")
-                    }
+                if kind == Kind::Own {
+                    tracing::info!(link = %name, %reason, "relay: broker connection ended");
+                } else {
+                    tracing::warn!(link = %name, %reason, "relay: broker connection ended");
+                }
+                if kind == Kind::Relay {
+                    shared.link_changed(&name, false);
                 }
                 lost.send_modify(|loss| {
                     loss.count += 1;
