@@ -19,18 +19,106 @@ pub(crate) struct Classes {
     pub(crate) high: u32,
 }
 
-/// The classes of the octets from `at` on: sixteen of them, or eight, or `None` when fewer
-/// than eight are left. Where a match is, the lowest set bit of its class is exact; bits
-/// above a true match may be set falsely.
+/// The classes of the octets from `at` on: sixteen of them, or with SSE2 as many as are left
+/// of a buffer of sixteen or more, or eight, or `None` when fewer than eight are left. Where a
+/// match is, the lowest set bit of its class is exact; bits above a true match may be set
+/// falsely.
 pub(crate) fn at(buf: &[u8], at: usize) -> Option<Classes> {
     #[cfg(all(
         any(target_arch = "x86", target_arch = "x86_64"),
         target_feature = "sse2"
     ))]
-    if let Some(classes) = sse2(buf, at) {
-        return Some(classes);
+    {
+        // Near the end of the buffer, the last sixteen octets, less those before `at`: the
+        // masks are exact, so those octets' bits are simply shifted out.
+        let last = || {
+            let start = buf.len().checked_sub(16)?;
+            let skip = at.checked_sub(start).filter(|&skip| skip < 16)?;
+            sse2(buf, start).map(|run| run.skip(skip))
+        };
+        if let Some(classes) = sse2(buf, at).or_else(last) {
+            return Some(classes);
+        }
     }
     word(buf, at)
+}
+
+impl Classes {
+    /// The classes of the same run without its first `n` octets.
+    #[cfg(all(
+        any(target_arch = "x86", target_arch = "x86_64"),
+        target_feature = "sse2"
+    ))]
+    fn skip(self, n: usize) -> Classes {
+        Classes {
+            len: self.len - n,
+            lf: self.lf >> n,
+            colon: self.colon >> n,
+            special: self.special >> n,
+            high: self.high >> n,
+        }
+    }
+}
+
+/// What the search of a head line has noted so far: offsets are into the searched buffer.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Marks {
+    /// The line's first colon, which ends the header name (1.2 "Augmented BNF").
+    pub(crate) colon: Option<usize>,
+    /// The line's first backslash or CR: a line without one has nothing to unescape.
+    pub(crate) special: Option<usize>,
+    /// Whether any octet searched is not ASCII. It is not reset by a new line.
+    pub(crate) non_ascii: bool,
+}
+
+impl Marks {
+    /// Forgets the line's colon and special octet, for the next line.
+    pub(crate) fn next_line(&mut self) {
+        self.colon = None;
+        self.special = None;
+    }
+}
+
+/// Searches `buf` from `from` for the LF that ends a head line, noting the line's first colon
+/// and first backslash or CR in `marks` on the way, a run of octets at a time. `None`: the
+/// buffer ends before the line does, and `marks` holds what the octets up to its end showed.
+pub(crate) fn line_end(buf: &[u8], from: usize, marks: &mut Marks) -> Option<usize> {
+    let mut at = from;
+    while let Some(run) = self::at(buf, at) {
+        // Only the octets before the line's end belong to this line.
+        let mine = if run.lf == 0 {
+            u32::MAX
+        } else {
+            (1u32 << run.lf.trailing_zeros()) - 1
+        };
+        marks.non_ascii |= run.high & mine != 0;
+        if marks.colon.is_none() {
+            let colon = run.colon & mine;
+            if colon != 0 {
+                marks.colon = Some(at + colon.trailing_zeros() as usize);
+            }
+        }
+        if marks.special.is_none() {
+            let special = run.special & mine;
+            if special != 0 {
+                marks.special = Some(at + special.trailing_zeros() as usize);
+            }
+        }
+        if run.lf != 0 {
+            return Some(at + run.lf.trailing_zeros() as usize);
+        }
+        at += run.len;
+    }
+    // Fewer than eight octets are left: one at a time.
+    for (i, &octet) in buf.get(at..).unwrap_or_default().iter().enumerate() {
+        match octet {
+            b'\n' => return Some(at + i),
+            b':' if marks.colon.is_none() => marks.colon = Some(at + i),
+            b'\\' | b'\r' if marks.special.is_none() => marks.special = Some(at + i),
+            _ => marks.non_ascii |= !octet.is_ascii(),
+        }
+    }
+    None
 }
 
 #[cfg(all(
@@ -91,6 +179,19 @@ mod tests {
                     }
                 }
             }
+        }
+        // The end of a buffer of sixteen or more is one run, as long as what is left of it.
+        #[cfg(all(
+            any(target_arch = "x86", target_arch = "x86_64"),
+            target_feature = "sse2"
+        ))]
+        for from in 0..20 {
+            let mut octets = *b"abc:defghijklm\nopqrs";
+            octets[from] = b'\n';
+            let classes = at(&octets, from).unwrap();
+            assert_eq!(classes.len, (octets.len() - from).min(16));
+            assert_eq!(classes.lf.trailing_zeros(), 0, "{from}");
+            assert_eq!(classes.colon, if from < 3 { 1 << (3 - from) } else { 0 });
         }
         assert!(at(b"1234567", 0).is_none());
         assert_eq!(at(b"12345678", 0).map(|c| c.len), Some(8));

@@ -209,7 +209,7 @@ pub(crate) fn put_escaped<B: BufMut>(dst: &mut B, field: &[u8], escaping: Escapi
         return;
     }
     let mut rest = field;
-    while let Some(i) = swar::find_any(rest, [b'\n', b':', b'\\', b'\r']) {
+    while let Some(i) = swar::find_escapable(rest) {
         let (plain, tail) = rest.split_at(i);
         dst.put_slice(plain);
         if let Some(&octet) = tail.first() {

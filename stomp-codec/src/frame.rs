@@ -4,11 +4,10 @@ use alloc::borrow::Cow;
 use alloc::string::String;
 use core::fmt;
 
-use memchr::memchr;
-
 use crate::Command;
+use crate::classes::{self, Marks};
 use crate::escape;
-use crate::grammar::{self, strip_cr};
+use crate::grammar::strip_cr;
 use crate::version::Escaping;
 
 /// A complete frame that borrows from the bytes it was decoded from.
@@ -149,7 +148,7 @@ impl<'a> Headers<'a> {
     /// The first header whose decoded name is `name`.
     pub fn find(&self, name: &str) -> Option<Header<'a>> {
         self.iter()
-            .find(|h| escape::decoded_eq(h.raw_name, name.as_bytes(), self.escaping))
+            .find(|h| escape::decoded_eq(h.raw_name, name.as_bytes(), h.escaping))
     }
 
     /// The decoded value of the first header whose decoded name is `name`.
@@ -162,9 +161,8 @@ impl<'a> Headers<'a> {
     where
         'a: 'n,
     {
-        let escaping = self.escaping;
         self.iter()
-            .filter(move |h| escape::decoded_eq(h.raw_name, name.as_bytes(), escaping))
+            .filter(move |h| escape::decoded_eq(h.raw_name, name.as_bytes(), h.escaping))
             .map(|h| h.value())
     }
 }
@@ -206,17 +204,29 @@ impl<'a> Iterator for HeaderIter<'a> {
         if self.rest.is_empty() {
             return None;
         }
-        let (line, rest) = match memchr(b'\n', self.rest) {
-            Some(eol) => self.rest.split_at(eol),
-            None => (self.rest, &b""[..]),
-        };
+        // One pass finds the line's end, its colon and whether it holds a backslash.
+        let mut marks = Marks::default();
+        let eol = classes::line_end(self.rest, 0, &mut marks).unwrap_or(self.rest.len());
+        let (line, rest) = self.rest.split_at(eol);
         self.rest = rest.get(1..).unwrap_or_default();
         let line = strip_cr(line);
-        let (raw_name, raw_value) = grammar::header_line(line).unwrap_or((line, b""));
+        // `header = name ":" value`, split at the first colon: real peers put raw colons in
+        // values (ActiveMQ message ids, URLs in 1.0 frames). The scanner refused a line without
+        // one; a name alone keeps this total.
+        let (raw_name, raw_value) = match marks.colon {
+            Some(colon) => (
+                line.get(..colon).unwrap_or(line),
+                line.get(colon + 1..).unwrap_or_default(),
+            ),
+            None => (line, &b""[..]),
+        };
+        // A line without a backslash has nothing to unescape. A CR that ends it is its EOL's; a
+        // line with a raw CR within it is decoded as the frame's, which searches it.
+        let plain = marks.special.is_none_or(|at| at >= line.len());
         Some(Header {
             raw_name,
             raw_value,
-            escaping: self.escaping,
+            escaping: if plain { Escaping::None } else { self.escaping },
         })
     }
 }
@@ -226,6 +236,8 @@ impl<'a> Iterator for HeaderIter<'a> {
 pub struct Header<'a> {
     raw_name: &'a [u8],
     raw_value: &'a [u8],
+    /// How the fields decode: `Escaping::None` for a line without a backslash, whatever the
+    /// frame's, so that decoding it need not search for one.
     escaping: Escaping,
 }
 

@@ -1,33 +1,10 @@
 //! The grammar of one complete line of a frame's head, in nom's complete mode
 //! (1.2 "Augmented BNF"). Lines reach these parsers without their EOL.
 
-use nom::bytes::complete::tag;
+use nom::Parser;
 use nom::character::complete::u64 as decimal;
-use nom::combinator::{all_consuming, rest};
-use nom::error::{Error as NomError, ErrorKind};
-use nom::sequence::separated_pair;
-use nom::{IResult, Parser};
-
-/// Everything before the first colon. Header names are a few octets long: a plain loop finds
-/// the colon sooner than a SIMD search would set itself up.
-fn until_colon(input: &[u8]) -> IResult<&[u8], &[u8]> {
-    match input.iter().position(|&octet| octet == b':') {
-        Some(i) => Ok((
-            input.get(i..).unwrap_or_default(),
-            input.get(..i).unwrap_or_default(),
-        )),
-        None => Err(nom::Err::Error(NomError::new(input, ErrorKind::Char))),
-    }
-}
-
-/// `header = name ":" value`, split at the FIRST colon: real peers put raw colons in values
-/// (ActiveMQ message ids, URLs in 1.0 frames). `None` when the line has no colon.
-pub(crate) fn header_line(line: &[u8]) -> Option<(&[u8], &[u8])> {
-    separated_pair(until_colon, tag(&b":"[..]), rest)
-        .parse(line)
-        .ok()
-        .map(|(_, pair)| pair)
-}
+use nom::combinator::all_consuming;
+use nom::error::Error as NomError;
 
 /// A `content-length` value: a plain decimal number that fits in `usize`; no sign, no spaces
 /// (1.2 "Header content-length").
@@ -47,18 +24,6 @@ pub(crate) fn strip_cr(line: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn splits_at_first_colon() {
-        assert_eq!(header_line(b"a:b:c"), Some((&b"a"[..], &b"b:c"[..])));
-        assert_eq!(header_line(b"a:"), Some((&b"a"[..], &b""[..])));
-        assert_eq!(header_line(b":v"), Some((&b""[..], &b"v"[..])));
-        assert_eq!(header_line(b"novalue"), None);
-        assert_eq!(
-            header_line(b"foo : bar "),
-            Some((&b"foo "[..], &b" bar "[..]))
-        );
-    }
 
     #[test]
     fn content_length_is_plain_decimal() {

@@ -9,7 +9,7 @@ use core::ops::Range;
 
 use memchr::memchr;
 
-use crate::classes;
+use crate::classes::{self, Marks};
 use crate::escape::{self, Flaw};
 use crate::grammar::{self, strip_cr};
 use crate::version::Escaping;
@@ -49,12 +49,9 @@ struct Head {
     line_start: usize,
     header_count: usize,
     content_length: Option<usize>,
-    /// The first colon of the current line, once seen.
-    line_colon: Option<usize>,
-    /// The first backslash or CR of the current line, once seen.
-    line_special: Option<usize>,
-    /// Whether any header octet so far is not ASCII; a head without one is valid UTF-8.
-    non_ascii: bool,
+    /// The current line's colon and first backslash or CR once seen, and whether any header
+    /// octet so far is not ASCII: a head without one is valid UTF-8.
+    marks: Marks,
 }
 
 /// A frame whose head is complete.
@@ -139,9 +136,7 @@ impl Scanner {
             line_start: eol + 1,
             header_count: 0,
             content_length: None,
-            line_colon: None,
-            line_special: None,
-            non_ascii: false,
+            marks: Marks::default(),
         };
         check_head_size(eol + 1, config)?;
         self.phase = Phase::Head(head);
@@ -157,7 +152,7 @@ impl Scanner {
             if line.is_empty() {
                 let headers = head.headers_start..head.line_start;
                 let block = buf.get(headers.clone()).unwrap_or_default();
-                if head.non_ascii {
+                if head.marks.non_ascii {
                     if let Err(e) = core::str::from_utf8(block) {
                         return Err(Error::InvalidUtf8 {
                             offset: headers.start + e.valid_up_to(),
@@ -181,8 +176,7 @@ impl Scanner {
             check_line_length(head.line_start, line.len(), config)?;
             header_line(&mut head, line, config)?;
             head.line_start = eol + 1;
-            head.line_colon = None;
-            head.line_special = None;
+            head.marks.next_line();
         }
         // The current line is still arriving; a CR at its end may be the first half of an EOL.
         let partial = strip_cr(buf.get(head.line_start..).unwrap_or_default());
@@ -263,54 +257,10 @@ impl Scanner {
     }
 
     /// Finds the end of the current head line from where the last search stopped, noting its
-    /// first colon and first backslash or CR on the way, a run of octets at a time.
+    /// first colon and first backslash or CR on the way.
     fn next_line_end(&mut self, head: &mut Head, buf: &[u8]) -> Option<usize> {
         let from = self.pos;
-        let mut at = from;
-        let mut found = None;
-        while let Some(run) = classes::at(buf, at) {
-            // Only the octets before the line's end belong to this line.
-            let mine = if run.lf == 0 {
-                u32::MAX
-            } else {
-                (1u32 << run.lf.trailing_zeros()) - 1
-            };
-            head.non_ascii |= run.high & mine != 0;
-            if head.line_colon.is_none() {
-                let colon = run.colon & mine;
-                if colon != 0 {
-                    head.line_colon = Some(at + colon.trailing_zeros() as usize);
-                }
-            }
-            if head.line_special.is_none() {
-                let special = run.special & mine;
-                if special != 0 {
-                    head.line_special = Some(at + special.trailing_zeros() as usize);
-                }
-            }
-            if run.lf != 0 {
-                found = Some(at + run.lf.trailing_zeros() as usize);
-                break;
-            }
-            at += run.len;
-        }
-        if found.is_none() {
-            // Fewer than eight octets are left: one at a time.
-            for (i, &octet) in buf.get(at..).unwrap_or_default().iter().enumerate() {
-                head.non_ascii |= !octet.is_ascii() && octet != b'\n';
-                match octet {
-                    b'\n' => {
-                        found = Some(at + i);
-                        break;
-                    }
-                    b':' if head.line_colon.is_none() => head.line_colon = Some(at + i),
-                    b'\\' | b'\r' if head.line_special.is_none() => {
-                        head.line_special = Some(at + i);
-                    }
-                    _ => {}
-                }
-            }
-        }
+        let found = classes::line_end(buf, from, &mut head.marks);
         self.pos = found.map_or(buf.len(), |eol| eol + 1);
         #[cfg(all(test, feature = "std"))]
         tests::SEARCHED.with(|n| n.set(n.get() + (self.pos - from)));
@@ -413,7 +363,8 @@ fn header_line(head: &mut Head, line: &[u8], config: &Config) -> Result<(), Erro
     let offset = head.line_start;
     // The colon and the first backslash or CR were noted as the line was searched.
     let colon = head
-        .line_colon
+        .marks
+        .colon
         .map(|at| at - offset)
         .ok_or(Error::MissingColon { offset })?;
     if colon == 0 {
@@ -424,7 +375,11 @@ fn header_line(head: &mut Head, line: &[u8], config: &Config) -> Result<(), Erro
         line.get(colon + 1..).unwrap_or_default(),
     );
     // A CR that ends the line is part of its EOL, not of its value.
-    if head.line_special.is_some_and(|at| at < offset + line.len()) {
+    if head
+        .marks
+        .special
+        .is_some_and(|at| at < offset + line.len())
+    {
         check_escapes(head.escaping, name, value, offset, config)?;
     }
     // The first occurrence of a repeated header is the one that counts (1.2 "Repeated Header
