@@ -5,7 +5,7 @@ use alloc::string::String;
 use core::fmt;
 
 use crate::Command;
-use crate::classes::{self, Marks};
+use crate::classes::{LineSearch, Marks, Rules};
 use crate::escape;
 use crate::grammar::strip_cr;
 use crate::version::Escaping;
@@ -140,7 +140,8 @@ impl<'a> Headers<'a> {
     /// Every header, in wire order.
     pub fn iter(&self) -> HeaderIter<'a> {
         HeaderIter {
-            rest: self.block,
+            block: self.block,
+            search: LineSearch::default(),
             escaping: self.escaping,
         }
     }
@@ -193,7 +194,8 @@ impl fmt::Debug for Headers<'_> {
 /// An iterator over a frame's headers, in wire order.
 #[derive(Clone, Debug)]
 pub struct HeaderIter<'a> {
-    rest: &'a [u8],
+    block: &'a [u8],
+    search: LineSearch,
     escaping: Escaping,
 }
 
@@ -201,19 +203,21 @@ impl<'a> Iterator for HeaderIter<'a> {
     type Item = Header<'a>;
 
     fn next(&mut self) -> Option<Header<'a>> {
-        if self.rest.is_empty() {
+        let start = self.search.pos();
+        if start >= self.block.len() {
             return None;
         }
         // One pass finds the line's end, its colon and whether it holds a backslash.
         let mut marks = Marks::default();
-        let eol = classes::line_end(self.rest, 0, &mut marks).unwrap_or(self.rest.len());
-        let (line, rest) = self.rest.split_at(eol);
-        self.rest = rest.get(1..).unwrap_or_default();
-        let line = strip_cr(line);
+        let eol = self
+            .search
+            .line_end(self.block, &mut marks, Rules::default())
+            .unwrap_or(self.block.len());
+        let line = strip_cr(self.block.get(start..eol).unwrap_or_default());
         // `header = name ":" value`, split at the first colon: real peers put raw colons in
         // values (ActiveMQ message ids, URLs in 1.0 frames). The scanner refused a line without
         // one; a name alone keeps this total.
-        let (raw_name, raw_value) = match marks.colon {
+        let (raw_name, raw_value) = match marks.colon.map(|at| at - start) {
             Some(colon) => (
                 line.get(..colon).unwrap_or(line),
                 line.get(colon + 1..).unwrap_or_default(),
@@ -222,7 +226,7 @@ impl<'a> Iterator for HeaderIter<'a> {
         };
         // A line without a backslash has nothing to unescape. A CR that ends it is its EOL's; a
         // line with a raw CR within it is decoded as the frame's, which searches it.
-        let plain = marks.special.is_none_or(|at| at >= line.len());
+        let plain = marks.special.is_none_or(|at| at - start >= line.len());
         Some(Header {
             raw_name,
             raw_value,
