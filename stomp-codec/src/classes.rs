@@ -27,8 +27,8 @@ pub(crate) struct Block {
 
 impl Block {
     /// The block of the octets of `buf` from `at` on, and how many octets it covers: sixty-four,
-    /// or what is left of `buf`. Fewer are classified as if zeros followed them, which belong to
-    /// no class. Kept out of line: the search that calls it is cheap when the block it has is
+    /// or what is left of `buf`. A buffer shorter than a block is classified as if zeros
+    /// followed it, which belong to no class. Kept out of line: the search that calls it is cheap when the block it has is
     /// enough, and should not pay for this one's frame on every call.
     #[inline(never)]
     fn of(buf: &[u8], at: usize) -> (Block, usize) {
@@ -36,11 +36,30 @@ impl Block {
         if let Some(octets) = rest.first_chunk::<BLOCK>() {
             return (Block::classify(octets), BLOCK);
         }
+        // Near the end of a long buffer, its last block less the octets before `at`: the bits
+        // are exact, so theirs are simply shifted out.
+        let last = buf.len().checked_sub(BLOCK).and_then(|last| {
+            let octets = buf.get(last..)?.first_chunk::<BLOCK>()?;
+            Some((last, octets))
+        });
+        if let Some((last, octets)) = last.filter(|_| !rest.is_empty()) {
+            return (Block::classify(octets).skip(at - last), rest.len());
+        }
         let mut padded = [0u8; BLOCK];
         if let Some(head) = padded.get_mut(..rest.len()) {
             head.copy_from_slice(rest);
         }
         (Block::classify(&padded), rest.len())
+    }
+
+    /// The same block without its first `n` octets, fewer than a block.
+    fn skip(self, n: usize) -> Block {
+        Block {
+            lf: self.lf >> n,
+            colon: self.colon >> n,
+            special: self.special >> n,
+            high: self.high >> n,
+        }
     }
 
     fn classify(octets: &[u8; BLOCK]) -> Block {

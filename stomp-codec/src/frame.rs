@@ -111,17 +111,23 @@ impl fmt::Debug for BodyExcerpt<'_> {
 /// pass-through.
 #[derive(Clone, Copy)]
 pub struct Headers<'a> {
-    /// The header lines, each ending in its EOL. The scanner checked every line: each has a
-    /// colon after a non-empty name, defined escapes only (or kept ones), and UTF-8 text.
-    block: &'a [u8],
+    /// The header lines, each ending in its EOL, and the rest of the frame after them: line
+    /// ends are searched for in whole blocks, which may read on past the lines. The scanner
+    /// checked every line: each has a colon after a non-empty name, defined escapes only (or
+    /// kept ones), and UTF-8 text.
+    frame: &'a [u8],
+    /// Where the header lines end in `frame`.
+    end: usize,
     len: usize,
     escaping: Escaping,
 }
 
 impl<'a> Headers<'a> {
-    pub(crate) fn new(block: &'a [u8], len: usize, escaping: Escaping) -> Self {
+    /// The `len` header lines that end at `end` in `frame`, which goes on to the frame's end.
+    pub(crate) fn new(frame: &'a [u8], end: usize, len: usize, escaping: Escaping) -> Self {
         Headers {
-            block,
+            frame,
+            end,
             len,
             escaping,
         }
@@ -140,7 +146,8 @@ impl<'a> Headers<'a> {
     /// Every header, in wire order.
     pub fn iter(&self) -> HeaderIter<'a> {
         HeaderIter {
-            block: self.block,
+            frame: self.frame,
+            end: self.end,
             search: LineSearch::default(),
             escaping: self.escaping,
         }
@@ -194,7 +201,8 @@ impl fmt::Debug for Headers<'_> {
 /// An iterator over a frame's headers, in wire order.
 #[derive(Clone, Debug)]
 pub struct HeaderIter<'a> {
-    block: &'a [u8],
+    frame: &'a [u8],
+    end: usize,
     search: LineSearch,
     escaping: Escaping,
 }
@@ -204,16 +212,16 @@ impl<'a> Iterator for HeaderIter<'a> {
 
     fn next(&mut self) -> Option<Header<'a>> {
         let start = self.search.pos();
-        if start >= self.block.len() {
+        if start >= self.end {
             return None;
         }
         // One pass finds the line's end, its colon and whether it holds a backslash.
         let mut marks = Marks::default();
         let eol = self
             .search
-            .line_end(self.block, &mut marks, Rules::default())
-            .unwrap_or(self.block.len());
-        let line = strip_cr(self.block.get(start..eol).unwrap_or_default());
+            .line_end(self.frame, &mut marks, Rules::default())
+            .unwrap_or(self.end);
+        let line = strip_cr(self.frame.get(start..eol).unwrap_or_default());
         // `header = name ":" value`, split at the first colon: real peers put raw colons in
         // values (ActiveMQ message ids, URLs in 1.0 frames). The scanner refused a line without
         // one; a name alone keeps this total.
