@@ -72,6 +72,24 @@ fn unrepresentable(frame: &OutFrame, version: Version) -> bool {
     })
 }
 
+/// The headers that sessions look up in every frame, and some like them.
+const LOOKED_UP: [&str; 14] = [
+    "destination",
+    "subscription",
+    "message-id",
+    "receipt",
+    "receipt-id",
+    "transaction",
+    "ack",
+    "id",
+    "content-type",
+    "message",
+    "content-length",
+    "destinations",
+    "i",
+    "x-id",
+];
+
 /// The frame with the encoder's `content-length` header removed, checked to be right.
 fn without_content_length(frame: OutFrame) -> OutFrame {
     let mut plain = OutFrame::new(frame.command()).with_body(frame.body().clone());
@@ -140,6 +158,35 @@ proptest! {
         prop_assert_eq!(&chunked, &whole);
         let bytewise = feed(config, Follow::Connected, &stream, &common::bytewise(stream.len()));
         prop_assert_eq!(bytewise, whole);
+    }
+
+    #[test]
+    fn a_header_looked_up_is_the_first_line_a_search_finds(
+        command in prop::sample::select(Command::ALL.to_vec()),
+        headers in prop::collection::vec((
+            prop_oneof![
+                2 => prop::sample::select(LOOKED_UP.to_vec()).prop_map(String::from),
+                1 => text(1),
+            ],
+            text(0),
+        ), 0..8),
+        version in version(),
+    ) {
+        let mut frame = OutFrame::new(command);
+        for (name, value) in headers {
+            frame.push_header(name, value);
+        }
+        let mut wire = Vec::new();
+        if Encoder::new(version).encode(&frame, &mut wire).is_err() {
+            return Ok(());
+        }
+        let Ok(Status::Frame(decoded, _)) = parse(&wire, &Config::new(version)) else {
+            return Err(TestCaseError::fail(format!("{:?}", parse(&wire, &Config::new(version)))));
+        };
+        for name in LOOKED_UP.iter().copied().chain(frame.headers().map(|(n, _)| n)) {
+            let searched = decoded.headers().iter().find(|h| h.name() == name).map(|h| h.value());
+            prop_assert_eq!(decoded.header(name), searched, "{}", name);
+        }
     }
 
     #[test]
