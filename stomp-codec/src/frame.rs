@@ -5,7 +5,7 @@ use alloc::string::String;
 use core::fmt;
 
 use crate::Command;
-use crate::classes::{LineSearch, Marks, Rules};
+use crate::classes::{self, Marks};
 use crate::escape;
 use crate::grammar::strip_cr;
 use crate::version::Escaping;
@@ -111,23 +111,17 @@ impl fmt::Debug for BodyExcerpt<'_> {
 /// pass-through.
 #[derive(Clone, Copy)]
 pub struct Headers<'a> {
-    /// The header lines, each ending in its EOL, and the rest of the frame after them: line
-    /// ends are searched for in whole blocks, which may read on past the lines. The scanner
-    /// checked every line: each has a colon after a non-empty name, defined escapes only (or
-    /// kept ones), and UTF-8 text.
-    frame: &'a [u8],
-    /// Where the header lines end in `frame`.
-    end: usize,
+    /// The header lines, each ending in its EOL. The scanner checked every line: each has a
+    /// colon after a non-empty name, defined escapes only (or kept ones), and UTF-8 text.
+    block: &'a [u8],
     len: usize,
     escaping: Escaping,
 }
 
 impl<'a> Headers<'a> {
-    /// The `len` header lines that end at `end` in `frame`, which goes on to the frame's end.
-    pub(crate) fn new(frame: &'a [u8], end: usize, len: usize, escaping: Escaping) -> Self {
+    pub(crate) fn new(block: &'a [u8], len: usize, escaping: Escaping) -> Self {
         Headers {
-            frame,
-            end,
+            block,
             len,
             escaping,
         }
@@ -146,9 +140,7 @@ impl<'a> Headers<'a> {
     /// Every header, in wire order.
     pub fn iter(&self) -> HeaderIter<'a> {
         HeaderIter {
-            frame: self.frame,
-            end: self.end,
-            search: LineSearch::default(),
+            rest: self.block,
             escaping: self.escaping,
         }
     }
@@ -201,9 +193,7 @@ impl fmt::Debug for Headers<'_> {
 /// An iterator over a frame's headers, in wire order.
 #[derive(Clone, Debug)]
 pub struct HeaderIter<'a> {
-    frame: &'a [u8],
-    end: usize,
-    search: LineSearch,
+    rest: &'a [u8],
     escaping: Escaping,
 }
 
@@ -211,21 +201,19 @@ impl<'a> Iterator for HeaderIter<'a> {
     type Item = Header<'a>;
 
     fn next(&mut self) -> Option<Header<'a>> {
-        let start = self.search.pos();
-        if start >= self.end {
+        if self.rest.is_empty() {
             return None;
         }
         // One pass finds the line's end, its colon and whether it holds a backslash.
         let mut marks = Marks::default();
-        let eol = self
-            .search
-            .line_end(self.frame, &mut marks, Rules::default())
-            .unwrap_or(self.end);
-        let line = strip_cr(self.frame.get(start..eol).unwrap_or_default());
+        let eol = classes::line_end(self.rest, 0, &mut marks).unwrap_or(self.rest.len());
+        let (line, rest) = self.rest.split_at(eol);
+        self.rest = rest.get(1..).unwrap_or_default();
+        let line = strip_cr(line);
         // `header = name ":" value`, split at the first colon: real peers put raw colons in
         // values (ActiveMQ message ids, URLs in 1.0 frames). The scanner refused a line without
         // one; a name alone keeps this total.
-        let (raw_name, raw_value) = match marks.colon.map(|at| at - start) {
+        let (raw_name, raw_value) = match marks.colon {
             Some(colon) => (
                 line.get(..colon).unwrap_or(line),
                 line.get(colon + 1..).unwrap_or_default(),
@@ -234,7 +222,7 @@ impl<'a> Iterator for HeaderIter<'a> {
         };
         // A line without a backslash has nothing to unescape. A CR that ends it is its EOL's; a
         // line with a raw CR within it is decoded as the frame's, which searches it.
-        let plain = marks.special.is_none_or(|at| at - start >= line.len());
+        let plain = marks.special.is_none_or(|at| at >= line.len());
         Some(Header {
             raw_name,
             raw_value,

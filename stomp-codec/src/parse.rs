@@ -50,9 +50,7 @@ pub fn parse<'a>(input: &'a [u8], config: &Config) -> Result<Status<'a>, Error> 
 /// The borrowed view of a frame whose layout the scanner found in `buf`.
 pub(crate) fn frame_at<'a>(buf: &'a [u8], layout: &Layout) -> Frame<'a> {
     let headers = Headers::new(
-        buf.get(layout.headers.start..layout.len)
-            .unwrap_or_default(),
-        layout.headers.len(),
+        buf.get(layout.headers.clone()).unwrap_or_default(),
         layout.header_count,
         layout.escaping,
     );

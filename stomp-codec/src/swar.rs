@@ -1,8 +1,8 @@
 //! Word-at-a-time octet search: eight octets per step in plain integer arithmetic.
 //!
 //! Header fields are a few dozen octets long, too short for a SIMD search to pay for setting
-//! itself up on each one. Head lines are classified in blocks of sixty-four octets
-//! ([`classes`](crate::classes)), with SSE2 where it is there and with these words elsewhere.
+//! itself up on each one. Head lines are scanned sixteen octets at a time where SSE2 is there
+//! ([`classes`](crate::classes)), and with these words elsewhere.
 
 const ONES: u64 = u64::from_le_bytes([0x01; 8]);
 /// The high bit of every octet: set in a word exactly where an octet is not ASCII.
@@ -22,22 +22,6 @@ pub(crate) fn octets_equal(word: u64, octet: u8) -> u64 {
     x.wrapping_sub(ONES) & !x & HIGHS
 }
 
-/// A mask of the high bit of each octet of `word` equal to `octet`, every bit exact: no borrow
-/// crosses from one octet to the next.
-#[cfg(any(
-    test,
-    not(all(
-        any(target_arch = "x86", target_arch = "x86_64"),
-        target_feature = "sse2"
-    ))
-))]
-pub(crate) fn octets_exactly_equal(word: u64, octet: u8) -> u64 {
-    const LOWS: u64 = u64::from_le_bytes([0x7f; 8]);
-    let x = word ^ (ONES * u64::from(octet));
-    // An octet's low seven bits plus 0x7f reach its high bit unless they are all zero.
-    !(((x & LOWS) + LOWS) | x | LOWS)
-}
-
 /// The index (0 to 7) of the octet that a mask's lowest set bit marks.
 pub(crate) fn first_index(mask: u64) -> usize {
     (mask.trailing_zeros() / 8) as usize
@@ -45,13 +29,6 @@ pub(crate) fn first_index(mask: u64) -> usize {
 
 /// One bit per octet of a mask of high bits (as [`octets_equal`] gives): bit `i` for octet
 /// `i`, as a SIMD move-mask gives them.
-#[cfg(any(
-    test,
-    not(all(
-        any(target_arch = "x86", target_arch = "x86_64"),
-        target_feature = "sse2"
-    ))
-))]
 pub(crate) fn bits(mask: u64) -> u32 {
     // Each octet's flag, at bit 8i once shifted down, lands at bit 56 + i of the product.
     let gathered = (mask >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56;
