@@ -54,14 +54,19 @@ struct Head {
     marks: Marks,
 }
 
-/// A frame whose head is complete.
+/// A frame whose head is complete: what the body and the layout need of it.
 #[derive(Clone, Copy, Debug)]
 struct Body {
-    head: Head,
-    headers_end: usize,
+    command: Command,
+    escaping: Escaping,
+    headers: (usize, usize),
+    header_count: usize,
+    content_length: Option<usize>,
     body_start: usize,
 }
 
+/// Where the scan of the current frame stands. Each part is worked on in place, not copied out
+/// and back at each call.
 #[derive(Clone, Copy, Debug, Default)]
 enum Phase {
     /// Before a frame: EOLs here are heart-beats.
@@ -91,13 +96,23 @@ impl Scanner {
             *self = Scanner::default();
         }
         loop {
-            let progressed = match self.phase {
-                Phase::Start => self.start(buf, config)?,
-                Phase::Head(head) => self.head(head, buf, config)?,
-                Phase::Body(body) => return self.body(body, buf, config),
-            };
-            if let Some(scan) = progressed {
-                return Ok(scan);
+            let Scanner { phase, pos } = self;
+            match phase {
+                Phase::Start => match start(pos, buf, config)? {
+                    Ok(head) => *phase = Phase::Head(head),
+                    Err(scan) => return Ok(scan),
+                },
+                Phase::Head(head) => match head_lines(head, pos, buf, config)? {
+                    Some(body) => *phase = Phase::Body(body),
+                    None => return Ok(Scan::Incomplete),
+                },
+                Phase::Body(body) => {
+                    let scan = body_end(body, pos, buf, config)?;
+                    if let Scan::Frame(_) = scan {
+                        *self = Scanner::default();
+                    }
+                    return Ok(scan);
+                }
             }
         }
     }
@@ -106,191 +121,182 @@ impl Scanner {
     pub(crate) fn command(&self) -> Option<Command> {
         match self.phase {
             Phase::Start => None,
-            Phase::Head(head) | Phase::Body(Body { head, .. }) => Some(head.command),
+            Phase::Head(Head { command, .. }) | Phase::Body(Body { command, .. }) => Some(command),
         }
     }
+}
 
-    /// Leading EOLs, then the command line.
-    fn start(&mut self, buf: &[u8], config: &Config) -> Result<Option<Scan>, Error> {
-        match (buf.first(), buf.get(1)) {
-            (None, _) | (Some(b'\r'), None) => return Ok(Some(Scan::Incomplete)),
-            (Some(b'\n'), _) => return Ok(Some(Scan::HeartBeat(1))),
-            (Some(b'\r'), Some(b'\n')) => return Ok(Some(Scan::HeartBeat(2))),
-            (Some(b'\r'), Some(_)) => return Err(Error::LoneCarriageReturn { offset: 0 }),
-            _ => {}
+/// Leading EOLs, then the command line: the head it starts, or what to return instead.
+fn start(pos: &mut usize, buf: &[u8], config: &Config) -> Result<Result<Head, Scan>, Error> {
+    match (buf.first(), buf.get(1)) {
+        (None, _) | (Some(b'\r'), None) => return Ok(Err(Scan::Incomplete)),
+        (Some(b'\n'), _) => return Ok(Err(Scan::HeartBeat(1))),
+        (Some(b'\r'), Some(b'\n')) => return Ok(Err(Scan::HeartBeat(2))),
+        (Some(b'\r'), Some(_)) => return Err(Error::LoneCarriageReturn { offset: 0 }),
+        _ => {}
+    }
+    let Some(eol) = find(b'\n', pos, buf) else {
+        // No command is longer than UNSUBSCRIBE: a longer first line is refused now, not
+        // after the peer has filled a buffer with it.
+        if buf.len() > COMMAND_LINE_MAX {
+            return Err(unknown_command(buf));
         }
-        let Some(eol) = self.find(b'\n', buf) else {
-            // No command is longer than UNSUBSCRIBE: a longer first line is refused now, not
-            // after the peer has filled a buffer with it.
-            if buf.len() > COMMAND_LINE_MAX {
-                return Err(unknown_command(buf));
-            }
-            return Ok(Some(Scan::Incomplete));
-        };
-        let line = strip_cr(buf.get(..eol).unwrap_or_default());
-        let command = Command::from_bytes(line).ok_or_else(|| unknown_command(line))?;
-        let head = Head {
-            command,
-            escaping: Escaping::for_frame(config.version(), command),
-            headers_start: eol + 1,
-            line_start: eol + 1,
-            header_count: 0,
-            content_length: None,
-            marks: Marks::default(),
-        };
+        return Ok(Err(Scan::Incomplete));
+    };
+    let line = strip_cr(buf.get(..eol).unwrap_or_default());
+    let command = Command::from_bytes(line).ok_or_else(|| unknown_command(line))?;
+    check_head_size(eol + 1, config)?;
+    Ok(Ok(Head {
+        command,
+        escaping: Escaping::for_frame(config.version(), command),
+        headers_start: eol + 1,
+        line_start: eol + 1,
+        header_count: 0,
+        content_length: None,
+        marks: Marks::default(),
+    }))
+}
+
+/// Header lines up to the blank line, each checked as its EOL arrives: the body that follows,
+/// or `None` while the head is still arriving.
+fn head_lines(
+    head: &mut Head,
+    pos: &mut usize,
+    buf: &[u8],
+    config: &Config,
+) -> Result<Option<Body>, Error> {
+    let limits = config.limits();
+    while let Some(eol) = next_line_end(pos, &mut head.marks, buf) {
         check_head_size(eol + 1, config)?;
-        self.phase = Phase::Head(head);
-        Ok(None)
-    }
-
-    /// Header lines up to the blank line, each checked as its EOL arrives.
-    fn head(&mut self, mut head: Head, buf: &[u8], config: &Config) -> Result<Option<Scan>, Error> {
-        let limits = config.limits();
-        while let Some(eol) = self.next_line_end(&mut head, buf) {
-            check_head_size(eol + 1, config)?;
-            let line = strip_cr(buf.get(head.line_start..eol).unwrap_or_default());
-            if line.is_empty() {
-                let headers = head.headers_start..head.line_start;
-                let block = buf.get(headers.clone()).unwrap_or_default();
-                if head.marks.non_ascii {
-                    if let Err(e) = core::str::from_utf8(block) {
-                        return Err(Error::InvalidUtf8 {
-                            offset: headers.start + e.valid_up_to(),
-                        });
-                    }
-                }
-                self.phase = Phase::Body(Body {
-                    head,
-                    headers_end: head.line_start,
-                    body_start: eol + 1,
-                });
-                return Ok(None);
-            }
-            head.header_count += 1;
-            if head.header_count > limits.max_headers {
-                return Err(Error::TooManyHeaders {
-                    limit: limits.max_headers,
-                    actual: head.header_count,
-                });
-            }
-            check_line_length(head.line_start, line.len(), config)?;
-            header_line(&mut head, line, config)?;
-            head.line_start = eol + 1;
-            head.marks.next_line();
-        }
-        // The current line is still arriving; a CR at its end may be the first half of an EOL.
-        let partial = strip_cr(buf.get(head.line_start..).unwrap_or_default());
-        check_line_length(head.line_start, partial.len(), config)?;
-        check_head_size(buf.len(), config)?;
-        self.phase = Phase::Head(head);
-        Ok(Some(Scan::Incomplete))
-    }
-
-    /// The body, ended by `content-length` octets and a NUL, or by the first NUL.
-    fn body(&mut self, body: Body, buf: &[u8], config: &Config) -> Result<Scan, Error> {
-        let Body {
-            head, body_start, ..
-        } = body;
-        let max_body = config.limits().max_body;
-        let nul = match head.content_length {
-            Some(length) => {
-                if length > 0 && !head.command.allows_body() {
-                    return Err(Error::BodyNotAllowed {
-                        command: head.command,
-                        offset: body_start,
+        let line = strip_cr(buf.get(head.line_start..eol).unwrap_or_default());
+        if line.is_empty() {
+            if head.marks.non_ascii {
+                let block = buf.get(head.headers_start..head.line_start);
+                if let Err(e) = core::str::from_utf8(block.unwrap_or_default()) {
+                    return Err(Error::InvalidUtf8 {
+                        offset: head.headers_start + e.valid_up_to(),
                     });
                 }
-                let nul = body_start.checked_add(length).ok_or(Error::BodyTooLarge {
-                    limit: max_body,
-                    actual: length,
-                })?;
-                match buf.get(nul) {
-                    None => return self.wait(body),
-                    Some(0) => nul,
-                    Some(&found) => {
-                        return Err(Error::ContentLengthMismatch {
-                            offset: nul,
-                            content_length: length,
-                            found,
-                        });
-                    }
-                }
             }
-            None if !head.command.allows_body() => match buf.get(body_start) {
-                None => return self.wait(body),
-                Some(0) => body_start,
-                Some(_) => {
-                    return Err(Error::BodyNotAllowed {
-                        command: head.command,
-                        offset: body_start,
+            return Ok(Some(Body {
+                command: head.command,
+                escaping: head.escaping,
+                headers: (head.headers_start, head.line_start),
+                header_count: head.header_count,
+                content_length: head.content_length,
+                body_start: eol + 1,
+            }));
+        }
+        head.header_count += 1;
+        if head.header_count > limits.max_headers {
+            return Err(Error::TooManyHeaders {
+                limit: limits.max_headers,
+                actual: head.header_count,
+            });
+        }
+        check_line_length(head.line_start, line.len(), config)?;
+        header_line(head, line, config)?;
+        head.line_start = eol + 1;
+        head.marks.next_line();
+    }
+    // The current line is still arriving; a CR at its end may be the first half of an EOL.
+    let partial = strip_cr(buf.get(head.line_start..).unwrap_or_default());
+    check_line_length(head.line_start, partial.len(), config)?;
+    check_head_size(buf.len(), config)?;
+    Ok(None)
+}
+
+/// The body, ended by `content-length` octets and a NUL, or by the first NUL.
+fn body_end(body: &Body, pos: &mut usize, buf: &[u8], config: &Config) -> Result<Scan, Error> {
+    let Body {
+        command,
+        body_start,
+        ..
+    } = *body;
+    let max_body = config.limits().max_body;
+    let nul = match body.content_length {
+        Some(length) => {
+            if length > 0 && !command.allows_body() {
+                return Err(Error::BodyNotAllowed {
+                    command,
+                    offset: body_start,
+                });
+            }
+            let nul = body_start.checked_add(length).ok_or(Error::BodyTooLarge {
+                limit: max_body,
+                actual: length,
+            })?;
+            match buf.get(nul) {
+                None => return Ok(Scan::Incomplete),
+                Some(0) => nul,
+                Some(&found) => {
+                    return Err(Error::ContentLengthMismatch {
+                        offset: nul,
+                        content_length: length,
+                        found,
                     });
                 }
-            },
-            None => {
-                if self.pos < body_start {
-                    self.pos = body_start;
-                }
-                match self.find(0, buf) {
-                    Some(nul) if nul - body_start <= max_body => nul,
-                    found => {
-                        let actual = found.unwrap_or(buf.len()) - body_start;
-                        if actual > max_body {
-                            return Err(Error::BodyTooLarge {
-                                limit: max_body,
-                                actual,
-                            });
-                        }
-                        return self.wait(body);
-                    }
-                }
-            }
-        };
-        *self = Scanner::default();
-        Ok(Scan::Frame(Layout {
-            command: head.command,
-            escaping: head.escaping,
-            headers: head.headers_start..body.headers_end,
-            header_count: head.header_count,
-            body: body_start..nul,
-            len: nul + 1,
-        }))
-    }
-
-    /// Finds the end of the current head line from where the last search stopped, noting its
-    /// first colon and first backslash or CR on the way.
-    fn next_line_end(&mut self, head: &mut Head, buf: &[u8]) -> Option<usize> {
-        let from = self.pos;
-        let found = classes::line_end(buf, from, &mut head.marks);
-        self.pos = found.map_or(buf.len(), |eol| eol + 1);
-        #[cfg(all(test, feature = "std"))]
-        tests::SEARCHED.with(|n| n.set(n.get() + (self.pos - from)));
-        found
-    }
-
-    fn wait(&mut self, body: Body) -> Result<Scan, Error> {
-        self.phase = Phase::Body(body);
-        Ok(Scan::Incomplete)
-    }
-
-    /// Searches for `octet` from where the last search stopped. Found: the search resumes after
-    /// it next time. Not found: the whole buffer counts as searched.
-    fn find(&mut self, octet: u8, buf: &[u8]) -> Option<usize> {
-        let from = self.pos;
-        let haystack = buf.get(from..).unwrap_or_default();
-        let found = memchr(octet, haystack);
-        #[cfg(all(test, feature = "std"))]
-        tests::SEARCHED.with(|n| n.set(n.get() + found.map_or(haystack.len(), |i| i + 1)));
-        match found {
-            Some(i) => {
-                self.pos = from + i + 1;
-                Some(from + i)
-            }
-            None => {
-                self.pos = buf.len();
-                None
             }
         }
-    }
+        None if !command.allows_body() => match buf.get(body_start) {
+            None => return Ok(Scan::Incomplete),
+            Some(0) => body_start,
+            Some(_) => {
+                return Err(Error::BodyNotAllowed {
+                    command,
+                    offset: body_start,
+                });
+            }
+        },
+        None => {
+            *pos = (*pos).max(body_start);
+            match find(0, pos, buf) {
+                Some(nul) if nul - body_start <= max_body => nul,
+                found => {
+                    let actual = found.unwrap_or(buf.len()) - body_start;
+                    if actual > max_body {
+                        return Err(Error::BodyTooLarge {
+                            limit: max_body,
+                            actual,
+                        });
+                    }
+                    return Ok(Scan::Incomplete);
+                }
+            }
+        }
+    };
+    let (headers_start, headers_end) = body.headers;
+    Ok(Scan::Frame(Layout {
+        command,
+        escaping: body.escaping,
+        headers: headers_start..headers_end,
+        header_count: body.header_count,
+        body: body_start..nul,
+        len: nul + 1,
+    }))
+}
+
+/// Finds the end of the current head line from where the last search stopped, noting its
+/// first colon and first backslash or CR on the way.
+fn next_line_end(pos: &mut usize, marks: &mut Marks, buf: &[u8]) -> Option<usize> {
+    let from = *pos;
+    let found = classes::line_end(buf, from, marks);
+    *pos = found.map_or(buf.len(), |eol| eol + 1);
+    #[cfg(all(test, feature = "std"))]
+    tests::SEARCHED.with(|n| n.set(n.get() + (*pos - from)));
+    found
+}
+
+/// Searches for `octet` from where the last search stopped. Found: the search resumes after it
+/// next time. Not found: the whole buffer counts as searched.
+fn find(octet: u8, pos: &mut usize, buf: &[u8]) -> Option<usize> {
+    let from = *pos;
+    let haystack = buf.get(from..).unwrap_or_default();
+    let found = memchr(octet, haystack);
+    #[cfg(all(test, feature = "std"))]
+    tests::SEARCHED.with(|n| n.set(n.get() + found.map_or(haystack.len(), |i| i + 1)));
+    *pos = found.map_or(buf.len(), |i| from + i + 1);
+    found.map(|i| from + i)
 }
 
 /// The longest command line that can hold a command: UNSUBSCRIBE and a CR.
