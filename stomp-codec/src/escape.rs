@@ -26,7 +26,7 @@ pub(crate) enum Flaw {
 }
 
 /// The octet that `escape` stands for under `escaping`, if it is a defined escape.
-fn unescape(escaping: Escaping, escape: u8) -> Option<u8> {
+pub(crate) fn unescape(escaping: Escaping, escape: u8) -> Option<u8> {
     match (escaping, escape) {
         (Escaping::None, _) => None,
         (_, b'n') => Some(b'\n'),

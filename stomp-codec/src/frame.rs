@@ -5,7 +5,7 @@ use alloc::string::String;
 use core::fmt;
 
 use crate::Command;
-use crate::classes::{self, Marks};
+use crate::classes::{self, Marks, Rules};
 use crate::escape;
 use crate::grammar::strip_cr;
 use crate::version::Escaping;
@@ -206,7 +206,8 @@ impl<'a> Iterator for HeaderIter<'a> {
         }
         // One pass finds the line's end, its colon and whether it holds a backslash.
         let mut marks = Marks::default();
-        let eol = classes::line_end(self.rest, 0, &mut marks).unwrap_or(self.rest.len());
+        let eol = classes::line_end(self.rest, 0, &mut marks, Rules::default())
+            .unwrap_or(self.rest.len());
         let (line, rest) = self.rest.split_at(eol);
         self.rest = rest.get(1..).unwrap_or_default();
         let line = strip_cr(line);

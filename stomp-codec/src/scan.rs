@@ -9,7 +9,7 @@ use core::ops::Range;
 
 use memchr::memchr;
 
-use crate::classes::{self, Marks};
+use crate::classes::{self, Marks, Rules};
 use crate::escape::{self, Flaw};
 use crate::grammar::{self, strip_cr};
 use crate::version::Escaping;
@@ -52,6 +52,8 @@ struct Head {
     /// The current line's colon and first backslash or CR once seen, and whether any header
     /// octet so far is not ASCII: a head without one is valid UTF-8.
     marks: Marks,
+    /// How backslashes and CRs are judged as the lines are searched.
+    rules: Rules,
 }
 
 /// A frame whose head is complete: what the body and the layout need of it.
@@ -146,14 +148,20 @@ fn start(pos: &mut usize, buf: &[u8], config: &Config) -> Result<Result<Head, Sc
     let line = strip_cr(buf.get(..eol).unwrap_or_default());
     let command = Command::from_bytes(line).ok_or_else(|| unknown_command(line))?;
     check_head_size(eol + 1, config)?;
+    let escaping = Escaping::for_frame(config.version(), command);
     Ok(Ok(Head {
         command,
-        escaping: Escaping::for_frame(config.version(), command),
+        escaping,
         headers_start: eol + 1,
         line_start: eol + 1,
         header_count: 0,
         content_length: None,
         marks: Marks::default(),
+        rules: Rules::new(
+            escaping,
+            config.keeps_undefined_escapes(),
+            rejects_cr(config),
+        ),
     }))
 }
 
@@ -166,7 +174,7 @@ fn head_lines(
     config: &Config,
 ) -> Result<Option<Body>, Error> {
     let limits = config.limits();
-    while let Some(eol) = next_line_end(pos, &mut head.marks, buf) {
+    while let Some(eol) = next_line_end(pos, &mut head.marks, head.rules, buf) {
         check_head_size(eol + 1, config)?;
         let line = strip_cr(buf.get(head.line_start..eol).unwrap_or_default());
         if line.is_empty() {
@@ -278,9 +286,9 @@ fn body_end(body: &Body, pos: &mut usize, buf: &[u8], config: &Config) -> Result
 
 /// Finds the end of the current head line from where the last search stopped, noting its
 /// first colon and first backslash or CR on the way.
-fn next_line_end(pos: &mut usize, marks: &mut Marks, buf: &[u8]) -> Option<usize> {
+fn next_line_end(pos: &mut usize, marks: &mut Marks, rules: Rules, buf: &[u8]) -> Option<usize> {
     let from = *pos;
-    let found = classes::line_end(buf, from, marks);
+    let found = classes::line_end(buf, from, marks, rules);
     *pos = found.map_or(buf.len(), |eol| eol + 1);
     #[cfg(all(test, feature = "std"))]
     tests::SEARCHED.with(|n| n.set(n.get() + (*pos - from)));
@@ -334,7 +342,13 @@ fn check_line_length(offset: usize, length: usize, config: &Config) -> Result<()
     Ok(())
 }
 
-/// Checks the escapes of a header line that holds a backslash or a CR.
+/// 1.2 allows CR only as part of an EOL; 1.0 and 1.1 treat a lone CR as an ordinary octet.
+fn rejects_cr(config: &Config) -> bool {
+    config.version() == Version::V1_2
+}
+
+/// Checks the escapes of a header line whose backslashes and CRs were not all judged good as it
+/// was searched, and finds the flaw.
 fn check_escapes(
     escaping: Escaping,
     name: &[u8],
@@ -343,8 +357,7 @@ fn check_escapes(
     config: &Config,
 ) -> Result<(), Error> {
     let keep = config.keeps_undefined_escapes();
-    // 1.2 allows CR only as part of an EOL; 1.0 and 1.1 treat a lone CR as an ordinary octet.
-    let reject_cr = config.version() == Version::V1_2;
+    let reject_cr = rejects_cr(config);
     let value_offset = offset + name.len() + 1;
     let flaw = escape::check(name, escaping, keep, reject_cr)
         .map_err(|flaw| (flaw, offset))
@@ -380,12 +393,7 @@ fn header_line(head: &mut Head, line: &[u8], config: &Config) -> Result<(), Erro
         line.get(..colon).unwrap_or_default(),
         line.get(colon + 1..).unwrap_or_default(),
     );
-    // A CR that ends the line is part of its EOL, not of its value.
-    if head
-        .marks
-        .special
-        .is_some_and(|at| at < offset + line.len())
-    {
+    if head.marks.doubtful {
         check_escapes(head.escaping, name, value, offset, config)?;
     }
     // The first occurrence of a repeated header is the one that counts (1.2 "Repeated Header
