@@ -29,7 +29,7 @@ impl ServerSession {
         let common = common_headers(&frame);
         let receipt = common.receipt.map(Cow::into_owned);
         let transaction = common.transaction.map(Cow::into_owned);
-        let has_destination = common.destination.is_some();
+        let has_destination = common.destination;
         // A refused frame's receipt is echoed as the ERROR's receipt-id.
         self.on_client_frame(now, frame, receipt.as_deref(), transaction, has_destination)
             .map_err(|refusal| Refusal { receipt, ..refusal })
@@ -424,7 +424,9 @@ impl ServerSession {
 struct Common<'a> {
     receipt: Option<Cow<'a, str>>,
     transaction: Option<Cow<'a, str>>,
-    destination: Option<Cow<'a, str>>,
+    /// Only whether there is one: its value is read where the frame is routed, and decoding
+    /// it here would be work done twice.
+    destination: bool,
 }
 
 fn common_headers(frame: &FrameBuf) -> Common<'_> {
@@ -433,7 +435,10 @@ fn common_headers(frame: &FrameBuf) -> Common<'_> {
         let slot = match header.raw_name() {
             b"receipt" => &mut common.receipt,
             b"transaction" => &mut common.transaction,
-            b"destination" => &mut common.destination,
+            b"destination" => {
+                common.destination = true;
+                continue;
+            }
             _ => continue,
         };
         if slot.is_none() {
