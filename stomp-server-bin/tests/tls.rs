@@ -15,20 +15,34 @@ use stomp_tokio::rustls::RootCertStore;
 use stomp_tokio::rustls::pki_types::CertificateDer;
 use stomp_tokio::{AckMode, Client, SendFrame};
 
-/// A certificate for `localhost` written to a directory of this test's own; its PEM files and
-/// the roots that trust it.
-fn certificate(name: &str) -> (PathBuf, PathBuf, RootCertStore) {
+/// A certificate for `localhost`: its PEM files, in a directory of the test's own that goes
+/// when this does, and the roots that trust it.
+struct Certificate {
+    cert: PathBuf,
+    key: PathBuf,
+    roots: RootCertStore,
+    _dir: tempfile::TempDir,
+}
+
+fn certificate() -> Certificate {
     let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let dir = std::env::temp_dir().join(format!("stomp-server-tls-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let dir = tempfile::Builder::new()
+        .prefix("stomp-server-tls-")
+        .tempdir()
+        .unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     std::fs::write(&cert, made.cert.pem()).unwrap();
     std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
     let mut roots = RootCertStore::empty();
     roots
         .add(CertificateDer::from(made.cert.der().to_vec()))
         .unwrap();
-    (cert, key, roots)
+    Certificate {
+        cert,
+        key,
+        roots,
+        _dir: dir,
+    }
 }
 
 fn port(address: &str) -> u16 {
@@ -40,12 +54,12 @@ fn port(address: &str) -> u16 {
 
 #[test]
 fn the_binary_serves_stomp_over_tls_and_secure_websocket() {
-    let (cert, key, roots) = certificate("serve");
+    let certificate = certificate();
     let server = Server::start(&[
         "--tls-cert",
-        cert.to_str().unwrap(),
+        certificate.cert.to_str().unwrap(),
         "--tls-key",
-        key.to_str().unwrap(),
+        certificate.key.to_str().unwrap(),
     ]);
     assert!(server.ws.starts_with("wss://"), "{}", server.ws);
     let ws_port = port(server.ws.trim_end_matches("/stomp"));
@@ -60,7 +74,7 @@ fn the_binary_serves_stomp_over_tls_and_secure_websocket() {
     runtime.block_on(async {
         for endpoint in endpoints {
             let client = Client::builder(endpoint.as_str())
-                .tls_roots(roots.clone())
+                .tls_roots(certificate.roots.clone())
                 .connect()
                 .await
                 .unwrap_or_else(|e| panic!("{endpoint}: {e}"));
@@ -84,12 +98,12 @@ fn the_binary_serves_stomp_over_tls_and_secure_websocket() {
 
 #[test]
 fn a_silent_socket_on_the_tls_port_is_closed_at_the_connect_deadline() {
-    let (cert, key, _) = certificate("silent");
+    let certificate = certificate();
     let server = Server::start(&[
         "--tls-cert",
-        cert.to_str().unwrap(),
+        certificate.cert.to_str().unwrap(),
         "--tls-key",
-        key.to_str().unwrap(),
+        certificate.key.to_str().unwrap(),
         "--connect-timeout",
         "1",
     ]);
@@ -115,7 +129,8 @@ fn a_silent_socket_on_the_tls_port_is_closed_at_the_connect_deadline() {
 
 #[test]
 fn a_certificate_without_its_key_or_one_that_cannot_be_read_stops_the_start() {
-    let (cert, _, _) = certificate("flags");
+    let certificate = certificate();
+    let cert = &certificate.cert;
     let binary = env!("CARGO_BIN_EXE_stomp-server");
     let alone = Command::new(binary)
         .args(["--tcp", "127.0.0.1:0", "--ws", "127.0.0.1:0"])
