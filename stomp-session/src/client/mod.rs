@@ -495,9 +495,18 @@ impl ClientSession {
         if let Some(tx) = &send.transaction {
             self.check_transaction(tx)?;
         }
-        let headers = [("destination", send.destination.as_str())]
-            .into_iter()
-            .chain(send.transaction.as_deref().map(|tx| ("transaction", tx)))
+        // A slice and the frame's own headers make a cheaper iterator for the encoder, which
+        // walks the headers twice per frame, than a chain with an option in it.
+        let destination = ("destination", send.destination.as_str());
+        let (own, len) = match send.transaction.as_deref() {
+            Some(tx) => ([destination, ("transaction", tx)], 2),
+            None => ([destination, ("", "")], 1),
+        };
+        let headers = own
+            .get(..len)
+            .unwrap_or_default()
+            .iter()
+            .copied()
             .chain(send.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         self.transmit(now, Command::Send, headers, &send.body, send.receipt)
     }
