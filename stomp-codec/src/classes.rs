@@ -78,7 +78,8 @@ pub(crate) struct Marks {
 }
 
 impl Marks {
-    /// Forgets the line's colon and special octet, for the next line.
+    /// Forgets what the line showed (its colon, its first special octet, any doubt), for the
+    /// next line.
     pub(crate) fn next_line(&mut self) {
         self.colon = None;
         self.special = None;
@@ -115,10 +116,10 @@ fn judge(buf: &[u8], at: usize, mut specials: u32, rules: Rules, marks: &mut Mar
     }
 }
 
-/// Searches `buf` from `from` for the LF that ends a head line, noting the line's first colon
-/// and first backslash or CR in `marks` on the way, and judging each backslash and CR by
-/// `rules`, a run of octets at a time. `None`: the
-/// buffer ends before the line does, and `marks` holds what the octets up to its end showed.
+/// Searches `buf` from `from` for the LF that ends a head line, a run of octets at a time,
+/// noting the line's first colon and first backslash or CR in `marks` on the way and judging
+/// each backslash and CR by `rules`. `None`: the buffer ends before the line does, and `marks`
+/// holds what the octets up to its end showed.
 #[inline]
 pub(crate) fn line_end(buf: &[u8], from: usize, marks: &mut Marks, rules: Rules) -> Option<usize> {
     let mut at = from;

@@ -380,7 +380,7 @@ fn check_escapes(
 /// Checks one complete header line and notes the first `content-length`.
 fn header_line(head: &mut Head, line: &[u8], config: &Config) -> Result<(), Error> {
     let offset = head.line_start;
-    // The colon and the first backslash or CR were noted as the line was searched.
+    // The colon was noted, and every backslash and CR judged, as the line was searched.
     let colon = head
         .marks
         .colon
