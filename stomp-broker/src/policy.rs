@@ -50,7 +50,8 @@ fn starts_with_any(destination: &str, prefixes: &[String]) -> bool {
 
 /// Whether a destination has wildcard segments.
 pub(crate) fn is_pattern(destination: &str) -> bool {
-    destination.split('/').any(|s| s == "*" || s == "**")
+    // Every SEND asks: most destinations have no `*` to split on at all.
+    destination.contains('*') && destination.split('/').any(|s| s == "*" || s == "**")
 }
 
 impl Policy {
@@ -83,8 +84,9 @@ impl Policy {
         if destination.len() > self.max_length {
             return Err(format!("destination longer than {} octets", self.max_length).into());
         }
-        // Counting separators stops early enough: the length is bounded already.
-        if destination.split('/').count() > self.max_segments {
+        // One segment more than separators. Counting them all is cheap: the length is
+        // bounded already.
+        if destination.bytes().filter(|&b| b == b'/').count() >= self.max_segments {
             return Err(format!("destination of more than {} segments", self.max_segments).into());
         }
         Ok(())

@@ -175,6 +175,18 @@ fn destinations_are_bounded_in_length_and_segments() {
         refused_send(Broker::new(BrokerConfig::default()), &deep).as_deref(),
         Some("destination of more than 64 segments")
     );
+    // Segments are what `/` separates, the empty one before the first `/` included: 65 are
+    // one too many, 64 are fine.
+    let deeper = format!("/topic{}", "/a".repeat(63));
+    assert_eq!(
+        refused_send(Broker::new(BrokerConfig::default()), &deeper).as_deref(),
+        Some("destination of more than 64 segments")
+    );
+    let deepest = format!("/topic{}", "/a".repeat(62));
+    assert_eq!(
+        refused_send(Broker::new(BrokerConfig::default()), &deepest),
+        None
+    );
     // At the limits, fine.
     let longest = format!("/topic/{}", "x".repeat(1024 - 7));
     assert_eq!(refused_subscription(&longest), None);

@@ -134,15 +134,17 @@ impl Broker {
         }
     }
 
+    /// A message numbered here; `destination` is taken as it is when already owned.
     pub(super) fn new_message(
         &mut self,
-        destination: &str,
+        destination: impl Into<String>,
         headers: Vec<(String, String)>,
         body: Bytes,
     ) -> Stored {
+        let destination = destination.into();
         let (key, message_id) = self.next_key();
         let kept = self.config.persistence != Persistence::Off
-            && self.policy.is_queue(destination)
+            && self.policy.is_queue(&destination)
             && (self.config.persistence).keeps(
                 headers
                     .iter()
@@ -150,7 +152,7 @@ impl Broker {
                     .map(|(_, v)| v.as_str()),
             );
         Stored {
-            destination: destination.to_owned(),
+            destination,
             message_id,
             headers,
             body,

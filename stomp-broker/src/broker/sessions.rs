@@ -543,7 +543,7 @@ impl Broker {
             } else {
                 frame.body().clone()
             };
-            let message = self.new_message(&destination, own, body);
+            let message = self.new_message(destination, own, body);
             self.route(now, message, Some(connection));
         } else {
             self.events.push_back(BrokerEvent::Dropped {
