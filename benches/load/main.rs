@@ -8,7 +8,8 @@
 //! WebSocket instead of TCP, with the same client code. With `--topics N`, N such groups run
 //! side by side, each a producer and its consumers on a topic of its own (for a server that
 //! routes on several cores). With `--persistent`, the queue workload with a RECEIPT for each
-//! persistent message instead (see `persistent.rs`).
+//! persistent message instead (see `persistent.rs`); with `--queue`, messages shared out
+//! between the consumers of one queue (see `queue.rs`).
 //!
 //! ```text
 //! cargo run --release -p stomp-benches --bin stomp-load -- --addr 127.0.0.1:61613 --host /
@@ -16,6 +17,7 @@
 //! ```
 
 mod persistent;
+mod queue;
 mod transport;
 
 use std::sync::Arc;
@@ -69,7 +71,11 @@ struct Args {
     /// with a receipt each (at most `--window` unanswered each) to a queue one consumer drains.
     #[arg(long)]
     persistent: bool,
-    /// Producers of the persistent workload.
+    /// The queue workload: `--producers` clients send `--messages` in all to a queue that
+    /// `--consumers` clients share out under auto ack.
+    #[arg(long, conflicts_with = "persistent")]
+    queue: bool,
+    /// Producers of the persistent and queue workloads.
     #[arg(long, default_value_t = 4)]
     producers: usize,
     /// With `--persistent`: leave the messages in the queue, nobody consuming them (a backlog
@@ -108,6 +114,10 @@ fn main() {
         return;
     }
     let start = Instant::now();
+    if args.queue {
+        queue::run(&args, start);
+        return;
+    }
     // Every producer starts once every consumer of every group has subscribed.
     let ready = std::sync::Barrier::new(args.topics.max(1));
     let (latencies, elapsed): (Vec<Vec<u64>>, Vec<Duration>) = std::thread::scope(|scope| {
