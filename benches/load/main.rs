@@ -213,14 +213,17 @@ fn run_group(
                 std::thread::sleep(wait);
             }
         } else {
-            // Flow control: at most `window` ahead of the slowest consumer.
+            // Flow control: at most `window` ahead of the slowest consumer. A consumer that
+            // failed counts as `u64::MAX`, so that once all have failed nothing holds the
+            // producer: the sum saturates rather than wrapping to a window never reached.
             while n
-                >= args.window
-                    + received
+                >= args.window.saturating_add(
+                    received
                         .iter()
                         .map(|r| r.load(Ordering::Relaxed))
                         .min()
-                        .unwrap_or(0)
+                        .unwrap_or(0),
+                )
             {
                 producer.flush().unwrap();
                 // A pause, not a spin: on a small machine a spinning producer takes the
