@@ -120,12 +120,33 @@ fn a_silent_server_is_declared_dead_at_the_margin() {
 }
 
 #[test]
-fn any_octet_rearms_the_receive_deadline() {
+fn by_default_a_server_may_leave_two_periods_between_its_frames() {
+    // ActiveMQ's heart-beat comes when a periodic check finds that nothing was written in the
+    // last period: its first EOL two periods after CONNECTED (seen at 4.01 s for 2000 ms).
     let (client, server) = config(
         HeartBeat::from_millis(0, 1000),
         HeartBeat::from_millis(1000, 0),
     );
     let mut pair = Pair::connected(client, server, false);
+    pair.mute_server = true;
+    pair.advance(2010 * MS);
+    assert!(pair.client_closed_reason().is_none(), "dead at two periods");
+    pair.advance(989 * MS);
+    assert!(pair.client_closed_reason().is_none(), "dead before three");
+    pair.advance(MS);
+    assert_eq!(
+        pair.client_closed_reason(),
+        Some(&CloseReason::HeartBeatTimedOut)
+    );
+}
+
+#[test]
+fn any_octet_rearms_the_receive_deadline() {
+    let (client, server) = config(
+        HeartBeat::from_millis(0, 1000),
+        HeartBeat::from_millis(1000, 0),
+    );
+    let mut pair = Pair::connected(client.with_heart_beat_margin(2.0), server, false);
     pair.mute_server = true;
     pair.advance(1900 * MS);
     // One octet of a frame, not even a complete one, proves the server alive.

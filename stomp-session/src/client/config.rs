@@ -35,7 +35,7 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
-    /// Defaults for `host`: every version, no heart-beats, a margin of 2 periods, 30 s to
+    /// Defaults for `host`: every version, no heart-beats, a margin of 3 periods, 30 s to
     /// connect and 5 s for the DISCONNECT receipt.
     pub fn new(host: impl Into<String>) -> ClientConfig {
         ClientConfig {
@@ -44,7 +44,10 @@ impl ClientConfig {
             passcode: None,
             versions: Version::ALL.to_vec(),
             heart_beat: HeartBeat::NONE,
-            heart_beat_margin: 2.0,
+            // Not 2: ActiveMQ checks once a period whether it wrote anything in the last one,
+            // so its heart-beat can come two whole periods after its last frame (its first,
+            // two periods after CONNECTED), and a margin of 2 races it.
+            heart_beat_margin: 3.0,
             use_stomp_command: false,
             connect_timeout: Duration::from_secs(30),
             disconnect_timeout: Duration::from_secs(5),
@@ -127,7 +130,8 @@ impl ClientConfig {
         self
     }
 
-    /// Silence from the server longer than this many receive periods closes the session.
+    /// Silence from the server longer than this many receive periods closes the session
+    /// (default 3: a server may leave up to two periods between its frames, as ActiveMQ does).
     pub fn heart_beat_margin(&self) -> f64 {
         self.heart_beat_margin
     }
