@@ -88,14 +88,24 @@ impl Marks {
 }
 
 /// Judges the octets of `buf` at `at` plus each bit set in `specials`, in order: each is a
-/// backslash or a CR, or, from a word-at-a-time run, an octet that only seemed one. Kept out of
-/// line: most lines have neither.
+/// backslash or a CR, or, from a word-at-a-time run, an octet that only seemed one. Octets
+/// before `escaped_to` belong to an escape judged good already. Returns where the escapes
+/// judged good now end, and whether every octet was judged good. Kept out of line: most lines
+/// have neither; and it takes and returns values rather than the [`Marks`], so that the search
+/// can keep those in registers.
 #[inline(never)]
-fn judge(buf: &[u8], at: usize, mut specials: u32, rules: Rules, marks: &mut Marks) {
+fn judge(
+    buf: &[u8],
+    at: usize,
+    mut specials: u32,
+    rules: Rules,
+    mut escaped_to: usize,
+) -> (usize, bool) {
+    let mut all_good = true;
     while specials != 0 {
         let pos = at + specials.trailing_zeros() as usize;
         specials &= specials - 1;
-        if pos < marks.escaped_to {
+        if pos < escaped_to {
             continue;
         }
         let next = buf.get(pos + 1).copied();
@@ -104,7 +114,7 @@ fn judge(buf: &[u8], at: usize, mut specials: u32, rules: Rules, marks: &mut Mar
             (Some(b'\\'), Some(escaping)) => {
                 let defined = next.and_then(|e| escape::unescape(escaping, e)).is_some();
                 if defined {
-                    marks.escaped_to = pos + 2;
+                    escaped_to = pos + 2;
                 }
                 defined
             }
@@ -112,8 +122,9 @@ fn judge(buf: &[u8], at: usize, mut specials: u32, rules: Rules, marks: &mut Mar
             (Some(b'\r'), _) => !rules.reject_cr || next == Some(b'\n'),
             _ => true,
         };
-        marks.doubtful |= !good;
+        all_good &= good;
     }
+    (escaped_to, all_good)
 }
 
 /// Searches `buf` from `from` for the LF that ends a head line, a run of octets at a time,
@@ -143,7 +154,7 @@ pub(crate) fn line_end(buf: &[u8], from: usize, marks: &mut Marks, rules: Rules)
                 marks.special = Some(at + specials.trailing_zeros() as usize);
             }
             if rules.judge_any() {
-                judge(buf, at, specials, rules, marks);
+                judge_into(buf, at, specials, rules, marks);
             }
         }
         if run.lf != 0 {
@@ -159,13 +170,21 @@ pub(crate) fn line_end(buf: &[u8], from: usize, marks: &mut Marks, rules: Rules)
             b'\\' | b'\r' => {
                 marks.special = marks.special.or(Some(at + i));
                 if rules.judge_any() {
-                    judge(buf, at + i, 1, rules, marks);
+                    judge_into(buf, at + i, 1, rules, marks);
                 }
             }
             _ => marks.non_ascii |= !octet.is_ascii(),
         }
     }
     None
+}
+
+/// [`judge`], its answer noted in `marks`.
+#[inline(always)]
+fn judge_into(buf: &[u8], at: usize, specials: u32, rules: Rules, marks: &mut Marks) {
+    let (escaped_to, all_good) = judge(buf, at, specials, rules, marks.escaped_to);
+    marks.escaped_to = escaped_to;
+    marks.doubtful |= !all_good;
 }
 
 #[cfg(all(
